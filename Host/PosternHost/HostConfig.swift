@@ -1,0 +1,357 @@
+import Foundation
+import PluginAPI
+import TOMLKit
+
+/// One configuration error: where it is (file, line, key) and what is wrong.
+public struct ConfigDiagnostic: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var message: String
+
+    public init(file: String, line: Int?, key: String?, message: String) {
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+    }
+
+    /// `FILE:LINE: KEY: message`, the form compilers use so editors can jump to it.
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        s += ":"
+        if let key { s += " \(key):" }
+        return s + " " + message
+    }
+
+    /// `listener[0].port` for `["listener", "0", "port"]`.
+    public static func render(_ keyPath: [String]) -> String {
+        var out = ""
+        for segment in keyPath {
+            if !segment.isEmpty, segment.allSatisfy(\.isNumber), !out.isEmpty {
+                out += "[\(segment)]"
+            } else {
+                out += out.isEmpty ? segment : ".\(segment)"
+            }
+        }
+        return out
+    }
+}
+
+/// Every problem of one configuration file.
+public struct ConfigDiagnostics: Error, Sendable, Equatable {
+    public var all: [ConfigDiagnostic]
+    public init(_ all: [ConfigDiagnostic]) { self.all = all }
+}
+
+/// A listener as configured: `[[listener]]`.
+public struct ListenerConfig: Sendable, Equatable {
+    public struct SNICertificate: Sendable, Equatable {
+        public var domain: String
+        public var certificate: String
+        public var key: String
+    }
+
+    public var index: Int
+    public var name: String
+    public var address: String
+    public var port: Int
+    /// The plugin that serves it.
+    public var plugin: String
+    /// The plugin's protocol service, when it has several.
+    public var service: String?
+    public var tls: TLSMode
+    public var certificate: String?
+    public var key: String?
+    public var sni: [SNICertificate]
+    public var options: [String: ConfigValue]
+    public var backlog: Int
+    public var maxConnections: Int
+
+    /// What identifies the socket: listeners with the same endpoint share one.
+    public var endpoint: String { "\(address):\(port)" }
+}
+
+/// A parsed, schema-checked host configuration.
+public struct HostConfig: Sendable {
+    public var file: String
+    public var source: String
+    public var role: String
+    public var dataDirectory: String
+    public var workers: Int
+    public var user: String?
+    public var group: String?
+    public var drainTimeout: Double
+    public var controlSocket: String
+    public var logLevel: Logger.Level
+    public var metricsListen: (host: String, port: Int)?
+    public var pluginPath: [String]
+    /// Plugins named in `[plugins] load`, by listeners and by `[plugin.NAME]` sections, in that order.
+    public var requestedPlugins: [String]
+    public var pluginSections: [String: [String: ConfigValue]]
+    public var listeners: [ListenerConfig]
+    public let locator: KeyLocator
+
+    public static let roles = ["all-in-one", "gateway", "relay", "store", "proxy", "webmail", "admin"]
+
+    static let sniSchema = ConfigSchema([
+        ConfigField("domain", .string, required: true, help: "the server name clients ask for"),
+        ConfigField("certificate", .string, required: true),
+        ConfigField("key", .string, required: true),
+    ])
+
+    static let listenerSchema = ConfigSchema([
+        ConfigField("name", .string, required: true, help: "unique name, used in logs and metrics"),
+        ConfigField("address", .string, required: true, help: "IPv4 or IPv6 address to bind"),
+        ConfigField("port", .integer(1...65535), required: true),
+        ConfigField("protocol", .string, required: true, help: "the protocol plugin serving it"),
+        ConfigField("service", .string, help: "the plugin's protocol service, when it has several"),
+        ConfigField("tls", .oneOf(TLSMode.allCases.map(\.rawValue)), default: .string("none")),
+        ConfigField("certificate", .string, help: "PEM certificate chain"),
+        ConfigField("key", .string, help: "PEM private key"),
+        ConfigField("sni", .array(.table(sniSchema)), default: .array([])),
+        ConfigField("options", .anyTable, default: .table([:])),
+        ConfigField("backlog", .integer(1...65535), default: .integer(511)),
+        ConfigField("max_connections", .integer(1...1_000_000), default: .integer(1000)),
+    ])
+
+    /// The host's own keys. Plugin sections (`[plugin.NAME]`) are checked against each plugin's
+    /// manifest once the plugin is probed.
+    public static let schema = ConfigSchema([
+        ConfigField("role", .oneOf(roles), default: .string("all-in-one")),
+        ConfigField("data_dir", .string, default: .string("./var")),
+        ConfigField("workers", .integer(1...64), default: .integer(1), help: "worker processes per generation"),
+        ConfigField("user", .string, help: "user the workers run as when started as root"),
+        ConfigField("group", .string),
+        ConfigField("drain_timeout", .duration, default: .string("30s")),
+        ConfigField("control", .table(ConfigSchema([
+            ConfigField("socket", .string, help: "default: DATA_DIR/run/postern.sock"),
+        ]))),
+        ConfigField("log", .table(ConfigSchema([
+            ConfigField("level", .oneOf(Logger.Level.allCases.map(\.rawValue)), default: .string("info")),
+        ]))),
+        ConfigField("metrics", .table(ConfigSchema([
+            ConfigField("listen", .string, help: "HOST:PORT of the Prometheus /metrics endpoint"),
+        ]))),
+        ConfigField("plugins", .table(ConfigSchema([
+            ConfigField("path", .array(.string), default: .array([]), help: "directories searched for plugins"),
+            ConfigField("load", .array(.string), default: .array([])),
+        ]))),
+        ConfigField("plugin", .map(.anyTable), default: .table([:])),
+        ConfigField("listener", .array(.table(listenerSchema)), default: .array([])),
+    ])
+
+    /// Reads and checks a configuration file. Returns the config, or every problem found.
+    /// `label` names the file in diagnostics (a worker reads the master's snapshot of `label`).
+    public static func load(file: String, label: String? = nil) -> Result<HostConfig, ConfigDiagnostics> {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            return .failure(ConfigDiagnostics([ConfigDiagnostic(file: file, line: nil, key: nil,
+                                              message: "cannot read the file (\(String(cString: strerror(errno))))")]))
+        }
+        guard let source = String(data: data, encoding: .utf8) else {
+            return .failure(ConfigDiagnostics([ConfigDiagnostic(file: file, line: nil, key: nil, message: "the file is not UTF-8")]))
+        }
+        return parse(source: source, file: label ?? file)
+    }
+
+    public static func parse(source: String, file: String) -> Result<HostConfig, ConfigDiagnostics> {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: source)
+        } catch let error as TOMLParseError {
+            return .failure(ConfigDiagnostics([ConfigDiagnostic(file: file, line: error.source.begin.line, key: nil,
+                                              message: "TOML syntax error: \(error.description)")]))
+        } catch {
+            return .failure(ConfigDiagnostics([ConfigDiagnostic(file: file, line: nil, key: nil, message: "TOML syntax error: \(error)")]))
+        }
+        let locator = KeyLocator(source: source)
+        let values = convert(table)
+        let issues = schema.validate(values)
+        if !issues.isEmpty {
+            return .failure(ConfigDiagnostics(issues.map { diagnostic(file: file, locator: locator, $0) }))
+        }
+        let v = ConfigSection(schema.applyingDefaults(to: values))
+        var diagnostics: [ConfigDiagnostic] = []
+        func fail(_ keyPath: [String], _ message: String) {
+            diagnostics.append(diagnostic(file: file, locator: locator, ConfigIssue(keyPath: keyPath, message: message)))
+        }
+
+        let dataDirectory = absolute(v.string("data_dir")!)
+        var metricsListen: (String, Int)?
+        if let listen = v.section("metrics")?.string("listen") {
+            if let parsed = parseHostPort(listen) { metricsListen = parsed } else {
+                fail(["metrics", "listen"], "expected HOST:PORT (e.g. \"127.0.0.1:9465\"), found \"\(listen)\"")
+            }
+        }
+        let pluginsSection = v.section("plugins")!
+        let pluginSections: [String: [String: ConfigValue]] = {
+            guard case .table(let t)? = v["plugin"] else { return [:] }
+            return t.compactMapValues { if case .table(let s) = $0 { return s } else { return nil } }
+        }()
+        var requested = pluginsSection.strings("load")!
+
+        var listeners: [ListenerConfig] = []
+        if case .array(let items)? = v["listener"] {
+            for (i, item) in items.enumerated() {
+                guard case .table(let raw) = item else { continue }
+                let l = ConfigSection(listenerSchema.applyingDefaults(to: raw))
+                let sni: [ListenerConfig.SNICertificate] = {
+                    guard case .array(let entries)? = l["sni"] else { return [] }
+                    return entries.compactMap {
+                        guard case .table(let e) = $0 else { return nil }
+                        let s = ConfigSection(e)
+                        return .init(domain: s.string("domain")!, certificate: absolute(s.string("certificate")!),
+                                     key: absolute(s.string("key")!))
+                    }
+                }()
+                let options: [String: ConfigValue] = {
+                    if case .table(let o)? = l["options"] { return o } else { return [:] }
+                }()
+                listeners.append(ListenerConfig(
+                    index: i, name: l.string("name")!, address: l.string("address")!, port: l.int("port")!,
+                    plugin: l.string("protocol")!, service: l.string("service"),
+                    tls: TLSMode(rawValue: l.string("tls")!)!, certificate: l.string("certificate").map(absolute),
+                    key: l.string("key").map(absolute), sni: sni, options: options,
+                    backlog: l.int("backlog")!, maxConnections: l.int("max_connections")!))
+            }
+        }
+        for l in listeners { requested.append(l.plugin) }
+        requested += pluginSections.keys.sorted()
+
+        var config = HostConfig(
+            file: file, source: source, role: v.string("role")!, dataDirectory: dataDirectory,
+            workers: v.int("workers")!, user: v.string("user"), group: v.string("group"),
+            drainTimeout: v.duration("drain_timeout")!,
+            controlSocket: v.section("control")?.string("socket").map(absolute) ?? dataDirectory + "/run/postern.sock",
+            logLevel: Logger.Level(rawValue: v.section("log")!.string("level")!)!,
+            metricsListen: metricsListen.map { (host: $0.0, port: $0.1) },
+            pluginPath: pluginsSection.strings("path")!.map(absolute),
+            requestedPlugins: [], pluginSections: pluginSections, listeners: listeners, locator: locator)
+        var seen = Set<String>()
+        config.requestedPlugins = requested.filter { seen.insert($0).inserted }
+
+        for issue in config.semanticIssues() { fail(issue.keyPath, issue.message) }
+        return diagnostics.isEmpty ? .success(config) : .failure(ConfigDiagnostics(diagnostics))
+    }
+
+    /// Checks that need more than types: uniqueness, files, accounts.
+    func semanticIssues() -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        var names: [String: Int] = [:]
+        var endpoints: [String: Int] = [:]
+        for l in listeners {
+            let at = ["listener", String(l.index)]
+            if let first = names[l.name] {
+                issues.append(ConfigIssue(keyPath: at + ["name"], message: "listener name '\(l.name)' is already used by listener[\(first)]"))
+            } else { names[l.name] = l.index }
+            if let first = endpoints[l.endpoint] {
+                issues.append(ConfigIssue(keyPath: at + ["port"], message: "\(l.endpoint) is already used by listener[\(first)]"))
+            } else { endpoints[l.endpoint] = l.index }
+            if SocketAddressParse.isValidIP(l.address) == false {
+                issues.append(ConfigIssue(keyPath: at + ["address"], message: "expected an IPv4 or IPv6 address, found \"\(l.address)\""))
+            }
+            if !PluginManifest.isValidName(l.plugin) {
+                issues.append(ConfigIssue(keyPath: at + ["protocol"], message: "'\(l.plugin)' is not a plugin name (lower case letters, digits and '-')"))
+            }
+            if l.tls != .none && (l.certificate == nil || l.key == nil) {
+                issues.append(ConfigIssue(keyPath: at + ["tls"], message: "tls = \"\(l.tls.rawValue)\" needs both 'certificate' and 'key'"))
+            }
+            if let cert = l.certificate { issues += Self.checkCertificate(cert, at: at + ["certificate"]) }
+            if let key = l.key { issues += Self.checkKey(key, at: at + ["key"]) }
+            for (j, s) in l.sni.enumerated() {
+                issues += Self.checkCertificate(s.certificate, at: at + ["sni", String(j), "certificate"])
+                issues += Self.checkKey(s.key, at: at + ["sni", String(j), "key"])
+            }
+        }
+        for name in pluginSections.keys.sorted() where !PluginManifest.isValidName(name) {
+            issues.append(ConfigIssue(keyPath: ["plugin", name], message: "'\(name)' is not a plugin name (lower case letters, digits and '-')"))
+        }
+        if let user, getpwnam(user) == nil {
+            issues.append(ConfigIssue(keyPath: ["user"], message: "no such user '\(user)'"))
+        }
+        if let group, getgrnam(group) == nil {
+            issues.append(ConfigIssue(keyPath: ["group"], message: "no such group '\(group)'"))
+        }
+        return issues
+    }
+
+    static func checkCertificate(_ path: String, at keyPath: [String]) -> [ConfigIssue] {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            return [ConfigIssue(keyPath: keyPath, message: "cannot read certificate file \(path)")]
+        }
+        do {
+            let certs = try NIOSSLCertificate.fromPEMFile(path)
+            if certs.isEmpty { return [ConfigIssue(keyPath: keyPath, message: "no PEM certificate in \(path)")] }
+        } catch {
+            return [ConfigIssue(keyPath: keyPath, message: "\(path) is not a PEM certificate (\(error))")]
+        }
+        return []
+    }
+
+    static func checkKey(_ path: String, at keyPath: [String]) -> [ConfigIssue] {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            return [ConfigIssue(keyPath: keyPath, message: "cannot read key file \(path)")]
+        }
+        do {
+            _ = try NIOSSLPrivateKey(file: path, format: .pem)
+        } catch {
+            return [ConfigIssue(keyPath: keyPath, message: "\(path) is not a PEM private key (\(error))")]
+        }
+        return []
+    }
+
+    /// Turns a key path issue into a diagnostic with file and line.
+    public func diagnostic(_ issue: ConfigIssue) -> ConfigDiagnostic {
+        Self.diagnostic(file: file, locator: locator, issue)
+    }
+
+    static func diagnostic(file: String, locator: KeyLocator, _ issue: ConfigIssue) -> ConfigDiagnostic {
+        ConfigDiagnostic(file: file, line: locator.line(of: issue.keyPath),
+                         key: ConfigDiagnostic.render(issue.keyPath), message: issue.message)
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let cwd = FileManager.default.currentDirectoryPath
+        var joined = (cwd as NSString).appendingPathComponent(path)
+        joined = (joined as NSString).standardizingPath
+        return joined
+    }
+
+    static func parseHostPort(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (1...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard SocketAddressParse.isValidIP(host) else { return nil }
+        return (host, port)
+    }
+
+    /// TOMLKit values as plain `ConfigValue`s. Dates become strings (no Postern key takes a date).
+    static func convert(_ table: TOMLTable) -> [String: ConfigValue] {
+        var out: [String: ConfigValue] = [:]
+        for (key, value) in table { out[key] = convert(value) }
+        return out
+    }
+
+    static func convert(_ value: TOMLValueConvertible) -> ConfigValue {
+        switch value.type {
+        case .table: return .table(convert(value.table!))
+        case .array: return .array(value.array!.map { convert($0) })
+        case .string: return .string(value.string!)
+        case .int: return .integer(value.int!)
+        case .double: return .float(value.double!)
+        case .bool: return .boolean(value.bool!)
+        default: return .string(value.tomlValue.debugDescription)
+        }
+    }
+}
+
+enum SocketAddressParse {
+    static func isValidIP(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+}

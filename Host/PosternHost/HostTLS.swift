@@ -1,0 +1,45 @@
+import Foundation
+import PluginAPI
+
+/// The TLS contexts of one process, built from the listeners' certificates: one server context per
+/// listener, switching certificate by SNI when the listener lists `[[listener.sni]]` entries.
+public final class HostTLS: TLSProvider, @unchecked Sendable {
+    private let contexts: [String: NIOSSLContext]
+
+    public init(listeners: [ListenerConfig]) throws {
+        var contexts: [String: NIOSSLContext] = [:]
+        for l in listeners {
+            guard let certPath = l.certificate, let keyPath = l.key else { continue }
+            let chain = try NIOSSLCertificate.fromPEMFile(certPath).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            if !l.sni.isEmpty {
+                var byName: [String: ([NIOSSLCertificateSource], NIOSSLPrivateKeySource)] = [:]
+                for entry in l.sni {
+                    let c = try NIOSSLCertificate.fromPEMFile(entry.certificate).map { NIOSSLCertificateSource.certificate($0) }
+                    let k = try NIOSSLPrivateKey(file: entry.key, format: .pem)
+                    byName[entry.domain.lowercased()] = (c, .privateKey(k))
+                }
+                let table = byName
+                configuration.sslContextCallback = { values, promise in
+                    guard let name = values.serverHostname?.lowercased(), let (c, k) = table[name] else {
+                        promise.succeed(.noChanges)
+                        return
+                    }
+                    var change = NIOSSLContextConfigurationOverride()
+                    change.certificateChain = c
+                    change.privateKey = k
+                    promise.succeed(change)
+                }
+            }
+            contexts[l.name] = try NIOSSLContext(configuration: configuration)
+        }
+        self.contexts = contexts
+    }
+
+    public func serverContext(listener: String) -> NIOSSLContext? { contexts[listener] }
+
+    public func clientContext() throws -> NIOSSLContext {
+        try NIOSSLContext(configuration: .makeClientConfiguration())
+    }
+}

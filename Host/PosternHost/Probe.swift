@@ -1,0 +1,90 @@
+import Foundation
+import PluginAPI
+
+/// What a probe found: the plugins it loaded and every refusal and config problem.
+public struct ProbeReport: Codable, Sendable {
+    public struct PluginInfo: Codable, Sendable, Equatable {
+        public var name: String
+        public var version: String
+        public var file: String
+        public var kinds: [String]
+        public var dependencies: [String]
+        public var protocols: [String]
+    }
+
+    public struct Issue: Codable, Sendable {
+        public var keyPath: [String]
+        public var message: String
+    }
+
+    public var plugins: [PluginInfo] = []
+    public var refusals: [PluginRefusal] = []
+    public var issues: [Issue] = []
+
+    public var ok: Bool { refusals.isEmpty && issues.isEmpty }
+
+    /// One line per problem, with file and line for config issues.
+    public func messages(config: HostConfig) -> [String] {
+        refusals.map(\.description) + issues.map { config.diagnostic(ConfigIssue(keyPath: $0.keyPath, message: $0.message)).description }
+    }
+}
+
+/// Loads every plugin a configuration needs and checks the plugin-dependent parts of the config.
+/// Runs in a throw-away child (`postern probe`) before any serving process maps a plugin, so that
+/// a refused or crashing plugin never touches the master or a worker.
+public enum Probe {
+    public static func run(config: HostConfig) -> (ProbeReport, [LoadedPlugin]) {
+        let loader = PluginLoader(configuredPath: config.pluginPath)
+        let (loaded, refused) = loader.loadAll(config.requestedPlugins)
+        var report = ProbeReport()
+        report.refusals = refused
+        report.plugins = loaded.map {
+            .init(name: $0.manifest.name, version: $0.manifest.version, file: $0.file,
+                  kinds: $0.manifest.kinds.map(\.rawValue).sorted(), dependencies: $0.manifest.dependencies,
+                  protocols: $0.manifest.protocols.keys.sorted())
+        }
+        report.issues = validate(config: config, loaded: loaded, refusedNames: Set(refused.map(\.plugin)))
+            .map { .init(keyPath: $0.keyPath, message: $0.message) }
+        return (report, loaded)
+    }
+
+    /// Plugin sections, listener options and roles, against the loaded manifests. Problems caused
+    /// by a refused plugin are left to its refusal.
+    public static func validate(config: HostConfig, loaded: [LoadedPlugin], refusedNames: Set<String>) -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        let byName = Dictionary(loaded.map { ($0.manifest.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (name, section) in config.pluginSections.sorted(by: { $0.key < $1.key }) {
+            guard let plugin = byName[name] else { continue }
+            issues += plugin.manifest.config.validate(section, at: ["plugin", name])
+        }
+        for plugin in loaded where !plugin.manifest.roles.isEmpty && !plugin.manifest.roles.contains(config.role) {
+            issues.append(ConfigIssue(keyPath: ["role"], message: "plugin '\(plugin.manifest.name)' runs only in the roles \(plugin.manifest.roles.sorted()), not in '\(config.role)'"))
+        }
+        for l in config.listeners {
+            let at = ["listener", String(l.index)]
+            guard let plugin = byName[l.plugin] else {
+                if !refusedNames.contains(l.plugin) {
+                    issues.append(ConfigIssue(keyPath: at + ["protocol"], message: "no plugin '\(l.plugin)' is loaded"))
+                }
+                continue
+            }
+            guard let (_, schema) = serviceSchema(plugin.manifest, l.service) else {
+                let offered = plugin.manifest.protocols.keys.sorted()
+                issues.append(ConfigIssue(keyPath: at + [l.service == nil ? "protocol" : "service"],
+                    message: "plugin '\(l.plugin)' provides the protocol services \(offered), expected \(l.service.map { "'\($0)'" } ?? "one of them to be named 'service'")"))
+                continue
+            }
+            issues += schema.validate(l.options, at: at + ["options"])
+        }
+        return issues
+    }
+
+    /// The protocol service a listener uses: the one named by `service`, else the one named like
+    /// the plugin, else the plugin's only one.
+    public static func serviceSchema(_ manifest: PluginManifest, _ service: String?) -> (String, ConfigSchema)? {
+        if let service { return manifest.protocols[service].map { (service, $0) } }
+        if let s = manifest.protocols[manifest.name] { return (manifest.name, s) }
+        if manifest.protocols.count == 1 { return manifest.protocols.first.map { ($0.key, $0.value) } }
+        return nil
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import PluginAPI
+
+/// Starting child processes of the same binary, with chosen descriptors at fixed numbers.
+public enum Spawner {
+    public struct Child {
+        public var pid: pid_t
+    }
+
+    /// Starts `postern ARGS`, with `descriptors[i]` at fd 3+i in the child and stdin on /dev/null.
+    /// Every other descriptor of ours is close-on-exec. The child gets default signal dispositions
+    /// and an empty signal mask, whatever the master ignores or blocks.
+    public static func spawn(arguments: [String], descriptors: [CInt] = [], stdout: CInt? = nil) throws -> Child {
+        let exe = PluginLoader.executablePath()
+        // Move the sources out of the 3..3+n range first so dup2 targets never clobber a source.
+        var highCopies: [CInt] = []
+        defer { highCopies.forEach { close($0) } }
+        for fd in descriptors {
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 200)
+            guard copy >= 0 else { throw SystemError.call("fcntl(F_DUPFD_CLOEXEC)", errno) }
+            highCopies.append(copy)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+        for (i, fd) in highCopies.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, CInt(3 + i)) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGHUP, SIGTERM, SIGINT, SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = ([exe] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, exe, &actions, &attributes, argv, environ)
+        guard rc == 0 else { throw SystemError.call("posix_spawn \(exe)", rc) }
+        return Child(pid: pid)
+    }
+
+    /// Runs `postern ARGS` to completion and returns its exit status and standard output.
+    public static func run(arguments: [String]) throws -> (status: CInt, output: Data) {
+        var fds: [CInt] = [0, 0]
+        guard pipe(&fds) == 0 else { throw SystemError.call("pipe", errno) }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let child: Child
+        do {
+            child = try spawn(arguments: arguments, stdout: fds[1])
+        } catch {
+            close(fds[0]); close(fds[1])
+            throw error
+        }
+        close(fds[1])
+        let reader = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
+        let output = reader.readDataToEndOfFile()
+        var status: CInt = 0
+        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        return (status, output)
+    }
+
+    /// "exited with status 1", "killed by signal 11".
+    public static func describe(status: CInt) -> String {
+        if status & 0x7f == 0 { return "exited with status \((status >> 8) & 0xff)" }
+        return "killed by signal \(status & 0x7f)"
+    }
+
+    public static func exitedCleanly(_ status: CInt) -> Bool { status & 0x7f == 0 && (status >> 8) & 0xff == 0 }
+}
+
+public enum SystemError: Error, CustomStringConvertible {
+    case call(String, CInt)
+    case message(String)
+
+    public var description: String {
+        switch self {
+        case .call(let what, let err): return "\(what): \(String(cString: strerror(err)))"
+        case .message(let m): return m
+        }
+    }
+}
+
+/// Giving up root in a child before it maps any plugin.
+public enum Privileges {
+    /// Switches to `user` (and `group`, else the user's primary group) when running as root.
+    /// A no-op for an unprivileged process.
+    public static func drop(user: String?, group: String?) throws {
+        guard geteuid() == 0, let user else { return }
+        guard let pw = getpwnam(user) else { throw SystemError.message("no such user '\(user)'") }
+        var gid = pw.pointee.pw_gid
+        let uid = pw.pointee.pw_uid
+        if let group {
+            guard let gr = getgrnam(group) else { throw SystemError.message("no such group '\(group)'") }
+            gid = gr.pointee.gr_gid
+        }
+        guard setgroups(0, nil) == 0 else { throw SystemError.call("setgroups", errno) }
+        guard setgid(gid) == 0 else { throw SystemError.call("setgid", errno) }
+        guard setuid(uid) == 0 else { throw SystemError.call("setuid", errno) }
+        guard setuid(0) != 0 else { throw SystemError.message("could still regain root after dropping privileges") }
+    }
+
+    /// Hands a directory to the worker user, so that unprivileged workers can write their data.
+    public static func chown(_ path: String, user: String?, group: String?) {
+        guard geteuid() == 0, let user, let pw = getpwnam(user) else { return }
+        var gid = pw.pointee.pw_gid
+        if let group, let gr = getgrnam(group) { gid = gr.pointee.gr_gid }
+        _ = Glibc.chown(path, pw.pointee.pw_uid, gid)
+    }
+}
+
+/// Listening sockets owned by the master and inherited by workers.
+public enum ListeningSocket {
+    /// Binds and listens on address:port; close-on-exec (the spawner passes it on explicitly).
+    public static func bind(address: String, port: Int, backlog: Int) throws -> CInt {
+        var v4 = sockaddr_in()
+        var v6 = sockaddr_in6()
+        let family: CInt
+        if inet_pton(AF_INET, address, &v4.sin_addr) == 1 {
+            family = AF_INET
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = in_port_t(UInt16(port).bigEndian)
+        } else if inet_pton(AF_INET6, address, &v6.sin6_addr) == 1 {
+            family = AF_INET6
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = in_port_t(UInt16(port).bigEndian)
+        } else {
+            throw SystemError.message("\(address) is not an IP address")
+        }
+        let fd = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError.call("socket", errno) }
+        var one: CInt = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+        if family == AF_INET6 { setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<CInt>.size)) }
+        let rc: CInt = family == AF_INET
+            ? withUnsafePointer(to: &v4) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            : withUnsafePointer(to: &v6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        guard rc == 0 else {
+            let err = errno
+            close(fd)
+            throw SystemError.call("bind \(address):\(port)", err)
+        }
+        guard listen(fd, CInt(backlog)) == 0 else {
+            let err = errno
+            close(fd)
+            throw SystemError.call("listen \(address):\(port)", err)
+        }
+        return fd
+    }
+
+    /// Whether address:port could be bound now (for `check-config`).
+    public static func probeAvailable(address: String, port: Int) -> String? {
+        do {
+            let fd = try bind(address: address, port: port, backlog: 1)
+            close(fd)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,299 @@
+import Foundation
+import PluginAPI
+
+/// A worker process: loads the plugins, serves its generation's listeners on sockets inherited from
+/// the master, reports to the master over its status channel, and drains on SIGTERM (or when the
+/// master goes away): stop accepting, let sessions finish within `drain_timeout`, then exit.
+public final class Worker: @unchecked Sendable {
+    let config: HostConfig
+    let generation: Int
+    let index: Int
+    let statusFD: CInt
+    let listenerFDs: [CInt]
+    let logger: Logger
+    let sessions: SessionTable
+    private let lock = NIOLock()
+    private var serverChannels: [any Channel] = []
+    private var draining = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var plugins: [any Plugin] = []
+
+    public init(config: HostConfig, generation: Int, index: Int, statusFD: CInt, listenerFDs: [CInt]) {
+        self.config = config
+        self.generation = generation
+        self.index = index
+        self.statusFD = statusFD
+        self.listenerFDs = listenerFDs
+        var logger = Logger(label: "worker")
+        logger[metadataKey: "generation"] = "\(generation)"
+        self.logger = logger
+        self.sessions = SessionTable()
+    }
+
+    /// Runs until drained; returns the process exit status (78, EX_CONFIG, when the plugins or the
+    /// config are refused, so the master does not restart it in a loop).
+    public func run() -> Int32 {
+        do {
+            try Privileges.drop(user: config.user, group: config.group)
+        } catch {
+            logger.critical("cannot drop privileges: \(error)")
+            return 78
+        }
+        let loader = PluginLoader(configuredPath: config.pluginPath)
+        let (loaded, refused) = loader.loadAll(config.requestedPlugins)
+        let issues = Probe.validate(config: config, loaded: loaded, refusedNames: Set(refused.map(\.plugin)))
+        if !refused.isEmpty || !issues.isEmpty {
+            refused.forEach { logger.critical("\($0)") }
+            issues.forEach { logger.critical("\(config.diagnostic($0))") }
+            return 78
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        do {
+            let services = HostServices(tls: try HostTLS(listeners: config.listeners))
+            var provided: [String: [ProvidedService]] = [:]
+            for plugin in loaded {
+                let m = plugin.manifest
+                var pluginLogger = Logger(label: "plugin.\(m.name)")
+                pluginLogger[metadataKey: "plugin"] = "\(m.name)"
+                let section = ConfigSection(m.config.applyingDefaults(to: config.pluginSections[m.name] ?? [:]))
+                let context = PluginContext(pluginName: m.name, role: config.role, logger: pluginLogger, config: section,
+                                            dataDirectory: config.dataDirectory, eventLoopGroup: group, services: services)
+                let instance: any Plugin
+                do {
+                    instance = try plugin.registration.activate(context)
+                } catch {
+                    throw SystemError.message("refused plugin '\(m.name)' (\(plugin.file)): activation failed: \(error)")
+                }
+                for service in instance.services where !m.kinds.contains(service.kind) {
+                    throw SystemError.message("refused plugin '\(m.name)' (\(plugin.file)): registers a \(service.kind.rawValue) service '\(service.name)' but its manifest does not declare that kind")
+                }
+                provided[m.name] = instance.services
+                services.register(instance.services)
+                plugins.append(instance)
+                logger.info("plugin activated", metadata: ["plugin": "\(m.name)", "version": "\(m.version)", "file": "\(plugin.file)"])
+            }
+            for (listener, fd) in zip(config.listeners, listenerFDs) {
+                let manifest = loaded.first { $0.manifest.name == listener.plugin }!.manifest
+                let (serviceName, schema) = Probe.serviceSchema(manifest, listener.service)!
+                guard let service = provided[listener.plugin]?.lazy.compactMap({ s -> (any ProtocolService)? in
+                    if case .protocolService(let n, let svc) = s, n == serviceName { return svc } else { return nil }
+                }).first else {
+                    throw SystemError.message("plugin '\(listener.plugin)' declared protocol service '\(serviceName)' but did not register it")
+                }
+                let info = ListenerInfo(name: listener.name, address: listener.address, port: listener.port,
+                                        protocolName: serviceName, tls: listener.tls,
+                                        options: ConfigSection(schema.applyingDefaults(to: listener.options)))
+                let channel = try serve(listener: listener, info: info, service: service, fd: fd, group: group, services: services)
+                lock.withLock { serverChannels.append(channel) }
+            }
+        } catch {
+            logger.critical("\(error)")
+            try? group.syncShutdownGracefully()
+            return 78
+        }
+
+        installSignalHandlers()
+        do {
+            try connectStatusChannel(group: group)
+        } catch {
+            logger.critical("cannot open the status channel to the master: \(error)")
+            return 1
+        }
+        logger.info("worker ready", metadata: ["listeners": "\(config.listeners.map(\.name))"])
+        finished.wait()
+        plugins.forEach { $0.shutdown() }
+        try? group.syncShutdownGracefully()
+        logger.info("worker stopped")
+        return 0
+    }
+
+    private func serve(listener: ListenerConfig, info: ListenerInfo, service: any ProtocolService, fd: CInt,
+                       group: any EventLoopGroup, services: HostServices) throws -> any Channel {
+        let tlsContext = services.tls.serverContext(listener: listener.name)
+        let sessions = self.sessions
+        let logger = self.logger
+        let connections = Counter(label: "postern_connections_total", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
+        let refusedCounter = Counter(label: "postern_connections_refused_total", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
+        let errors = Counter(label: "postern_session_errors_total", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
+        let active = Gauge(label: "postern_sessions_active", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
+        let maxConnections = listener.maxConnections
+        return try ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: Int32(listener.backlog))
+            .childChannelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .childChannelInitializer { channel in
+                connections.increment()
+                if sessions.count(listener: listener.name) >= maxConnections {
+                    refusedCounter.increment()
+                    logger.warning("connection limit reached, closing", metadata: ["listener": "\(listener.name)", "peer": "\(channel.remoteAddress?.description ?? "?")"])
+                    return channel.close()
+                }
+                var sessionLogger = Logger(label: "session")
+                sessionLogger[metadataKey: "session"] = "\(SessionTable.newID())"
+                sessionLogger[metadataKey: "peer"] = "\(channel.remoteAddress.map(Self.describe) ?? "unknown")"
+                sessionLogger[metadataKey: "listener"] = "\(listener.name)"
+                let starter: (@Sendable (any Channel) -> EventLoopFuture<Void>)?
+                if listener.tls == .starttls, let tlsContext {
+                    starter = { ch in
+                        ch.eventLoop.makeCompletedFuture {
+                            try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
+                        }
+                    }
+                } else {
+                    starter = nil
+                }
+                let session = Session(id: "\(sessionLogger[metadataKey: "session"]!)", peer: channel.remoteAddress,
+                                      local: channel.localAddress, listener: info, logger: sessionLogger,
+                                      services: services, isSecure: listener.tls == .implicit, tlsStarter: starter)
+                let opened = DispatchTime.now()
+                sessions.add(session, channel: channel)
+                active.record(sessions.count(listener: listener.name))
+                sessionLogger.info("session opened")
+                channel.closeFuture.whenComplete { _ in
+                    sessions.remove(channel)
+                    active.record(sessions.count(listener: listener.name))
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - opened.uptimeNanoseconds) / 1e9
+                    sessionLogger.info("session closed", metadata: ["seconds": "\(String(format: "%.3f", seconds))"])
+                }
+                do {
+                    if listener.tls == .implicit, let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+                    }
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                return service.startSession(on: channel, session: session).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(SessionErrorCounter(errors: errors, logger: sessionLogger))
+                }
+            }
+            .withBoundSocket(fd)
+            .wait()
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        if let ip = address.ipAddress, let port = address.port { return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
+        return address.description
+    }
+
+    private func installSignalHandlers() {
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in self?.drain(reason: sig == SIGTERM ? "SIGTERM" : "SIGINT") }
+            source.resume()
+            signalSources.append(source)
+        }
+    }
+
+    private var signalSources: [any DispatchSourceSignal] = []
+
+    private func connectStatusChannel(group: any EventLoopGroup) throws {
+        let sessions = self.sessions
+        _ = try ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(JSONLineHandler<WorkerRequest>(
+                        onMessage: { request, context in
+                            let reply = WorkerMessage(event: "report", id: request.id, sessions: sessions.count,
+                                                      metrics: request.request == "metrics" ? PosternMetrics.exposition() : nil)
+                            context.writeAndFlush(NIOAny(JSONLines.encode(reply)), promise: nil)
+                        },
+                        onClose: { [weak self] in self?.drain(reason: "master went away") }))
+                }
+            }
+            .withConnectedSocket(statusFD)
+            .flatMap { channel in
+                channel.writeAndFlush(JSONLines.encode(WorkerMessage(event: "ready")))
+            }
+            .wait()
+    }
+
+    /// Stops accepting, asks every session to finish, and exits once they have or the drain
+    /// timeout has passed.
+    func drain(reason: String) {
+        let channels: [any Channel]? = lock.withLock {
+            if draining { return nil }
+            draining = true
+            return serverChannels
+        }
+        guard let channels else { return }
+        logger.info("draining", metadata: ["reason": "\(reason)", "sessions": "\(sessions.count)"])
+        for channel in channels { channel.close(promise: nil) }
+        sessions.beginDrain()
+        let deadline = Date().addingTimeInterval(config.drainTimeout)
+        DispatchQueue.global().async { [self] in
+            while sessions.count > 0 && Date() < deadline { usleep(20_000) }
+            if sessions.count > 0 {
+                logger.warning("drain timeout, closing sessions", metadata: ["sessions": "\(sessions.count)"])
+                sessions.closeAll()
+                usleep(100_000)
+            }
+            finished.signal()
+        }
+    }
+}
+
+/// The sessions of a worker, for drain and for the per-listener connection limit.
+final class SessionTable: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var sessions: [ObjectIdentifier: (session: Session, channel: any Channel)] = [:]
+    private var perListener: [String: Int] = [:]
+
+    var count: Int { lock.withLock { sessions.count } }
+
+    func count(listener: String) -> Int { lock.withLock { perListener[listener, default: 0] } }
+
+    func add(_ session: Session, channel: any Channel) {
+        lock.withLock {
+            sessions[ObjectIdentifier(channel)] = (session, channel)
+            perListener[session.listener.name, default: 0] += 1
+        }
+    }
+
+    func remove(_ channel: any Channel) {
+        lock.withLock {
+            if let entry = sessions.removeValue(forKey: ObjectIdentifier(channel)) {
+                perListener[entry.session.listener.name, default: 1] -= 1
+            }
+        }
+    }
+
+    func beginDrain() {
+        lock.withLock { sessions.values.map(\.session) }.forEach { $0.beginDrain() }
+    }
+
+    func closeAll() {
+        lock.withLock { sessions.values.map(\.channel) }.forEach { $0.close(promise: nil) }
+    }
+
+    /// 12 characters of base32 from 60 random bits.
+    static func newID() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        var n = UInt64.random(in: 0...UInt64.max)
+        var out = ""
+        for _ in 0..<12 {
+            out.append(alphabet[Int(n & 31)])
+            n >>= 5
+        }
+        return out
+    }
+}
+
+/// The last handler of every session: counts errors no protocol handler dealt with, logs them and
+/// closes the connection (a protocol plugin handles its own errors first).
+final class SessionErrorCounter: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    let errors: Counter
+    let logger: Logger
+
+    init(errors: Counter, logger: Logger) {
+        self.errors = errors
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        errors.increment()
+        logger.warning("session error: \(error)")
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+// Postern: one host binary, plugins loaded at run time. Every plugin is one folder under Plugins/
+// and one dynamic product libPostern<Name>.so. Host, plugins and tests depend on the PluginAPI
+// *product* only (never on NIO, swift-log or swift-metrics directly): see ARCHITECTURE.md.
+import PackageDescription
+
+let pluginAPI: Target.Dependency = .product(name: "PluginAPI", package: "PluginAPI")
+
+/// A plugin: one folder, one shared object.
+func plugin(_ name: String, path: String, extra: [Target.Dependency] = []) -> (Product, Target) {
+    (.library(name: "Postern\(name)", type: .dynamic, targets: ["Postern\(name)"]),
+     .target(name: "Postern\(name)", dependencies: [pluginAPI] + extra, path: path))
+}
+
+let plugins: [(Product, Target)] = [
+    // Test fixtures: a small line protocol and four plugins the loader must refuse.
+    plugin("Greeter", path: "Tests/Plugins/Greeter"),
+    plugin("BadABI", path: "Tests/Plugins/BadABI"),
+    // Deliberately links NIOCore itself, so it carries a private copy the loader must refuse.
+    plugin("PrivateNIO", path: "Tests/Plugins/PrivateNIO",
+           extra: [.product(name: "NIOCore", package: "swift-nio")]),
+    plugin("MissingDep", path: "Tests/Plugins/MissingDep"),
+    plugin("ThrowingEntry", path: "Tests/Plugins/ThrowingEntry"),
+]
+
+let package = Package(
+    name: "Postern",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "postern", targets: ["postern"]),
+    ] + plugins.map(\.0),
+    dependencies: [
+        .package(path: "PluginAPI"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        // Only for the PrivateNIO test fixture above; nothing shipped may use it.
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+    ],
+    targets: [
+        .target(
+            name: "PosternHost",
+            dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
+            path: "Host/PosternHost"
+        ),
+        .executableTarget(
+            name: "postern",
+            dependencies: ["PosternHost", pluginAPI,
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Host/postern"
+        ),
+        .testTarget(
+            name: "PosternHostTests",
+            dependencies: ["PosternHost", pluginAPI],
+            path: "Tests/PosternHostTests"
+        ),
+        .testTarget(
+            name: "PosternInteropTests",
+            dependencies: ["PosternHost", pluginAPI],
+            path: "Tests/PosternInteropTests"
+        ),
+    ] + plugins.map(\.1),
+    swiftLanguageModes: [.v5]
+)

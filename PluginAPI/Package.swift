@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// PluginAPI is its own package with ONE dynamic product. The host, every plugin and every
+// third-party plugin link this single image, so types and global state (NIO, swift-log,
+// swift-metrics) exist exactly once per process. See ARCHITECTURE.md, "Plugins".
+import PackageDescription
+
+let package = Package(
+    name: "PluginAPI",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI"]),
+    ],
+    dependencies: [
+        // Pinned exactly: a plugin and the host must agree on these to the byte.
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+    ],
+    targets: [
+        .target(
+            name: "PluginAPI",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,79 @@
+/// The services of one worker process, as plugins see them: what the host itself provides (TLS,
+/// the auth service over the loaded SASL mechanisms and credential backends, the filter chain over
+/// the loaded filters, the directory over the loaded lookup tables) and what plugins registered
+/// (storage, transports, the queue, DNS, change notifications).
+///
+/// Plugins are activated in dependency order; a plugin sees the services of every plugin activated
+/// before it, so a plugin that needs a store lists the store plugin in `dependencies`.
+public final class HostServices: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var registered: [ProvidedService] = []
+    /// TLS material of this worker's listeners, and a client context for outbound connections.
+    public let tls: any TLSProvider
+
+    public init(tls: any TLSProvider) {
+        self.tls = tls
+    }
+
+    /// Called by the host with each activated plugin's services.
+    public func register(_ services: [ProvidedService]) {
+        lock.withLock { registered += services }
+    }
+
+    /// Every registered service, in registration order.
+    public var all: [ProvidedService] { lock.withLock { registered } }
+
+    public func protocolService(named name: String) -> (any ProtocolService)? {
+        for case .protocolService(let n, let s) in all where n == name { return s }
+        return nil
+    }
+
+    public var saslMechanisms: [any SASLMechanism] {
+        all.compactMap { if case .saslMechanism(let m) = $0 { return m } else { return nil } }
+    }
+
+    public var credentialBackends: [(name: String, backend: any CredentialBackend)] {
+        all.compactMap { if case .credentialBackend(let n, let b) = $0 { return (n, b) } else { return nil } }
+    }
+
+    /// The storage backend registered as `name`, or the first one when `name` is nil.
+    public func store(named name: String? = nil) -> (any StorageBackend)? {
+        for case .storage(let n, let s) in all where name == nil || n == name { return s }
+        return nil
+    }
+
+    public func transport(named name: String) -> (any Transport)? {
+        for case .transport(let n, let t) in all where n == name { return t }
+        return nil
+    }
+
+    public var queue: (any MailQueue)? {
+        for case .queue(let q) in all { return q }
+        return nil
+    }
+
+    public var dns: (any DNSResolver)? {
+        for case .dnsResolver(let r) in all { return r }
+        return nil
+    }
+
+    public var notifications: (any ChangeNotifier)? {
+        for case .changeNotifier(let n) in all { return n }
+        return nil
+    }
+
+    /// The directory: every lookup table by name.
+    public var directory: Directory {
+        Directory(tables: all.compactMap { if case .lookupTable(let n, let t) = $0 { return (n, t) } else { return nil } })
+    }
+
+    /// The filter chain over every registered filter, in registration order.
+    public var filters: FilterChain {
+        FilterChain(filters: all.compactMap { if case .filter(let n, let f) = $0 { return (n, f) } else { return nil } })
+    }
+
+    /// The auth service over every registered mechanism and credential backend.
+    public var auth: AuthService {
+        AuthService(mechanisms: saslMechanisms, backends: credentialBackends.map(\.backend))
+    }
+}

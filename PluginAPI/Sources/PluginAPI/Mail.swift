@@ -1,0 +1,180 @@
+/// The SMTP envelope of a message: who sent it and to whom, with the ESMTP parameters that must
+/// travel with it (RFC 3461 DSN, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8).
+public struct Envelope: Sendable, Equatable, Codable {
+    /// The reverse path without angle brackets; empty for the null sender (bounces).
+    public var sender: String
+    public var recipients: [EnvelopeRecipient]
+    /// `BODY=7BIT|8BITMIME|BINARYMIME`.
+    public var body: String?
+    public var smtpUTF8: Bool
+    /// `RET=FULL|HDRS` and `ENVID=` of RFC 3461.
+    public var dsnReturn: String?
+    public var envelopeID: String?
+
+    public init(sender: String, recipients: [EnvelopeRecipient], body: String? = nil, smtpUTF8: Bool = false,
+                dsnReturn: String? = nil, envelopeID: String? = nil) {
+        self.sender = sender
+        self.recipients = recipients
+        self.body = body
+        self.smtpUTF8 = smtpUTF8
+        self.dsnReturn = dsnReturn
+        self.envelopeID = envelopeID
+    }
+}
+
+public struct EnvelopeRecipient: Sendable, Equatable, Codable {
+    public var address: String
+    /// `NOTIFY=` values of RFC 3461 (`SUCCESS`, `FAILURE`, `DELAY`, `NEVER`).
+    public var notify: [String]
+    /// `ORCPT=` of RFC 3461.
+    public var originalRecipient: String?
+
+    public init(address: String, notify: [String] = [], originalRecipient: String? = nil) {
+        self.address = address
+        self.notify = notify
+        self.originalRecipient = originalRecipient
+    }
+}
+
+/// An SMTP-style reply: a basic code, an RFC 3463 enhanced status code and text.
+public struct MailReply: Sendable, Equatable, Codable, CustomStringConvertible {
+    public var code: Int
+    public var enhanced: String?
+    public var text: String
+
+    public init(_ code: Int, _ enhanced: String? = nil, _ text: String) {
+        self.code = code
+        self.enhanced = enhanced
+        self.text = text
+    }
+
+    public var isPermanent: Bool { code >= 500 }
+    public var isTemporary: Bool { (400..<500).contains(code) }
+    public var description: String { "\(code) \(enhanced.map { "\($0) " } ?? "")\(text)" }
+}
+
+/// A message on disk with its envelope: what the queue hands a transport.
+public struct QueuedMessage: Sendable {
+    /// The queue id (also the spool file's name).
+    public var id: String
+    public var envelope: Envelope
+    /// The path of the message file (RFC 5322 text, CRLF line ends), fsynced.
+    public var path: String
+    public var size: Int
+    /// The recipients this attempt must deliver to (a subset of the envelope after earlier tries).
+    public var pending: [EnvelopeRecipient]
+    public var attempts: Int
+
+    public init(id: String, envelope: Envelope, path: String, size: Int, pending: [EnvelopeRecipient], attempts: Int) {
+        self.id = id
+        self.envelope = envelope
+        self.path = path
+        self.size = size
+        self.pending = pending
+        self.attempts = attempts
+    }
+}
+
+/// The result of one recipient's delivery attempt.
+public struct RecipientOutcome: Sendable, Equatable {
+    public enum Status: String, Sendable, Equatable { case delivered, deferred, failed }
+    public var recipient: String
+    public var status: Status
+    /// The reply that decided it (the remote server's, or a local one).
+    public var reply: MailReply
+
+    public init(recipient: String, status: Status, reply: MailReply) {
+        self.recipient = recipient
+        self.status = status
+        self.reply = reply
+    }
+}
+
+/// The queue: accepts a message for later delivery. `enqueue` returns only after the message file
+/// and its directory entry are fsynced, so a `250` sent after it never loses mail.
+public protocol MailQueue: Sendable {
+    /// Takes ownership of the message at `path` (moved into the spool) and returns its queue id.
+    func enqueue(envelope: Envelope, messagePath path: String) async throws -> String
+}
+
+/// Delivers a queued message: SMTP to the MX, LMTP, the local store, a pipe, discard.
+public protocol Transport: Sendable {
+    /// Attempts delivery to `message.pending`; one outcome per pending recipient.
+    func deliver(_ message: QueuedMessage) async -> [RecipientOutcome]
+}
+
+/// A lookup table (Postfix-style): aliases, virtual domains, access tables, routing maps.
+/// Keys are matched as given; tables that fold case say so in their own documentation.
+public protocol LookupTable: Sendable {
+    /// The values for `key`, or nil when there is no entry.
+    func lookup(_ key: String) async throws -> [String]?
+}
+
+/// Every lookup table loaded in this worker, by the name its plugin registered.
+public struct Directory: Sendable {
+    public let tables: [(name: String, table: any LookupTable)]
+
+    public init(tables: [(name: String, table: any LookupTable)]) {
+        self.tables = tables
+    }
+
+    public func table(named name: String) -> (any LookupTable)? {
+        tables.first { $0.name == name }?.table
+    }
+
+    /// Looks `key` up in the named tables in order; the first hit wins.
+    public func lookup(_ key: String, in names: [String]) async throws -> [String]? {
+        for name in names {
+            if let table = table(named: name), let values = try await table.lookup(key) { return values }
+        }
+        return nil
+    }
+}
+
+/// Resolves the records mail routing needs. Answers honour the records' TTLs.
+public protocol DNSResolver: Sendable {
+    func mx(_ domain: String) async throws -> [MXRecord]
+    func addresses(_ host: String) async throws -> [String]
+    func txt(_ name: String) async throws -> [String]
+    func ptr(_ address: String) async throws -> [String]
+}
+
+public struct MXRecord: Sendable, Equatable {
+    public var preference: Int
+    public var host: String
+
+    public init(preference: Int, host: String) {
+        self.preference = preference
+        self.host = host
+    }
+}
+
+/// A change to a mailbox, announced to every process that has it open (IMAP IDLE in another worker).
+public struct MailboxChange: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case messagesAdded, flagsChanged, messagesExpunged, mailboxRenamed, mailboxDeleted }
+    public var user: String
+    public var mailbox: String
+    public var kind: Kind
+    public var uids: [UInt32]
+    public var modseq: UInt64
+
+    public init(user: String, mailbox: String, kind: Kind, uids: [UInt32] = [], modseq: UInt64 = 0) {
+        self.user = user
+        self.mailbox = mailbox
+        self.kind = kind
+        self.uids = uids
+        self.modseq = modseq
+    }
+}
+
+/// Carries `MailboxChange`s between processes.
+public protocol ChangeNotifier: Sendable {
+    func post(_ change: MailboxChange)
+    /// Calls `handler` for every change of `user`'s `mailbox` until the subscription is cancelled.
+    func subscribe(user: String, mailbox: String,
+                   _ handler: @escaping @Sendable (MailboxChange) -> Void) -> any ChangeSubscription
+}
+
+public protocol ChangeSubscription: Sendable {
+    func cancel()
+}

@@ -1,0 +1,245 @@
+/// Server SASL (RFC 4422). A mechanism is a pure step machine: it never does I/O itself. When it
+/// needs a credential it returns `.verify(query)`; the auth service asks the credential backends and
+/// feeds the answer back with `credentialAnswer(_:)`. That keeps mechanisms testable byte by byte
+/// and lets one privileged process (authproxyd) answer for them.
+public protocol SASLMechanism: Sendable {
+    /// The IANA mechanism name, upper case (`PLAIN`, `SCRAM-SHA-256`).
+    var name: String { get }
+    /// Whether the client sends the password in the clear (PLAIN, LOGIN). Such mechanisms are
+    /// offered only on a secure connection, or on loopback when the listener allows it.
+    var isPlaintext: Bool { get }
+    /// A new exchange for one authentication attempt.
+    func makeExchange(_ context: SASLExchangeContext) -> any SASLServerExchange
+}
+
+/// What a mechanism may know about the connection.
+public struct SASLExchangeContext: Sendable {
+    /// The GSSAPI/DIGEST service name: `smtp`, `imap`, `pop`.
+    public var service: String
+    public var serverHostname: String
+    public var isSecure: Bool
+    /// `tls-exporter` or `tls-unique` data for SCRAM-*-PLUS, when TLS is active.
+    public var channelBinding: (type: String, data: [UInt8])?
+
+    public init(service: String, serverHostname: String, isSecure: Bool, channelBinding: (type: String, data: [UInt8])? = nil) {
+        self.service = service
+        self.serverHostname = serverHostname
+        self.isSecure = isSecure
+        self.channelBinding = channelBinding
+    }
+}
+
+/// One running exchange. Not thread-safe: a session drives it step by step.
+public protocol SASLServerExchange: AnyObject {
+    /// First step, with the client's initial response if it sent one (SASL-IR, AUTH PLAIN xxx).
+    func start(initialResponse: [UInt8]?) -> SASLStep
+    /// The client's answer to the last challenge (already base64-decoded).
+    func respond(_ response: [UInt8]) -> SASLStep
+    /// The credential backends' answer to the last `.verify` step.
+    func credentialAnswer(_ answer: CredentialAnswer) -> SASLStep
+}
+
+/// What a mechanism wants next.
+public enum SASLStep: Sendable, Equatable {
+    /// Send this challenge (raw bytes; the protocol base64-encodes it).
+    case challenge([UInt8])
+    /// Ask the credential backends, then call `credentialAnswer`.
+    case verify(CredentialQuery)
+    /// Authenticated. `serverFinal` is additional data for the last server message (SCRAM).
+    case success(SASLIdentity, serverFinal: [UInt8]?)
+    case failure(SASLFailure)
+}
+
+/// A question for the credential backends.
+public enum CredentialQuery: Sendable, Equatable {
+    /// Check a password the client sent (PLAIN, LOGIN).
+    case password(user: String, password: String)
+    /// Fetch the stored secret of a scheme (`SCRAM-SHA-256` keys, ...), for mechanisms that never
+    /// see the password.
+    case storedSecret(user: String, scheme: String)
+}
+
+/// An answer from the credential backends.
+public enum CredentialAnswer: Sendable, Equatable {
+    /// The password is right; `user` is the canonical account name.
+    case verified(user: String)
+    /// The stored secret asked for.
+    case secret(user: String, StoredSecret)
+    case unknownUser
+    case wrongPassword
+    case suspended(user: String)
+    /// The backend could not answer now (server down): a temporary failure for the client.
+    case unavailable(reason: String)
+}
+
+/// A secret kept by a credential backend, in a scheme's own fields (e.g. SCRAM: `salt`,
+/// `iterations`, `stored-key`, `server-key`).
+public struct StoredSecret: Sendable, Equatable {
+    public var scheme: String
+    public var fields: [String: [UInt8]]
+
+    public init(scheme: String, fields: [String: [UInt8]]) {
+        self.scheme = scheme
+        self.fields = fields
+    }
+}
+
+/// Who authenticated, and as whom they act.
+public struct SASLIdentity: Sendable, Equatable {
+    /// The canonical account that proved its secret.
+    public var user: String
+    /// The identity requested (authzid), when different from `user`.
+    public var authorizationIdentity: String?
+
+    public init(user: String, authorizationIdentity: String? = nil) {
+        self.user = user
+        self.authorizationIdentity = authorizationIdentity
+    }
+}
+
+/// Why an exchange failed. Protocols map these to their replies (SMTP 535 5.7.8, 454 4.7.0, ...).
+public enum SASLFailure: Error, Sendable, Equatable {
+    /// The client sent something the mechanism cannot parse.
+    case malformed(String)
+    /// Wrong user or secret (deliberately not saying which).
+    case authenticationFailed
+    /// The account exists but may not log in.
+    case accountDisabled
+    /// The client asked to act as someone it may not.
+    case authorizationFailed
+    /// The client cancelled with `*`.
+    case cancelled
+    /// A backend could not answer now.
+    case temporary(String)
+    /// The mechanism is unknown or not offered on this connection.
+    case mechanismUnavailable
+    /// The mechanism needs TLS here.
+    case encryptionRequired
+}
+
+/// How a session runs SASL: pick offered mechanisms, then step through an exchange while the
+/// service consults the credential backends. Provided by the host over every loaded SASL mechanism
+/// and credential backend.
+public struct AuthService: Sendable {
+    public let mechanisms: [any SASLMechanism]
+    public let backends: [any CredentialBackend]
+
+    public init(mechanisms: [any SASLMechanism], backends: [any CredentialBackend]) {
+        self.mechanisms = mechanisms
+        self.backends = backends
+    }
+
+    /// The mechanism names to advertise: plaintext ones only when `secure`, or on loopback when
+    /// `plaintextOnLoopback` allows it.
+    public func offered(secure: Bool, loopback: Bool, plaintextOnLoopback: Bool) -> [String] {
+        mechanisms.filter { !$0.isPlaintext || secure || (loopback && plaintextOnLoopback) }.map(\.name)
+    }
+
+    /// Starts an exchange for `mechanism` (case-insensitive), or nil when it is not loaded.
+    public func begin(mechanism: String, context: SASLExchangeContext) -> AuthExchange? {
+        guard let m = mechanisms.first(where: { $0.name.caseInsensitiveCompare(mechanism) }) else { return nil }
+        return AuthExchange(exchange: m.makeExchange(context), backends: backends)
+    }
+
+    /// Asks each backend in turn; the first that knows the user answers.
+    public static func ask(_ backends: [any CredentialBackend], _ query: CredentialQuery) async -> CredentialAnswer {
+        var lastTemporary: CredentialAnswer?
+        for backend in backends {
+            let answer: CredentialAnswer
+            do {
+                switch query {
+                case .password(let user, let password):
+                    answer = try await backend.verifyPassword(user: user, password: password)
+                case .storedSecret(let user, let scheme):
+                    answer = try await backend.storedSecret(user: user, scheme: scheme)
+                }
+            } catch {
+                lastTemporary = .unavailable(reason: "\(error)")
+                continue
+            }
+            switch answer {
+            case .unknownUser: continue
+            case .unavailable: lastTemporary = answer
+            default: return answer
+            }
+        }
+        return lastTemporary ?? .unknownUser
+    }
+}
+
+/// An exchange in progress, with the backend round trips done for the session.
+public final class AuthExchange: @unchecked Sendable {
+    /// What the session does next.
+    public enum Progress: Sendable, Equatable {
+        case challenge([UInt8])
+        case success(SASLIdentity, serverFinal: [UInt8]?)
+        case failure(SASLFailure)
+    }
+
+    private let exchange: any SASLServerExchange
+    private let backends: [any CredentialBackend]
+
+    init(exchange: any SASLServerExchange, backends: [any CredentialBackend]) {
+        self.exchange = exchange
+        self.backends = backends
+    }
+
+    public func start(initialResponse: [UInt8]?) async -> Progress {
+        await settle(exchange.start(initialResponse: initialResponse))
+    }
+
+    public func respond(_ response: [UInt8]) async -> Progress {
+        await settle(exchange.respond(response))
+    }
+
+    private func settle(_ first: SASLStep) async -> Progress {
+        var step = first
+        // A mechanism may verify more than once (e.g. fetch a secret, then check a proof); bounded
+        // so a faulty mechanism cannot spin.
+        for _ in 0..<8 {
+            switch step {
+            case .challenge(let c): return .challenge(c)
+            case .success(let id, let final): return .success(id, serverFinal: final)
+            case .failure(let f): return .failure(f)
+            case .verify(let query):
+                step = exchange.credentialAnswer(await AuthService.ask(backends, query))
+            }
+        }
+        return .failure(.temporary("mechanism did not settle"))
+    }
+}
+
+extension String {
+    fileprivate func caseInsensitiveCompare(_ other: String) -> Bool {
+        lowercased() == other.lowercased()
+    }
+}
+
+/// Verifies secrets and looks up accounts: the internal user database, LDAP, authproxyd.
+public protocol CredentialBackend: Sendable {
+    /// Checks a cleartext password. `.unknownUser` lets the next backend try.
+    func verifyPassword(user: String, password: String) async throws -> CredentialAnswer
+    /// Returns the stored secret of `scheme` for `user`, `.unknownUser`, or `.unavailable`.
+    func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer
+    /// The account record, or nil when this backend does not know the user.
+    func lookupUser(_ user: String) async throws -> UserRecord?
+}
+
+/// An account as the rest of the system sees it.
+public struct UserRecord: Sendable, Equatable {
+    public enum AdminLevel: String, Sendable, Codable { case user, domainAdmin = "domain-admin", siteAdmin = "site-admin" }
+
+    /// `local@domain`, the canonical login name.
+    public var name: String
+    public var enabled: Bool
+    public var adminLevel: AdminLevel
+    /// The store node that holds the mailbox (for the access proxy), nil for this node.
+    public var mailHost: String?
+
+    public init(name: String, enabled: Bool = true, adminLevel: AdminLevel = .user, mailHost: String? = nil) {
+        self.name = name
+        self.enabled = enabled
+        self.adminLevel = adminLevel
+        self.mailHost = mailHost
+    }
+}

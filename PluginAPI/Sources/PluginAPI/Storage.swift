@@ -1,0 +1,103 @@
+/// The message store (ARCHITECTURE.md, "Storage"): accounts' mailboxes and messages. Implemented
+/// by storage plugins (`store-sqlite` embedded, `store-postgres` scale-out); read by IMAP, POP3,
+/// webmail and the local delivery transport. Every method may be called from any thread.
+public protocol StorageBackend: Sendable {
+    /// Delivers one message (RFC 5322 bytes at `path`) to each local recipient's `mailbox`
+    /// (INBOX when nil). Stored once however many recipients; each outcome is durable (fsynced)
+    /// before it is reported delivered.
+    func deliver(messagePath path: String, to recipients: [String], mailbox: String?) async throws -> [RecipientOutcome]
+
+    /// Every mailbox `user` can see (own, other users' shared to them, public).
+    func mailboxes(user: String) async throws -> [MailboxInfo]
+    func createMailbox(user: String, name: String) async throws
+    func deleteMailbox(user: String, name: String) async throws
+    func renameMailbox(user: String, from: String, to: String) async throws
+
+    /// The mailbox's current state (for SELECT/STATUS).
+    func status(user: String, mailbox: String) async throws -> MailboxStatus
+    /// Appends a message and returns its UID.
+    func append(user: String, mailbox: String, message: [UInt8], flags: [String], internalDate: Int64?) async throws -> UInt32
+    /// The messages with UIDs in `uids`, in UID order, without their bodies.
+    func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage]
+    /// The full RFC 5322 bytes of one message.
+    func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8]
+    /// Adds, removes or replaces flags; returns the new MODSEQ of each changed message.
+    func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64]
+    /// Copies (or moves) messages; returns the new UIDs in the target, in source order.
+    func copy(user: String, from: String, uids: [UInt32], to: String, move: Bool) async throws -> [UInt32]
+    /// Removes messages flagged `\Deleted` (all, or only `uids`); returns the expunged UIDs.
+    func expunge(user: String, mailbox: String, uids: [UInt32]?) async throws -> [UInt32]
+    /// Usage and limits (RFC 9208 STORAGE in bytes, MESSAGE in messages).
+    func quota(user: String) async throws -> Quota
+}
+
+public struct MailboxInfo: Sendable, Equatable {
+    public var name: String
+    /// `\Sent`, `\Drafts`, `\Trash`, `\Junk`, `\Archive`, and `\Noselect`-style attributes.
+    public var attributes: [String]
+    /// The owner when the mailbox is another user's or shared.
+    public var owner: String?
+
+    public init(name: String, attributes: [String] = [], owner: String? = nil) {
+        self.name = name
+        self.attributes = attributes
+        self.owner = owner
+    }
+}
+
+public struct MailboxStatus: Sendable, Equatable {
+    public var messages: Int
+    public var unseen: Int
+    public var uidValidity: UInt32
+    public var uidNext: UInt32
+    public var highestModseq: UInt64
+
+    public init(messages: Int, unseen: Int, uidValidity: UInt32, uidNext: UInt32, highestModseq: UInt64) {
+        self.messages = messages
+        self.unseen = unseen
+        self.uidValidity = uidValidity
+        self.uidNext = uidNext
+        self.highestModseq = highestModseq
+    }
+}
+
+public struct StoredMessage: Sendable, Equatable {
+    public var uid: UInt32
+    public var flags: [String]
+    public var modseq: UInt64
+    /// Seconds since 1970 (IMAP INTERNALDATE).
+    public var internalDate: Int64
+    public var size: Int
+
+    public init(uid: UInt32, flags: [String], modseq: UInt64, internalDate: Int64, size: Int) {
+        self.uid = uid
+        self.flags = flags
+        self.modseq = modseq
+        self.internalDate = internalDate
+        self.size = size
+    }
+}
+
+public enum FlagChange: String, Sendable { case add, remove, replace }
+
+public struct Quota: Sendable, Equatable {
+    public var bytesUsed: Int
+    public var bytesLimit: Int?
+    public var messagesUsed: Int
+    public var messagesLimit: Int?
+
+    public init(bytesUsed: Int, bytesLimit: Int?, messagesUsed: Int, messagesLimit: Int?) {
+        self.bytesUsed = bytesUsed
+        self.bytesLimit = bytesLimit
+        self.messagesUsed = messagesUsed
+        self.messagesLimit = messagesLimit
+    }
+}
+
+public enum StorageError: Error, Sendable, Equatable {
+    case noSuchUser(String)
+    case noSuchMailbox(String)
+    case mailboxExists(String)
+    case overQuota(String)
+    case permissionDenied(String)
+}

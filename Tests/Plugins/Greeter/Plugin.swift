@@ -1,0 +1,105 @@
+import PluginAPI
+
+// A small line protocol used by the host's tests (reload under load, crash restart): it greets,
+// then answers PING, ECHO, SLEEP and QUIT. Replaced by the SMTP plugin in those tests once SMTP
+// exists.
+
+@_cdecl("postern_plugin_abi")
+public func posternPluginABI() -> UnsafePointer<CChar> { PluginABI.exportedTag() }
+
+@_cdecl("postern_plugin_entry")
+public func posternPluginEntry() -> UnsafeMutableRawPointer {
+    PluginExport.entry {
+        PluginRegistration(
+            manifest: PluginManifest(
+                name: "greeter", version: "1.0.0", summary: "greeting line protocol for tests",
+                kinds: [.protocolService],
+                config: ConfigSchema([ConfigField("suffix", .string, default: .string(""), help: "appended to the greeting")]),
+                protocols: ["greeter": ConfigSchema([
+                    ConfigField("max_line", .integer(16...65536), default: .integer(512)),
+                ])]),
+            activate: { context in GreeterPlugin(suffix: context.config.string("suffix") ?? "") })
+    }
+}
+
+final class GreeterPlugin: Plugin, ProtocolService, @unchecked Sendable {
+    let greeting: String
+
+    init(suffix: String) {
+        greeting = builtGreeting + suffix
+    }
+
+    var services: [ProvidedService] { [.protocolService(name: "greeter", self)] }
+
+    func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        let maxLine = session.listener.options.int("max_line") ?? 512
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: maxLine)))
+            try channel.pipeline.syncOperations.addHandler(GreeterHandler(greeting: greeting, session: session))
+        }
+    }
+}
+
+final class GreeterHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = LineSplitter.Event
+    typealias OutboundOut = ByteBuffer
+    let greeting: String
+    let session: Session
+    private var greeted = false
+
+    init(greeting: String, session: Session) {
+        self.greeting = greeting
+        self.session = session
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { greet(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        greet(context)
+        context.fireChannelActive()
+    }
+
+    private func greet(_ context: ChannelHandlerContext) {
+        guard !greeted else { return }
+        greeted = true
+        reply(context, "220 \(greeting)")
+    }
+
+    private func reply(_ context: ChannelHandlerContext, _ text: String) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text + "\r\n")), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .tooLong:
+            reply(context, "500 line too long")
+        case .bareLineFeed:
+            reply(context, "500 bare LF")
+        case .line(let bytes):
+            let line = String(decoding: bytes, as: UTF8.self)
+            let verb = line.prefix { $0 != " " }.uppercased()
+            let argument = line.drop { $0 != " " }.dropFirst()
+            switch verb {
+            case "PING":
+                reply(context, "250 PONG")
+            case "ECHO":
+                reply(context, "250 \(argument)")
+            case "SLEEP":
+                let ms = min(Int(argument) ?? 0, 60_000)
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) {
+                    let (handler, ctx) = loopBound.value
+                    handler.reply(ctx, "250 slept \(ms)")
+                }
+            case "QUIT":
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "221 bye\r\n"))).whenComplete { _ in
+                    context.close(promise: nil)
+                }
+            default:
+                reply(context, "500 unknown command")
+            }
+        }
+    }
+}
