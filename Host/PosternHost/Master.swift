@@ -239,8 +239,11 @@ public final class Master: @unchecked Sendable {
         finishIfStopped()
     }
 
+    private var finished = false
+
     private func finishIfStopped() {
-        guard stopping, workers.isEmpty else { return }
+        guard stopping, workers.isEmpty, !finished else { return }
+        finished = true
         unlink(config.controlSocket)
         listenerFDs.values.forEach { close($0) }
         listenerFDs = [:]

@@ -13,7 +13,7 @@ public final class Worker: @unchecked Sendable {
     let logger: Logger
     let sessions: SessionTable
     private let lock = NIOLock()
-    private var serverChannels: [any Channel] = []
+    private var acceptors: [Acceptor] = []
     private var draining = false
     private let finished = DispatchSemaphore(value: 0)
     private var plugins: [any Plugin] = []
@@ -83,8 +83,8 @@ public final class Worker: @unchecked Sendable {
                 let info = ListenerInfo(name: listener.name, address: listener.address, port: listener.port,
                                         protocolName: serviceName, tls: listener.tls,
                                         options: ConfigSection(schema.applyingDefaults(to: listener.options)))
-                let channel = try serve(listener: listener, info: info, service: service, fd: fd, group: group, services: services)
-                lock.withLock { serverChannels.append(channel) }
+                let acceptor = try serve(listener: listener, info: info, service: service, fd: fd, group: group, services: services)
+                lock.withLock { acceptors.append(acceptor) }
             }
         } catch {
             logger.critical("\(error)")
@@ -107,26 +107,21 @@ public final class Worker: @unchecked Sendable {
         return 0
     }
 
+    /// Serves one inherited listening socket: an `Acceptor` takes connections off it and each
+    /// becomes a NIO channel on one of the worker's event loops.
     private func serve(listener: ListenerConfig, info: ListenerInfo, service: any ProtocolService, fd: CInt,
-                       group: any EventLoopGroup, services: HostServices) throws -> any Channel {
+                       group: any EventLoopGroup, services: HostServices) throws -> Acceptor {
         let tlsContext = services.tls.serverContext(listener: listener.name)
         let sessions = self.sessions
         let logger = self.logger
-        let connections = Counter(label: "postern_connections_total", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
-        let refusedCounter = Counter(label: "postern_connections_refused_total", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
-        let errors = Counter(label: "postern_session_errors_total", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
-        let active = Gauge(label: "postern_sessions_active", dimensions: [("listener", listener.name), ("plugin", listener.plugin)])
+        let dimensions = [("listener", listener.name), ("plugin", listener.plugin)]
+        let connections = Counter(label: "postern_connections_total", dimensions: dimensions)
+        let refusedCounter = Counter(label: "postern_connections_refused_total", dimensions: dimensions)
+        let errors = Counter(label: "postern_session_errors_total", dimensions: dimensions)
+        let active = Gauge(label: "postern_sessions_active", dimensions: dimensions)
         let maxConnections = listener.maxConnections
-        return try ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: Int32(listener.backlog))
-            .childChannelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
-            .childChannelInitializer { channel in
-                connections.increment()
-                if sessions.count(listener: listener.name) >= maxConnections {
-                    refusedCounter.increment()
-                    logger.warning("connection limit reached, closing", metadata: ["listener": "\(listener.name)", "peer": "\(channel.remoteAddress?.description ?? "?")"])
-                    return channel.close()
-                }
+        let bootstrap = ClientBootstrap(group: group)
+            .channelInitializer { channel in
                 var sessionLogger = Logger(label: "session")
                 sessionLogger[metadataKey: "session"] = "\(SessionTable.newID())"
                 sessionLogger[metadataKey: "peer"] = "\(channel.remoteAddress.map(Self.describe) ?? "unknown")"
@@ -165,8 +160,23 @@ public final class Worker: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(SessionErrorCounter(errors: errors, logger: sessionLogger))
                 }
             }
-            .withBoundSocket(fd)
-            .wait()
+        let acceptor = try Acceptor(fd: fd, name: listener.name) { connection in
+            connections.increment()
+            if sessions.count(listener: listener.name) >= maxConnections {
+                refusedCounter.increment()
+                logger.warning("connection limit reached, closing", metadata: ["listener": "\(listener.name)"])
+                close(connection)
+                return
+            }
+            var one: CInt = 1
+            setsockopt(connection, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<CInt>.size))
+            bootstrap.withConnectedSocket(connection).whenFailure { error in
+                errors.increment()
+                logger.warning("cannot start session: \(error)", metadata: ["listener": "\(listener.name)"])
+            }
+        }
+        acceptor.start()
+        return acceptor
     }
 
     static func describe(_ address: SocketAddress) -> String {
@@ -211,14 +221,16 @@ public final class Worker: @unchecked Sendable {
     /// Stops accepting, asks every session to finish, and exits once they have or the drain
     /// timeout has passed.
     func drain(reason: String) {
-        let channels: [any Channel]? = lock.withLock {
+        let acceptors: [Acceptor]? = lock.withLock {
             if draining { return nil }
             draining = true
-            return serverChannels
+            return self.acceptors
         }
-        guard let channels else { return }
+        guard let acceptors else { return }
         logger.info("draining", metadata: ["reason": "\(reason)", "sessions": "\(sessions.count)"])
-        for channel in channels { channel.close(promise: nil) }
+        // Connections still in the kernel's queue stay there for the next generation: the
+        // listening socket lives on in the master and the other workers.
+        for acceptor in acceptors { acceptor.stop() }
         sessions.beginDrain()
         let deadline = Date().addingTimeInterval(config.drainTimeout)
         DispatchQueue.global().async { [self] in
@@ -295,5 +307,78 @@ final class SessionErrorCounter: ChannelInboundHandler, @unchecked Sendable {
         errors.increment()
         logger.warning("session error: \(error)")
         context.close(promise: nil)
+    }
+}
+
+/// Takes connections off a listening socket shared with the master and other workers.
+///
+/// Every process polls the same socket, so a connection wakes several of them and all but one
+/// find nothing to accept: `EAGAIN` here is normal and ignored. (NIO's ServerSocketChannel treats
+/// such an empty wake-up as a bug and traps in debug builds, which is why the workers do not use
+/// `ServerBootstrap.withBoundSocket` on inherited sockets.) Stopping closes nothing shared: the
+/// thread just stops taking connections and leaves them queued for the processes that go on.
+final class Acceptor: @unchecked Sendable {
+    let fd: CInt
+    let name: String
+    let onConnection: (CInt) -> Void
+    private let wake: [CInt]
+
+    init(fd: CInt, name: String, onConnection: @escaping (CInt) -> Void) throws {
+        self.fd = fd
+        self.name = name
+        self.onConnection = onConnection
+        var pipeFDs: [CInt] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { throw SystemError.call("pipe", errno) }
+        for p in pipeFDs {
+            _ = fcntl(p, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(p, F_SETFL, O_NONBLOCK)
+        }
+        wake = pipeFDs
+        // Non-blocking: after a shared wake-up another process may have taken the connection.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "accept-\(name)"
+        thread.start()
+    }
+
+    func stop() {
+        var byte: UInt8 = 1
+        _ = write(wake[1], &byte, 1)
+    }
+
+    private func run() {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake[0], events: Int16(POLLIN), revents: 0)]
+        while true {
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let n = poll(&fds, 2, -1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if fds[1].revents != 0 { return }
+            guard fds[0].revents & Int16(POLLIN) != 0 else {
+                if fds[0].revents & Int16(POLLNVAL | POLLERR) != 0 { return }
+                continue
+            }
+            // Take what is queued, up to a batch, then poll again (fairness with other workers).
+            for _ in 0..<64 {
+                let connection = accept(fd, nil, nil)
+                if connection >= 0 {
+                    // Workers spawn nothing, so setting close-on-exec after accept races with no exec.
+                    _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+                    _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
+                    onConnection(connection)
+                    continue
+                }
+                // EAGAIN: another process was faster. ECONNABORTED: the client gave up. EMFILE and
+                // friends: back off briefly rather than spin.
+                if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM { usleep(50_000) }
+                break
+            }
+        }
     }
 }

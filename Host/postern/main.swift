@@ -124,6 +124,7 @@ struct WorkerCommand: ParsableCommand {
     @Option var listeners: Int
 
     func run() throws {
+        InheritedDescriptors.closeAll(from: CInt(3 + listeners + 1))
         let cfg = loadConfig(config, label: origin)
         PosternLogHandler.bootstrap(level: cfg.logLevel)
         PosternMetrics.bootstrap()
@@ -140,6 +141,7 @@ struct ProbeCommand: ParsableCommand {
     @Option var origin: String?
 
     func run() throws {
+        InheritedDescriptors.closeAll(from: 3)
         let cfg = loadConfig(config, label: origin)
         PosternLogHandler.bootstrap(level: cfg.logLevel)
         try Privileges.drop(user: cfg.user, group: cfg.group)

@@ -1,0 +1,101 @@
+import PluginAPI
+
+// A complete protocol plugin in one file: the two exported C symbols, the manifest with its config
+// schema, the service, and the session's handler. Protocol: the server greets with
+// `200 <greeting>`; `NAME <who>` answers `200 Hello, <who>!`; `BYE` answers `221 bye` and closes.
+
+// 1. The ABI tag: lets the host refuse a plugin built against another PluginAPI or compiler.
+@_cdecl("postern_plugin_abi")
+public func posternPluginABI() -> UnsafePointer<CChar> { PluginABI.exportedTag() }
+
+// 2. The entry point: the manifest, and how to activate the plugin in a worker.
+@_cdecl("postern_plugin_entry")
+public func posternPluginEntry() -> UnsafeMutableRawPointer {
+    PluginExport.entry {
+        PluginRegistration(
+            manifest: PluginManifest(
+                name: "hello", version: "0.1.0", summary: "example third-party protocol plugin",
+                kinds: [.protocolService],
+                config: ConfigSchema([
+                    ConfigField("greeting", .string, default: .string("hello from a third-party plugin")),
+                ]),
+                protocols: ["hello": ConfigSchema([
+                    ConfigField("max_line", .integer(16...4096), default: .integer(256)),
+                ])]),
+            activate: { context in
+                context.logger.info("hello plugin activated")
+                return HelloPlugin(greeting: context.config.string("greeting")!, greeted: context.counter("hello_names_total"))
+            })
+    }
+}
+
+// 3. The plugin and its protocol service.
+final class HelloPlugin: Plugin, ProtocolService, @unchecked Sendable {
+    let greeting: String
+    let greeted: Counter
+
+    init(greeting: String, greeted: Counter) {
+        self.greeting = greeting
+        self.greeted = greeted
+    }
+
+    var services: [ProvidedService] { [.protocolService(name: "hello", self)] }
+
+    func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        let maxLine = session.listener.options.int("max_line")!
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: maxLine)))
+            try channel.pipeline.syncOperations.addHandler(HelloHandler(plugin: self, session: session))
+        }
+    }
+}
+
+// 4. One session: a handler over the shared line codec.
+final class HelloHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = LineSplitter.Event
+    typealias OutboundOut = ByteBuffer
+    let plugin: HelloPlugin
+    let session: Session
+    private var greeted = false
+
+    init(plugin: HelloPlugin, session: Session) {
+        self.plugin = plugin
+        self.session = session
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { greet(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        greet(context)
+        context.fireChannelActive()
+    }
+
+    private func greet(_ context: ChannelHandlerContext) {
+        guard !greeted else { return }
+        greeted = true
+        send(context, "200 \(plugin.greeting)")
+    }
+
+    private func send(_ context: ChannelHandlerContext, _ line: String) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line + "\r\n")), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .line(let bytes) = unwrapInboundIn(data) else {
+            send(context, "500 line too long")
+            return
+        }
+        let line = String(decoding: bytes, as: UTF8.self)
+        if line.uppercased().hasPrefix("NAME ") {
+            plugin.greeted.increment()
+            session.logger.info("greeted someone")
+            send(context, "200 Hello, \(line.dropFirst(5))!")
+        } else if line.uppercased() == "BYE" {
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "221 bye\r\n"))).whenComplete { _ in context.close(promise: nil) }
+        } else {
+            send(context, "500 try NAME <who> or BYE")
+        }
+    }
+}

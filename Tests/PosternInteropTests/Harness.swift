@@ -1,0 +1,207 @@
+import Foundation
+import PosternHost
+import XCTest
+
+/// Runs the real `postern` binary built beside this test bundle.
+enum Build {
+    /// `.build/<triple>/<configuration>`, where SwiftPM put postern, libPluginAPI.so and the plugins.
+    static let directory: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = (exe as NSString).deletingLastPathComponent
+        // xctest bundles live in PosternPackageTests.xctest/ on some layouts.
+        if dir.hasSuffix(".xctest") { dir = (dir as NSString).deletingLastPathComponent }
+        return dir
+    }()
+    static let postern = directory + "/postern"
+    /// The package root (for Examples/ and the plugin sources).
+    static let packageRoot: String = {
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        return dir.path
+    }()
+
+    /// Runs a command and returns its exit status and combined output.
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, b in b } }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch { return (-1, "cannot run \(executable): \(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// A temporary directory removed when the test ends.
+final class TempDir {
+    let path: String
+
+    init(_ name: String) {
+        path = NSTemporaryDirectory() + "postern-\(name)-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) -> String {
+        let file = path + "/" + name
+        try! text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound once, then released).
+func freePort() -> Int {
+    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A running `postern serve`, stopped (and checked to stop) when the test ends.
+final class ServerProcess {
+    let dir: TempDir
+    let configFile: String
+    let process = Process()
+    let logFile: String
+
+    init(dir: TempDir, config: String) throws {
+        self.dir = dir
+        configFile = dir.write("postern.toml", config)
+        logFile = dir.path + "/postern.log"
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Build.postern)
+        process.arguments = ["serve", "-c", configFile]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        process.standardOutput = FileHandle(forWritingAtPath: logFile)
+        process.standardError = FileHandle(forWritingAtPath: logFile)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    /// Waits for "postern started" (or the process to end); false on failure.
+    func waitStarted(timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains("postern started") { return true }
+            if !process.isRunning { return false }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    func ctl(_ command: String) -> (status: Int32, output: String) {
+        Build.run(Build.postern, ["ctl", command, "-c", configFile, "--json"], cwd: dir.path)
+    }
+
+    func status() throws -> StatusSnapshot {
+        let (code, output) = ctl("status")
+        guard code == 0 else { throw SystemError.message("ctl status failed: \(output)") }
+        return try XCTUnwrap(JSONDecoder().decode(ControlResponse.self, from: Data(output.utf8)).status)
+    }
+
+    func reload() throws -> ControlResponse {
+        let (_, output) = ctl("reload")
+        return try JSONDecoder().decode(ControlResponse.self, from: Data(output.utf8))
+    }
+
+    /// Stops the master with `ctl stop` and waits for it to exit.
+    func stop(timeout: Double = 30) {
+        guard process.isRunning else { return }
+        _ = ctl("stop")
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { process.terminate() }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+        }
+    }
+}
+
+/// A blocking line client for the test protocols, with timeouts.
+final class LineClient {
+    let fd: CInt
+    private var buffer: [UInt8] = []
+
+    enum Failure: Error, CustomStringConvertible {
+        case refused(Int32), timeout, closed, io(Int32)
+        var description: String {
+            switch self {
+            case .refused(let e): return "connect failed: \(String(cString: strerror(e)))"
+            case .timeout: return "timed out"
+            case .closed: return "connection closed"
+            case .io(let e): return "io error: \(String(cString: strerror(e)))"
+            }
+        }
+    }
+
+    init(port: Int, timeout: Int = 10) throws {
+        fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if rc != 0 {
+            let e = errno
+            close(fd)
+            throw Failure.refused(e)
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ line: String) throws {
+        let bytes = Array((line + "\r\n").utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n != bytes.count { throw Failure.io(errno) }
+    }
+
+    func readLine() throws -> String {
+        while true {
+            if let i = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(buffer[..<i])
+                buffer.removeSubrange(...i)
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &chunk, chunk.count)
+            if n == 0 { throw Failure.closed }
+            if n < 0 { throw errno == EAGAIN || errno == EWOULDBLOCK ? Failure.timeout : Failure.io(errno) }
+            buffer += chunk[0..<n]
+        }
+    }
+
+    func command(_ line: String) throws -> String {
+        try send(line)
+        return try readLine()
+    }
+}
+
+/// Whether a process has `fragment` (a library file name) mapped.
+func processMaps(_ pid: Int32, contain fragment: String) -> Bool {
+    ((try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? "").contains(fragment)
+}
