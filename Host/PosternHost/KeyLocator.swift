@@ -26,7 +26,8 @@ public struct KeyLocator: Sendable {
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("[[") {
                 let path = Self.splitKey(String(line.dropFirst(2).prefix { $0 != "]" }))
-                let resolved = Self.resolve(path, arrayCounts: arrayCounts)
+                // Parents resolve to their newest element; the array itself does not.
+                let resolved = Self.resolve(Array(path.dropLast()), arrayCounts: arrayCounts) + [path.last!]
                 let n = arrayCounts[resolved, default: 0]
                 arrayCounts[resolved] = n + 1
                 table = resolved + [String(n)]

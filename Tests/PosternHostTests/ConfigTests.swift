@@ -76,7 +76,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(e.contains("test.toml:2: drain_timeout: expected duration (seconds, or a string like \"30s\"), found string \"soon\""), "\(e)")
         // Type errors stop before semantic checks, so fix the duration and look again.
         let e2 = errors("user = \"no-such-user-xyz\"\n" + listener.replacingOccurrences(of: "127.0.0.1", with: "localhost"))
-        XCTAssertEqual(e2, ["test.toml:5: listener[0].address: expected an IPv4 or IPv6 address, found \"localhost\"",
+        XCTAssertEqual(e2, ["test.toml:4: listener[0].address: expected an IPv4 or IPv6 address, found \"localhost\"",
                             "test.toml:1: user: no such user 'no-such-user-xyz'"])
     }
 

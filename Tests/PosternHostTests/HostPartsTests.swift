@@ -142,8 +142,10 @@ final class HostServicesTests: XCTestCase {
         let bad = await auth.begin(mechanism: "PLAIN", context: ctx)!.start(initialResponse: Array("\0a@x\0no".utf8))
         XCTAssertEqual(bad, .failure(.authenticationFailed))
         let exchange = auth.begin(mechanism: "PLAIN", context: ctx)!
-        XCTAssertEqual(await exchange.start(initialResponse: nil), .challenge([]))
-        XCTAssertEqual(await exchange.respond(Array("garbage".utf8)), .failure(.malformed("expected authzid NUL authcid NUL passwd")))
+        let first = await exchange.start(initialResponse: nil)
+        XCTAssertEqual(first, .challenge([]))
+        let garbage = await exchange.respond(Array("garbage".utf8))
+        XCTAssertEqual(garbage, .failure(.malformed("expected authzid NUL authcid NUL passwd")))
         let onlyDown = AuthService(mechanisms: [TestPlain()], backends: [Table(users: [:], down: true)])
         let tempfail = await onlyDown.begin(mechanism: "PLAIN", context: ctx)!.start(initialResponse: Array("\0a@x\0pw".utf8))
         XCTAssertEqual(tempfail, .failure(.temporary("ldap down")))

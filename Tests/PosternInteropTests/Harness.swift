@@ -20,6 +20,15 @@ enum Build {
         return dir.path
     }()
 
+    /// A program from PATH.
+    static func tool(_ name: String) throws -> String {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw SystemError.message("\(name) not found in PATH")
+    }
+
     /// Runs a command and returns its exit status and combined output.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) -> (status: Int32, output: String) {
@@ -204,4 +213,53 @@ final class LineClient {
 /// Whether a process has `fragment` (a library file name) mapped.
 func processMaps(_ pid: Int32, contain fragment: String) -> Bool {
     ((try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? "").contains(fragment)
+}
+
+/// `GET path` over HTTP/1.0; returns the body of a 200 response.
+func httpGet(port: Int, path: String) throws -> String {
+    let client = try LineClient(port: port)
+    try client.send("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n")
+    var lines: [String] = []
+    while let line = try? client.readLine() { lines.append(line) }
+    guard lines.first?.contains(" 200 ") == true, let blank = lines.firstIndex(of: "") else {
+        throw SystemError.message("bad HTTP answer: \(lines.prefix(3))")
+    }
+    return lines[(blank + 1)...].joined(separator: "\n")
+}
+
+/// Compiles the Greeter test plugin with another greeting into `directory`, replacing the file
+/// there by rename, as an administrator installing a new build would (never overwrite a mapped
+/// shared object in place). Uses the modules of the build that made this test bundle.
+func rebuildGreeter(greeting: String, into directory: String, work: String) throws {
+    let sources = Build.packageRoot + "/Tests/Plugins/Greeter"
+    let src = work + "/src"
+    try? FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+    try "let builtGreeting = \"\(greeting)\"\n".write(toFile: src + "/Greeting.swift", atomically: true, encoding: .utf8)
+    let plugin = src + "/Plugin.swift"
+    if !FileManager.default.fileExists(atPath: plugin) {
+        try FileManager.default.copyItem(atPath: sources + "/Plugin.swift", toPath: plugin)
+    }
+    // The C modules NIO imports, as SwiftPM passes them.
+    var moduleMaps: [String] = []
+    let build = Build.directory
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: build)) ?? [] where entry.hasSuffix(".build") {
+        let map = "\(build)/\(entry)/module.modulemap"
+        if FileManager.default.fileExists(atPath: map) { moduleMaps.append(map) }
+    }
+    let checkouts = Build.packageRoot + "/.build/checkouts"
+    for package in (try? FileManager.default.contentsOfDirectory(atPath: checkouts)) ?? [] {
+        let sourcesDir = "\(checkouts)/\(package)/Sources"
+        for target in (try? FileManager.default.contentsOfDirectory(atPath: sourcesDir)) ?? [] {
+            let map = "\(sourcesDir)/\(target)/include/module.modulemap"
+            if FileManager.default.fileExists(atPath: map) { moduleMaps.append(map) }
+        }
+    }
+    let staging = work + "/libPosternGreeter.so.new"
+    var args = ["-emit-library", "-parse-as-library", "-module-name", "PosternGreeter", "-swift-version", "5",
+                "-I", build + "/Modules", "-L", build, "-lPluginAPI", "-module-cache-path", work + "/module-cache",
+                src + "/Greeting.swift", plugin, "-o", staging]
+    for map in moduleMaps { args += ["-Xcc", "-fmodule-map-file=\(map)"] }
+    let (status, output) = Build.run(try Build.tool("swiftc"), args)
+    guard status == 0 else { throw SystemError.message("swiftc failed: \(output)") }
+    guard rename(staging, directory + "/libPosternGreeter.so") == 0 else { throw SystemError.call("rename", errno) }
 }
