@@ -235,6 +235,28 @@ public struct HostConfig: Sendable {
         return diagnostics.isEmpty ? .success(config) : .failure(ConfigDiagnostics(diagnostics))
     }
 
+    /// The control socket of a config file, even when the file no longer parses: `postern ctl
+    /// reload` after a bad edit must still reach the master, which then says what is wrong.
+    public static func controlSocket(file: String) -> String? {
+        if case .success(let config) = load(file: file) { return config.controlSocket }
+        guard let data = FileManager.default.contents(atPath: file) else { return nil }
+        var table = ""
+        var dataDir = "./var"
+        var socket: String?
+        for raw in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") { table = line; continue }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            guard value.hasPrefix("\""), let end = value.dropFirst().firstIndex(of: "\"") else { continue }
+            let text = String(value[value.index(after: value.startIndex)..<end])
+            if table.isEmpty && key == "data_dir" { dataDir = text }
+            if table == "[control]" && key == "socket" { socket = text }
+        }
+        return absolute(socket ?? dataDir + "/run/postern.sock")
+    }
+
     /// Checks that need more than types: uniqueness, files, accounts.
     func semanticIssues() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []

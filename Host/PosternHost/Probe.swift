@@ -23,9 +23,18 @@ public struct ProbeReport: Codable, Sendable {
 
     public var ok: Bool { refusals.isEmpty && issues.isEmpty }
 
-    /// One line per problem, with file and line for config issues.
+    /// One line per problem, each with the file, line and key of the configuration that asked
+    /// for the plugin or holds the bad setting.
     public func messages(config: HostConfig) -> [String] {
-        refusals.map(\.description) + issues.map { config.diagnostic(ConfigIssue(keyPath: $0.keyPath, message: $0.message)).description }
+        refusals.map { config.diagnostic(ConfigIssue(keyPath: Self.reference(to: $0.plugin, in: config), message: $0.description)).description }
+            + issues.map { config.diagnostic(ConfigIssue(keyPath: $0.keyPath, message: $0.message)).description }
+    }
+
+    /// Where a config asks for a plugin: a listener, its section, or `[plugins] load`.
+    static func reference(to plugin: String, in config: HostConfig) -> [String] {
+        if let l = config.listeners.first(where: { $0.plugin == plugin }) { return ["listener", String(l.index), "protocol"] }
+        if config.pluginSections[plugin] != nil { return ["plugin", plugin] }
+        return ["plugins", "load"]
     }
 }
 

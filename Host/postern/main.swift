@@ -80,7 +80,10 @@ struct Ctl: ParsableCommand {
     @Flag(name: .long, help: "Print the answer as JSON.") var json = false
 
     func run() throws {
-        let path = socket ?? loadConfig(config).controlSocket
+        guard let path = socket ?? HostConfig.controlSocket(file: config) else {
+            FileHandle.standardError.write(Data("postern ctl: cannot read \(config); name the control socket with --socket\n".utf8))
+            throw ExitCode(2)
+        }
         let response: ControlResponse
         do {
             response = try ControlClient.send(ControlRequest(command: command), socket: path)
