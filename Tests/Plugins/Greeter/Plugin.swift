@@ -1,7 +1,7 @@
 import PluginAPI
 
 // A small line protocol used by the host's tests (reload under load, crash restart): it greets,
-// then answers PING, ECHO, SLEEP and QUIT. Replaced by the SMTP plugin in those tests once SMTP
+// then answers PING, ECHO, SLEEP, STARTTLS, TLS and QUIT. Replaced by the SMTP plugin in those tests once SMTP
 // exists.
 
 @_cdecl("postern_plugin_abi")
@@ -34,8 +34,8 @@ final class GreeterPlugin: Plugin, ProtocolService, @unchecked Sendable {
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
         let maxLine = session.listener.options.int("max_line") ?? 512
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: maxLine)))
-            try channel.pipeline.syncOperations.addHandler(GreeterHandler(greeting: greeting, session: session))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: maxLine)), name: "lines")
+            try channel.pipeline.syncOperations.addHandler(GreeterHandler(greeting: greeting, session: session, maxLine: maxLine))
         }
     }
 }
@@ -45,11 +45,16 @@ final class GreeterHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
     let greeting: String
     let session: Session
+    let maxLine: Int
     private var greeted = false
+    /// Set between STARTTLS and the end of the handshake: lines the client pipelined in
+    /// plaintext after STARTTLS are discarded (RFC 3207 §4.2).
+    private var startingTLS = false
 
-    init(greeting: String, session: Session) {
+    init(greeting: String, session: Session, maxLine: Int) {
         self.greeting = greeting
         self.session = session
+        self.maxLine = maxLine
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -78,6 +83,7 @@ final class GreeterHandler: ChannelInboundHandler, @unchecked Sendable {
         case .bareLineFeed:
             reply(context, "500 bare LF")
         case .line(let bytes):
+            if startingTLS { return }
             let line = String(decoding: bytes, as: UTF8.self)
             let verb = line.prefix { $0 != " " }.uppercased()
             let argument = line.drop { $0 != " " }.dropFirst()
@@ -93,6 +99,27 @@ final class GreeterHandler: ChannelInboundHandler, @unchecked Sendable {
                     let (handler, ctx) = loopBound.value
                     handler.reply(ctx, "250 slept \(ms)")
                 }
+            case "TLS":
+                reply(context, "250 secure=\(session.isSecure)")
+            case "STARTTLS":
+                guard session.canStartTLS else {
+                    reply(context, "454 TLS not available")
+                    return
+                }
+                startingTLS = true
+                let channel = context.channel
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "220 go ahead\r\n"))).flatMap {
+                    // A fresh decoder: nothing buffered in plaintext survives into the TLS session.
+                    channel.pipeline.removeHandler(name: "lines")
+                }.flatMap {
+                    self.session.startTLS(on: channel)
+                }.flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLength: self.maxLine)), name: "lines",
+                        position: .before(loopBound.value.0))
+                    loopBound.value.0.startingTLS = false
+                }.whenFailure { _ in channel.close(promise: nil) }
             case "QUIT":
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "221 bye\r\n"))).whenComplete { _ in
                     context.close(promise: nil)
