@@ -1,0 +1,143 @@
+import Foundation
+import PosternHost
+import XCTest
+
+/// The host as an administrator and a plugin author meet it.
+final class HostOperationsTests: XCTestCase {
+    func startServer(_ dir: TempDir, _ config: String) throws -> ServerProcess {
+        let server = try ServerProcess(dir: dir, config: config)
+        guard server.waitStarted() else {
+            server.stop()
+            throw SystemError.message("postern did not start:\n\(server.log)")
+        }
+        return server
+    }
+
+    /// The SDK example, built out of tree against PluginAPI/ by path with its own SwiftPM build,
+    /// loads into this separately built host, logs through the host's handler and counts through
+    /// the host's metrics.
+    func testOutOfTreeExamplePluginLoadsIntoSeparatelyBuiltHost() throws {
+        let scratch = Build.packageRoot + "/.build-example"
+        let (code, output) = Build.run(try Build.tool("swift"), ["build", "--package-path", Build.packageRoot + "/Examples/HelloPlugin",
+                                                                 "--scratch-path", scratch])
+        XCTAssertEqual(code, 0, output)
+        let pluginDir = scratch + "/debug"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: pluginDir + "/libPosternHello.so"), output)
+
+        let dir = TempDir("example")
+        let port = freePort(), metricsPort = freePort()
+        let server = try startServer(dir, """
+            data_dir = "./var"
+            [metrics]
+            listen = "127.0.0.1:\(metricsPort)"
+            [plugins]
+            path = ["\(pluginDir)"]
+            [plugin.hello]
+            greeting = "hi from an out-of-tree plugin"
+            [[listener]]
+            name = "hello"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "hello"
+            """)
+        defer { server.stop() }
+        let client = try LineClient(port: port)
+        XCTAssertEqual(try client.readLine(), "200 hi from an out-of-tree plugin")
+        XCTAssertEqual(try client.command("NAME Ada"), "200 Hello, Ada!")
+        XCTAssertEqual(try client.command("BYE"), "221 bye")
+        let plugin = try XCTUnwrap(try server.status().plugins.first { $0.name == "hello" })
+        XCTAssertEqual(plugin.version, "0.1.0")
+        XCTAssertTrue(plugin.file.hasPrefix(scratch), plugin.file)
+        let metrics = try httpGet(port: metricsPort, path: "/metrics")
+        XCTAssertTrue(metrics.contains("hello_names_total{worker="), metrics)
+        XCTAssertTrue(metrics.contains("plugin=\"hello\"} 1"), metrics)
+        XCTAssertTrue(server.log.contains("plugin.hello: hello plugin activated"), server.log)
+        XCTAssertTrue(server.log.contains("greeted someone") && server.log.contains("listener=hello"), server.log)
+    }
+
+    func testSIGHUPReloadsAndConnectionLimitIsEnforced() throws {
+        let dir = TempDir("hup")
+        let port = freePort(), metricsPort = freePort()
+        let server = try startServer(dir, """
+            data_dir = "./var"
+            [metrics]
+            listen = "127.0.0.1:\(metricsPort)"
+            [[listener]]
+            name = "greet"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "greeter"
+            max_connections = 2
+            """)
+        defer { server.stop() }
+        let first = try LineClient(port: port), second = try LineClient(port: port)
+        XCTAssertEqual(try first.readLine(), "220 postern greeter build 0")
+        XCTAssertEqual(try second.readLine(), "220 postern greeter build 0")
+        let third = try LineClient(port: port)
+        XCTAssertThrowsError(try third.readLine(), "the third connection is closed at once")
+        let metrics = try httpGet(port: metricsPort, path: "/metrics")
+        XCTAssertTrue(metrics.contains("postern_connections_refused_total{worker="), metrics)
+        XCTAssertTrue(metrics.split(separator: "\n").contains { $0.hasPrefix("postern_connections_refused_total{") && $0.hasSuffix(" 1") }, metrics)
+
+        let master = try server.status().pid
+        XCTAssertEqual(kill(master, SIGHUP), 0)
+        var generation = 1
+        for _ in 0..<100 where generation == 1 {
+            usleep(50_000)
+            generation = try server.status().generation
+        }
+        XCTAssertEqual(generation, 2)
+        // The old generation drains: the two held sessions still work, then end.
+        XCTAssertEqual(try first.command("PING"), "250 PONG")
+        XCTAssertEqual(try first.command("QUIT"), "221 bye")
+        XCTAssertEqual(try second.command("QUIT"), "221 bye")
+    }
+
+    /// Started as root with `user`, the master keeps root (to bind on reload) and every worker
+    /// runs as that user; the data directory is handed to it.
+    func testWorkersDropPrivilegesWhenStartedAsRoot() throws {
+        guard geteuid() == 0 else {
+            print("not root: privilege drop is checked in CI, which runs as root")
+            return
+        }
+        let dir = TempDir("privs")
+        chmod(dir.path, 0o755)
+        let port = freePort()
+        let server = try startServer(dir, """
+            data_dir = "./var"
+            user = "nobody"
+            [[listener]]
+            name = "greet"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "greeter"
+            """)
+        defer { server.stop() }
+        let client = try LineClient(port: port)
+        XCTAssertEqual(try client.readLine(), "220 postern greeter build 0")
+        let status = try server.status()
+        func uid(_ pid: Int32) -> String? {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map { String($0.split(separator: "\t")[1]) }
+        }
+        let nobody = String(getpwnam("nobody")!.pointee.pw_uid)
+        XCTAssertEqual(uid(status.pid), "0")
+        for w in status.workers { XCTAssertEqual(uid(w.pid), nobody, "worker \(w.pid)") }
+        let owner = try FileManager.default.attributesOfItem(atPath: dir.path + "/var")[.ownerAccountID] as? NSNumber
+        XCTAssertEqual(owner?.stringValue, nobody)
+        let socketMode = try FileManager.default.attributesOfItem(atPath: dir.path + "/var/run/postern.sock")[.posixPermissions] as? NSNumber
+        XCTAssertEqual(socketMode?.intValue, 0o600, "the control socket is for root only")
+    }
+
+    /// Every config shipped in Config/ passes check-config on this machine.
+    func testShippedConfigsAreValid() throws {
+        let configDir = Build.packageRoot + "/Config"
+        let files = try FileManager.default.contentsOfDirectory(atPath: configDir).filter { $0.hasSuffix(".toml") }.sorted()
+        XCTAssertTrue(files.contains("all-in-one.toml"))
+        let dir = TempDir("shipped")
+        for file in files {
+            let (code, output) = Build.run(Build.postern, ["check-config", "-c", configDir + "/" + file], cwd: dir.path)
+            XCTAssertEqual(code, 0, "\(file): \(output)")
+        }
+    }
+}
