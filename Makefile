@@ -1,0 +1,33 @@
+# Postern: the two commands a new user needs are `make run` and `make test`.
+SWIFT ?= swift
+CONFIG ?= Config/all-in-one.toml
+
+.PHONY: deps build run check test unit interop clean
+
+deps:            ## install the Debian packages needed to build and test
+	./scripts/install-deps.sh
+
+build: deps      ## build the host, PluginAPI and every plugin (debug)
+	$(SWIFT) build
+
+run: build       ## run the all-in-one role on the embedded default, data under ./var
+	.build/debug/postern check-config -c $(CONFIG)
+	.build/debug/postern serve -c $(CONFIG)
+
+check: build     ## check the config without starting anything
+	.build/debug/postern check-config -c $(CONFIG)
+
+test: deps       ## the whole suite: unit tests, then the interop tests on real sockets and peers
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+unit:            ## unit tests only (seconds)
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter PosternHostTests
+
+interop:         ## interop tests only (minutes)
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter PosternInteropTests
+
+clean:
+	rm -rf .build .build-example var
