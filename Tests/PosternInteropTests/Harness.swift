@@ -102,6 +102,16 @@ final class ServerProcess {
         try process.run()
     }
 
+    /// Starts `postern serve` and waits until it says it started; throws with its log otherwise.
+    static func start(_ dir: TempDir, _ config: String) throws -> ServerProcess {
+        let server = try ServerProcess(dir: dir, config: config)
+        guard server.waitStarted() else {
+            server.stop()
+            throw SystemError.message("postern did not start:\n\(server.log)")
+        }
+        return server
+    }
+
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
     /// Waits for "postern started" (or the process to end); false on failure.

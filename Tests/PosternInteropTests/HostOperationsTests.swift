@@ -4,15 +4,6 @@ import XCTest
 
 /// The host as an administrator and a plugin author meet it.
 final class HostOperationsTests: XCTestCase {
-    func startServer(_ dir: TempDir, _ config: String) throws -> ServerProcess {
-        let server = try ServerProcess(dir: dir, config: config)
-        guard server.waitStarted() else {
-            server.stop()
-            throw SystemError.message("postern did not start:\n\(server.log)")
-        }
-        return server
-    }
-
     /// The SDK example, built out of tree against PluginAPI/ by path with its own SwiftPM build,
     /// loads into this separately built host, logs through the host's handler and counts through
     /// the host's metrics.
@@ -26,7 +17,7 @@ final class HostOperationsTests: XCTestCase {
 
         let dir = TempDir("example")
         let port = freePort(), metricsPort = freePort()
-        let server = try startServer(dir, """
+        let server = try ServerProcess.start(dir, """
             data_dir = "./var"
             [metrics]
             listen = "127.0.0.1:\(metricsPort)"
@@ -58,7 +49,7 @@ final class HostOperationsTests: XCTestCase {
     func testSIGHUPReloadsAndConnectionLimitIsEnforced() throws {
         let dir = TempDir("hup")
         let port = freePort(), metricsPort = freePort()
-        let server = try startServer(dir, """
+        let server = try ServerProcess.start(dir, """
             data_dir = "./var"
             [metrics]
             listen = "127.0.0.1:\(metricsPort)"
@@ -103,7 +94,7 @@ final class HostOperationsTests: XCTestCase {
         let dir = TempDir("privs")
         chmod(dir.path, 0o755)
         let port = freePort()
-        let server = try startServer(dir, """
+        let server = try ServerProcess.start(dir, """
             data_dir = "./var"
             user = "nobody"
             [[listener]]

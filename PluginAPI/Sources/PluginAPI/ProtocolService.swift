@@ -15,7 +15,9 @@ public enum TLSMode: String, Sendable, Codable, CaseIterable {
 /// and drives the protocol from there. Handlers must come from the shared NIO in PluginAPI (the
 /// loader refuses a plugin that carries its own copy).
 public protocol ProtocolService: AnyObject, Sendable {
-    /// Sets up one accepted connection. Called on `channel.eventLoop`.
+    /// Sets up one accepted connection. Called on `channel.eventLoop` before the channel becomes
+    /// active, so a handler added here sees `channelActive` (the place to send a greeting; with
+    /// implicit TLS the greeting is held until the handshake completes).
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void>
 }
 

@@ -46,7 +46,6 @@ final class GreeterHandler: ChannelInboundHandler, @unchecked Sendable {
     let greeting: String
     let session: Session
     let maxLine: Int
-    private var greeted = false
     /// Set between STARTTLS and the end of the handshake: lines the client pipelined in
     /// plaintext after STARTTLS are discarded (RFC 3207 §4.2).
     private var startingTLS = false
@@ -57,19 +56,11 @@ final class GreeterHandler: ChannelInboundHandler, @unchecked Sendable {
         self.maxLine = maxLine
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { greet(context) }
-    }
-
+    // The host calls startSession before the connection is active, so channelActive comes after
+    // this handler is in place.
     func channelActive(context: ChannelHandlerContext) {
-        greet(context)
-        context.fireChannelActive()
-    }
-
-    private func greet(_ context: ChannelHandlerContext) {
-        guard !greeted else { return }
-        greeted = true
         reply(context, "220 \(greeting)")
+        context.fireChannelActive()
     }
 
     private func reply(_ context: ChannelHandlerContext, _ text: String) {

@@ -56,26 +56,17 @@ final class HelloHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
     let plugin: HelloPlugin
     let session: Session
-    private var greeted = false
 
     init(plugin: HelloPlugin, session: Session) {
         self.plugin = plugin
         self.session = session
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { greet(context) }
-    }
-
+    // The host calls startSession before the connection is active, so channelActive comes after
+    // this handler is in place.
     func channelActive(context: ChannelHandlerContext) {
-        greet(context)
-        context.fireChannelActive()
-    }
-
-    private func greet(_ context: ChannelHandlerContext) {
-        guard !greeted else { return }
-        greeted = true
         send(context, "200 \(plugin.greeting)")
+        context.fireChannelActive()
     }
 
     private func send(_ context: ChannelHandlerContext, _ line: String) {
