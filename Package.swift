@@ -53,6 +53,7 @@ let package = Package(
             dependencies: ["PosternHost", pluginAPI],
             path: "Tests/PosternHostTests"
         ),
+        .testTarget(name: "MailCoreTests", dependencies: [pluginAPI], path: "Tests/MailCoreTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternHost", pluginAPI],
