@@ -145,7 +145,8 @@ public struct PosternLogHandler: LogHandler {
             text += value.contains(" ") ? " \(key)=\"\(value)\"" : " \(key)=\(value)"
         }
         text += "\n"
-        Self.lock.withLock { FileHandle.standardError.write(Data(text.utf8)) }
+        // The throwing write: a closed stderr must not take the process down with it.
+        Self.lock.withLock { try? FileHandle.standardError.write(contentsOf: Data(text.utf8)) }
     }
 
     /// Installs this handler for the process (once).
