@@ -13,6 +13,8 @@ func plugin(_ name: String, path: String, extra: [Target.Dependency] = []) -> (P
 }
 
 let plugins: [(Product, Target)] = [
+    // The embedded default store: SQLite (GRDB, linked into this plugin alone) and blob files.
+    plugin("StoreSQLite", path: "Plugins/StoreSQLite", extra: [.product(name: "GRDB", package: "GRDB.swift")]),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
@@ -33,6 +35,7 @@ let package = Package(
         .package(path: "PluginAPI"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         // Only for the PrivateNIO test fixture above; nothing shipped may use it.
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],

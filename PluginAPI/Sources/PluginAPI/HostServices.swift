@@ -42,6 +42,12 @@ public final class HostServices: @unchecked Sendable {
         return nil
     }
 
+    /// The account store (domains, users, secrets, quotas), when a storage plugin provides one.
+    public var accounts: (any AccountStore)? {
+        for case .accounts(let a) in all { return a }
+        return nil
+    }
+
     public func transport(named name: String) -> (any Transport)? {
         for case .transport(let n, let t) in all where n == name { return t }
         return nil

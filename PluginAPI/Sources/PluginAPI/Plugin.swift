@@ -93,6 +93,7 @@ public enum ProvidedService: Sendable {
     case lookupTable(name: String, any LookupTable)
     case filter(name: String, any MailFilter)
     case storage(name: String, any StorageBackend)
+    case accounts(any AccountStore)
     case transport(name: String, any Transport)
     case queue(any MailQueue)
     case dnsResolver(any DNSResolver)
@@ -105,7 +106,7 @@ public enum ProvidedService: Sendable {
         case .credentialBackend: return .credentialBackend
         case .lookupTable: return .lookupTable
         case .filter: return .filter
-        case .storage: return .storage
+        case .storage, .accounts: return .storage
         case .transport: return .transport
         case .queue, .dnsResolver, .changeNotifier: return .hostService
         }
@@ -118,6 +119,7 @@ public enum ProvidedService: Sendable {
              .filter(let name, _), .storage(let name, _), .transport(let name, _):
             return name
         case .saslMechanism(let mechanism): return mechanism.name
+        case .accounts: return "accounts"
         case .queue: return "queue"
         case .dnsResolver: return "dns"
         case .changeNotifier: return "notifications"

@@ -2,6 +2,10 @@
 /// by storage plugins (`store-sqlite` embedded, `store-postgres` scale-out); read by IMAP, POP3,
 /// webmail and the local delivery transport. Every method may be called from any thread.
 public protocol StorageBackend: Sendable {
+    /// Whether `address` is a local mailbox this store would accept mail for (RCPT time). The
+    /// recipient delimiter (`user+tag@`) and letter case of the domain are applied.
+    func checkRecipient(_ address: String) async throws -> RecipientCheck
+
     /// Delivers one message (RFC 5322 bytes at `path`) to each local recipient's `mailbox`
     /// (INBOX when nil). Stored once however many recipients; each outcome is durable (fsynced)
     /// before it is reported delivered.
@@ -29,6 +33,106 @@ public protocol StorageBackend: Sendable {
     func expunge(user: String, mailbox: String, uids: [UInt32]?) async throws -> [UInt32]
     /// Usage and limits (RFC 9208 STORAGE in bytes, MESSAGE in messages).
     func quota(user: String) async throws -> Quota
+}
+
+/// What a store says about a recipient before the message is sent.
+public enum RecipientCheck: Sendable, Equatable {
+    /// A local account: its canonical name (`user@domain`, the delimiter's tag removed).
+    case local(account: String)
+    /// The account exists but is suspended.
+    case disabled(account: String)
+    /// No such account in a domain this store serves.
+    case unknownUser
+    /// The domain is not served by this store.
+    case notLocal
+}
+
+/// Accounts: domains, users, secrets, quotas, admin levels. Provided by storage plugins that own
+/// the user database (the embedded `store-sqlite`); used by `postern admin` and the admin console.
+public protocol AccountStore: Sendable {
+    func createDomain(_ name: String) async throws
+    /// Refuses (`AccountError.domainNotEmpty`) while the domain has users.
+    func deleteDomain(_ name: String) async throws
+    func domains() async throws -> [String]
+    /// Creates the account with its special-use mailboxes (Sent, Drafts, Trash, Junk, Archive).
+    func createAccount(_ account: NewAccount) async throws -> AccountInfo
+    func deleteAccount(_ name: String) async throws
+    func account(_ name: String) async throws -> AccountInfo?
+    func accounts(domain: String?) async throws -> [AccountInfo]
+    /// Stores the password as a salted, slow SCRAM-SHA-256 secret (usable for PLAIN and SCRAM).
+    func setPassword(account: String, password: String) async throws
+    func setEnabled(account: String, enabled: Bool) async throws
+    /// nil removes the limit.
+    func setQuota(account: String, bytes: Int?, messages: Int?) async throws
+}
+
+/// A new account's settings.
+public struct NewAccount: Sendable, Equatable {
+    public var name: String
+    public var password: String
+    public var adminLevel: UserRecord.AdminLevel
+    public var quotaBytes: Int?
+    public var quotaMessages: Int?
+
+    public init(name: String, password: String, adminLevel: UserRecord.AdminLevel = .user,
+                quotaBytes: Int? = nil, quotaMessages: Int? = nil) {
+        self.name = name
+        self.password = password
+        self.adminLevel = adminLevel
+        self.quotaBytes = quotaBytes
+        self.quotaMessages = quotaMessages
+    }
+}
+
+/// An account as `postern admin user show` prints it.
+public struct AccountInfo: Sendable, Equatable, Codable {
+    public var name: String
+    public var enabled: Bool
+    public var adminLevel: String
+    public var quotaBytes: Int?
+    public var quotaMessages: Int?
+    public var bytesUsed: Int
+    public var messagesUsed: Int
+    /// The blob root (partition directory) the account's messages are stored on.
+    public var partition: String
+    /// Seconds since 1970.
+    public var created: Int64
+
+    public init(name: String, enabled: Bool, adminLevel: String, quotaBytes: Int?, quotaMessages: Int?,
+                bytesUsed: Int, messagesUsed: Int, partition: String, created: Int64) {
+        self.name = name
+        self.enabled = enabled
+        self.adminLevel = adminLevel
+        self.quotaBytes = quotaBytes
+        self.quotaMessages = quotaMessages
+        self.bytesUsed = bytesUsed
+        self.messagesUsed = messagesUsed
+        self.partition = partition
+        self.created = created
+    }
+}
+
+/// Why an account operation was refused; the text is for the administrator.
+public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidName(String)
+    case noSuchDomain(String)
+    case domainExists(String)
+    case domainNotEmpty(String, accounts: Int)
+    case noSuchAccount(String)
+    case accountExists(String)
+    case invalidPassword(String)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let n): return "'\(n)' is not a valid name"
+        case .noSuchDomain(let d): return "no such domain '\(d)'"
+        case .domainExists(let d): return "domain '\(d)' already exists"
+        case .domainNotEmpty(let d, let n): return "domain '\(d)' still has \(n) account(s); remove them first"
+        case .noSuchAccount(let a): return "no such account '\(a)'"
+        case .accountExists(let a): return "account '\(a)' already exists"
+        case .invalidPassword(let why): return "password refused: \(why)"
+        }
+    }
 }
 
 public struct MailboxInfo: Sendable, Equatable {

@@ -1,0 +1,69 @@
+import Foundation
+import PluginAPI
+
+/// What `postern admin` works on: the storage plugins of a config, loaded and activated in this
+/// process (a short-lived one, like a probe). Works whether or not the server runs: the embedded
+/// store is shared between processes.
+public final class AdminContext: @unchecked Sendable {
+    public let config: HostConfig
+    public let services: HostServices
+    private let group: MultiThreadedEventLoopGroup
+    private var plugins: [any Plugin] = []
+
+    public init(config: HostConfig) throws {
+        self.config = config
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        services = HostServices(tls: try HostTLS(listeners: []))
+        let loader = PluginLoader(configuredPath: config.pluginPath)
+        let (loaded, refused) = loader.loadAll(config.requestedPlugins)
+        if let refusal = refused.first { throw SystemError.message(refusal.description) }
+        // Only what keeps data: storage plugins and what they depend on.
+        var wanted = Set(loaded.filter { $0.manifest.kinds.contains(.storage) }.map(\.manifest.name))
+        var changed = true
+        while changed {
+            changed = false
+            for p in loaded where wanted.contains(p.manifest.name) {
+                for d in p.manifest.dependencies where !wanted.contains(d) { wanted.insert(d); changed = true }
+            }
+        }
+        for plugin in loaded where wanted.contains(plugin.manifest.name) {
+            let m = plugin.manifest
+            let context = PluginContext(pluginName: m.name, role: config.role, logger: Logger(label: "plugin.\(m.name)"),
+                                        config: ConfigSection(m.config.applyingDefaults(to: config.pluginSections[m.name] ?? [:])),
+                                        dataDirectory: config.dataDirectory, eventLoopGroup: group, services: services)
+            let instance = try plugin.registration.activate(context)
+            services.register(instance.services)
+            plugins.append(instance)
+        }
+    }
+
+    /// The account store, or a clear error when the config loads none.
+    public func accounts() throws -> any AccountStore {
+        guard let a = services.accounts else {
+            throw SystemError.message("no plugin of \(config.file) keeps accounts: add [plugin.store-sqlite] (or another store) to it")
+        }
+        return a
+    }
+
+    public func store() throws -> any StorageBackend {
+        guard let s = services.store() else { throw SystemError.message("no storage plugin in \(config.file)") }
+        return s
+    }
+
+    deinit {
+        plugins.forEach { $0.shutdown() }
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Runs async work from a synchronous command and returns its result.
+public func runBlocking<T>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+    let semaphore = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var result: Result<T, any Error>?
+    Task {
+        do { result = .success(try await work()) } catch { result = .failure(error) }
+        semaphore.signal()
+    }
+    semaphore.wait()
+    return try result!.get()
+}

@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import PluginAPI
+import PosternHost
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The configuration file.") var config: String = "Config/all-in-one.toml"
+
+    func context() throws -> AdminContext {
+        let cfg = loadConfig(config)
+        PosternLogHandler.bootstrap(level: .warning)
+        return try AdminContext(config: cfg)
+    }
+}
+
+/// Runs an admin action, printing a refusal as one line on stderr with exit status 1.
+func runAdmin(_ options: ConfigOption, _ action: @escaping @Sendable (AdminContext) async throws -> Void) throws {
+    do {
+        let context = try options.context()
+        try runBlocking { try await action(context) }
+    } catch {
+        FileHandle.standardError.write(Data("postern admin: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Reads a password from --password, --password-file, or one line of standard input.
+func readPassword(_ given: String?, file: String?) throws -> String {
+    if let given { return given }
+    if let file {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+        return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+    }
+    guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw ValidationError("no password given (--password, --password-file or standard input)") }
+    return line
+}
+
+func formatSize(_ n: Int?) -> String {
+    guard let n else { return "unlimited" }
+    if n >= 1 << 30 { return String(format: "%.1fG", Double(n) / Double(1 << 30)) }
+    if n >= 1 << 20 { return String(format: "%.1fM", Double(n) / Double(1 << 20)) }
+    if n >= 1 << 10 { return String(format: "%.1fK", Double(n) / Double(1 << 10)) }
+    return "\(n)"
+}
+
+struct Admin: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
+        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self])
+
+    struct DomainCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "domain", abstract: "Virtual domains.", subcommands: [Add.self, List.self, Remove.self])
+
+        struct Add: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { try await $0.accounts().createDomain(name); print("domain \(name.lowercased()) added") }
+            }
+        }
+
+        struct List: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            func run() throws { try runAdmin(options) { for d in try await $0.accounts().domains() { print(d) } } }
+        }
+
+        struct Remove: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { try await $0.accounts().deleteDomain(name); print("domain \(name.lowercased()) removed") }
+            }
+        }
+    }
+
+    struct UserCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "user", abstract: "Accounts.",
+                                                        subcommands: [Add.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self])
+
+        struct Add: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "user@domain") var name: String
+            @Option(help: "The password (else --password-file, else one line of standard input).") var password: String?
+            @Option(help: "A file whose first line is the password.") var passwordFile: String?
+            @Option(help: "user, domain-admin or site-admin.") var admin: String = "user"
+            @Option(help: "Storage quota, e.g. 1G.") var quota: String?
+            @Option(help: "Message count quota.") var quotaMessages: Int?
+            func run() throws {
+                guard let level = UserRecord.AdminLevel(rawValue: admin) else { throw ValidationError("--admin is user, domain-admin or site-admin") }
+                let bytes = try quota.map { q -> Int in
+                    guard let n = ConfigSection.parseSize(q) else { throw ValidationError("--quota: not a size: \(q)") }
+                    return n
+                }
+                let new = NewAccount(name: name, password: try readPassword(password, file: passwordFile), adminLevel: level,
+                                     quotaBytes: bytes, quotaMessages: quotaMessages)
+                try runAdmin(options) { let info = try await $0.accounts().createAccount(new); print("account \(info.name) added on \(info.partition)") }
+            }
+        }
+
+        struct List: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Option(help: "Only this domain.") var domain: String?
+            func run() throws {
+                let domain = self.domain
+                try runAdmin(options) { ctx in
+                    for a in try await ctx.accounts().accounts(domain: domain) {
+                        print("\(a.name)\t\(a.enabled ? "enabled" : "suspended")\t\(a.adminLevel)\t\(formatSize(a.bytesUsed))/\(formatSize(a.quotaBytes))")
+                    }
+                }
+            }
+        }
+
+        struct Show: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { ctx in
+                    guard let a = try await ctx.accounts().account(name) else { throw AccountError.noSuchAccount(name) }
+                    print("""
+                        account:   \(a.name)
+                        state:     \(a.enabled ? "enabled" : "suspended")
+                        admin:     \(a.adminLevel)
+                        storage:   \(formatSize(a.bytesUsed)) of \(formatSize(a.quotaBytes))
+                        messages:  \(a.messagesUsed) of \(a.quotaMessages.map(String.init) ?? "unlimited")
+                        partition: \(a.partition)
+                        created:   \(Date(timeIntervalSince1970: TimeInterval(a.created)))
+                        """)
+                }
+            }
+        }
+
+        struct Passwd: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            @Option var password: String?
+            @Option var passwordFile: String?
+            func run() throws {
+                let name = self.name, secret = try readPassword(password, file: passwordFile)
+                try runAdmin(options) { try await $0.accounts().setPassword(account: name, password: secret); print("password of \(name) changed") }
+            }
+        }
+
+        struct Suspend: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { try await $0.accounts().setEnabled(account: name, enabled: false); print("\(name) suspended") }
+            }
+        }
+
+        struct Enable: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { try await $0.accounts().setEnabled(account: name, enabled: true); print("\(name) enabled") }
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { try await $0.accounts().deleteAccount(name); print("account \(name) removed with its mail") }
+            }
+        }
+    }
+
+    struct QuotaCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "quota", abstract: "Quotas (RFC 9208 STORAGE and MESSAGE).", subcommands: [Set.self, Show.self])
+
+        struct Set: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            @Option(help: "Storage limit, e.g. 500M; 'none' removes it.") var storage: String = "none"
+            @Option(help: "Message count limit; 'none' removes it.") var messages: String = "none"
+            func run() throws {
+                let bytes: Int? = storage == "none" ? nil : try {
+                    guard let n = ConfigSection.parseSize(storage) else { throw ValidationError("--storage: not a size: \(storage)") }
+                    return n
+                }()
+                let count: Int? = messages == "none" ? nil : try {
+                    guard let n = Int(messages), n >= 0 else { throw ValidationError("--messages: not a count: \(messages)") }
+                    return n
+                }()
+                let name = self.name
+                try runAdmin(options) { try await $0.accounts().setQuota(account: name, bytes: bytes, messages: count); print("quota of \(name): \(formatSize(bytes)), \(count.map(String.init) ?? "unlimited") messages") }
+            }
+        }
+
+        struct Show: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var name: String
+            func run() throws {
+                let name = self.name
+                try runAdmin(options) { ctx in
+                    let q = try await ctx.store().quota(user: name)
+                    print("STORAGE \(q.bytesUsed / 1024) \(q.bytesLimit.map { String($0 / 1024) } ?? "-") (KiB)")
+                    print("MESSAGE \(q.messagesUsed) \(q.messagesLimit.map(String.init) ?? "-")")
+                }
+            }
+        }
+    }
+
+    struct MailboxCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "mailbox", abstract: "An account's mailboxes.", subcommands: [List.self, Create.self, Delete.self])
+
+        struct List: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            func run() throws {
+                let user = self.user
+                try runAdmin(options) { ctx in
+                    let store = try ctx.store()
+                    for m in try await store.mailboxes(user: user) {
+                        let s = try await store.status(user: user, mailbox: m.name)
+                        print("\(m.name)\t\(m.attributes.joined(separator: " "))\tmessages=\(s.messages) unseen=\(s.unseen) uidnext=\(s.uidNext)")
+                    }
+                }
+            }
+        }
+
+        struct Create: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            @Argument var name: String
+            func run() throws {
+                let user = self.user, name = self.name
+                try runAdmin(options) { try await $0.store().createMailbox(user: user, name: name); print("mailbox \(name) created for \(user)") }
+            }
+        }
+
+        struct Delete: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            @Argument var name: String
+            func run() throws {
+                let user = self.user, name = self.name
+                try runAdmin(options) { try await $0.store().deleteMailbox(user: user, name: name); print("mailbox \(name) of \(user) deleted") }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import PluginAPI
+
+/// Content-addressed message files: one file per distinct message, named by its SHA-256, under a
+/// partition root (`ROOT/ab/cd/abcd...`). Written once through a temporary file, fsynced, renamed
+/// into place and the directory fsynced, so a blob the index refers to is always complete on disk.
+struct BlobStore: Sendable {
+    /// Why a blob operation failed.
+    enum Failure: Error, CustomStringConvertible {
+        case io(String, Int32)
+        case missing(String)
+
+        var description: String {
+            switch self {
+            case .io(let what, let err): return "\(what): \(String(cString: strerror(err)))"
+            case .missing(let path): return "blob missing: \(path)"
+            }
+        }
+    }
+
+    static func path(root: String, digest: String) -> String {
+        let a = digest.prefix(2), b = digest.dropFirst(2).prefix(2)
+        return "\(root)/\(a)/\(b)/\(digest)"
+    }
+
+    /// Copies `source` into `root`, hashing as it goes. Returns the digest and size. When a blob with
+    /// that digest exists already, the copy is dropped: single-instance storage.
+    static func store(file source: String, root: String) throws -> (digest: String, size: Int) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw Failure.io("open \(source)", errno) }
+        defer { close(input) }
+        try makeDirectory(root + "/tmp")
+        let temp = "\(root)/tmp/\(UUID().uuidString)"
+        let output = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard output >= 0 else { throw Failure.io("create \(temp)", errno) }
+        var hasher = SHA256()
+        var size = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        do {
+            while true {
+                let n = Glibc.read(input, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw Failure.io("read \(source)", errno) }
+                if n == 0 { break }
+                hasher.update(data: buffer[0..<n])
+                var written = 0
+                while written < n {
+                    let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
+                    if w < 0 && errno == EINTR { continue }
+                    if w < 0 { throw Failure.io("write \(temp)", errno) }
+                    written += w
+                }
+                size += n
+            }
+            guard fsync(output) == 0 else { throw Failure.io("fsync \(temp)", errno) }
+            close(output)
+        } catch {
+            close(output)
+            unlink(temp)
+            throw error
+        }
+        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let final = path(root: root, digest: digest)
+        if access(final, F_OK) == 0 {
+            unlink(temp)
+            return (digest, size)
+        }
+        let dir = (final as NSString).deletingLastPathComponent
+        try makeDirectory(dir)
+        guard rename(temp, final) == 0 else {
+            let err = errno
+            unlink(temp)
+            throw Failure.io("rename into \(final)", err)
+        }
+        try syncDirectory(dir)
+        return (digest, size)
+    }
+
+    static func read(root: String, digest: String) throws -> [UInt8] {
+        let p = path(root: root, digest: digest)
+        guard let data = FileManager.default.contents(atPath: p) else { throw Failure.missing(p) }
+        return [UInt8](data)
+    }
+
+    static func remove(root: String, digest: String) {
+        unlink(path(root: root, digest: digest))
+    }
+
+    /// Creates a directory and its parents, fsyncing each parent whose entry changed.
+    static func makeDirectory(_ dir: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue { return }
+        let parent = (dir as NSString).deletingLastPathComponent
+        try makeDirectory(parent)
+        if mkdir(dir, 0o750) != 0 && errno != EEXIST { throw Failure.io("mkdir \(dir)", errno) }
+        try syncDirectory(parent)
+    }
+
+    static func syncDirectory(_ dir: String) throws {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure.io("open \(dir)", errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw Failure.io("fsync \(dir)", errno) }
+    }
+}

@@ -1,0 +1,320 @@
+import Foundation
+import GRDB
+import PluginAPI
+
+/// The embedded store: accounts, mailboxes and messages in one SQLite index (WAL, synchronous
+/// commits), contents in content-addressed blob files on one or more partitions. Safe to share
+/// between processes (worker generations, the LMTP worker, `postern admin`): SQLite locks the
+/// index, blob files are written once and never changed.
+final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unchecked Sendable {
+    struct Settings {
+        var directory: String
+        var partitions: [String]
+        var recipientDelimiter: String
+        var quotaExceededIsPermanent: Bool
+        var passwordIterations: Int
+        var busyTimeout: Double
+    }
+
+    let settings: Settings
+    let pool: DatabasePool
+
+    init(settings: Settings) throws {
+        self.settings = settings
+        try BlobStore.makeDirectory(settings.directory)
+        for root in settings.partitions { try BlobStore.makeDirectory(root) }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(settings.busyTimeout)
+        configuration.prepareDatabase { db in
+            // A commit is on disk before the caller is told: every 250 means fsynced.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
+        try Schema.migrator.migrate(pool)
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    // MARK: names
+
+    /// `local@domain` with the domain lower-cased; nil when it is not an address.
+    static func split(_ address: String) -> (local: String, domain: String)? {
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        let local = String(address[..<at]), domain = address[address.index(after: at)...].lowercased()
+        guard !local.isEmpty, !domain.isEmpty, !domain.contains("@"), !local.contains(where: { $0 == " " || $0 == "\0" }) else { return nil }
+        return (local, domain)
+    }
+
+    static func validDomain(_ name: String) -> Bool {
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        return name.count <= 253 && labels.count >= 1 && labels.allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+                && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+        }
+    }
+
+    // MARK: AccountStore
+
+    func createDomain(_ name: String) async throws {
+        let domain = name.lowercased()
+        guard Self.validDomain(domain) else { throw AccountError.invalidName(name) }
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain]) == true {
+                throw AccountError.domainExists(domain)
+            }
+            try db.execute(sql: "INSERT INTO domain (name, created) VALUES (?, ?)", arguments: [domain, Self.now()])
+        }
+    }
+
+    func deleteDomain(_ name: String) async throws {
+        let domain = name.lowercased()
+        try await pool.write { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
+                throw AccountError.noSuchDomain(domain)
+            }
+            let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM account WHERE domain_id = ?", arguments: [id]) ?? 0
+            if n > 0 { throw AccountError.domainNotEmpty(domain, accounts: n) }
+            try db.execute(sql: "DELETE FROM domain WHERE id = ?", arguments: [id])
+        }
+    }
+
+    func domains() async throws -> [String] {
+        try await pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM domain ORDER BY name") }
+    }
+
+    func createAccount(_ new: NewAccount) async throws -> AccountInfo {
+        guard let (local, domain) = Self.split(new.name), !local.contains(settings.recipientDelimiter) || settings.recipientDelimiter.isEmpty else {
+            throw AccountError.invalidName(new.name)
+        }
+        let name = "\(local)@\(domain)"
+        // Slow on purpose: derive the secret before taking the write lock.
+        let secret = try Passwords.make(new.password, iterations: settings.passwordIterations)
+        let partitions = settings.partitions
+        try await pool.write { db in
+            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
+                throw AccountError.noSuchDomain(domain)
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM account WHERE name = ?", arguments: [name]) == true {
+                throw AccountError.accountExists(name)
+            }
+            // The partition with the fewest accounts; a root added to the config is used at once.
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT partition, COUNT(*) AS n FROM account GROUP BY partition") {
+                counts[row["partition"]] = row["n"]
+            }
+            let partition = partitions.min { counts[$0, default: 0] < counts[$1, default: 0] }!
+            try db.execute(sql: """
+                INSERT INTO account (name, domain_id, secret, admin_level, quota_bytes, quota_messages, partition, created)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [name, domainID, secret, new.adminLevel.rawValue, new.quotaBytes, new.quotaMessages, partition, Self.now()])
+            let accountID = db.lastInsertedRowID
+            var validity = Self.now()
+            for mailbox in Schema.defaultMailboxes {
+                try db.execute(sql: "INSERT INTO mailbox (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)",
+                               arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
+                validity += 1
+            }
+        }
+        return try await account(name)!
+    }
+
+    func deleteAccount(_ name: String) async throws {
+        try await pool.write { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM account WHERE name = ?", arguments: [name]) else {
+                throw AccountError.noSuchAccount(name)
+            }
+            let blobIDs = try Int64.fetchAll(db, sql: """
+                SELECT m.blob_id FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = ?
+                """, arguments: [id])
+            try db.execute(sql: "DELETE FROM message WHERE mailbox_id IN (SELECT id FROM mailbox WHERE account_id = ?)", arguments: [id])
+            try db.execute(sql: "DELETE FROM mailbox WHERE account_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM account WHERE id = ?", arguments: [id])
+            try Self.dropReferences(db, blobIDs)
+        }
+    }
+
+    func account(_ name: String) async throws -> AccountInfo? {
+        try await pool.read { db in try Self.accountInfos(db, where: "a.name = ?", [name]).first }
+    }
+
+    func accounts(domain: String?) async throws -> [AccountInfo] {
+        try await pool.read { db in
+            if let domain { return try Self.accountInfos(db, where: "d.name = ?", [domain.lowercased()]) }
+            return try Self.accountInfos(db, where: "1", [])
+        }
+    }
+
+    static func accountInfos(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> [AccountInfo] {
+        try Row.fetchAll(db, sql: """
+            SELECT a.*, (SELECT COALESCE(SUM(m.size), 0) FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = a.id) AS bytes,
+                   (SELECT COUNT(*) FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = a.id) AS messages
+            FROM account a JOIN domain d ON d.id = a.domain_id WHERE \(condition) ORDER BY a.name
+            """, arguments: arguments).map { row in
+            AccountInfo(name: row["name"], enabled: row["enabled"], adminLevel: row["admin_level"],
+                        quotaBytes: row["quota_bytes"], quotaMessages: row["quota_messages"],
+                        bytesUsed: row["bytes"], messagesUsed: row["messages"], partition: row["partition"], created: row["created"])
+        }
+    }
+
+    func setPassword(account name: String, password: String) async throws {
+        let secret = try Passwords.make(password, iterations: settings.passwordIterations)
+        try await updateAccount(name, "secret = ?", [secret])
+    }
+
+    func setEnabled(account name: String, enabled: Bool) async throws {
+        try await updateAccount(name, "enabled = ?", [enabled])
+    }
+
+    func setQuota(account name: String, bytes: Int?, messages: Int?) async throws {
+        try await updateAccount(name, "quota_bytes = ?, quota_messages = ?", [bytes, messages])
+    }
+
+    private func updateAccount(_ name: String, _ assignments: String, _ values: StatementArguments) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE account SET \(assignments) WHERE name = ?", arguments: values + [name])
+            if db.changesCount == 0 { throw AccountError.noSuchAccount(name) }
+        }
+    }
+
+    // MARK: CredentialBackend
+
+    func verifyPassword(user: String, password: String) async throws -> CredentialAnswer {
+        let row = try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
+        }
+        guard let row else { return .unknownUser }
+        let name: String = row["name"]
+        guard Passwords.verify(password, against: row["secret"]) else { return .wrongPassword }
+        return (row["enabled"] as Bool) ? .verified(user: name) : .suspended(user: name)
+    }
+
+    func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
+        // SCRAM arrives with its mechanism plugin; until then no scheme is served from here.
+        .unknownUser
+    }
+
+    func lookupUser(_ user: String) async throws -> UserRecord? {
+        guard let info = try await account(user) else { return nil }
+        return UserRecord(name: info.name, enabled: info.enabled, adminLevel: UserRecord.AdminLevel(rawValue: info.adminLevel) ?? .user)
+    }
+
+    // MARK: delivery
+
+    func checkRecipient(_ address: String) async throws -> RecipientCheck {
+        guard let (local, domain) = Self.split(address) else { return .notLocal }
+        let base = settings.recipientDelimiter.isEmpty ? local
+            : String(local.components(separatedBy: settings.recipientDelimiter).first ?? local)
+        return try await pool.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain]) == true else { return .notLocal }
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, enabled FROM account WHERE name = ?", arguments: ["\(base)@\(domain)"]) else {
+                return .unknownUser
+            }
+            return (row["enabled"] as Bool) ? .local(account: row["name"]) : .disabled(account: row["name"])
+        }
+    }
+
+    func deliver(messagePath path: String, to recipients: [String], mailbox: String?) async throws -> [RecipientOutcome] {
+        var outcomes: [String: RecipientOutcome] = [:]
+        var accounts: [String: [String]] = [:]   // account -> recipients that map to it
+        for r in recipients where outcomes[r] == nil {
+            switch try await checkRecipient(r) {
+            case .local(let account): accounts[account, default: []].append(r)
+            case .disabled: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.2.1", "mailbox disabled"))
+            case .unknownUser: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.1.1", "no such user"))
+            case .notLocal: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.1.2", "not a local domain"))
+            }
+        }
+        guard !accounts.isEmpty else { return recipients.map { outcomes[$0]! } }
+        let partitionOf: [String: String] = try await pool.read { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, partition FROM account WHERE name IN (\(accounts.keys.map { _ in "?" }.joined(separator: ",")))",
+                                        arguments: StatementArguments(Array(accounts.keys))) {
+                out[row["name"]] = row["partition"]
+            }
+            return out
+        }
+        // One blob per partition used: one file for every recipient on that disk.
+        var blobs: [String: (digest: String, size: Int)] = [:]
+        for root in Set(partitionOf.values) { blobs[root] = try BlobStore.store(file: path, root: root) }
+        let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
+        let now = Self.now()
+        let wanted = mailbox
+        let accepted: [String] = try await pool.write { db in
+            // A blob file found present before this transaction may have been removed since by an
+            // expunge in another process (removal happens under the write lock): store it again.
+            for (root, blob) in blobs where access(BlobStore.path(root: root, digest: blob.digest), F_OK) != 0 {
+                _ = try BlobStore.store(file: path, root: root)
+            }
+            var accepted: [String] = []
+            for (account, _) in accounts.sorted(by: { $0.key < $1.key }) {
+                guard let root = partitionOf[account], let blob = blobs[root],
+                      let row = try Row.fetchOne(db, sql: "SELECT id, quota_bytes, quota_messages FROM account WHERE name = ?", arguments: [account]) else { continue }
+                let accountID: Int64 = row["id"]
+                if row["quota_bytes"] as Int? != nil || row["quota_messages"] as Int? != nil {
+                    let usage = try Row.fetchOne(db, sql: """
+                        SELECT COALESCE(SUM(m.size), 0) AS bytes, COUNT(*) AS n FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = ?
+                        """, arguments: [accountID])!
+                    let overBytes = (row["quota_bytes"] as Int?).map { (usage["bytes"] as Int) + blob.size > $0 } ?? false
+                    let overCount = (row["quota_messages"] as Int?).map { (usage["n"] as Int) + 1 > $0 } ?? false
+                    if overBytes || overCount { continue }
+                }
+                let mailboxRow = try Row.fetchOne(db, sql: "SELECT id, uidnext, highest_modseq FROM mailbox WHERE account_id = ? AND name = ?",
+                                                  arguments: [accountID, wanted ?? "INBOX"])
+                    ?? Row.fetchOne(db, sql: "SELECT id, uidnext, highest_modseq FROM mailbox WHERE account_id = ? AND name = 'INBOX'", arguments: [accountID])
+                guard let mbox = mailboxRow else { continue }
+                let blobID = try Self.reference(db, digest: blob.digest, partition: root, size: blob.size)
+                let uid: Int64 = mbox["uidnext"], modseq: Int64 = (mbox["highest_modseq"] as Int64) + 1
+                try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, '', ?, ?, ?)",
+                               arguments: [mbox["id"] as Int64, uid, blobID, modseq, now, blob.size])
+                try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [uid + 1, modseq, mbox["id"] as Int64])
+                accepted.append(account)
+            }
+            return accepted
+        }
+        for (account, rs) in accounts {
+            let ok = accepted.contains(account)
+            for r in rs {
+                outcomes[r] = ok ? RecipientOutcome(recipient: r, status: .delivered, reply: MailReply(250, "2.0.0", "delivered to \(account)"))
+                    : RecipientOutcome(recipient: r, status: full.isPermanent ? .failed : .deferred, reply: full)
+            }
+        }
+        // A blob nobody ended up referencing (every recipient over quota) is removed again.
+        try await removeUnreferenced(Array(blobs.map { ($0.key, $0.value.digest) }))
+        return recipients.map { outcomes[$0]! }
+    }
+
+    /// Adds one reference to the blob row (creating it), returning its id.
+    static func reference(_ db: Database, digest: String, partition: String, size: Int) throws -> Int64 {
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM blob WHERE partition = ? AND digest = ?", arguments: [partition, digest]) {
+            try db.execute(sql: "UPDATE blob SET refs = refs + 1 WHERE id = ?", arguments: [id])
+            return id
+        }
+        try db.execute(sql: "INSERT INTO blob (digest, partition, size, refs) VALUES (?, ?, ?, 1)", arguments: [digest, partition, size])
+        return db.lastInsertedRowID
+    }
+
+    /// Drops one reference per id. A blob left with none loses its row and its file, under the
+    /// write lock, so no delivery can be referencing the file while it goes (see `deliver`).
+    static func dropReferences(_ db: Database, _ ids: [Int64]) throws {
+        var counts: [Int64: Int] = [:]
+        for id in ids { counts[id, default: 0] += 1 }
+        for (id, n) in counts {
+            try db.execute(sql: "UPDATE blob SET refs = refs - ? WHERE id = ?", arguments: [n, id])
+            if let row = try Row.fetchOne(db, sql: "SELECT partition, digest FROM blob WHERE id = ? AND refs <= 0", arguments: [id]) {
+                try db.execute(sql: "DELETE FROM blob WHERE id = ?", arguments: [id])
+                BlobStore.remove(root: row["partition"], digest: row["digest"])
+            }
+        }
+    }
+
+    /// Removes blob files that no row references (written for recipients that were all refused).
+    private func removeUnreferenced(_ candidates: [(String, String)]) async throws {
+        try await pool.write { db in
+            for (root, digest) in candidates
+            where try Bool.fetchOne(db, sql: "SELECT 1 FROM blob WHERE partition = ? AND digest = ?", arguments: [root, digest]) != true {
+                BlobStore.remove(root: root, digest: digest)
+            }
+        }
+    }
+}

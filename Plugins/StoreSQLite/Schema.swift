@@ -1,0 +1,65 @@
+import GRDB
+
+/// The index of the embedded store: accounts and mailboxes in one SQLite database (WAL), so that
+/// a delivery checks the account, its quota and inserts its rows in one transaction. Message
+/// contents live in blob files (`BlobStore`); rows reference them by digest with a reference count.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE domain (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                    created INTEGER NOT NULL);
+                CREATE TABLE account (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                    domain_id INTEGER NOT NULL REFERENCES domain(id),
+                    secret TEXT NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    admin_level TEXT NOT NULL DEFAULT 'user',
+                    quota_bytes INTEGER,
+                    quota_messages INTEGER,
+                    partition TEXT NOT NULL,
+                    created INTEGER NOT NULL);
+                CREATE INDEX account_domain ON account(domain_id);
+                CREATE TABLE mailbox (
+                    id INTEGER PRIMARY KEY,
+                    account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    special_use TEXT,
+                    uidvalidity INTEGER NOT NULL,
+                    uidnext INTEGER NOT NULL DEFAULT 1,
+                    highest_modseq INTEGER NOT NULL DEFAULT 1,
+                    subscribed INTEGER NOT NULL DEFAULT 1,
+                    UNIQUE(account_id, name));
+                CREATE TABLE blob (
+                    id INTEGER PRIMARY KEY,
+                    digest TEXT NOT NULL,
+                    partition TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    refs INTEGER NOT NULL,
+                    UNIQUE(partition, digest));
+                CREATE TABLE message (
+                    id INTEGER PRIMARY KEY,
+                    mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+                    uid INTEGER NOT NULL,
+                    blob_id INTEGER NOT NULL REFERENCES blob(id),
+                    flags TEXT NOT NULL DEFAULT '',
+                    modseq INTEGER NOT NULL,
+                    internal_date INTEGER NOT NULL,
+                    size INTEGER NOT NULL,
+                    UNIQUE(mailbox_id, uid));
+                CREATE INDEX message_blob ON message(blob_id);
+                """)
+        }
+        return m
+    }
+
+    /// The mailboxes every new account gets, with their RFC 6154 special-use attribute.
+    static let defaultMailboxes: [(name: String, specialUse: String?)] = [
+        ("INBOX", nil), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"),
+        ("Junk", "\\Junk"), ("Archive", "\\Archive"),
+    ]
+}
