@@ -10,3 +10,4 @@
 @_exported import NIOSSL
 @_exported import Logging
 @_exported import Metrics
+@_exported import Crypto
