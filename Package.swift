@@ -13,6 +13,9 @@ func plugin(_ name: String, path: String, extra: [Target.Dependency] = []) -> (P
 }
 
 let plugins: [(Product, Target)] = [
+    // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
+    plugin("SASLPlain", path: "Plugins/SASLPlain"),
+    plugin("SASLLogin", path: "Plugins/SASLLogin"),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
