@@ -40,6 +40,7 @@ public final class PluginLoader {
         ("NIOSSL", "$s6NIOSSL13NIOSSLContextCMn"),
         ("Logging", "$s7Logging6LoggerVMn"),
         ("CoreMetrics", "$s11CoreMetrics0B6SystemOMn"),
+        ("Crypto", "$s6Crypto6SHA256VMn"),
     ]
 
     /// The plugin search path: the configured directories, then the directory of the `postern`

@@ -89,7 +89,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         let name = "\(local)@\(domain)"
         // Slow on purpose: derive the secret before taking the write lock.
-        let secret = try Passwords.make(new.password, iterations: settings.passwordIterations)
+        let secret = try Self.secret(new.password, iterations: settings.passwordIterations)
         let partitions = settings.partitions
         try await pool.write { db in
             guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
@@ -158,8 +158,18 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func setPassword(account name: String, password: String) async throws {
-        let secret = try Passwords.make(password, iterations: settings.passwordIterations)
+        let secret = try Self.secret(password, iterations: settings.passwordIterations)
         try await updateAccount(name, "secret = ?", [secret])
+    }
+
+    /// A salted, slow secret that verifies PLAIN/LOGIN passwords and will serve SCRAM-SHA-256.
+    static func secret(_ password: String, iterations: Int) throws -> String {
+        guard !password.isEmpty else { throw AccountError.invalidPassword("empty") }
+        do {
+            return try SCRAMSecret.derive(password: password, algorithm: .sha256, iterations: iterations).encoded
+        } catch {
+            throw AccountError.invalidPassword("\(error)")
+        }
     }
 
     func setEnabled(account name: String, enabled: Bool) async throws {
@@ -185,13 +195,20 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         guard let row else { return .unknownUser }
         let name: String = row["name"]
-        guard Passwords.verify(password, against: row["secret"]) else { return .wrongPassword }
+        guard let secret = try? SCRAMSecret(encoded: row["secret"]), secret.verify(password: password) else { return .wrongPassword }
         return (row["enabled"] as Bool) ? .verified(user: name) : .suspended(user: name)
     }
 
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
-        // SCRAM arrives with its mechanism plugin; until then no scheme is served from here.
-        .unknownUser
+        let row = try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
+        }
+        guard let row else { return .unknownUser }
+        guard row["enabled"] as Bool else { return .suspended(user: row["name"]) }
+        guard let secret = try? SCRAMSecret(encoded: row["secret"]), secret.storedSecret.scheme == scheme.uppercased() else {
+            return .unavailable(reason: "no \(scheme) secret stored for this account")
+        }
+        return .secret(user: row["name"], secret.storedSecret)
     }
 
     func lookupUser(_ user: String) async throws -> UserRecord? {
