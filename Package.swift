@@ -15,6 +15,8 @@ func plugin(_ name: String, path: String, extra: [Target.Dependency] = []) -> (P
 let plugins: [(Product, Target)] = [
     // The embedded default store: SQLite (GRDB, linked into this plugin alone) and blob files.
     plugin("StoreSQLite", path: "Plugins/StoreSQLite", extra: [.product(name: "GRDB", package: "GRDB.swift")]),
+    // LMTP delivery into the store (RFC 2033).
+    plugin("LMTP", path: "Plugins/LMTP"),
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),

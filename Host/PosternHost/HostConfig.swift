@@ -55,8 +55,14 @@ public struct ListenerConfig: Sendable, Equatable {
 
     public var index: Int
     public var name: String
+    /// Empty for a Unix-socket listener.
     public var address: String
+    /// 0 for a Unix-socket listener.
     public var port: Int
+    /// The Unix socket path, when the listener is one.
+    public var path: String?
+    /// Permissions of the Unix socket.
+    public var mode: mode_t
     /// The plugin that serves it.
     public var plugin: String
     /// The plugin's protocol service, when it has several.
@@ -70,7 +76,7 @@ public struct ListenerConfig: Sendable, Equatable {
     public var maxConnections: Int
 
     /// What identifies the socket: listeners with the same endpoint share one.
-    public var endpoint: String { "\(address):\(port)" }
+    public var endpoint: String { path.map { "unix:\($0)" } ?? "\(address):\(port)" }
 }
 
 /// A parsed, schema-checked host configuration.
@@ -103,8 +109,10 @@ public struct HostConfig: Sendable {
 
     static let listenerSchema = ConfigSchema([
         ConfigField("name", .string, required: true, help: "unique name, used in logs and metrics"),
-        ConfigField("address", .string, required: true, help: "IPv4 or IPv6 address to bind"),
-        ConfigField("port", .integer(1...65535), required: true),
+        ConfigField("address", .string, help: "IPv4 or IPv6 address to bind (with 'port')"),
+        ConfigField("port", .integer(1...65535)),
+        ConfigField("path", .string, help: "a Unix socket to listen on instead of address and port"),
+        ConfigField("mode", .string, default: .string("0660"), help: "permissions of the Unix socket"),
         ConfigField("protocol", .string, required: true, help: "the protocol plugin serving it"),
         ConfigField("service", .string, help: "the plugin's protocol service, when it has several"),
         ConfigField("tls", .oneOf(TLSMode.allCases.map(\.rawValue)), default: .string("none")),
@@ -209,7 +217,8 @@ public struct HostConfig: Sendable {
                     if case .table(let o)? = l["options"] { return o } else { return [:] }
                 }()
                 listeners.append(ListenerConfig(
-                    index: i, name: l.string("name")!, address: l.string("address")!, port: l.int("port")!,
+                    index: i, name: l.string("name")!, address: l.string("address") ?? "", port: l.int("port") ?? 0,
+                    path: l.string("path").map(absolute), mode: mode_t(l.string("mode").flatMap { Int($0, radix: 8) } ?? -1),
                     plugin: l.string("protocol")!, service: l.string("service"),
                     tls: TLSMode(rawValue: l.string("tls")!)!, certificate: l.string("certificate").map(absolute),
                     key: l.string("key").map(absolute), sni: sni, options: options,
@@ -270,7 +279,17 @@ public struct HostConfig: Sendable {
             if let first = endpoints[l.endpoint] {
                 issues.append(ConfigIssue(keyPath: at + ["port"], message: "\(l.endpoint) is already used by listener[\(first)]"))
             } else { endpoints[l.endpoint] = l.index }
-            if SocketAddressParse.isValidIP(l.address) == false {
+            if l.path != nil {
+                if !l.address.isEmpty || l.port != 0 {
+                    issues.append(ConfigIssue(keyPath: at + ["path"], message: "a listener has either 'path' or 'address' and 'port', not both"))
+                }
+                if l.mode > 0o777 {
+                    issues.append(ConfigIssue(keyPath: at + ["mode"], message: "expected octal permissions such as \"0660\""))
+                }
+            } else if l.address.isEmpty || l.port == 0 {
+                issues.append(ConfigIssue(keyPath: at + [l.address.isEmpty ? "address" : "port"],
+                                          message: "a listener needs 'address' and 'port', or 'path' for a Unix socket"))
+            } else if SocketAddressParse.isValidIP(l.address) == false {
                 issues.append(ConfigIssue(keyPath: at + ["address"], message: "expected an IPv4 or IPv6 address, found \"\(l.address)\""))
             }
             if !PluginManifest.isValidName(l.plugin) {

@@ -146,13 +146,27 @@ public final class Master: @unchecked Sendable {
         var bound: [String: CInt] = [:]
         for l in config.listeners where listenerFDs[l.endpoint] == nil && bound[l.endpoint] == nil {
             do {
-                bound[l.endpoint] = try ListeningSocket.bind(address: l.address, port: l.port, backlog: l.backlog)
+                if let path = l.path {
+                    bound[l.endpoint] = try ListeningSocket.bindUnix(path: path, mode: l.mode, backlog: l.backlog)
+                    Privileges.chown(path, user: config.user, group: config.group)
+                } else {
+                    bound[l.endpoint] = try ListeningSocket.bind(address: l.address, port: l.port, backlog: l.backlog)
+                }
             } catch {
                 bound.values.forEach { close($0) }
                 throw SystemError.message("listener '\(l.name)': \(error)")
             }
         }
         listenerFDs.merge(bound) { a, _ in a }
+    }
+
+    /// Closes listening sockets (and removes Unix socket files) by endpoint.
+    private func closeListeners(_ endpoints: [String]) {
+        for endpoint in endpoints {
+            guard let fd = listenerFDs.removeValue(forKey: endpoint) else { continue }
+            close(fd)
+            if endpoint.hasPrefix("unix:") { unlink(String(endpoint.dropFirst(5))) }
+        }
     }
 
     private func startControlSocket() throws {
@@ -245,8 +259,7 @@ public final class Master: @unchecked Sendable {
         guard stopping, workers.isEmpty, !finished else { return }
         finished = true
         unlink(config.controlSocket)
-        listenerFDs.values.forEach { close($0) }
-        listenerFDs = [:]
+        closeListeners(Array(listenerFDs.keys))
         logger.info("postern stopped")
         done.signal()
     }
@@ -437,10 +450,7 @@ public final class Master: @unchecked Sendable {
                     kill(w.pid, SIGTERM)
                 }
                 let inUse = Set(newConfig.listeners.map(\.endpoint))
-                for (endpoint, fd) in self.listenerFDs where !inUse.contains(endpoint) {
-                    close(fd)
-                    self.listenerFDs[endpoint] = nil
-                }
+                self.closeListeners(self.listenerFDs.keys.filter { !inUse.contains($0) })
                 unlink(self.runDirectory + "/generation-\(previous).toml")
                 self.reloads += 1
                 self.reloadsOK.increment()
@@ -451,10 +461,7 @@ public final class Master: @unchecked Sendable {
                     w.state = .draining
                     kill(w.pid, SIGKILL)
                 }
-                for endpoint in added {
-                    close(self.listenerFDs[endpoint]!)
-                    self.listenerFDs[endpoint] = nil
-                }
+                self.closeListeners(Array(added))
                 return self.loop.makeSucceededFuture(failed(["\(error)"]))
             }
         }.always { _ in self.reloading = false }
@@ -503,7 +510,7 @@ public final class Master: @unchecked Sendable {
                 pid: getpid(), role: self.config.role, configFile: self.configFile,
                 uptimeSeconds: Date().timeIntervalSince(self.started), generation: self.generation, workers: ws,
                 plugins: self.plugins,
-                listeners: self.config.listeners.map { .init(name: $0.name, address: $0.address, port: $0.port, plugin: $0.plugin, tls: $0.tls.rawValue) },
+                listeners: self.config.listeners.map { .init(name: $0.name, address: $0.path ?? $0.address, port: $0.port, plugin: $0.plugin, tls: $0.tls.rawValue) },
                 reloads: self.reloads, failedReloads: self.failedReloads, workerRestarts: self.restarts)
         }
     }

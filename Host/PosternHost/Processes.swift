@@ -167,6 +167,43 @@ public enum ListeningSocket {
         return fd
     }
 
+    /// Binds and listens on a Unix socket, replacing a stale socket file (one nobody listens on).
+    public static func bindUnix(path: String, mode: mode_t, backlog: Int) throws -> CInt {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw SystemError.message("socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError.call("socket", errno) }
+        let size = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let connectable = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } } == 0
+        if connectable {
+            close(fd)
+            throw SystemError.message("\(path) is in use by another process")
+        }
+        let fresh = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        close(fd)
+        guard fresh >= 0 else { throw SystemError.call("socket", errno) }
+        unlink(path)
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fresh, $0, size) } }
+        guard rc == 0 else {
+            let err = errno
+            close(fresh)
+            throw SystemError.call("bind \(path)", err)
+        }
+        chmod(path, mode)
+        guard listen(fresh, CInt(backlog)) == 0 else {
+            let err = errno
+            close(fresh)
+            throw SystemError.call("listen \(path)", err)
+        }
+        return fresh
+    }
+
     /// Whether address:port could be bound now (for `check-config`).
     public static func probeAvailable(address: String, port: Int) -> String? {
         do {

@@ -46,7 +46,55 @@ func formatSize(_ n: Int?) -> String {
 struct Admin: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
-        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self])
+        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
+        @OptionGroup var options: ConfigOption
+        func run() throws {
+            try runAdmin(options) { ctx in
+                let report = try await ctx.store().verifyIntegrity()
+                for p in report.problems { print("PROBLEM \(p)") }
+                for f in report.unreferencedFiles { print("unreferenced \(f)") }
+                print("checked \(report.messages) messages, \(report.blobs) blobs: \(report.problems.isEmpty ? "ok" : "\(report.problems.count) problem(s)")")
+                if !report.problems.isEmpty { throw SystemError.message("the store has problems") }
+            }
+        }
+    }
+
+    struct MessageCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "message", abstract: "Messages of a mailbox.", subcommands: [List.self, Get.self])
+
+        struct List: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            @Option var mailbox: String = "INBOX"
+            func run() throws {
+                let user = self.user, mailbox = self.mailbox
+                try runAdmin(options) { ctx in
+                    let store = try ctx.store()
+                    for m in try await store.messages(user: user, mailbox: mailbox, uids: 1...UInt32.max) {
+                        let header = MailHeaderBlock(parsing: try await store.content(user: user, mailbox: mailbox, uid: m.uid))
+                        let id = header.fields.first(where: { $0.hasName("Message-ID") })?.text ?? "-"
+                        print("\(m.uid)\t\(m.size)\t\(m.flags.isEmpty ? "-" : m.flags.joined(separator: " "))\t\(id)")
+                    }
+                }
+            }
+        }
+
+        struct Get: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            @Argument var uid: UInt32
+            @Option var mailbox: String = "INBOX"
+            func run() throws {
+                let user = self.user, mailbox = self.mailbox, uid = self.uid
+                try runAdmin(options) { ctx in
+                    try FileHandle.standardOutput.write(contentsOf: Data(try await ctx.store().content(user: user, mailbox: mailbox, uid: uid)))
+                }
+            }
+        }
+    }
 
     struct DomainCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "domain", abstract: "Virtual domains.", subcommands: [Add.self, List.self, Remove.self])

@@ -48,7 +48,7 @@ struct CheckConfig: ParsableCommand {
             // Ports held by a master running this config are fine; anything else in use is not.
             let running = try? ControlClient.send(ControlRequest(command: "status"), socket: cfg.controlSocket, timeout: 5)
             let held = Set((running?.status?.listeners ?? []).map { "\($0.address):\($0.port)" })
-            for l in cfg.listeners where !held.contains(l.endpoint) {
+            for l in cfg.listeners where l.path == nil && !held.contains(l.endpoint) {
                 if let problem = ListeningSocket.probeAvailable(address: l.address, port: l.port) {
                     messages.append(cfg.diagnostic(ConfigIssue(keyPath: ["listener", String(l.index), "port"],
                                                                message: "cannot listen on \(l.endpoint): \(problem)")).description)
@@ -113,7 +113,7 @@ struct Ctl: ParsableCommand {
         out += "plugins:\n"
         for p in s.plugins { out += "  \(p.name) \(p.version)  [\(p.kinds.joined(separator: ","))]  \(p.file)\n" }
         out += "listeners:\n"
-        for l in s.listeners { out += "  \(l.name)  \(l.address):\(l.port)  \(l.plugin)  tls=\(l.tls)\n" }
+        for l in s.listeners { out += "  \(l.name)  \(l.port == 0 ? l.address : "\(l.address):\(l.port)")  \(l.plugin)  tls=\(l.tls)\n" }
         return out
     }
 }

@@ -209,3 +209,49 @@ extension SQLiteStore {
         return flags.filter { !$0.isEmpty && seen.insert($0.lowercased()).inserted }
     }
 }
+
+extension SQLiteStore {
+    func verifyIntegrity() async throws -> IntegrityReport {
+        let partitions = settings.partitions
+        return try await pool.read { db in
+            var problems: [String] = []
+            let sqlite = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            if sqlite != ["ok"] { problems += sqlite.map { "sqlite: \($0)" } }
+            for row in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") { problems.append("dangling reference in \(row[0] as String? ?? "?")") }
+            let blobs = try Row.fetchAll(db, sql: """
+                SELECT b.id, b.digest, b.partition, b.size, b.refs, (SELECT COUNT(*) FROM message m WHERE m.blob_id = b.id) AS used FROM blob b
+                """)
+            var known = Set<String>()
+            for b in blobs {
+                let path = BlobStore.path(root: b["partition"], digest: b["digest"])
+                known.insert(path)
+                if (b["refs"] as Int) != (b["used"] as Int) { problems.append("blob \(b["digest"] as String): refs \(b["refs"] as Int) but \(b["used"] as Int) messages") }
+                if (b["used"] as Int) == 0 { problems.append("blob \(b["digest"] as String): kept with no message") }
+                var st = stat()
+                if stat(path, &st) != 0 {
+                    problems.append("blob \(b["digest"] as String): file missing at \(path)")
+                } else if Int(st.st_size) != (b["size"] as Int) {
+                    problems.append("blob \(b["digest"] as String): file has \(st.st_size) bytes, index says \(b["size"] as Int)")
+                }
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT b.name, b.uidnext, MAX(m.uid) AS top FROM mailbox b JOIN message m ON m.mailbox_id = b.id GROUP BY b.id HAVING MAX(m.uid) >= b.uidnext
+                """) {
+                problems.append("mailbox \(row["name"] as String): UID \(row["top"] as Int64) not below UIDNEXT \(row["uidnext"] as Int64)")
+            }
+            let messages = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message") ?? 0
+            var unreferenced: [String] = []
+            for root in partitions {
+                guard let walker = FileManager.default.enumerator(atPath: root) else { continue }
+                for case let relative as String in walker where !relative.hasPrefix("tmp") {
+                    let full = root + "/" + relative
+                    var isDir: ObjCBool = false
+                    if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue, !known.contains(full) {
+                        unreferenced.append(full)
+                    }
+                }
+            }
+            return IntegrityReport(problems: problems, unreferencedFiles: unreferenced.sorted(), messages: messages, blobs: blobs.count)
+        }
+    }
+}

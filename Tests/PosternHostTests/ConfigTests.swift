@@ -56,7 +56,13 @@ final class ConfigTests: XCTestCase {
 
     func testMissingRequiredKey() {
         let e = errors("[[listener]]\nname = \"x\"\naddress = \"127.0.0.1\"\nprotocol = \"greeter\"\n")
-        XCTAssertEqual(e, ["test.toml:1: listener[0].port: required key 'port' is missing"])
+        XCTAssertEqual(e, ["test.toml:1: listener[0].port: a listener needs 'address' and 'port', or 'path' for a Unix socket"])
+        let e2 = errors("[[listener]]\nname = \"x\"\nprotocol = \"greeter\"\n")
+        XCTAssertEqual(e2, ["test.toml:1: listener[0].address: a listener needs 'address' and 'port', or 'path' for a Unix socket"])
+        let e3 = errors("[[listener]]\nname = \"x\"\nport = 25\npath = \"/tmp/x.sock\"\nprotocol = \"lmtp\"\n")
+        XCTAssertEqual(e3, ["test.toml:4: listener[0].path: a listener has either 'path' or 'address' and 'port', not both"])
+        let e4 = errors("[[listener]]\nname = \"x\"\nprotocol = \"p\"\n[[listener]]\nname = \"y\"\nprotocol = \"p\"\npath = \"/tmp/y.sock\"\n")
+        XCTAssertEqual(e4.count, 1, "a Unix listener needs no address: \(e4)")
     }
 
     func testDuplicateListenerAndEndpoint() {

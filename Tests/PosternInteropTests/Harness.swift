@@ -194,8 +194,13 @@ final class LineClient {
 
     func send(_ line: String) throws {
         let bytes = Array((line + "\r\n").utf8)
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n != bytes.count { throw Failure.io(errno) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { throw Failure.io(errno) }
+            offset += n
+        }
     }
 
     func readLine() throws -> String {
@@ -208,6 +213,7 @@ final class LineClient {
             }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = read(fd, &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
             if n == 0 { throw Failure.closed }
             if n < 0 { throw errno == EAGAIN || errno == EWOULDBLOCK ? Failure.timeout : Failure.io(errno) }
             buffer += chunk[0..<n]

@@ -126,7 +126,7 @@ final class HostInteropTests: XCTestCase {
             ("bad-tls-mode", good + "\ntls = \"sometimes\"\n",
              ":17: listener[0].tls: expected one of \"none\", \"starttls\", \"implicit\", found string \"sometimes\""),
             ("missing-required", good.replacingOccurrences(of: "address = \"127.0.0.1\"\n", with: ""),
-             ":11: listener[0].address: required key 'address' is missing"),
+             ":11: listener[0].address: a listener needs 'address' and 'port', or 'path' for a Unix socket"),
             ("no-such-user", "user = \"nobody-here-xyz\"\n" + good,
              ":1: user: no such user 'nobody-here-xyz'"),
             ("refused-plugin", good.replacingOccurrences(of: "path = []", with: "path = []\nload = [\"throwing-entry\"]"),

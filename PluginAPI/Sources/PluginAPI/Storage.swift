@@ -33,6 +33,28 @@ public protocol StorageBackend: Sendable {
     func expunge(user: String, mailbox: String, uids: [UInt32]?) async throws -> [UInt32]
     /// Usage and limits (RFC 9208 STORAGE in bytes, MESSAGE in messages).
     func quota(user: String) async throws -> Quota
+    /// Checks the store's own consistency (index, reference counts, content files); safe while
+    /// the store is in use.
+    func verifyIntegrity() async throws -> IntegrityReport
+}
+
+/// What `postern admin check` reports.
+public struct IntegrityReport: Sendable, Equatable, Codable {
+    /// Inconsistencies: anything here means data is wrong or missing.
+    public var problems: [String]
+    /// Content files no index row refers to: left by a delivery interrupted before its commit;
+    /// harmless, and removable once older than any delivery in progress.
+    public var unreferencedFiles: [String]
+    /// How much was checked.
+    public var messages: Int
+    public var blobs: Int
+
+    public init(problems: [String], unreferencedFiles: [String], messages: Int, blobs: Int) {
+        self.problems = problems
+        self.unreferencedFiles = unreferencedFiles
+        self.messages = messages
+        self.blobs = blobs
+    }
 }
 
 /// What a store says about a recipient before the message is sent.
