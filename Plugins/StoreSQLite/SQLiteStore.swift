@@ -42,7 +42,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     static func split(_ address: String) -> (local: String, domain: String)? {
         guard let at = address.lastIndex(of: "@") else { return nil }
         let local = String(address[..<at]), domain = address[address.index(after: at)...].lowercased()
-        guard !local.isEmpty, !domain.isEmpty, !domain.contains("@"), !local.contains(where: { $0 == " " || $0 == "\0" }) else { return nil }
+        // `lastIndex` leaves any other `@` in the local part: `a@b@example.org` is no address.
+        guard !local.isEmpty, !domain.isEmpty, !local.contains(where: { $0 == " " || $0 == "\0" || $0 == "@" }) else { return nil }
         return (local, domain)
     }
 
