@@ -151,7 +151,9 @@ extension SQLiteStore {
                 case .remove: new = old.filter { f in !change.contains { $0.lowercased() == f.lowercased() } }
                 case .replace: new = change
                 }
-                guard new != old else { continue }
+                // A set compared without case: the same flags in another order or case are no
+                // change, so no new MODSEQ (a replace gives them in the client's order).
+                guard Set(new.map { $0.lowercased() }) != Set(old.map { $0.lowercased() }) else { continue }
                 modseq += 1
                 try db.execute(sql: "UPDATE message SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
                                arguments: [new.joined(separator: " "), modseq, boxID, Int64(uid)])
