@@ -67,6 +67,8 @@ let package = Package(
         // machines are compiled in through the symlinks in Tests/SASLTests/Mechanisms, and the
         // built .so files are loaded with the host's PluginLoader (PluginFileTests).
         .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
+        // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
+        .testTarget(name: "StoreTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternHost", pluginAPI],

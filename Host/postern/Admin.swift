@@ -13,11 +13,13 @@ struct ConfigOption: ParsableArguments {
     }
 }
 
-/// Runs an admin action, printing a refusal as one line on stderr with exit status 1.
-func runAdmin(_ options: ConfigOption, _ action: @escaping @Sendable (AdminContext) async throws -> Void) throws {
+/// Runs an admin action and returns its result, printing a refusal as one line on stderr with
+/// exit status 1.
+@discardableResult
+func runAdmin<T: Sendable>(_ options: ConfigOption, _ action: @escaping @Sendable (AdminContext) async throws -> T) throws -> T {
     do {
         let context = try options.context()
-        try runBlocking { try await action(context) }
+        return try runBlocking { try await action(context) }
     } catch {
         FileHandle.standardError.write(Data("postern admin: \(error)\n".utf8))
         throw ExitCode(1)
@@ -125,7 +127,7 @@ struct Admin: ParsableCommand {
 
     struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "user", abstract: "Accounts.",
-                                                        subcommands: [Add.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self])
+                                                        subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self])
 
         struct Add: ParsableCommand {
             @OptionGroup var options: ConfigOption
@@ -144,6 +146,33 @@ struct Admin: ParsableCommand {
                 let new = NewAccount(name: name, password: try readPassword(password, file: passwordFile), adminLevel: level,
                                      quotaBytes: bytes, quotaMessages: quotaMessages)
                 try runAdmin(options) { let info = try await $0.accounts().createAccount(new); print("account \(info.name) added on \(info.partition)") }
+            }
+        }
+
+        struct Import: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Create accounts from a CSV file (header: email,password[,quota][,admin]).",
+                discussion: """
+                    Each refused row is reported as 'line N: reason', then 'imported X, refused Y'. \
+                    The exit status is 0 when no row was refused, else 1.
+                    """)
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "The CSV file (RFC 4180, UTF-8); '-' reads standard input.") var file: String
+            @Flag(help: "Create the file's domains that do not exist yet (else their rows are refused).") var createDomains = false
+            func run() throws {
+                let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
+                guard let data else { throw ValidationError("cannot read \(file)") }
+                let plan: UserImport.Plan
+                do { plan = try UserImport.plan([UInt8](data)) } catch {
+                    FileHandle.standardError.write(Data("postern admin: \(file): \(error)\n".utf8))
+                    throw ExitCode(1)
+                }
+                let createDomains = self.createDomains
+                let report = try runAdmin(options) { try await UserImport.run(plan, on: try $0.accounts(), createDomains: createDomains) }
+                // One write: ten thousand refusals should not mean ten thousand system calls.
+                let lines = report.refused.map(\.description) + [report.summary]
+                FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+                if !report.refused.isEmpty { throw ExitCode(1) }
             }
         }
 

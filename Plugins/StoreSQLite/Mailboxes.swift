@@ -39,7 +39,12 @@ extension SQLiteStore {
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [id, name]) == true {
                 throw StorageError.mailboxExists(name)
             }
-            let validity = max(Self.now(), (try Int64.fetchOne(db, sql: "SELECT MAX(uidvalidity) FROM mailbox WHERE account_id = ?", arguments: [id]) ?? 0) + 1)
+            // Above every value the account's mailboxes have or had: the deleted ones' highest is
+            // kept in uidvalidity_floor, else a name deleted and created again within the same
+            // second would get its old UIDVALIDITY back with UIDs starting again at 1.
+            let used = max(try Int64.fetchOne(db, sql: "SELECT MAX(uidvalidity) FROM mailbox WHERE account_id = ?", arguments: [id]) ?? 0,
+                           try Int64.fetchOne(db, sql: "SELECT uidvalidity_floor FROM account WHERE id = ?", arguments: [id]) ?? 0)
+            let validity = max(Self.now(), used + 1)
             try db.execute(sql: "INSERT INTO mailbox (account_id, name, uidvalidity) VALUES (?, ?, ?)", arguments: [id, name, validity])
         }
     }
@@ -51,6 +56,8 @@ extension SQLiteStore {
             let blobIDs = try Int64.fetchAll(db, sql: "SELECT blob_id FROM message WHERE mailbox_id = ?", arguments: [box["id"] as Int64])
             try db.execute(sql: "DELETE FROM message WHERE mailbox_id = ?", arguments: [box["id"] as Int64])
             try db.execute(sql: "DELETE FROM mailbox WHERE id = ?", arguments: [box["id"] as Int64])
+            try db.execute(sql: "UPDATE account SET uidvalidity_floor = MAX(uidvalidity_floor, ?) WHERE id = ?",
+                           arguments: [box["uidvalidity"] as Int64, box["account_id"] as Int64])
             try Self.dropReferences(db, blobIDs)
         }
     }
@@ -144,7 +151,9 @@ extension SQLiteStore {
                 case .remove: new = old.filter { f in !change.contains { $0.lowercased() == f.lowercased() } }
                 case .replace: new = change
                 }
-                guard new != old else { continue }
+                // A set compared without case: the same flags in another order or case are no
+                // change, so no new MODSEQ (a replace gives them in the client's order).
+                guard Set(new.map { $0.lowercased() }) != Set(old.map { $0.lowercased() }) else { continue }
                 modseq += 1
                 try db.execute(sql: "UPDATE message SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
                                arguments: [new.joined(separator: " "), modseq, boxID, Int64(uid)])

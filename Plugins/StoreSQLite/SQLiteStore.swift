@@ -42,7 +42,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     static func split(_ address: String) -> (local: String, domain: String)? {
         guard let at = address.lastIndex(of: "@") else { return nil }
         let local = String(address[..<at]), domain = address[address.index(after: at)...].lowercased()
-        guard !local.isEmpty, !domain.isEmpty, !domain.contains("@"), !local.contains(where: { $0 == " " || $0 == "\0" }) else { return nil }
+        // `lastIndex` leaves any other `@` in the local part: `a@b@example.org` is no address.
+        guard !local.isEmpty, !domain.isEmpty, !local.contains(where: { $0 == " " || $0 == "\0" || $0 == "@" }) else { return nil }
         return (local, domain)
     }
 
@@ -84,40 +85,132 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func createAccount(_ new: NewAccount) async throws -> AccountInfo {
-        guard let (local, domain) = Self.split(new.name), !local.contains(settings.recipientDelimiter) || settings.recipientDelimiter.isEmpty else {
-            throw AccountError.invalidName(new.name)
-        }
-        let name = "\(local)@\(domain)"
-        // Slow on purpose: derive the secret before taking the write lock.
-        let secret = try Self.secret(new.password, iterations: settings.passwordIterations)
-        let partitions = settings.partitions
-        try await pool.write { db in
-            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
-                throw AccountError.noSuchDomain(domain)
-            }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM account WHERE name = ?", arguments: [name]) == true {
-                throw AccountError.accountExists(name)
-            }
-            // The partition with the fewest accounts; a root added to the config is used at once.
-            var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT partition, COUNT(*) AS n FROM account GROUP BY partition") {
-                counts[row["partition"]] = row["n"]
-            }
-            let partition = partitions.min { counts[$0, default: 0] < counts[$1, default: 0] }!
-            try db.execute(sql: """
-                INSERT INTO account (name, domain_id, secret, admin_level, quota_bytes, quota_messages, partition, created)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [name, domainID, secret, new.adminLevel.rawValue, new.quotaBytes, new.quotaMessages, partition, Self.now()])
-            let accountID = db.lastInsertedRowID
-            var validity = Self.now()
-            for mailbox in Schema.defaultMailboxes {
-                try db.execute(sql: "INSERT INTO mailbox (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)",
-                               arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
-                validity += 1
-            }
-        }
-        return try await account(name)!
+        try await createAccounts([new])[0].get()
     }
+
+    /// Bulk creation. Names are checked first and the index is asked once which domains and
+    /// accounts exist, so refused entries cost no key derivation; the slow secrets of the rest are
+    /// derived concurrently (one task per core) outside any lock; rows go in by `insertChunk`
+    /// accounts per transaction, checking domain and name again under the write lock (another
+    /// process may have changed them meanwhile).
+    func createAccounts(_ accounts: [NewAccount]) async throws -> [Result<AccountInfo, AccountError>] {
+        var results = [Result<AccountInfo, AccountError>?](repeating: nil, count: accounts.count)
+        var names: [Int: (name: String, domain: String)] = [:]
+        for (i, new) in accounts.enumerated() {
+            guard let (local, domain) = Self.split(new.name),
+                  settings.recipientDelimiter.isEmpty || !local.contains(settings.recipientDelimiter) else {
+                results[i] = .failure(.invalidName(new.name))
+                continue
+            }
+            names[i] = ("\(local)@\(domain)", domain)
+        }
+        let wantedDomains = Set(names.values.map(\.domain))
+        let (knownDomains, existing): (Set<String>, Set<String>) = try await pool.read { db in
+            let domains = Set(try String.fetchAll(db, sql: "SELECT name FROM domain"))
+            // Lower-cased: account names compare without case (COLLATE NOCASE).
+            var existing = Set<String>()
+            for domain in wantedDomains where domains.contains(domain) {
+                for name in try String.fetchAll(db, sql: "SELECT a.name FROM account a JOIN domain d ON d.id = a.domain_id WHERE d.name = ?",
+                                                arguments: [domain]) {
+                    existing.insert(name.lowercased())
+                }
+            }
+            return (domains, existing)
+        }
+        var claimed = Set<String>()
+        var toDerive: [Int] = []
+        for i in accounts.indices {
+            guard let (name, domain) = names[i] else { continue }
+            if !knownDomains.contains(domain) {
+                results[i] = .failure(.noSuchDomain(domain))
+            } else if existing.contains(name.lowercased()) || !claimed.insert(name.lowercased()).inserted {
+                results[i] = .failure(.accountExists(name))
+            } else {
+                toDerive.append(i)
+            }
+        }
+
+        // Slow on purpose (PBKDF2): concurrently, at most one derivation per core at a time.
+        let iterations = settings.passwordIterations
+        var secrets: [Int: String] = [:]
+        try await withThrowingTaskGroup(of: (Int, Result<String, AccountError>).self) { group in
+            let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            var pending = toDerive[...]
+            func startNext() {
+                guard let i = pending.popFirst() else { return }
+                let password = accounts[i].password
+                group.addTask {
+                    do { return (i, .success(try Self.secret(password, iterations: iterations))) } catch let error as AccountError {
+                        return (i, .failure(error))
+                    }
+                }
+            }
+            for _ in 0..<width { startNext() }
+            while let (i, outcome) = try await group.next() {
+                switch outcome {
+                case .success(let secret): secrets[i] = secret
+                case .failure(let error): results[i] = .failure(error)
+                }
+                startNext()
+            }
+        }
+
+        let ready = toDerive.filter { secrets[$0] != nil }
+        let partitions = settings.partitions
+        // Immutable copies for the write closure.
+        let checkedNames = names, derived = secrets
+        for chunk in stride(from: 0, to: ready.count, by: Self.insertChunk).map({ ready[$0..<min($0 + Self.insertChunk, ready.count)] }) {
+            let created: [(Int, Result<AccountInfo, AccountError>)] = try await pool.write { db in
+                var out: [(Int, Result<AccountInfo, AccountError>)] = []
+                // The partition with the fewest accounts; a root added to the config is used at once.
+                var counts: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT partition, COUNT(*) AS n FROM account GROUP BY partition") {
+                    counts[row["partition"]] = row["n"]
+                }
+                let findDomain = try db.cachedStatement(sql: "SELECT id FROM domain WHERE name = ?")
+                let findAccount = try db.cachedStatement(sql: "SELECT 1 FROM account WHERE name = ?")
+                let insertAccount = try db.cachedStatement(sql: """
+                    INSERT INTO account (name, domain_id, secret, admin_level, quota_bytes, quota_messages, partition, created)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let insertMailbox = try db.cachedStatement(sql: "INSERT INTO mailbox (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)")
+                var domainIDs: [String: Int64] = [:]
+                for i in chunk {
+                    let new = accounts[i], (name, domain) = checkedNames[i]!
+                    guard let domainID = try domainIDs[domain] ?? Int64.fetchOne(findDomain, arguments: [domain]) else {
+                        out.append((i, .failure(.noSuchDomain(domain))))
+                        continue
+                    }
+                    domainIDs[domain] = domainID
+                    if try Bool.fetchOne(findAccount, arguments: [name]) == true {
+                        out.append((i, .failure(.accountExists(name))))
+                        continue
+                    }
+                    let partition = partitions.min { counts[$0, default: 0] < counts[$1, default: 0] }!
+                    counts[partition, default: 0] += 1
+                    let now = Self.now()
+                    try insertAccount.execute(arguments: [name, domainID, derived[i]!, new.adminLevel.rawValue,
+                                                          new.quotaBytes, new.quotaMessages, partition, now])
+                    let accountID = db.lastInsertedRowID
+                    var validity = now
+                    for mailbox in Schema.defaultMailboxes {
+                        try insertMailbox.execute(arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
+                        validity += 1
+                    }
+                    out.append((i, .success(AccountInfo(name: name, enabled: true, adminLevel: new.adminLevel.rawValue,
+                                                         quotaBytes: new.quotaBytes, quotaMessages: new.quotaMessages,
+                                                         bytesUsed: 0, messagesUsed: 0, partition: partition, created: now))))
+                }
+                return out
+            }
+            for (i, result) in created { results[i] = result }
+        }
+        return results.map { $0! }
+    }
+
+    /// Accounts inserted per write transaction in `createAccounts`: few commits (each one fsyncs),
+    /// yet the write lock is released now and then for deliveries from other processes.
+    static let insertChunk = 2_000
 
     func deleteAccount(_ name: String) async throws {
         try await pool.write { db in

@@ -54,6 +54,11 @@ enum Schema {
                 CREATE INDEX message_blob ON message(blob_id);
                 """)
         }
+        // The highest UIDVALIDITY of the account's deleted mailboxes, so that a mailbox created
+        // again under a freed name never gets a UIDVALIDITY already used (RFC 3501 §2.3.1.1).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: "ALTER TABLE account ADD COLUMN uidvalidity_floor INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 

@@ -78,6 +78,11 @@ public protocol AccountStore: Sendable {
     func domains() async throws -> [String]
     /// Creates the account with its special-use mailboxes (Sent, Drafts, Trash, Junk, Archive).
     func createAccount(_ account: NewAccount) async throws -> AccountInfo
+    /// Creates many accounts at once (bulk import): one result per input, in input order, each
+    /// either the new account or why that one was refused (the others are still created). Throws
+    /// only when the store itself fails. Stores derive secrets concurrently and insert in few
+    /// transactions, so thousands of accounts take seconds rather than minutes.
+    func createAccounts(_ accounts: [NewAccount]) async throws -> [Result<AccountInfo, AccountError>]
     func deleteAccount(_ name: String) async throws
     func account(_ name: String) async throws -> AccountInfo?
     func accounts(domain: String?) async throws -> [AccountInfo]
@@ -86,6 +91,20 @@ public protocol AccountStore: Sendable {
     func setEnabled(account: String, enabled: Bool) async throws
     /// nil removes the limit.
     func setQuota(account: String, bytes: Int?, messages: Int?) async throws
+}
+
+extension AccountStore {
+    /// One `createAccount` after another: correct for any store, but neither concurrent nor
+    /// batched; stores that can do better implement `createAccounts` themselves.
+    public func createAccounts(_ accounts: [NewAccount]) async throws -> [Result<AccountInfo, AccountError>] {
+        var results: [Result<AccountInfo, AccountError>] = []
+        for account in accounts {
+            do { results.append(.success(try await createAccount(account))) } catch let error as AccountError {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
 }
 
 /// A new account's settings.

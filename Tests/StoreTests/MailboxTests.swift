@@ -1,0 +1,253 @@
+import Foundation
+import PluginAPI
+import PosternHost
+import XCTest
+
+/// What IMAP does to a mailbox: append, status, flags with MODSEQ, copy, move, expunge, and the
+/// mailbox list itself.
+final class MailboxTests: XCTestCase {
+    let alice = "alice@example.org"
+
+    func testAppendAndStatus() async throws {
+        let f = try StoreFixture("append")
+        try await f.populate(users: ["alice"])
+        let store = f.store
+        let initial = try await store.status(user: alice, mailbox: "INBOX")
+        XCTAssertEqual(initial, MailboxStatus(messages: 0, unseen: 0, uidValidity: initial.uidValidity, uidNext: 1, highestModseq: 1))
+
+        let first = message("first")
+        await assertEqual(try await store.append(user: alice, mailbox: "INBOX", message: first, flags: ["\\Seen", "$Label", "\\seen"],
+                                              internalDate: 1_700_000_000), 1)
+        await assertEqual(try await store.status(user: alice, mailbox: "inbox"),
+                       MailboxStatus(messages: 1, unseen: 0, uidValidity: initial.uidValidity, uidNext: 2, highestModseq: 2))
+        let second = message("second")
+        let before = Int64(Date().timeIntervalSince1970)
+        await assertEqual(try await store.append(user: alice, mailbox: "INBOX", message: second, flags: [], internalDate: nil), 2)
+        let after = Int64(Date().timeIntervalSince1970)
+        await assertEqual(try await store.status(user: alice, mailbox: "INBOX"),
+                       MailboxStatus(messages: 2, unseen: 1, uidValidity: initial.uidValidity, uidNext: 3, highestModseq: 3))
+
+        let listed = try await store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max)
+        XCTAssertEqual(listed.count, 2)
+        XCTAssertEqual(listed[0], StoredMessage(uid: 1, flags: ["\\Seen", "$Label"], modseq: 2, internalDate: 1_700_000_000, size: first.count))
+        XCTAssertEqual(listed[1].uid, 2)
+        XCTAssertEqual(listed[1].flags, [])
+        XCTAssertEqual(listed[1].modseq, 3)
+        XCTAssertEqual(listed[1].size, second.count)
+        XCTAssertTrue((before...after).contains(listed[1].internalDate))
+        await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 2...2).map(\.uid), [2])
+        await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 3...9), [])
+        await assertEqual(try await store.content(user: alice, mailbox: "INBOX", uid: 1), first)
+        await assertEqual(try await store.content(user: alice, mailbox: "INBOX", uid: 2), second)
+
+        // Other mailboxes are untouched; errors name what is missing.
+        await assertEqual(try await store.status(user: alice, mailbox: "Sent").highestModseq, 1)
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) { try await store.status(user: alice, mailbox: "Nope") }
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) {
+            try await store.append(user: alice, mailbox: "Nope", message: first, flags: [], internalDate: nil)
+        }
+        await XCTAssertThrowsExactly(StorageError.noSuchUser("nobody@example.org")) {
+            try await store.append(user: "nobody@example.org", mailbox: "INBOX", message: first, flags: [], internalDate: nil)
+        }
+        // No stray temporary files from the appends.
+        XCTAssertEqual(filesUnder(f.storeDirectory + "/tmp"), [])
+        XCTAssertEqual(filesUnder(f.blobRoot + "/tmp"), [])
+    }
+
+    func testFlagsAndModseq() async throws {
+        let f = try StoreFixture("flags")
+        try await f.populate(users: ["alice"])
+        let store = f.store
+        for i in 1...3 { _ = try await store.append(user: alice, mailbox: "INBOX", message: message("m\(i)"), flags: [], internalDate: nil) }
+        var modseq = try await store.status(user: alice, mailbox: "INBOX").highestModseq
+        XCTAssertEqual(modseq, 4)
+
+        func expectChange(_ uids: [UInt32], _ flags: [String], _ mode: FlagChange, changed: [UInt32], line: UInt = #line) async throws {
+            let result = try await store.setFlags(user: alice, mailbox: "INBOX", uids: uids, flags: flags, mode: mode)
+            XCTAssertEqual(result.keys.sorted(), changed, line: line)
+            // Each changed message gets a new MODSEQ above the old highest, in UID order.
+            XCTAssertEqual(changed.map { result[$0]! }, changed.indices.map { modseq + UInt64($0) + 1 }, line: line)
+            let highest = try await store.status(user: alice, mailbox: "INBOX").highestModseq
+            XCTAssertEqual(highest, modseq + UInt64(changed.count), line: line)
+            let stored = try await store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max)
+            for uid in changed { XCTAssertEqual(stored.first { $0.uid == uid }?.modseq, result[uid], line: line) }
+            modseq = highest
+        }
+        func flags() async throws -> [[String]] { try await store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).map(\.flags) }
+
+        try await expectChange([1, 2], ["\\Seen"], .add, changed: [1, 2])
+        await assertEqual(try await flags(), [["\\Seen"], ["\\Seen"], []])
+        await assertEqual(try await store.status(user: alice, mailbox: "INBOX").unseen, 1)
+        // Flags compare without case: already set.
+        try await expectChange([1, 2], ["\\SEEN"], .add, changed: [])
+        // Already set on 1 and 2: only 3 changes; an unknown UID is ignored.
+        try await expectChange([1, 2, 3, 99], ["\\Seen"], .add, changed: [3])
+        await assertEqual(try await store.status(user: alice, mailbox: "INBOX").unseen, 0)
+        let unchangedModseq = try await store.messages(user: alice, mailbox: "INBOX", uids: 1...1)[0].modseq
+        try await expectChange([2], ["\\Flagged", "$Work"], .add, changed: [2])
+        await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 1...1)[0].modseq, unchangedModseq)
+        await assertEqual(try await flags(), [["\\Seen"], ["\\Seen", "\\Flagged", "$Work"], ["\\Seen"]])
+        try await expectChange([1, 2], ["\\seen"], .remove, changed: [1, 2])
+        await assertEqual(try await flags(), [[], ["\\Flagged", "$Work"], ["\\Seen"]])
+        try await expectChange([1], ["\\Seen"], .remove, changed: [])
+        try await expectChange([2, 3], ["\\Answered"], .replace, changed: [2, 3])
+        await assertEqual(try await flags(), [[], ["\\Answered"], ["\\Answered"]])
+        try await expectChange([2, 3], ["\\Answered"], .replace, changed: [])
+        try await expectChange([2], ["$Later"], .add, changed: [2])
+        // The same set in another order, or another case, is no change either.
+        try await expectChange([2], ["$Later", "\\answered"], .replace, changed: [])
+        await assertEqual(try await flags(), [[], ["\\Answered", "$Later"], ["\\Answered"]])
+        try await expectChange([2], ["\\Answered"], .replace, changed: [2])
+        try await expectChange([3], [], .replace, changed: [3])
+        await assertEqual(try await flags(), [[], ["\\Answered"], []])
+        await assertEqual(try await store.status(user: alice, mailbox: "INBOX").unseen, 3)
+    }
+
+    func testCopyMoveAndReferenceCounts() async throws {
+        let f = try StoreFixture("copy")
+        try await f.populate(users: ["alice"])
+        let store = f.store
+        let m1 = message("one"), m2 = message("two")
+        _ = try await store.append(user: alice, mailbox: "INBOX", message: m1, flags: ["\\Seen"], internalDate: 1_600_000_000)
+        _ = try await store.append(user: alice, mailbox: "INBOX", message: m2, flags: [], internalDate: 1_600_000_001)
+        XCTAssertEqual(try f.index.blobRefs(), [digest(m1): 1, digest(m2): 1])
+
+        let archiveBefore = try await store.status(user: alice, mailbox: "Archive")
+        await assertEqual(try await store.copy(user: alice, from: "INBOX", uids: [2, 1], to: "Archive", move: false), [1, 2])
+        await assertEqual(try await store.copy(user: alice, from: "INBOX", uids: [1, 42], to: "Archive", move: false), [3])
+        XCTAssertEqual(try f.index.blobRefs(), [digest(m1): 3, digest(m2): 2])
+        let archive = try await store.status(user: alice, mailbox: "Archive")
+        XCTAssertEqual(archive.messages, 3)
+        XCTAssertEqual(archive.unseen, 1)
+        XCTAssertEqual(archive.uidNext, 4)
+        XCTAssertEqual(archive.uidValidity, archiveBefore.uidValidity)
+        XCTAssertGreaterThan(archive.highestModseq, archiveBefore.highestModseq)
+        // Copies keep flags and INTERNALDATE; the source is unchanged.
+        let copies = try await store.messages(user: alice, mailbox: "Archive", uids: 1...UInt32.max)
+        XCTAssertEqual(copies.map(\.flags), [[], ["\\Seen"], ["\\Seen"]])
+        XCTAssertEqual(copies.map(\.internalDate), [1_600_000_001, 1_600_000_000, 1_600_000_000])
+        await assertEqual(try await store.content(user: alice, mailbox: "Archive", uid: 1), m2)
+        await assertEqual(try await store.status(user: alice, mailbox: "INBOX").messages, 2)
+
+        // Move: new UID in the target, gone from the source, one reference moved.
+        let inboxBefore = try await store.status(user: alice, mailbox: "INBOX")
+        await assertEqual(try await store.copy(user: alice, from: "INBOX", uids: [2], to: "Trash", move: true), [1])
+        let inboxAfter = try await store.status(user: alice, mailbox: "INBOX")
+        XCTAssertEqual(inboxAfter.messages, 1)
+        XCTAssertGreaterThan(inboxAfter.highestModseq, inboxBefore.highestModseq)
+        await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).map(\.uid), [1])
+        await assertEqual(try await store.content(user: alice, mailbox: "Trash", uid: 1), m2)
+        XCTAssertEqual(try f.index.blobRefs(), [digest(m1): 3, digest(m2): 2])
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) {
+            try await store.copy(user: alice, from: "INBOX", uids: [1], to: "Nope", move: false)
+        }
+
+        // A blob shared by copies survives deleting one of them, and goes with the last.
+        _ = try await store.setFlags(user: alice, mailbox: "Trash", uids: [1], flags: ["\\Deleted"], mode: .add)
+        await assertEqual(try await store.expunge(user: alice, mailbox: "Trash", uids: nil), [1])
+        XCTAssertEqual(try f.index.blobRefs(), [digest(m1): 3, digest(m2): 1])
+        await assertEqual(try await store.content(user: alice, mailbox: "Archive", uid: 1), m2)
+        _ = try await store.setFlags(user: alice, mailbox: "Archive", uids: [1], flags: ["\\Deleted"], mode: .add)
+        await assertEqual(try await store.expunge(user: alice, mailbox: "Archive", uids: nil), [1])
+        XCTAssertEqual(try f.index.blobRefs(), [digest(m1): 3])
+        XCTAssertEqual(filesUnder(f.blobRoot).count, 1)
+        // Deleting a mailbox drops its references.
+        try await store.deleteMailbox(user: alice, name: "Archive")
+        XCTAssertEqual(try f.index.blobRefs(), [digest(m1): 1])
+        await assertEqual(try await store.content(user: alice, mailbox: "INBOX", uid: 1), m1)
+    }
+
+    func testExpungeOnlyDeleted() async throws {
+        let f = try StoreFixture("expunge")
+        try await f.populate(users: ["alice"])
+        let store = f.store
+        for i in 1...4 { _ = try await store.append(user: alice, mailbox: "INBOX", message: message("m\(i)"), flags: [], internalDate: nil) }
+        await assertEqual(try await store.expunge(user: alice, mailbox: "INBOX", uids: nil), [])
+        _ = try await store.setFlags(user: alice, mailbox: "INBOX", uids: [1, 3, 4], flags: ["\\Deleted"], mode: .add)
+        var modseq = try await store.status(user: alice, mailbox: "INBOX").highestModseq
+        // Only the given UIDs, and of those only the \Deleted ones.
+        await assertEqual(try await store.expunge(user: alice, mailbox: "INBOX", uids: [3, 2]), [3])
+        var status = try await store.status(user: alice, mailbox: "INBOX")
+        XCTAssertEqual(status.messages, 3)
+        XCTAssertGreaterThan(status.highestModseq, modseq)
+        modseq = status.highestModseq
+        await assertEqual(try await store.expunge(user: alice, mailbox: "INBOX", uids: nil), [1, 4])
+        status = try await store.status(user: alice, mailbox: "INBOX")
+        XCTAssertEqual(status.messages, 1)
+        XCTAssertEqual(status.uidNext, 5)
+        XCTAssertGreaterThan(status.highestModseq, modseq)
+        await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).map(\.uid), [2])
+        XCTAssertEqual(try f.index.blobRefs().count, 1)
+        // UIDs are never reused.
+        await assertEqual(try await store.append(user: alice, mailbox: "INBOX", message: message("m5"), flags: [], internalDate: nil), 5)
+    }
+
+    func testMailboxLifecycle() async throws {
+        let f = try StoreFixture("mailboxes")
+        try await f.populate(users: ["alice"])
+        let store = f.store
+        try await store.createMailbox(user: alice, name: "Projects/2024")
+        try await store.createMailbox(user: alice, name: "Projects")
+        await assertEqual(try await store.mailboxes(user: alice).map(\.name), ["INBOX", "Archive", "Drafts", "Junk", "Projects", "Projects/2024", "Sent", "Trash"])
+        await XCTAssertThrowsExactly(StorageError.mailboxExists("Projects")) { try await store.createMailbox(user: alice, name: "Projects") }
+        await XCTAssertThrowsExactly(StorageError.mailboxExists("INBOX")) { try await store.createMailbox(user: alice, name: "INBOX") }
+        await XCTAssertThrowsExactly(StorageError.mailboxExists("inbox")) { try await store.createMailbox(user: alice, name: "inbox") }
+        await XCTAssertThrowsExactly(StorageError.noSuchUser("nobody@example.org")) { try await store.createMailbox(user: "nobody@example.org", name: "X") }
+
+        let bytes = message("project")
+        _ = try await store.append(user: alice, mailbox: "Projects", message: bytes, flags: [], internalDate: nil)
+        let projects = try await store.status(user: alice, mailbox: "Projects")
+        try await store.renameMailbox(user: alice, from: "Projects", to: "Work")
+        // Renamed, not recreated: same UIDVALIDITY, same messages.
+        await assertEqual(try await store.status(user: alice, mailbox: "Work"), projects)
+        await assertEqual(try await store.content(user: alice, mailbox: "Work", uid: 1), bytes)
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Projects")) { try await store.status(user: alice, mailbox: "Projects") }
+        await XCTAssertThrowsExactly(StorageError.mailboxExists("Sent")) { try await store.renameMailbox(user: alice, from: "Work", to: "Sent") }
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) { try await store.renameMailbox(user: alice, from: "Nope", to: "Other") }
+        await XCTAssertThrowsExactly(StorageError.permissionDenied("INBOX cannot be renamed here")) {
+            try await store.renameMailbox(user: alice, from: "INBOX", to: "Old")
+        }
+        await XCTAssertThrowsExactly(StorageError.permissionDenied("INBOX cannot be renamed here")) {
+            try await store.renameMailbox(user: alice, from: "Work", to: "inbox")
+        }
+        await XCTAssertThrowsExactly(StorageError.permissionDenied("INBOX cannot be deleted")) { try await store.deleteMailbox(user: alice, name: "INBOX") }
+        await XCTAssertThrowsExactly(StorageError.permissionDenied("INBOX cannot be deleted")) { try await store.deleteMailbox(user: alice, name: "Inbox") }
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) { try await store.deleteMailbox(user: alice, name: "Nope") }
+
+        // Deleting a mailbox deletes its messages (and the blob nobody else has).
+        try await store.deleteMailbox(user: alice, name: "Work")
+        XCTAssertEqual(try f.index.blobRefs(), [:])
+        XCTAssertEqual(filesUnder(f.blobRoot), [])
+        // A new mailbox of the same name is a new mailbox: RFC 3501 §2.3.1.1 wants a new
+        // UIDVALIDITY, since its UIDs start again at 1.
+        try await store.createMailbox(user: alice, name: "Work")
+        let recreated = try await store.status(user: alice, mailbox: "Work")
+        XCTAssertEqual(recreated.messages, 0)
+        XCTAssertEqual(recreated.uidNext, 1)
+        XCTAssertNotEqual(recreated.uidValidity, projects.uidValidity)
+        // Likewise for the name a rename left free.
+        try await store.createMailbox(user: alice, name: "Projects")
+        await assertNotEqual(try await store.status(user: alice, mailbox: "Projects").uidValidity, projects.uidValidity)
+        await assertEqual(try await store.mailboxes(user: alice).map(\.name), ["INBOX", "Archive", "Drafts", "Junk", "Projects", "Projects/2024", "Sent", "Trash", "Work"])
+    }
+
+    func testQuotaNumbers() async throws {
+        let f = try StoreFixture("quota")
+        try await f.populate(users: ["alice"])
+        let store = f.store, accounts = f.accounts
+        await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: 0, bytesLimit: nil, messagesUsed: 0, messagesLimit: nil))
+        let a = message("a"), b = message("bb", body: String(repeating: "b", count: 1000))
+        _ = try await store.append(user: alice, mailbox: "INBOX", message: a, flags: [], internalDate: nil)
+        _ = try await store.deliver(messagePath: f.messageFile(b), to: [alice], mailbox: nil)
+        _ = try await store.copy(user: alice, from: "INBOX", uids: [2], to: "Archive", move: false)
+        try await accounts.setQuota(account: alice, bytes: 10 << 20, messages: 100)
+        // Every copy counts against the account, however the blobs are shared.
+        await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: a.count + 2 * b.count, bytesLimit: 10 << 20, messagesUsed: 3, messagesLimit: 100))
+        let info = try await accounts.account(alice)
+        XCTAssertEqual(info?.bytesUsed, a.count + 2 * b.count)
+        XCTAssertEqual(info?.messagesUsed, 3)
+        try await accounts.setQuota(account: alice, bytes: nil, messages: nil)
+        await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: a.count + 2 * b.count, bytesLimit: nil, messagesUsed: 3, messagesLimit: nil))
+        await XCTAssertThrowsExactly(StorageError.noSuchUser("nobody@example.org")) { try await store.quota(user: "nobody@example.org") }
+    }
+}
