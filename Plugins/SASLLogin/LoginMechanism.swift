@@ -23,7 +23,7 @@ struct LoginMechanism: SASLMechanism {
         if bytes.isEmpty { return .failure(.malformed("empty \(name)")) }
         if bytes.count > maximumFieldLength { return .failure(.malformed("\(name) longer than \(maximumFieldLength) bytes")) }
         if bytes.contains(0) { return .failure(.malformed("NUL in \(name)")) }
-        guard let text = loginUTF8(bytes) else { return .failure(.malformed("\(name) is not UTF-8")) }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(.malformed("\(name) is not UTF-8")) }
         return .success(text)
     }
 }
@@ -35,7 +35,7 @@ final class LoginExchange: SASLServerExchange {
         case initial
         case awaitingUsername
         case awaitingPassword(user: String)
-        case awaitingAnswer
+        case awaitingAnswer(user: String)
         case finished
     }
 
@@ -58,7 +58,7 @@ final class LoginExchange: SASLServerExchange {
             switch LoginMechanism.field(response, "password") {
             case .failure(let failure): return fail(failure)
             case .success(let password):
-                state = .awaitingAnswer
+                state = .awaitingAnswer(user: user)
                 return .verify(.password(user: user, password: password))
             }
         case .initial, .awaitingAnswer, .finished:
@@ -67,9 +67,9 @@ final class LoginExchange: SASLServerExchange {
     }
 
     func credentialAnswer(_ answer: CredentialAnswer) -> SASLStep {
-        guard case .awaitingAnswer = state else { return fail(.temporary("credential answer without a pending check")) }
+        guard case .awaitingAnswer(let user) = state else { return fail(.temporary("credential answer without a pending check")) }
         state = .finished
-        return loginPasswordStep(answer)
+        return .afterPasswordCheck(answer, authcid: user)
     }
 
     private func takeUsername(_ bytes: [UInt8]) -> SASLStep {
@@ -87,31 +87,4 @@ final class LoginExchange: SASLServerExchange {
     }
 }
 
-/// Maps the backends' answer onto the last step; wrong password and unknown user look the same.
-private func loginPasswordStep(_ answer: CredentialAnswer) -> SASLStep {
-    switch answer {
-    case .verified(let user):
-        return .success(SASLIdentity(user: user), serverFinal: nil)
-    case .wrongPassword, .unknownUser:
-        return .failure(.authenticationFailed)
-    case .suspended:
-        return .failure(.accountDisabled)
-    case .unavailable(let reason):
-        return .failure(.temporary(reason))
-    case .secret:
-        return .failure(.temporary("credential backend answered a password check with a stored secret"))
-    }
-}
 
-/// Strict UTF-8 (no overlong forms, no surrogates, nothing truncated), or nil.
-private func loginUTF8(_ bytes: [UInt8]) -> String? {
-    var iterator = bytes.makeIterator()
-    var decoder = UTF8()
-    while true {
-        switch decoder.decode(&iterator) {
-        case .scalarValue: continue
-        case .emptyInput: return String(decoding: bytes, as: UTF8.self)
-        case .error: return nil
-        }
-    }
-}

@@ -39,7 +39,7 @@ struct PlainMessage: Equatable {
             if field.count > PlainMechanism.maximumFieldLength {
                 return .failure(.malformed("\(name) longer than \(PlainMechanism.maximumFieldLength) bytes"))
             }
-            guard let text = plainUTF8(field) else { return .failure(.malformed("\(name) is not UTF-8")) }
+            guard let text = String(validating: field, as: UTF8.self) else { return .failure(.malformed("\(name) is not UTF-8")) }
             decoded.append(text)
         }
         if decoded[1].isEmpty { return .failure(.malformed("empty authcid")) }
@@ -80,7 +80,7 @@ final class PlainExchange: SASLServerExchange {
             return fail(.temporary("credential answer without a pending check"))
         }
         state = .finished
-        return plainPasswordStep(answer, authcid: authcid, authzid: authzid)
+        return .afterPasswordCheck(answer, authcid: authcid, authzid: authzid)
     }
 
     private func take(_ message: [UInt8]) -> SASLStep {
@@ -99,36 +99,4 @@ final class PlainExchange: SASLServerExchange {
     }
 }
 
-/// Maps the backends' answer to a password check onto the last step. Wrong password and unknown
-/// user give the same failure, so a client cannot probe for accounts. An authzid other than the
-/// authenticated name travels in the identity; the auth service or protocol decides whether the
-/// user may act as it.
-private func plainPasswordStep(_ answer: CredentialAnswer, authcid: String, authzid: String?) -> SASLStep {
-    switch answer {
-    case .verified(let user):
-        let actAs = authzid.flatMap { $0 == user || $0 == authcid ? nil : $0 }
-        return .success(SASLIdentity(user: user, authorizationIdentity: actAs), serverFinal: nil)
-    case .wrongPassword, .unknownUser:
-        return .failure(.authenticationFailed)
-    case .suspended:
-        return .failure(.accountDisabled)
-    case .unavailable(let reason):
-        return .failure(.temporary(reason))
-    case .secret:
-        // A backend bug, not the client's fault: never a success.
-        return .failure(.temporary("credential backend answered a password check with a stored secret"))
-    }
-}
 
-/// Strict UTF-8 (no overlong forms, no surrogates, nothing truncated), or nil.
-private func plainUTF8<Bytes: Collection>(_ bytes: Bytes) -> String? where Bytes.Element == UInt8 {
-    var iterator = bytes.makeIterator()
-    var decoder = UTF8()
-    while true {
-        switch decoder.decode(&iterator) {
-        case .scalarValue: continue
-        case .emptyInput: return String(decoding: bytes, as: UTF8.self)
-        case .error: return nil
-        }
-    }
-}

@@ -50,6 +50,29 @@ public enum SASLStep: Sendable, Equatable {
     case failure(SASLFailure)
 }
 
+extension SASLStep {
+    /// The last step of a mechanism that checks a password the client sent (PLAIN, LOGIN). A wrong
+    /// password and an unknown user give the same failure, so a client cannot probe for accounts.
+    /// An `authzid` other than the authenticated name travels in the identity; the protocol decides
+    /// whether the user may act as it.
+    public static func afterPasswordCheck(_ answer: CredentialAnswer, authcid: String, authzid: String? = nil) -> SASLStep {
+        switch answer {
+        case .verified(let user):
+            let actAs = authzid.flatMap { $0 == user || $0 == authcid ? nil : $0 }
+            return .success(SASLIdentity(user: user, authorizationIdentity: actAs), serverFinal: nil)
+        case .wrongPassword, .unknownUser:
+            return .failure(.authenticationFailed)
+        case .suspended:
+            return .failure(.accountDisabled)
+        case .unavailable(let reason):
+            return .failure(.temporary(reason))
+        case .secret:
+            // A backend bug, not the client's fault: never a success.
+            return .failure(.temporary("credential backend answered a password check with a stored secret"))
+        }
+    }
+}
+
 /// A question for the credential backends.
 public enum CredentialQuery: Sendable, Equatable {
     /// Check a password the client sent (PLAIN, LOGIN).
