@@ -4,6 +4,7 @@
 set -euo pipefail
 
 packages=(
+  libsqlite3-dev   # the embedded store (GRDB links the system SQLite)
   openssl          # test certificates
   python3          # test clients (ssl, smtplib, imaplib, poplib)
   ca-certificates
