@@ -69,6 +69,8 @@ let package = Package(
         .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
         // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
         .testTarget(name: "StoreTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
+        // Backup and restore of the store, through the host like StoreTests (Support.swift is shared by symlink).
+        .testTarget(name: "BackupTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/BackupTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternHost", pluginAPI],

@@ -45,10 +45,14 @@ func formatSize(_ n: Int?) -> String {
     return "\(n)"
 }
 
+func summary(_ r: BackupReport) -> String {
+    "\(r.messages) messages, \(r.blobs) files, \(formatSize(r.bytes)) bytes in \(String(format: "%.1f", r.seconds)) s"
+}
+
 struct Admin: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
-        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, Check.self])
+        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, Check.self, Backup.self, Restore.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
@@ -61,6 +65,36 @@ struct Admin: ParsableCommand {
                 print("checked \(report.messages) messages, \(report.blobs) blobs: \(report.problems.isEmpty ? "ok" : "\(report.problems.count) problem(s)")")
                 if !report.problems.isEmpty { throw SystemError.message("the store has problems") }
             }
+        }
+    }
+
+    struct Backup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the whole store into a new directory, consistent while the server runs.",
+            discussion: "The directory gets index.sqlite, blobs/ and, written last, MANIFEST: a directory without MANIFEST is an incomplete backup.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "A directory that does not exist yet or is empty.") var directory: String
+        func run() throws {
+            let directory = self.directory
+            let report = try runAdmin(options) { try await $0.store().backup(to: directory) }
+            print("backup \(directory): \(summary(report))")
+        }
+    }
+
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the store's contents with a backup.",
+            discussion: """
+                Without --force the store must have no accounts (then this is safe with the server running). \
+                --force replaces a store in use: stop the server first, its sessions would keep the old mailboxes' state.
+                """)
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "A directory written by 'postern admin backup'.") var directory: String
+        @Flag(help: "Replace a store that has accounts (everything in it is lost).") var force = false
+        func run() throws {
+            let directory = self.directory, force = self.force
+            let report = try runAdmin(options) { try await $0.store().restore(from: directory, force: force) }
+            print("restored \(directory): \(summary(report))")
         }
     }
 

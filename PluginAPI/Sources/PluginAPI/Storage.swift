@@ -36,6 +36,37 @@ public protocol StorageBackend: Sendable {
     /// Checks the store's own consistency (index, reference counts, content files); safe while
     /// the store is in use.
     func verifyIntegrity() async throws -> IntegrityReport
+
+    /// Writes a consistent copy of the whole store (index and the contents it references) into
+    /// `directory`, which must not exist or be empty, while the store stays in use: the copy is
+    /// the store as of one instant. A `MANIFEST` file is written last; a directory without one is
+    /// an incomplete backup.
+    func backup(to directory: String) async throws -> BackupReport
+
+    /// Replaces the store's contents with the backup in `directory` (made by `backup(to:)`).
+    /// Refuses a directory without `MANIFEST`, and a store that has accounts unless `force`
+    /// (then everything in it is replaced; stop the server first, since its sessions would still
+    /// hold the old mailboxes' state).
+    func restore(from directory: String, force: Bool) async throws -> BackupReport
+}
+
+/// What `postern admin backup` and `restore` report.
+public struct BackupReport: Sendable, Equatable, Codable {
+    /// Message rows (one per mailbox a message is in).
+    public var messages: Int
+    /// Distinct content files.
+    public var blobs: Int
+    /// Bytes of content files.
+    public var bytes: Int
+    /// Wall-clock time taken.
+    public var seconds: Double
+
+    public init(messages: Int, blobs: Int, bytes: Int, seconds: Double) {
+        self.messages = messages
+        self.blobs = blobs
+        self.bytes = bytes
+        self.seconds = seconds
+    }
 }
 
 /// What `postern admin check` reports.
