@@ -69,6 +69,8 @@ let package = Package(
         .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
         // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
         .testTarget(name: "StoreTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
+        // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
+        .testTarget(name: "ImportTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/ImportTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternHost", pluginAPI],
