@@ -71,6 +71,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
         // Backup and restore of the store, through the host like StoreTests (Support.swift is shared by symlink).
         .testTarget(name: "BackupTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/BackupTests"),
+        // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
+        .testTarget(name: "ImportTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/ImportTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternHost", pluginAPI],

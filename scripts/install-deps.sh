@@ -8,6 +8,8 @@ packages=(
   openssl          # test certificates
   python3          # test clients (ssl, smtplib, imaplib, poplib)
   ca-certificates
+  dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
+  dovecot-lmtpd
 )
 
 missing=()

@@ -52,7 +52,7 @@ func summary(_ r: BackupReport) -> String {
 struct Admin: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
-        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, Check.self, Backup.self, Restore.self])
+        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
@@ -105,14 +105,17 @@ struct Admin: ParsableCommand {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
             @Option var mailbox: String = "INBOX"
+            @Flag(help: "Add a fifth column: the internal date (UTC, ISO 8601).") var dates = false
             func run() throws {
-                let user = self.user, mailbox = self.mailbox
+                let user = self.user, mailbox = self.mailbox, dates = self.dates
                 try runAdmin(options) { ctx in
                     let store = try ctx.store()
+                    let format = ISO8601DateFormatter()
                     for m in try await store.messages(user: user, mailbox: mailbox, uids: 1...UInt32.max) {
                         let header = MailHeaderBlock(parsing: try await store.content(user: user, mailbox: mailbox, uid: m.uid))
                         let id = header.fields.first(where: { $0.hasName("Message-ID") })?.text ?? "-"
-                        print("\(m.uid)\t\(m.size)\t\(m.flags.isEmpty ? "-" : m.flags.joined(separator: " "))\t\(id)")
+                        let date = dates ? "\t" + format.string(from: Date(timeIntervalSince1970: TimeInterval(m.internalDate))) : ""
+                        print("\(m.uid)\t\(m.size)\t\(m.flags.isEmpty ? "-" : m.flags.joined(separator: " "))\t\(id)\(date)")
                     }
                 }
             }
@@ -128,6 +131,59 @@ struct Admin: ParsableCommand {
                 try runAdmin(options) { ctx in
                     try FileHandle.standardOutput.write(contentsOf: Data(try await ctx.store().content(user: user, mailbox: mailbox, uid: uid)))
                 }
+            }
+        }
+    }
+
+    struct ImportCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import", abstract: "Migrate mail from a Maildir++ tree or an mbox file into an account.",
+            discussion: """
+                Prints one line per mailbox ('Sent: 12 messages') and a total; each message or folder that \
+                could not be imported is reported first as 'FILE: reason' ('FILE:LINE: reason' for mbox) \
+                and the import goes on. The exit status is 1 when anything was refused.
+                """,
+            subcommands: [MaildirImport.self, MboxImport.self])
+
+        /// Prints a report; exit status 1 if anything was refused.
+        static func finish(_ report: MailImport.Report) throws {
+            for w in report.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            let lines = report.refused.map { "refused \($0)" } + report.lines
+            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            if !report.refused.isEmpty { throw ExitCode(1) }
+        }
+
+        struct MaildirImport: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "maildir",
+                abstract: "Import a Maildir++ tree (as Dovecot writes it): flags, internal dates (mtime), folders, UID order.",
+                discussion: "The top directory is INBOX; '.Archive.2024' becomes 'Archive/2024' ('/' separates levels).")
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "The Maildir (the directory holding cur/, new/ and the .Folder directories).") var directory: String
+            @Option(help: "The account (user@domain).") var user: String
+            @Option(help: "Put every folder under this mailbox (INBOX becomes PREFIX/INBOX).") var mailboxPrefix: String?
+            func run() throws {
+                let directory = self.directory, user = self.user, prefix = self.mailboxPrefix
+                try ImportCommand.finish(try runAdmin(options) { ctx in
+                    try await MailImport.maildir(root: directory, user: user, prefix: prefix, into: try ctx.store())
+                })
+            }
+        }
+
+        struct MboxImport: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "mbox", abstract: "Import an mbox file into one mailbox: bytes as in the file, flags from Status/X-Status, dates from the From lines.")
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "The mbox file.") var file: String
+            @Option(help: "The account (user@domain).") var user: String
+            @Option(help: "The mailbox to import into (created if missing).") var mailbox: String = "INBOX"
+            @Option(help: "mboxrd ('>>From ' is '>From ') or mboxo (only '>From ' is unquoted).") var format: String = "mboxrd"
+            func run() throws {
+                guard let format = Mbox.Format(rawValue: format) else { throw ValidationError("--format is mboxrd or mboxo") }
+                let file = self.file, user = self.user, mailbox = self.mailbox
+                try ImportCommand.finish(try runAdmin(options) { ctx in
+                    try await MailImport.mbox(file: file, user: user, mailbox: mailbox, format: format, into: try ctx.store())
+                })
             }
         }
     }

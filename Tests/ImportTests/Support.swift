@@ -1,0 +1,122 @@
+import Foundation
+import PosternHost
+import XCTest
+
+/// Where SwiftPM put the `postern` binary and the plugins: beside this test bundle.
+enum Build {
+    static let directory: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = (exe as NSString).deletingLastPathComponent
+        if dir.hasSuffix(".xctest") { dir = (dir as NSString).deletingLastPathComponent }
+        return dir
+    }()
+    static let postern = directory + "/postern"
+
+    /// Runs a command; returns its exit status and raw standard output and error (message bytes
+    /// are compared exactly, so no text decoding here).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) -> (status: Int32, stdout: Data, stderr: Data) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch { return (-1, Data(), Data("cannot run \(executable): \(error)".utf8)) }
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return (process.terminationStatus, outData, errData)
+    }
+}
+
+/// A temporary directory removed when the test ends.
+final class TempDir {
+    let path: String
+
+    init(_ name: String) {
+        path = NSTemporaryDirectory() + "postern-\(name)-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let file = path + "/" + name
+        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write \(file)")
+        return file
+    }
+}
+
+/// An empty store for the `postern` binary: a config in a temporary directory, with one account.
+final class AdminFixture {
+    let dir: TempDir
+    let config: String
+    let user = "joe@example.org"
+
+    init(_ name: String) throws {
+        dir = TempDir(name)
+        config = dir.write("postern.toml", Array("""
+            data_dir = "\(dir.path)/data"
+            [plugin.store-sqlite]
+            password_iterations = 4096
+
+            """.utf8))
+        try check(admin("domain", "add", "example.org"))
+        try check(admin("user", "add", user, "--password", "secret-joe"))
+    }
+
+    /// `postern admin ARGS -c CONFIG`.
+    func admin(_ arguments: String...) -> (status: Int32, stdout: Data, stderr: Data) { admin(arguments) }
+
+    func admin(_ arguments: [String]) -> (status: Int32, stdout: Data, stderr: Data) {
+        Build.run(Build.postern, ["admin"] + arguments + ["-c", config])
+    }
+
+    private func check(_ r: (status: Int32, stdout: Data, stderr: Data)) throws {
+        guard r.status == 0 else { throw SystemError.message("postern admin: \(String(decoding: r.stderr, as: UTF8.self))") }
+    }
+
+    /// `message list --dates` of a mailbox: uid, size, flags (sorted), message-id, date.
+    func list(_ mailbox: String) -> [(uid: UInt32, flags: [String], messageID: String, date: String)] {
+        let r = admin("message", "list", user, "--mailbox", mailbox, "--dates")
+        XCTAssertEqual(r.status, 0, String(decoding: r.stderr, as: UTF8.self))
+        return String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map { line in
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            return (UInt32(f[0])!, f[2] == "-" ? [] : f[2].split(separator: " ").map(String.init).sorted(), f[3], f[4])
+        }
+    }
+
+    /// `message get`: the stored bytes.
+    func get(_ mailbox: String, _ uid: UInt32) -> [UInt8] {
+        let r = admin("message", "get", user, String(uid), "--mailbox", mailbox)
+        XCTAssertEqual(r.status, 0, String(decoding: r.stderr, as: UTF8.self))
+        return [UInt8](r.stdout)
+    }
+}
+
+/// An internal date as `message list --dates` prints it.
+func iso(_ seconds: Int64) -> String { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds))) }
+
+/// A free TCP port on 127.0.0.1 (bound once, then released).
+func freePort() -> Int {
+    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
