@@ -26,7 +26,22 @@ struct BlobStore: Sendable {
     /// Copies `source` into `root`, hashing as it goes. Returns the digest and size. When a blob with
     /// that digest exists already, the copy is dropped: single-instance storage.
     static func store(file source: String, root: String) throws -> (digest: String, size: Int) {
+        guard let stored = try copy(from: source, root: root, expecting: nil) else { throw Failure.io("open \(source)", ENOENT) }
+        return stored
+    }
+
+    /// Copies the content file at `source` to `root`'s place for `digest`, checking while copying
+    /// that the content has that digest (backup and restore). Returns the size, or nil when
+    /// `source` does not exist.
+    static func copyVerified(from source: String, root: String, digest: String) throws -> Int? {
+        try copy(from: source, root: root, expecting: digest)?.size
+    }
+
+    /// The one write path of content files: temporary file under `root/tmp`, hashed while written,
+    /// fsync, rename to its digest's place, fsync of the directory.
+    private static func copy(from source: String, root: String, expecting: String?) throws -> (digest: String, size: Int)? {
         let input = open(source, O_RDONLY | O_CLOEXEC)
+        if input < 0 && errno == ENOENT { return nil }
         guard input >= 0 else { throw Failure.io("open \(source)", errno) }
         defer { close(input) }
         try makeDirectory(root + "/tmp")
@@ -36,6 +51,7 @@ struct BlobStore: Sendable {
         var hasher = SHA256()
         var size = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let digest: String
         do {
             while true {
                 let n = Glibc.read(input, &buffer, buffer.count)
@@ -52,6 +68,10 @@ struct BlobStore: Sendable {
                 }
                 size += n
             }
+            digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            if let expecting, digest != expecting {
+                throw Failure.io("\(source) does not have the content its name says (sha256 \(digest))", EIO)
+            }
             guard fsync(output) == 0 else { throw Failure.io("fsync \(temp)", errno) }
             close(output)
         } catch {
@@ -59,7 +79,6 @@ struct BlobStore: Sendable {
             unlink(temp)
             throw error
         }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let final = path(root: root, digest: digest)
         if access(final, F_OK) == 0 {
             unlink(temp)
