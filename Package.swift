@@ -56,6 +56,8 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Host/postern"
         ),
+        // Helpers shared by the test targets (temporary directories, free ports).
+        .target(name: "PosternTestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "PosternHostTests",
             dependencies: ["PosternHost", pluginAPI],
@@ -68,14 +70,14 @@ let package = Package(
         // built .so files are loaded with the host's PluginLoader (PluginFileTests).
         .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
         // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
-        .testTarget(name: "StoreTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
+        .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
         // Backup and restore of the store, through the host like StoreTests (Support.swift is shared by symlink).
-        .testTarget(name: "BackupTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/BackupTests"),
+        .testTarget(name: "BackupTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/BackupTests"),
         // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
-        .testTarget(name: "ImportTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/ImportTests"),
+        .testTarget(name: "ImportTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/ImportTests"),
         .testTarget(
             name: "PosternInteropTests",
-            dependencies: ["PosternHost", pluginAPI],
+            dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
             path: "Tests/PosternInteropTests"
         ),
     ] + plugins.map(\.1),

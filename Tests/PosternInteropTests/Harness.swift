@@ -1,4 +1,5 @@
 import Foundation
+import PosternTestSupport
 import PosternHost
 import XCTest
 
@@ -46,39 +47,6 @@ enum Build {
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
-}
-
-/// A temporary directory removed when the test ends.
-final class TempDir {
-    let path: String
-
-    init(_ name: String) {
-        path = NSTemporaryDirectory() + "postern-\(name)-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    @discardableResult
-    func write(_ name: String, _ text: String) -> String {
-        let file = path + "/" + name
-        try! text.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound once, then released).
-func freePort() -> Int {
-    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// A running `postern serve`, stopped (and checked to stop) when the test ends.

@@ -1,4 +1,5 @@
 import Foundation
+import PosternTestSupport
 import PluginAPI
 import PosternHost
 import XCTest
@@ -41,25 +42,6 @@ enum Build {
         group.wait()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
-}
-
-/// A temporary directory removed when the test ends.
-final class TempDir {
-    let path: String
-
-    init(_ name: String) {
-        path = NSTemporaryDirectory() + "postern-\(name)-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    @discardableResult
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let file = path + "/" + name
-        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write \(file)")
-        return file
     }
 }
 
