@@ -57,9 +57,14 @@ struct Admin: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
         @OptionGroup var options: ConfigOption
+        @Flag(help: "Remove content files no message refers to (left by interrupted deliveries) once an hour old.") var repair = false
         func run() throws {
+            let repair = self.repair
             try runAdmin(options) { ctx in
-                let report = try await ctx.store().verifyIntegrity()
+                let store = try ctx.store()
+                let removed = repair ? try await store.removeUnreferencedFiles(olderThan: 3600) : []
+                for f in removed { print("removed \(f)") }
+                let report = try await store.verifyIntegrity()
                 for p in report.problems { print("PROBLEM \(p)") }
                 for f in report.unreferencedFiles { print("unreferenced \(f)") }
                 print("checked \(report.messages) messages, \(report.blobs) blobs: \(report.problems.isEmpty ? "ok" : "\(report.problems.count) problem(s)")")
@@ -375,7 +380,7 @@ struct Admin: ParsableCommand {
     }
 
     struct MailboxCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "mailbox", abstract: "An account's mailboxes.", subcommands: [List.self, Create.self, Delete.self])
+        static let configuration = CommandConfiguration(commandName: "mailbox", abstract: "An account's mailboxes.", subcommands: [List.self, Create.self, Delete.self, Share.self, Unshare.self, ACL.self])
 
         struct List: ParsableCommand {
             @OptionGroup var options: ConfigOption
@@ -385,9 +390,64 @@ struct Admin: ParsableCommand {
                 try runAdmin(options) { ctx in
                     let store = try ctx.store()
                     for m in try await store.mailboxes(user: user) {
-                        let s = try await store.status(user: user, mailbox: m.name)
+                        // Another user's mailbox shared with lookup but not read shows no counts.
+                        guard let s = try? await store.status(user: user, mailbox: m.name) else {
+                            print("\(m.name)\t\(m.attributes.joined(separator: " "))\t-")
+                            continue
+                        }
                         print("\(m.name)\t\(m.attributes.joined(separator: " "))\tmessages=\(s.messages) unseen=\(s.unseen) uidnext=\(s.uidNext)")
                     }
+                }
+            }
+        }
+
+        struct Share: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Grant another account (or 'anyone') rights on a mailbox (RFC 4314 letters).",
+                discussion: """
+                    Rights: l lookup, r read, s keep seen, w write flags, i insert, p post, k create children, \
+                    x delete mailbox, t delete messages, e expunge, a administer. The mailbox then appears to \
+                    the grantee as 'Other Users/OWNER/MAILBOX'. Rights given replace that grantee's entry.
+                    """)
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "The owner account.") var owner: String
+            @Argument(help: "The owner's mailbox.") var mailbox: String
+            @Argument(help: "An account of this store, or 'anyone'.") var grantee: String
+            @Option(help: "Right letters.") var rights: String = "lrs"
+            func run() throws {
+                let owner = self.owner, mailbox = self.mailbox, grantee = self.grantee
+                guard let rights = ACLRights(self.rights), !rights.isEmpty else { throw ValidationError("'\(self.rights)' is not a set of rights (lrswipkxtea)") }
+                try runAdmin(options) { ctx in
+                    try await ctx.store().setACL(user: owner, mailbox: mailbox, identifier: grantee, change: .replace(rights))
+                    print("\(owner) \(mailbox): \(grantee) has \(rights)")
+                }
+            }
+        }
+
+        struct Unshare: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a grantee's entry from a mailbox's ACL.")
+            @OptionGroup var options: ConfigOption
+            @Argument var owner: String
+            @Argument var mailbox: String
+            @Argument var grantee: String
+            func run() throws {
+                let owner = self.owner, mailbox = self.mailbox, grantee = self.grantee
+                try runAdmin(options) { ctx in
+                    try await ctx.store().setACL(user: owner, mailbox: mailbox, identifier: grantee, change: .delete)
+                    print("\(owner) \(mailbox): \(grantee) removed")
+                }
+            }
+        }
+
+        struct ACL: ParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "acl", abstract: "Show a mailbox's access control list.")
+            @OptionGroup var options: ConfigOption
+            @Argument var owner: String
+            @Argument var mailbox: String
+            func run() throws {
+                let owner = self.owner, mailbox = self.mailbox
+                try runAdmin(options) { ctx in
+                    for entry in try await ctx.store().acl(user: owner, mailbox: mailbox) { print("\(entry.identifier)\t\(entry.rights)") }
                 }
             }
         }

@@ -12,77 +12,153 @@ extension SQLiteStore {
         return id
     }
 
-    static func mailbox(_ db: Database, _ user: String, _ name: String) throws -> Row {
-        let accountID = try accountID(db, user)
-        // INBOX is case-insensitive (RFC 3501 §5.1); other names are exact.
-        let row = name.uppercased() == "INBOX"
-            ? try Row.fetchOne(db, sql: "SELECT * FROM mailbox WHERE account_id = ? AND name = 'INBOX'", arguments: [accountID])
-            : try Row.fetchOne(db, sql: "SELECT * FROM mailbox WHERE account_id = ? AND name = ?", arguments: [accountID, name])
-        guard let row else { throw StorageError.noSuchMailbox(name) }
-        return row
-    }
-
     func mailboxes(user: String) async throws -> [MailboxInfo] {
         try await pool.read { db in
             let id = try Self.accountID(db, user)
-            return try Row.fetchAll(db, sql: "SELECT name, special_use FROM mailbox WHERE account_id = ? ORDER BY name = 'INBOX' DESC, name",
-                                    arguments: [id]).map { row in
+            let own = try Row.fetchAll(db, sql: "SELECT name, special_use FROM mailbox WHERE account_id = ? ORDER BY name = 'INBOX' DESC, name",
+                                       arguments: [id]).map { row in
                 MailboxInfo(name: row["name"], attributes: (row["special_use"] as String?).map { [$0] } ?? [])
             }
+            // Other accounts' mailboxes with an ACL entry naming this user or anyone; shown when
+            // the entries add up to the lookup right.
+            var shared: [MailboxInfo] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT DISTINCT m.id, m.name, a.name AS owner FROM acl x JOIN mailbox m ON m.id = x.mailbox_id JOIN account a ON a.id = m.account_id
+                WHERE x.identifier IN (?, ?) AND m.account_id != ? ORDER BY a.name, m.name
+                """, arguments: [user, ACLEntry.anyone, id])
+            where try Self.effectiveRights(db, mailboxID: row["id"], user: user).contains("l") {
+                shared.append(MailboxInfo(name: MailboxNamespace.shared(owner: row["owner"], mailbox: row["name"]), owner: row["owner"]))
+            }
+            return own + shared
         }
     }
 
+    /// The account and own name where `name` (as `user` sees it) would be created, with the
+    /// right to create there checked: anywhere in one's own hierarchy; under another account's
+    /// mailbox with the create right on the parent (RFC 4314 `k`).
+    static func creationTarget(_ db: Database, _ user: String, _ name: String) throws -> (accountID: Int64, name: String) {
+        guard let (owner, mailbox) = MailboxNamespace.splitShared(name),
+              owner.caseInsensitiveCompare(user) != .orderedSame else {
+            let own = MailboxNamespace.splitShared(name)?.mailbox ?? name
+            return (try accountID(db, user), own)
+        }
+        guard let slash = mailbox.lastIndex(of: MailboxNamespace.delimiter) else {
+            throw StorageError.permissionDenied("only \(owner) can create top-level mailboxes there")
+        }
+        let parent = try resolve(db, user, MailboxNamespace.shared(owner: owner, mailbox: String(mailbox[..<slash])), needing: "k")
+        return (parent.accountID, mailbox)
+    }
+
+    static func validMailboxName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix("/") && !name.hasSuffix("/") && !name.contains("//")
+            && !name.unicodeScalars.contains { $0.value < 0x20 || $0 == "\u{7f}" }
+            && !name.hasPrefix(MailboxNamespace.otherUsersPrefix)
+    }
+
     func createMailbox(user: String, name: String) async throws {
-        guard !name.isEmpty, name.uppercased() != "INBOX" else { throw StorageError.mailboxExists(name) }
         try await pool.write { db in
-            let id = try Self.accountID(db, user)
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [id, name]) == true {
+            let (accountID, own) = try Self.creationTarget(db, user, name)
+            guard Self.validMailboxName(own) else { throw StorageError.permissionDenied("'\(name)' is not a valid mailbox name") }
+            guard own.uppercased() != "INBOX",
+                  try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [accountID, own]) != true else {
                 throw StorageError.mailboxExists(name)
             }
-            // Above every value the account's mailboxes have or had: the deleted ones' highest is
-            // kept in uidvalidity_floor, else a name deleted and created again within the same
-            // second would get its old UIDVALIDITY back with UIDs starting again at 1.
-            let used = max(try Int64.fetchOne(db, sql: "SELECT MAX(uidvalidity) FROM mailbox WHERE account_id = ?", arguments: [id]) ?? 0,
-                           try Int64.fetchOne(db, sql: "SELECT uidvalidity_floor FROM account WHERE id = ?", arguments: [id]) ?? 0)
-            let validity = max(Self.now(), used + 1)
-            try db.execute(sql: "INSERT INTO mailbox (account_id, name, uidvalidity) VALUES (?, ?, ?)", arguments: [id, name, validity])
+            // Missing parents first (RFC 3501 §6.3.3: superior names are created as needed).
+            let parts = own.split(separator: MailboxNamespace.delimiter).map(String.init)
+            for depth in 1...parts.count {
+                let path = parts[0..<depth].joined(separator: String(MailboxNamespace.delimiter))
+                if depth < parts.count, try path.uppercased() == "INBOX" || (Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [accountID, path]) == true) {
+                    continue
+                }
+                // Above every value the account's mailboxes have or had: the deleted ones' highest is
+                // kept in uidvalidity_floor, else a name deleted and created again within the same
+                // second would get its old UIDVALIDITY back with UIDs starting again at 1.
+                let used = max(try Int64.fetchOne(db, sql: "SELECT MAX(uidvalidity) FROM mailbox WHERE account_id = ?", arguments: [accountID]) ?? 0,
+                               try Int64.fetchOne(db, sql: "SELECT uidvalidity_floor FROM account WHERE id = ?", arguments: [accountID]) ?? 0)
+                let validity = max(Self.now(), used + 1)
+                try db.execute(sql: "INSERT INTO mailbox (account_id, name, uidvalidity) VALUES (?, ?, ?)", arguments: [accountID, path, validity])
+            }
         }
     }
 
     func deleteMailbox(user: String, name: String) async throws {
-        guard name.uppercased() != "INBOX" else { throw StorageError.permissionDenied("INBOX cannot be deleted") }
-        try await pool.write { db in
-            let box = try Self.mailbox(db, user, name)
-            let blobIDs = try Int64.fetchAll(db, sql: "SELECT blob_id FROM message WHERE mailbox_id = ?", arguments: [box["id"] as Int64])
-            try db.execute(sql: "DELETE FROM message WHERE mailbox_id = ?", arguments: [box["id"] as Int64])
-            try db.execute(sql: "DELETE FROM mailbox WHERE id = ?", arguments: [box["id"] as Int64])
-            try db.execute(sql: "UPDATE account SET uidvalidity_floor = MAX(uidvalidity_floor, ?) WHERE id = ?",
-                           arguments: [box["uidvalidity"] as Int64, box["account_id"] as Int64])
+        let box: ResolvedMailbox = try await pool.write { db in
+            let box = try Self.resolve(db, user, name, needing: "x")
+            guard box.name.uppercased() != "INBOX" else { throw StorageError.permissionDenied("INBOX cannot be deleted") }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND substr(name, 1, ?) = ?",
+                                 arguments: [box.accountID, box.name.utf8.count + 1, box.name + "/"]) == true {
+                throw StorageError.hasChildren(name)
+            }
+            let blobIDs = try Int64.fetchAll(db, sql: "SELECT blob_id FROM message WHERE mailbox_id = ?", arguments: [box.id])
+            try db.execute(sql: "DELETE FROM message WHERE mailbox_id = ?", arguments: [box.id])
+            try db.execute(sql: "DELETE FROM mailbox WHERE id = ?", arguments: [box.id])
+            try db.execute(sql: "UPDATE account SET uidvalidity_floor = MAX(uidvalidity_floor, ?) WHERE id = ?", arguments: [box.uidValidity, box.accountID])
             try Self.dropReferences(db, blobIDs)
+            return box
         }
+        announce(box, .mailboxDeleted)
     }
 
     func renameMailbox(user: String, from: String, to: String) async throws {
-        guard from.uppercased() != "INBOX", to.uppercased() != "INBOX", !to.isEmpty else {
-            throw StorageError.permissionDenied("INBOX cannot be renamed here")
-        }
-        try await pool.write { db in
-            let box = try Self.mailbox(db, user, from)
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [box["account_id"] as Int64, to]) == true {
+        let box: ResolvedMailbox = try await pool.write { db in
+            let box = try Self.resolve(db, user, from, needing: "x")
+            let (targetAccount, target) = try Self.creationTarget(db, user, to)
+            guard box.name.uppercased() != "INBOX", target.uppercased() != "INBOX" else {
+                throw StorageError.permissionDenied("INBOX cannot be renamed here")
+            }
+            guard targetAccount == box.accountID else { throw StorageError.permissionDenied("a mailbox cannot move to another account") }
+            guard Self.validMailboxName(target), !target.hasPrefix(box.name + "/") else {
+                throw StorageError.permissionDenied("'\(to)' is not a valid new name")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [box.accountID, target]) == true {
                 throw StorageError.mailboxExists(to)
             }
-            try db.execute(sql: "UPDATE mailbox SET name = ? WHERE id = ?", arguments: [to, box["id"] as Int64])
+            // Children move along: `a/x` becomes `b/x`.
+            let children = try Row.fetchAll(db, sql: "SELECT id, name FROM mailbox WHERE account_id = ? AND substr(name, 1, ?) = ?",
+                                            arguments: [box.accountID, box.name.utf8.count + 1, box.name + "/"])
+            try db.execute(sql: "UPDATE mailbox SET name = ? WHERE id = ?", arguments: [target, box.id])
+            for child in children {
+                let name: String = child["name"]
+                try db.execute(sql: "UPDATE mailbox SET name = ? WHERE id = ?", arguments: [target + name.dropFirst(box.name.count), child["id"] as Int64])
+            }
+            // Missing parents of the new name, as CREATE makes them.
+            let parts = target.split(separator: MailboxNamespace.delimiter).map(String.init)
+            for depth in stride(from: 1, to: parts.count, by: 1) {
+                let path = parts[0..<depth].joined(separator: "/")
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [box.accountID, path]) != true {
+                    let floor = max(try Int64.fetchOne(db, sql: "SELECT MAX(uidvalidity) FROM mailbox WHERE account_id = ?", arguments: [box.accountID]) ?? 0,
+                                    try Int64.fetchOne(db, sql: "SELECT uidvalidity_floor FROM account WHERE id = ?", arguments: [box.accountID]) ?? 0)
+                    try db.execute(sql: "INSERT INTO mailbox (account_id, name, uidvalidity) VALUES (?, ?, ?)", arguments: [box.accountID, path, max(Self.now(), floor + 1)])
+                }
+            }
+            return box
         }
+        announce(box, .mailboxRenamed)
     }
 
     func status(user: String, mailbox: String) async throws -> MailboxStatus {
         try await pool.read { db in
-            let box = try Self.mailbox(db, user, mailbox)
-            let id: Int64 = box["id"]
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ?", arguments: [id]) ?? 0
-            let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Seen %'", arguments: [id]) ?? 0
-            return MailboxStatus(messages: count, unseen: count - seen, uidValidity: UInt32(truncatingIfNeeded: box["uidvalidity"] as Int64),
-                                 uidNext: UInt32(box["uidnext"] as Int64), highestModseq: UInt64(box["highest_modseq"] as Int64))
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ?", arguments: [box.id]) ?? 0
+            let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Seen %'", arguments: [box.id]) ?? 0
+            return MailboxStatus(messages: count, unseen: count - seen, uidValidity: UInt32(truncatingIfNeeded: box.uidValidity),
+                                 uidNext: UInt32(box.uidNext), highestModseq: UInt64(box.highestModseq))
+        }
+    }
+
+    /// Throws `overQuota` when adding `bytes` in `messages` messages would take the account past
+    /// a limit (RFC 9208: the owner's quota, whoever appends).
+    static func checkQuota(_ db: Database, accountID: Int64, adding bytes: Int, messages: Int) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT quota_bytes, quota_messages FROM account WHERE id = ?", arguments: [accountID]),
+              row["quota_bytes"] as Int? != nil || row["quota_messages"] as Int? != nil else { return }
+        let usage = try Row.fetchOne(db, sql: """
+            SELECT COALESCE(SUM(m.size), 0) AS bytes, COUNT(*) AS n FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = ?
+            """, arguments: [accountID])!
+        if let limit = row["quota_bytes"] as Int?, (usage["bytes"] as Int) + bytes > limit {
+            throw StorageError.overQuota("storage limit \(limit) bytes")
+        }
+        if let limit = row["quota_messages"] as Int?, (usage["n"] as Int) + messages > limit {
+            throw StorageError.overQuota("message limit \(limit)")
         }
     }
 
@@ -93,30 +169,36 @@ extension SQLiteStore {
         let tmp = "\(tmpDir)/append-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(message)) else { throw StorageError.permissionDenied("cannot write \(tmp)") }
         defer { unlink(tmp) }
+        // The owner's partition: a message appended to a shared mailbox is the owner's.
         let partition: String = try await pool.read { db in
-            _ = try Self.mailbox(db, user, mailbox)
-            return try String.fetchOne(db, sql: "SELECT partition FROM account WHERE name = ?", arguments: [user])!
+            let box = try Self.resolve(db, user, mailbox, needing: "i")
+            try Self.checkQuota(db, accountID: box.accountID, adding: message.count, messages: 1)
+            return try String.fetchOne(db, sql: "SELECT partition FROM account WHERE id = ?", arguments: [box.accountID])!
         }
         let blob = try BlobStore.store(file: tmp, root: partition)
-        let flagText = Self.normalise(flags).joined(separator: " ")
         let date = internalDate ?? Self.now()
-        return try await pool.write { db in
+        let (box, uid, modseq): (ResolvedMailbox, Int64, Int64) = try await pool.write { db in
             if access(BlobStore.path(root: partition, digest: blob.digest), F_OK) != 0 { _ = try BlobStore.store(file: tmp, root: partition) }
-            let box = try Self.mailbox(db, user, mailbox)
+            let box = try Self.resolve(db, user, mailbox, needing: "i")
+            try Self.checkQuota(db, accountID: box.accountID, adding: blob.size, messages: 1)
+            // Flags the appender may not set are dropped (RFC 4314 §4: APPEND without `s`/`w`/`t`).
+            let flagText = Self.normalise(flags).filter { box.rights.mayStore($0) }.joined(separator: " ")
             let blobID = try Self.reference(db, digest: blob.digest, partition: partition, size: blob.size)
-            let uid: Int64 = box["uidnext"], modseq: Int64 = (box["highest_modseq"] as Int64) + 1
+            let uid = box.uidNext, modseq = box.highestModseq + 1
             try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [box["id"] as Int64, uid, blobID, flagText, modseq, date, blob.size])
-            try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [uid + 1, modseq, box["id"] as Int64])
-            return UInt32(uid)
+                           arguments: [box.id, uid, blobID, flagText, modseq, date, blob.size])
+            try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [uid + 1, modseq, box.id])
+            return (box, uid, modseq)
         }
+        announce(box, .messagesAdded, uids: [UInt32(uid)], modseq: modseq)
+        return UInt32(uid)
     }
 
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage] {
         try await pool.read { db in
-            let box = try Self.mailbox(db, user, mailbox)
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
             return try Row.fetchAll(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
-                                    arguments: [box["id"] as Int64, Int64(uids.lowerBound), Int64(uids.upperBound)]).map { row in
+                                    arguments: [box.id, Int64(uids.lowerBound), Int64(uids.upperBound)]).map { row in
                 StoredMessage(uid: UInt32(row["uid"] as Int64), flags: Self.flags(row["flags"]), modseq: UInt64(row["modseq"] as Int64),
                               internalDate: row["internal_date"], size: row["size"])
             }
@@ -125,9 +207,9 @@ extension SQLiteStore {
 
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8] {
         let (root, digest): (String, String) = try await pool.read { db in
-            let box = try Self.mailbox(db, user, mailbox)
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
             guard let row = try Row.fetchOne(db, sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?",
-                                             arguments: [box["id"] as Int64, Int64(uid)]) else {
+                                             arguments: [box.id, Int64(uid)]) else {
                 throw StorageError.noSuchMailbox("\(mailbox) has no UID \(uid)")
             }
             return (row["partition"], row["digest"])
@@ -137,72 +219,128 @@ extension SQLiteStore {
 
     func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64] {
         let change = Self.normalise(flags)
-        return try await pool.write { db in
-            let box = try Self.mailbox(db, user, mailbox)
-            let boxID: Int64 = box["id"]
-            var modseq: Int64 = box["highest_modseq"]
+        let (box, changed, top): (ResolvedMailbox, [UInt32: UInt64], Int64) = try await pool.write { db in
+            let box = try Self.resolve(db, user, mailbox)
+            // RFC 4314 §4: \Seen needs `s`, \Deleted `t`, anything else `w`; a replace touches
+            // every flag, so it needs the rights for all three kinds the user could change.
+            switch mode {
+            case .add, .remove:
+                for flag in change where !box.rights.mayStore(flag) { try box.require(ACLRights.right(for: flag)) }
+            case .replace:
+                if !box.rights.contains("s") && !box.rights.contains("w") && !box.rights.contains("t") { try box.require("w") }
+            }
+            var modseq = box.highestModseq
             var changed: [UInt32: UInt64] = [:]
             for uid in uids {
-                guard let current = try String.fetchOne(db, sql: "SELECT flags FROM message WHERE mailbox_id = ? AND uid = ?", arguments: [boxID, Int64(uid)]) else { continue }
+                guard let current = try String.fetchOne(db, sql: "SELECT flags FROM message WHERE mailbox_id = ? AND uid = ?", arguments: [box.id, Int64(uid)]) else { continue }
                 let old = Self.flags(current)
-                let new: [String]
+                var new: [String]
                 switch mode {
                 case .add: new = Self.normalise(old + change)
                 case .remove: new = old.filter { f in !change.contains { $0.lowercased() == f.lowercased() } }
-                case .replace: new = change
+                case .replace:
+                    // Flags the user may not change keep their current state.
+                    new = change.filter { box.rights.mayStore($0) } + old.filter { !box.rights.mayStore($0) }
+                    new = Self.normalise(new)
                 }
                 // A set compared without case: the same flags in another order or case are no
                 // change, so no new MODSEQ (a replace gives them in the client's order).
                 guard Set(new.map { $0.lowercased() }) != Set(old.map { $0.lowercased() }) else { continue }
                 modseq += 1
                 try db.execute(sql: "UPDATE message SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
-                               arguments: [new.joined(separator: " "), modseq, boxID, Int64(uid)])
+                               arguments: [new.joined(separator: " "), modseq, box.id, Int64(uid)])
                 changed[uid] = UInt64(modseq)
             }
-            try db.execute(sql: "UPDATE mailbox SET highest_modseq = ? WHERE id = ?", arguments: [modseq, boxID])
-            return changed
+            try db.execute(sql: "UPDATE mailbox SET highest_modseq = ? WHERE id = ?", arguments: [modseq, box.id])
+            return (box, changed, modseq)
         }
+        if !changed.isEmpty { announce(box, .flagsChanged, uids: changed.keys.sorted(), modseq: top) }
+        return changed
     }
 
     func copy(user: String, from: String, uids: [UInt32], to: String, move: Bool) async throws -> [UInt32] {
-        try await pool.write { db in
-            let source = try Self.mailbox(db, user, from), target = try Self.mailbox(db, user, to)
-            var next: Int64 = target["uidnext"], modseq: Int64 = (target["highest_modseq"] as Int64) + 1
-            var newUIDs: [UInt32] = []
-            var moved: [Int64] = []
-            for uid in uids {
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM message WHERE mailbox_id = ? AND uid = ?", arguments: [source["id"] as Int64, Int64(uid)]) else { continue }
+        let (source, target, newUIDs, moved): (ResolvedMailbox, ResolvedMailbox, [UInt32], [UInt32]) = try await pool.write { db in
+            // RFC 6851 §4.1 / RFC 4314 §4: read the source, insert into the target; a move also
+            // deletes and expunges in the source.
+            let source = try Self.resolve(db, user, from, needing: move ? "rte" : "r")
+            let target = try Self.resolve(db, user, to, needing: "i")
+            let rows = try uids.compactMap { uid in
+                try Row.fetchOne(db, sql: "SELECT * FROM message WHERE mailbox_id = ? AND uid = ?", arguments: [source.id, Int64(uid)])
+            }
+            // Within one account a move adds nothing to the usage; anything else does.
+            if !(move && source.accountID == target.accountID) {
+                try Self.checkQuota(db, accountID: target.accountID, adding: rows.reduce(0) { $0 + ($1["size"] as Int) }, messages: rows.count)
+            }
+            var next = target.uidNext
+            let modseq = target.highestModseq + 1
+            var newUIDs: [UInt32] = [], movedUIDs: [UInt32] = []
+            var movedIDs: [Int64] = []
+            for row in rows {
+                let flags = Self.flags(row["flags"]).filter { target.rights.mayStore($0) }.joined(separator: " ")
                 try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [target["id"] as Int64, next, row["blob_id"] as Int64, row["flags"] as String, modseq, row["internal_date"] as Int64, row["size"] as Int])
+                               arguments: [target.id, next, row["blob_id"] as Int64, flags, modseq, row["internal_date"] as Int64, row["size"] as Int])
                 try db.execute(sql: "UPDATE blob SET refs = refs + 1 WHERE id = ?", arguments: [row["blob_id"] as Int64])
                 newUIDs.append(UInt32(next))
-                moved.append(row["id"])
+                movedIDs.append(row["id"])
+                movedUIDs.append(UInt32(row["uid"] as Int64))
                 next += 1
             }
-            try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [next, modseq, target["id"] as Int64])
-            if move, !moved.isEmpty {
-                let blobIDs = try Int64.fetchAll(db, sql: "SELECT blob_id FROM message WHERE id IN (\(moved.map { _ in "?" }.joined(separator: ",")))", arguments: StatementArguments(moved))
-                try db.execute(sql: "DELETE FROM message WHERE id IN (\(moved.map { _ in "?" }.joined(separator: ",")))", arguments: StatementArguments(moved))
-                try db.execute(sql: "UPDATE mailbox SET highest_modseq = highest_modseq + 1 WHERE id = ?", arguments: [source["id"] as Int64])
+            try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [next, modseq, target.id])
+            if move, !movedIDs.isEmpty {
+                let marks = movedIDs.map { _ in "?" }.joined(separator: ",")
+                let blobIDs = try Int64.fetchAll(db, sql: "SELECT blob_id FROM message WHERE id IN (\(marks))", arguments: StatementArguments(movedIDs))
+                try db.execute(sql: "DELETE FROM message WHERE id IN (\(marks))", arguments: StatementArguments(movedIDs))
+                try db.execute(sql: "UPDATE mailbox SET highest_modseq = highest_modseq + 1 WHERE id = ?", arguments: [source.id])
                 try Self.dropReferences(db, blobIDs)
             }
-            return newUIDs
+            return (source, target, newUIDs, move ? movedUIDs : [])
         }
+        if !newUIDs.isEmpty { announce(target, .messagesAdded, uids: newUIDs) }
+        if !moved.isEmpty { announce(source, .messagesExpunged, uids: moved) }
+        return newUIDs
     }
 
     func expunge(user: String, mailbox: String, uids: [UInt32]?) async throws -> [UInt32] {
-        try await pool.write { db in
-            let box = try Self.mailbox(db, user, mailbox)
-            let boxID: Int64 = box["id"]
-            var rows = try Row.fetchAll(db, sql: "SELECT id, uid, blob_id, flags FROM message WHERE mailbox_id = ? ORDER BY uid", arguments: [boxID])
+        let (box, expunged): (ResolvedMailbox, [UInt32]) = try await pool.write { db in
+            let box = try Self.resolve(db, user, mailbox, needing: "e")
+            var rows = try Row.fetchAll(db, sql: "SELECT id, uid, blob_id, flags FROM message WHERE mailbox_id = ? ORDER BY uid", arguments: [box.id])
                 .filter { Self.flags($0["flags"]).contains { $0.lowercased() == "\\deleted" } }
-            if let uids { rows = rows.filter { uids.contains(UInt32($0["uid"] as Int64)) } }
-            guard !rows.isEmpty else { return [] }
+            if let uids { let wanted = Set(uids); rows = rows.filter { wanted.contains(UInt32($0["uid"] as Int64)) } }
+            guard !rows.isEmpty else { return (box, []) }
             for row in rows { try db.execute(sql: "DELETE FROM message WHERE id = ?", arguments: [row["id"] as Int64]) }
-            try db.execute(sql: "UPDATE mailbox SET highest_modseq = highest_modseq + 1 WHERE id = ?", arguments: [boxID])
+            try db.execute(sql: "UPDATE mailbox SET highest_modseq = highest_modseq + 1 WHERE id = ?", arguments: [box.id])
             try Self.dropReferences(db, rows.map { $0["blob_id"] })
-            return rows.map { UInt32($0["uid"] as Int64) }
+            return (box, rows.map { UInt32($0["uid"] as Int64) })
         }
+        if !expunged.isEmpty { announce(box, .messagesExpunged, uids: expunged) }
+        return expunged
+    }
+
+    func search(user: String, mailbox: String, query: SearchQuery) async throws -> [UInt32] {
+        typealias Indexed = (uid: UInt32, flags: String, size: Int, date: Int64, modseq: Int64, root: String, digest: String)
+        let rows: [Indexed] = try await pool.read { db in
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
+            return try Row.fetchAll(db, sql: """
+                SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq, b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id
+                WHERE m.mailbox_id = ? ORDER BY m.uid
+                """, arguments: [box.id]).map {
+                (UInt32($0["uid"] as Int64), $0["flags"], $0["size"], $0["internal_date"], $0["modseq"], $0["partition"], $0["digest"])
+            }
+        }
+        let matcher = SearchMatcher(query)
+        var found: [UInt32] = []
+        for row in rows {
+            let root = row.root, digest = row.digest
+            let candidate = SearchCandidate(uid: row.uid, flags: Self.flags(row.flags), size: row.size, internalDate: row.date,
+                                            modseq: UInt64(row.modseq), content: { try BlobStore.read(root: root, digest: digest) })
+            // A message expunged (its file removed) since the rows were read no longer matches.
+            do {
+                if try matcher.matches(candidate) { found.append(candidate.uid) }
+            } catch BlobStore.Failure.missing(_) {
+                continue
+            }
+        }
+        return found
     }
 
     func quota(user: String) async throws -> Quota {
@@ -261,6 +399,29 @@ extension SQLiteStore {
                 }
             }
             return IntegrityReport(problems: problems, unreferencedFiles: unreferenced.sorted(), messages: messages, blobs: blobs.count)
+        }
+    }
+}
+
+extension SQLiteStore {
+    func removeUnreferencedFiles(olderThan age: Double) async throws -> [String] {
+        let candidates = try await verifyIntegrity().unreferencedFiles
+        let cutoff = Date().timeIntervalSince1970 - age
+        let partitions = settings.partitions
+        // Checked again under the write lock, which deliveries take before referencing a file
+        // they wrote: a file young enough to belong to a delivery in progress is kept by age,
+        // and one referenced meanwhile is seen here.
+        return try await pool.write { db in
+            var removed: [String] = []
+            for path in candidates {
+                var st = stat()
+                guard stat(path, &st) == 0, Double(st.st_mtim.tv_sec) < cutoff else { continue }
+                let digest = (path as NSString).lastPathComponent
+                guard let root = partitions.first(where: { path == BlobStore.path(root: $0, digest: digest) }),
+                      try Bool.fetchOne(db, sql: "SELECT 1 FROM blob WHERE partition = ? AND digest = ?", arguments: [root, digest]) != true else { continue }
+                if unlink(path) == 0 { removed.append(path) }
+            }
+            return removed
         }
     }
 }

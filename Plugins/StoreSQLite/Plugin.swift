@@ -26,7 +26,7 @@ enum StoreSQLitePlugin {
     static let registration = PluginRegistration(
         manifest: PluginManifest(name: "store-sqlite", version: "1.0.0",
                                  summary: "embedded store: SQLite index, single-instance blob files, accounts",
-                                 kinds: [.storage, .credentialBackend], config: schema),
+                                 kinds: [.storage, .credentialBackend, .hostService], config: schema),
         activate: { context in try StoreSQLiteInstance(store: SQLiteStore(settings: settings(context))) })
 
     static func settings(_ context: PluginContext) -> SQLiteStore.Settings {
@@ -49,6 +49,6 @@ final class StoreSQLiteInstance: Plugin, @unchecked Sendable {
     init(store: SQLiteStore) { self.store = store }
 
     var services: [ProvidedService] {
-        [.storage(name: "store-sqlite", store), .accounts(store), .credentialBackend(name: "store-sqlite", store)]
+        [.storage(name: "store-sqlite", store), .accounts(store), .credentialBackend(name: "store-sqlite", store), .changeNotifier(store)]
     }
 }

@@ -18,6 +18,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     let settings: Settings
     let pool: DatabasePool
+    /// Change notifications to other processes (Notify.swift).
+    let changes: ChangeChannel
 
     init(settings: Settings) throws {
         self.settings = settings
@@ -32,6 +34,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
         try Schema.migrator.migrate(pool)
+        changes = try ChangeChannel(directory: settings.directory + "/notify")
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
@@ -174,6 +177,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let insertMailbox = try db.cachedStatement(sql: "INSERT INTO mailbox (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)")
+                let subscribe = try db.cachedStatement(sql: "INSERT INTO subscription (account_id, name) VALUES (?, ?)")
                 var domainIDs: [String: Int64] = [:]
                 for i in chunk {
                     let new = accounts[i], (name, domain) = checkedNames[i]!
@@ -195,6 +199,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     var validity = now
                     for mailbox in Schema.defaultMailboxes {
                         try insertMailbox.execute(arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
+                        try subscribe.execute(arguments: [accountID, mailbox.name])
                         validity += 1
                     }
                     out.append((i, .success(AccountInfo(name: name, enabled: true, adminLevel: new.adminLevel.rawValue,
@@ -223,6 +228,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             try db.execute(sql: "DELETE FROM message WHERE mailbox_id IN (SELECT id FROM mailbox WHERE account_id = ?)", arguments: [id])
             try db.execute(sql: "DELETE FROM mailbox WHERE account_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM account WHERE id = ?", arguments: [id])
+            // Grants to the account on others' mailboxes go with it: a new account under the
+            // same name must not inherit them.
+            try db.execute(sql: "DELETE FROM acl WHERE identifier IN (?, ?)", arguments: [name, "-" + name])
             try Self.dropReferences(db, blobIDs)
         }
     }
@@ -282,26 +290,28 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     // MARK: CredentialBackend
 
-    func verifyPassword(user: String, password: String) async throws -> CredentialAnswer {
-        let row = try await pool.read { db in
+    /// Name, secret and whether enabled; read as plain values so the read is the asynchronous
+    /// one (GRDB's `Row` is not Sendable, and returning it would pick the blocking overload).
+    private func credentials(_ user: String) async throws -> (name: String, secret: String, enabled: Bool)? {
+        try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
+                .map { ($0["name"] as String, $0["secret"] as String, $0["enabled"] as Bool) }
         }
-        guard let row else { return .unknownUser }
-        let name: String = row["name"]
-        guard let secret = try? SCRAMSecret(encoded: row["secret"]), secret.verify(password: password) else { return .wrongPassword }
-        return (row["enabled"] as Bool) ? .verified(user: name) : .suspended(user: name)
+    }
+
+    func verifyPassword(user: String, password: String) async throws -> CredentialAnswer {
+        guard let row = try await credentials(user) else { return .unknownUser }
+        guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else { return .wrongPassword }
+        return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
     }
 
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
-        let row = try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
-        }
-        guard let row else { return .unknownUser }
-        guard row["enabled"] as Bool else { return .suspended(user: row["name"]) }
-        guard let secret = try? SCRAMSecret(encoded: row["secret"]), secret.storedSecret.scheme == scheme.uppercased() else {
+        guard let row = try await credentials(user) else { return .unknownUser }
+        guard row.enabled else { return .suspended(user: row.name) }
+        guard let secret = try? SCRAMSecret(encoded: row.secret), secret.storedSecret.scheme == scheme.uppercased() else {
             return .unavailable(reason: "no \(scheme) secret stored for this account")
         }
-        return .secret(user: row["name"], secret.storedSecret)
+        return .secret(user: row.name, secret.storedSecret)
     }
 
     func lookupUser(_ user: String) async throws -> UserRecord? {
@@ -336,10 +346,11 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             }
         }
         guard !accounts.isEmpty else { return recipients.map { outcomes[$0]! } }
+        let local = accounts   // an immutable copy for the database closures
         let partitionOf: [String: String] = try await pool.read { db in
             var out: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, partition FROM account WHERE name IN (\(accounts.keys.map { _ in "?" }.joined(separator: ",")))",
-                                        arguments: StatementArguments(Array(accounts.keys))) {
+            for row in try Row.fetchAll(db, sql: "SELECT name, partition FROM account WHERE name IN (\(local.keys.map { _ in "?" }.joined(separator: ",")))",
+                                        arguments: StatementArguments(Array(local.keys))) {
                 out[row["name"]] = row["partition"]
             }
             return out
@@ -347,18 +358,20 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         // One blob per partition used: one file for every recipient on that disk.
         var blobs: [String: (digest: String, size: Int)] = [:]
         for root in Set(partitionOf.values) { blobs[root] = try BlobStore.store(file: path, root: root) }
+        let stored = blobs
         let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let wanted = mailbox
-        let accepted: [String] = try await pool.write { db in
+        let (accepted, added): ([String], [(ResolvedMailbox, Int64)]) = try await pool.write { db in
             // A blob file found present before this transaction may have been removed since by an
             // expunge in another process (removal happens under the write lock): store it again.
-            for (root, blob) in blobs where access(BlobStore.path(root: root, digest: blob.digest), F_OK) != 0 {
+            for (root, blob) in stored where access(BlobStore.path(root: root, digest: blob.digest), F_OK) != 0 {
                 _ = try BlobStore.store(file: path, root: root)
             }
             var accepted: [String] = []
-            for (account, _) in accounts.sorted(by: { $0.key < $1.key }) {
-                guard let root = partitionOf[account], let blob = blobs[root],
+            var added: [(ResolvedMailbox, Int64)] = []
+            for (account, _) in local.sorted(by: { $0.key < $1.key }) {
+                guard let root = partitionOf[account], let blob = stored[root],
                       let row = try Row.fetchOne(db, sql: "SELECT id, quota_bytes, quota_messages FROM account WHERE name = ?", arguments: [account]) else { continue }
                 let accountID: Int64 = row["id"]
                 if row["quota_bytes"] as Int? != nil || row["quota_messages"] as Int? != nil {
@@ -369,9 +382,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     let overCount = (row["quota_messages"] as Int?).map { (usage["n"] as Int) + 1 > $0 } ?? false
                     if overBytes || overCount { continue }
                 }
-                let mailboxRow = try Row.fetchOne(db, sql: "SELECT id, uidnext, highest_modseq FROM mailbox WHERE account_id = ? AND name = ?",
+                let mailboxRow = try Row.fetchOne(db, sql: "SELECT * FROM mailbox WHERE account_id = ? AND name = ?",
                                                   arguments: [accountID, wanted ?? "INBOX"])
-                    ?? Row.fetchOne(db, sql: "SELECT id, uidnext, highest_modseq FROM mailbox WHERE account_id = ? AND name = 'INBOX'", arguments: [accountID])
+                    ?? Row.fetchOne(db, sql: "SELECT * FROM mailbox WHERE account_id = ? AND name = 'INBOX'", arguments: [accountID])
                 guard let mbox = mailboxRow else { continue }
                 let blobID = try Self.reference(db, digest: blob.digest, partition: root, size: blob.size)
                 let uid: Int64 = mbox["uidnext"], modseq: Int64 = (mbox["highest_modseq"] as Int64) + 1
@@ -379,9 +392,12 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                                arguments: [mbox["id"] as Int64, uid, blobID, modseq, now, blob.size])
                 try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [uid + 1, modseq, mbox["id"] as Int64])
                 accepted.append(account)
+                added.append((ResolvedMailbox(id: mbox["id"], accountID: accountID, owner: account, name: mbox["name"], uidValidity: mbox["uidvalidity"],
+                                              uidNext: uid + 1, highestModseq: modseq, rights: .owner, isShared: false), uid))
             }
-            return accepted
+            return (accepted, added)
         }
+        for (box, uid) in added { announce(box, .messagesAdded, uids: [UInt32(uid)], modseq: box.highestModseq) }
         for (account, rs) in accounts {
             let ok = accepted.contains(account)
             for r in rs {

@@ -59,6 +59,24 @@ enum Schema {
         m.registerMigration("v2") { db in
             try db.execute(sql: "ALTER TABLE account ADD COLUMN uidvalidity_floor INTEGER NOT NULL DEFAULT 0")
         }
+        // RFC 4314 ACLs (rows only for grants: an owner's rights are implicit) and subscriptions
+        // by name (RFC 3501 lets a client subscribe to a name that does not exist, and a shared
+        // mailbox's subscription belongs to the subscriber, not the owner).
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE acl (
+                    mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
+                    identifier TEXT NOT NULL COLLATE NOCASE,
+                    rights TEXT NOT NULL,
+                    PRIMARY KEY (mailbox_id, identifier));
+                CREATE INDEX acl_identifier ON acl(identifier);
+                CREATE TABLE subscription (
+                    account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    PRIMARY KEY (account_id, name));
+                INSERT INTO subscription (account_id, name) SELECT account_id, name FROM mailbox WHERE subscribed = 1;
+                """)
+        }
         return m
     }
 

@@ -187,9 +187,12 @@ final class MailboxTests: XCTestCase {
         let f = try StoreFixture("mailboxes")
         try await f.populate(users: ["alice"])
         let store = f.store
+        // The parent is created with the child (RFC 3501 §6.3.3).
         try await store.createMailbox(user: alice, name: "Projects/2024")
-        try await store.createMailbox(user: alice, name: "Projects")
         await assertEqual(try await store.mailboxes(user: alice).map(\.name), ["INBOX", "Archive", "Drafts", "Junk", "Projects", "Projects/2024", "Sent", "Trash"])
+        for bad in ["/x", "x/", "a//b", "Other Users/x", "tab\there"] {
+            await XCTAssertThrowsExactly(StorageError.permissionDenied("'\(bad)' is not a valid mailbox name")) { try await store.createMailbox(user: alice, name: bad) }
+        }
         await XCTAssertThrowsExactly(StorageError.mailboxExists("Projects")) { try await store.createMailbox(user: alice, name: "Projects") }
         await XCTAssertThrowsExactly(StorageError.mailboxExists("INBOX")) { try await store.createMailbox(user: alice, name: "INBOX") }
         await XCTAssertThrowsExactly(StorageError.mailboxExists("inbox")) { try await store.createMailbox(user: alice, name: "inbox") }
@@ -199,6 +202,8 @@ final class MailboxTests: XCTestCase {
         _ = try await store.append(user: alice, mailbox: "Projects", message: bytes, flags: [], internalDate: nil)
         let projects = try await store.status(user: alice, mailbox: "Projects")
         try await store.renameMailbox(user: alice, from: "Projects", to: "Work")
+        // Children move with their parent.
+        await assertEqual(try await store.mailboxes(user: alice).map(\.name), ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash", "Work", "Work/2024"])
         // Renamed, not recreated: same UIDVALIDITY, same messages.
         await assertEqual(try await store.status(user: alice, mailbox: "Work"), projects)
         await assertEqual(try await store.content(user: alice, mailbox: "Work", uid: 1), bytes)
@@ -215,7 +220,10 @@ final class MailboxTests: XCTestCase {
         await XCTAssertThrowsExactly(StorageError.permissionDenied("INBOX cannot be deleted")) { try await store.deleteMailbox(user: alice, name: "Inbox") }
         await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) { try await store.deleteMailbox(user: alice, name: "Nope") }
 
-        // Deleting a mailbox deletes its messages (and the blob nobody else has).
+        // Not while it has children (as Dovecot); then it deletes its messages (and the blob
+        // nobody else has).
+        await XCTAssertThrowsExactly(StorageError.hasChildren("Work")) { try await store.deleteMailbox(user: alice, name: "Work") }
+        try await store.deleteMailbox(user: alice, name: "Work/2024")
         try await store.deleteMailbox(user: alice, name: "Work")
         XCTAssertEqual(try f.index.blobRefs(), [:])
         XCTAssertEqual(filesUnder(f.blobRoot), [])
@@ -229,7 +237,7 @@ final class MailboxTests: XCTestCase {
         // Likewise for the name a rename left free.
         try await store.createMailbox(user: alice, name: "Projects")
         await assertNotEqual(try await store.status(user: alice, mailbox: "Projects").uidValidity, projects.uidValidity)
-        await assertEqual(try await store.mailboxes(user: alice).map(\.name), ["INBOX", "Archive", "Drafts", "Junk", "Projects", "Projects/2024", "Sent", "Trash", "Work"])
+        await assertEqual(try await store.mailboxes(user: alice).map(\.name), ["INBOX", "Archive", "Drafts", "Junk", "Projects", "Sent", "Trash", "Work"])
     }
 
     func testQuotaNumbers() async throws {
@@ -250,5 +258,55 @@ final class MailboxTests: XCTestCase {
         try await accounts.setQuota(account: alice, bytes: nil, messages: nil)
         await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: a.count + 2 * b.count, bytesLimit: nil, messagesUsed: 3, messagesLimit: nil))
         await XCTAssertThrowsExactly(StorageError.noSuchUser("nobody@example.org")) { try await store.quota(user: "nobody@example.org") }
+    }
+
+    /// APPEND and COPY are refused over quota as delivery is (RFC 9208 §5: [OVERQUOTA]); a move
+    /// within the account adds nothing, so it still works at the limit.
+    func testAppendAndCopyRespectQuota() async throws {
+        let f = try StoreFixture("quota-append")
+        try await f.populate(users: ["alice"])
+        let store = f.store
+        let m = message("q", body: String(repeating: "x", count: 500))
+        _ = try await store.append(user: alice, mailbox: "INBOX", message: m, flags: [], internalDate: nil)
+        try await f.accounts.setQuota(account: alice, bytes: m.count * 2 - 1, messages: nil)
+        await XCTAssertThrowsExactly(StorageError.overQuota("storage limit \(m.count * 2 - 1) bytes")) {
+            try await store.append(user: alice, mailbox: "INBOX", message: m, flags: [], internalDate: nil)
+        }
+        await XCTAssertThrowsExactly(StorageError.overQuota("storage limit \(m.count * 2 - 1) bytes")) {
+            try await store.copy(user: alice, from: "INBOX", uids: [1], to: "Archive", move: false)
+        }
+        await assertEqual(try await store.copy(user: alice, from: "INBOX", uids: [1], to: "Archive", move: true), [1])
+        try await f.accounts.setQuota(account: alice, bytes: nil, messages: 1)
+        await XCTAssertThrowsExactly(StorageError.overQuota("message limit 1")) {
+            try await store.append(user: alice, mailbox: "INBOX", message: message("small"), flags: [], internalDate: nil)
+        }
+        await assertEqual(try await store.quota(user: alice).messagesUsed, 1)
+        await assertEqual(try await store.verifyIntegrity().problems, [])
+    }
+
+    /// Files left by a delivery interrupted between writing and committing are removed by
+    /// `admin check --repair` once old enough; young ones (a delivery may be in progress) and
+    /// referenced ones stay.
+    func testRepairRemovesOnlyOldUnreferencedFiles() async throws {
+        let f = try StoreFixture("repair")
+        try await f.populate(users: ["alice"])
+        let kept = message("kept")
+        _ = try await f.store.append(user: alice, mailbox: "INBOX", message: kept, flags: [], internalDate: nil)
+        let old = f.blobRoot + "/aa/bb/aabb" + String(repeating: "0", count: 60)
+        let young = f.blobRoot + "/cc/dd/ccdd" + String(repeating: "0", count: 60)
+        for path in [old, young] {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("orphan".utf8)))
+        }
+        var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
+        XCTAssertEqual(utimes(old, &times), 0)
+        await assertEqual(try await f.store.verifyIntegrity().unreferencedFiles, [old, young])
+        let r = Build.run(Build.postern, ["admin", "check", "--repair", "-c", f.configFile])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("removed \(old)\nunreferenced \(young)\nchecked 1 messages, 1 blobs: ok"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: old))
+        await assertEqual(try await f.store.content(user: alice, mailbox: "INBOX", uid: 1), kept)
+        await assertEqual(try await f.store.removeUnreferencedFiles(olderThan: 0), [young])
+        await assertEqual(try await f.store.verifyIntegrity(), IntegrityReport(problems: [], unreferencedFiles: [], messages: 1, blobs: 1))
     }
 }

@@ -11,11 +11,36 @@ public protocol StorageBackend: Sendable {
     /// before it is reported delivered.
     func deliver(messagePath path: String, to recipients: [String], mailbox: String?) async throws -> [RecipientOutcome]
 
-    /// Every mailbox `user` can see (own, other users' shared to them, public).
+    // Mailbox names: every method takes names as `user` sees them. Own mailboxes by their own
+    // names (INBOX without case), another account's as `Other Users/OWNER/NAME`
+    // (`MailboxNamespace`), reachable only through that mailbox's ACL. Each operation checks the
+    // RFC 4314 right it needs and throws `permissionDenied` without it, or `noSuchMailbox` when
+    // the user may not even see the mailbox (lookup right missing), so names do not leak.
+
+    /// Every mailbox `user` can see: own, and other users' whose ACL gives `user` the lookup
+    /// right (with `owner` set).
     func mailboxes(user: String) async throws -> [MailboxInfo]
+    /// Creates the mailbox and any missing parents (`a/b/c` creates `a` and `a/b`).
     func createMailbox(user: String, name: String) async throws
+    /// Refuses (`hasChildren`) while child mailboxes exist, as Dovecot does.
     func deleteMailbox(user: String, name: String) async throws
+    /// Renames the mailbox and its children (`a` to `b` moves `a/x` to `b/x`).
     func renameMailbox(user: String, from: String, to: String) async throws
+
+    /// The mailbox names `user` subscribed to (RFC 3501 SUBSCRIBE; names need not exist).
+    func subscriptions(user: String) async throws -> [String]
+    func setSubscribed(user: String, mailbox: String, subscribed: Bool) async throws
+
+    /// The mailbox's ACL (RFC 4314 GETACL); needs the administer right.
+    func acl(user: String, mailbox: String) async throws -> [ACLEntry]
+    /// Changes one ACL entry (SETACL / DELETEACL); needs the administer right. The identifier
+    /// is an account of the store, `anyone`, or either with a leading `-` (a negative entry).
+    func setACL(user: String, mailbox: String, identifier: String, change: ACLChange) async throws
+    /// What `user` may do in the mailbox (MYRIGHTS).
+    func myRights(user: String, mailbox: String) async throws -> ACLRights
+
+    /// The UIDs of the messages matching `query`, ascending.
+    func search(user: String, mailbox: String, query: SearchQuery) async throws -> [UInt32]
 
     /// The mailbox's current state (for SELECT/STATUS).
     func status(user: String, mailbox: String) async throws -> MailboxStatus
@@ -36,6 +61,10 @@ public protocol StorageBackend: Sendable {
     /// Checks the store's own consistency (index, reference counts, content files); safe while
     /// the store is in use.
     func verifyIntegrity() async throws -> IntegrityReport
+    /// Removes content files no index row refers to (left by a delivery interrupted between
+    /// writing the file and committing) once they are older than `age` seconds, so that a
+    /// delivery still in progress keeps its file. Returns the removed paths.
+    func removeUnreferencedFiles(olderThan age: Double) async throws -> [String]
 
     /// Writes a consistent copy of the whole store (index and the contents it references) into
     /// `directory`, which must not exist or be empty, while the store stays in use: the copy is
@@ -276,4 +305,18 @@ public enum StorageError: Error, Sendable, Equatable {
     case mailboxExists(String)
     case overQuota(String)
     case permissionDenied(String)
+    case hasChildren(String)
+}
+
+extension StorageError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .noSuchUser(let u): return "no such user '\(u)'"
+        case .noSuchMailbox(let m): return "no such mailbox '\(m)'"
+        case .mailboxExists(let m): return "mailbox '\(m)' already exists"
+        case .overQuota(let why): return "over quota: \(why)"
+        case .permissionDenied(let why): return "permission denied: \(why)"
+        case .hasChildren(let m): return "mailbox '\(m)' has child mailboxes; delete them first"
+        }
+    }
 }

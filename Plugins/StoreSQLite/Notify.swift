@@ -1,0 +1,127 @@
+import Foundation
+import GRDB
+import PluginAPI
+
+/// Mailbox change notifications between processes (an IMAP IDLE in one worker sees a delivery
+/// made by the LMTP worker of another generation, or by `postern admin import`).
+///
+/// Every committed change renames a small file `notify/MAILBOX-ID` (the last change, as JSON)
+/// into the store's `notify` directory; each process that has subscribers watches that directory
+/// with inotify and hands each event to the subscribers of that mailbox. The kernel wakes the
+/// watcher within milliseconds and nothing polls. Changes that follow each other quickly may
+/// coalesce into one event: subscribers treat an event as "look again" (IMAP reads the mailbox
+/// state anew), so a lost intermediate change loses nothing.
+final class ChangeChannel: @unchecked Sendable {
+    let directory: String
+    private let lock = NSLock()
+    private var handlers: [Int64: [UUID: @Sendable (MailboxChange) -> Void]] = [:]
+    private var watching = false
+
+    init(directory: String) throws {
+        self.directory = directory
+        try BlobStore.makeDirectory(directory)
+    }
+
+    /// Announces a committed change of mailbox `id`. Best effort: a failure to write the file
+    /// (disk full) loses the wake-up, never data; IMAP clients see the change at their next command.
+    func post(mailboxID id: Int64, _ change: MailboxChange) {
+        guard let data = try? JSONEncoder().encode(change) else { return }
+        let tmp = "\(directory)/.\(id)-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else { return }
+        // The rename is the event (IN_MOVED_TO): the file is complete when watchers read it.
+        if rename(tmp, "\(directory)/\(id)") != 0 { unlink(tmp) }
+    }
+
+    final class Subscription: ChangeSubscription, @unchecked Sendable {
+        let cancelAction: () -> Void
+        init(_ cancel: @escaping () -> Void) { cancelAction = cancel }
+        func cancel() { cancelAction() }
+    }
+
+    func subscribe(mailboxID id: Int64, _ handler: @escaping @Sendable (MailboxChange) -> Void) throws -> any ChangeSubscription {
+        let token = UUID()
+        try lock.withLock {
+            if !watching { try startWatching() }
+            handlers[id, default: [:]][token] = handler
+        }
+        return Subscription { [weak self] in
+            guard let self else { return }
+            self.lock.withLock {
+                self.handlers[id]?[token] = nil
+                if self.handlers[id]?.isEmpty == true { self.handlers[id] = nil }
+            }
+        }
+    }
+
+    /// One watcher thread per process, started by the first subscription, living as long as the
+    /// process (the plugin is never unloaded).
+    private func startWatching() throws {
+        let fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard fd >= 0 else { throw StorageError.permissionDenied("inotify_init1: \(String(cString: strerror(errno)))") }
+        guard inotify_add_watch(fd, directory, UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE)) >= 0 else {
+            close(fd)
+            throw StorageError.permissionDenied("inotify_add_watch \(directory): \(String(cString: strerror(errno)))")
+        }
+        watching = true
+        let thread = Thread { [weak self] in self?.watch(fd) }
+        thread.name = "store-notify"
+        thread.start()
+    }
+
+    private func watch(_ fd: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let headerSize = MemoryLayout<inotify_event>.size
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            var offset = 0
+            var changed = Set<Int64>()
+            while offset + headerSize <= n {
+                let length = buffer.withUnsafeBytes { Int($0.load(fromByteOffset: offset + 12, as: UInt32.self)) }
+                let nameBytes = buffer[(offset + headerSize)..<min(offset + headerSize + length, n)].prefix { $0 != 0 }
+                if let id = Int64(String(decoding: nameBytes, as: UTF8.self)) { changed.insert(id) }
+                offset += headerSize + length
+            }
+            for id in changed { deliver(id) }
+        }
+    }
+
+    private func deliver(_ id: Int64) {
+        let targets = lock.withLock { handlers[id].map { Array($0.values) } ?? [] }
+        guard !targets.isEmpty, let data = FileManager.default.contents(atPath: "\(directory)/\(id)"),
+              let change = try? JSONDecoder().decode(MailboxChange.self, from: data) else { return }
+        for handler in targets { handler(change) }
+    }
+}
+
+extension SQLiteStore: ChangeNotifier {
+    /// For other plugins announcing a change they made through this store's API (the store
+    /// already announces its own).
+    func post(_ change: MailboxChange) {
+        guard let box = try? pool.read({ db in try Self.resolve(db, change.user, change.mailbox) }) else { return }
+        changes.post(mailboxID: box.id, change)
+    }
+
+    /// Subscribers get the change under the name they subscribed with. A mailbox that does not
+    /// exist (or that `user` may not see) gives a subscription that never fires.
+    func subscribe(user: String, mailbox: String, _ handler: @escaping @Sendable (MailboxChange) -> Void) -> any ChangeSubscription {
+        guard let box = try? pool.read({ db in try Self.resolve(db, user, mailbox) }),
+              let subscription = try? changes.subscribe(mailboxID: box.id, { change in
+                  var seen = change
+                  seen.user = user
+                  seen.mailbox = mailbox
+                  handler(seen)
+              }) else {
+            return ChangeChannel.Subscription {}
+        }
+        return subscription
+    }
+
+    /// Announces a committed change (call after the write transaction returned).
+    func announce(_ box: ResolvedMailbox, _ kind: MailboxChange.Kind, uids: [UInt32] = [], modseq: Int64 = 0) {
+        changes.post(mailboxID: box.id, MailboxChange(user: box.owner, mailbox: box.name, kind: kind, uids: uids, modseq: UInt64(max(0, modseq))))
+    }
+}
