@@ -63,6 +63,11 @@ public final class HostServices: @unchecked Sendable {
         return nil
     }
 
+    public var router: (any MailRouter)? {
+        for case .router(let r) in all { return r }
+        return nil
+    }
+
     public var notifications: (any ChangeNotifier)? {
         for case .changeNotifier(let n) in all { return n }
         return nil

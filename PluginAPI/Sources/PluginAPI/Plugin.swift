@@ -98,6 +98,8 @@ public enum ProvidedService: Sendable {
     case queue(any MailQueue)
     case dnsResolver(any DNSResolver)
     case changeNotifier(any ChangeNotifier)
+    /// Recipient classification and rewriting (the queue plugin).
+    case router(any MailRouter)
 
     public var kind: PluginKind {
         switch self {
@@ -108,7 +110,7 @@ public enum ProvidedService: Sendable {
         case .filter: return .filter
         case .storage, .accounts: return .storage
         case .transport: return .transport
-        case .queue, .dnsResolver, .changeNotifier: return .hostService
+        case .queue, .dnsResolver, .changeNotifier, .router: return .hostService
         }
     }
 
@@ -123,6 +125,7 @@ public enum ProvidedService: Sendable {
         case .queue: return "queue"
         case .dnsResolver: return "dns"
         case .changeNotifier: return "notifications"
+        case .router: return "router"
         }
     }
 }
