@@ -17,6 +17,8 @@ let plugins: [(Product, Target)] = [
     plugin("StoreSQLite", path: "Plugins/StoreSQLite", extra: [.product(name: "GRDB", package: "GRDB.swift")]),
     // LMTP delivery into the store (RFC 2033).
     plugin("LMTP", path: "Plugins/LMTP"),
+    // The mail queue: spool, manager, retries, delivery reports, routing; local and discard transports.
+    plugin("Queue", path: "Plugins/Queue"),
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
@@ -75,6 +77,8 @@ let package = Package(
         .testTarget(name: "BackupTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/BackupTests"),
         // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
         .testTarget(name: "ImportTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/ImportTests"),
+        // The queue plugin with the real store, through the host like StoreTests (Support.swift shared by symlink).
+        .testTarget(name: "QueueTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/QueueTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],

@@ -10,15 +10,17 @@ public final class AdminContext: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private var plugins: [any Plugin] = []
 
-    public init(config: HostConfig) throws {
+    /// `serving`: activate the plugins as a worker would (a queue manager starts delivering);
+    /// tools leave it false and only read and change data.
+    public init(config: HostConfig, serving: Bool = false) throws {
         self.config = config
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         services = HostServices(tls: try HostTLS(listeners: []))
         let loader = PluginLoader(configuredPath: config.pluginPath)
         let (loaded, refused) = loader.loadAll(config.requestedPlugins)
         if let refusal = refused.first { throw SystemError.message(refusal.description) }
-        // Only what keeps data: storage plugins and what they depend on.
-        var wanted = Set(loaded.filter { $0.manifest.kinds.contains(.storage) }.map(\.manifest.name))
+        // Only what keeps data: storage plugins, host services (the queue) and what they depend on.
+        var wanted = Set(loaded.filter { !$0.manifest.kinds.isDisjoint(with: [.storage, .hostService]) }.map(\.manifest.name))
         var changed = true
         while changed {
             changed = false
@@ -30,7 +32,7 @@ public final class AdminContext: @unchecked Sendable {
             let m = plugin.manifest
             let context = PluginContext(pluginName: m.name, role: config.role, logger: Logger(label: "plugin.\(m.name)"),
                                         config: ConfigSection(m.config.applyingDefaults(to: config.pluginSections[m.name] ?? [:])),
-                                        dataDirectory: config.dataDirectory, eventLoopGroup: group, services: services)
+                                        dataDirectory: config.dataDirectory, eventLoopGroup: group, services: services, isServing: serving)
             let instance = try plugin.registration.activate(context)
             services.register(instance.services)
             plugins.append(instance)
@@ -43,6 +45,11 @@ public final class AdminContext: @unchecked Sendable {
             throw SystemError.message("no plugin of \(config.file) keeps accounts: add [plugin.store-sqlite] (or another store) to it")
         }
         return a
+    }
+
+    public func queue() throws -> any MailQueue {
+        guard let q = services.queue else { throw SystemError.message("no queue plugin in \(config.file): add [plugin.queue] to it") }
+        return q
     }
 
     public func store() throws -> any StorageBackend {

@@ -52,7 +52,7 @@ func summary(_ r: BackupReport) -> String {
 struct Admin: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
-        subcommands: [DomainCommand.self, UserCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self])
+        subcommands: [DomainCommand.self, UserCommand.self, AliasCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
@@ -375,6 +375,47 @@ struct Admin: ParsableCommand {
                     print("STORAGE \(q.bytesUsed / 1024) \(q.bytesLimit.map { String($0 / 1024) } ?? "-") (KiB)")
                     print("MESSAGE \(q.messagesUsed) \(q.messagesLimit.map(String.init) ?? "-")")
                 }
+            }
+        }
+    }
+
+    struct AliasCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "alias", abstract: "Aliases: an address that delivers to other addresses.",
+            discussion: "'@example.org' is the domain's catch-all: it receives what no account or alias of the domain takes.",
+            subcommands: [Add.self, List.self, Remove.self])
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create an alias, or replace its targets.")
+            @OptionGroup var options: ConfigOption
+            @Argument(help: "The alias (user@domain, or @domain for a catch-all).") var address: String
+            @Argument(help: "Where its mail goes: accounts, aliases or remote addresses.") var targets: [String]
+            func run() throws {
+                let address = self.address, targets = self.targets
+                guard !targets.isEmpty else { throw ValidationError("give at least one target") }
+                try runAdmin(options) { try await $0.accounts().setAlias(address, targets: targets) }
+                print("alias \(address) -> \(targets.joined(separator: ", "))")
+            }
+        }
+
+        struct List: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Option var domain: String?
+            func run() throws {
+                let domain = self.domain
+                for alias in try runAdmin(options, { try await $0.accounts().aliases(domain: domain) }) {
+                    print("\(alias.address)\t\(alias.targets.joined(separator: " "))")
+                }
+            }
+        }
+
+        struct Remove: ParsableCommand {
+            @OptionGroup var options: ConfigOption
+            @Argument var address: String
+            func run() throws {
+                let address = self.address
+                try runAdmin(options) { try await $0.accounts().setAlias(address, targets: []) }
+                print("alias \(address) removed")
             }
         }
     }

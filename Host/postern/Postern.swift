@@ -8,7 +8,7 @@ struct Postern: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "Postern mail system: one host binary, protocol and policy plugins loaded at run time.",
-        subcommands: [Serve.self, CheckConfig.self, Ctl.self, Admin.self, WorkerCommand.self, ProbeCommand.self])
+        subcommands: [Serve.self, CheckConfig.self, Ctl.self, Admin.self, QueueCommand.self, WorkerCommand.self, ProbeCommand.self])
 }
 
 /// Loads a config or prints every diagnostic and exits 78 (EX_CONFIG).

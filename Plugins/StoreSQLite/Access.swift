@@ -148,3 +148,47 @@ extension ResolvedMailbox {
     /// The name as the user who resolved it sees it.
     var visibleName: String { isShared ? MailboxNamespace.shared(owner: owner, mailbox: name) : name }
 }
+
+// MARK: aliases
+
+extension SQLiteStore {
+    func setAlias(_ address: String, targets: [String]) async throws {
+        let catchAll = address.hasPrefix("@")
+        guard let (local, domain) = catchAll ? ("", String(address.dropFirst()).lowercased()) : Self.split(address),
+              Self.validDomain(domain) else { throw AccountError.invalidName(address) }
+        for target in targets where Self.split(target) == nil { throw AccountError.invalidName(target) }
+        let key = catchAll ? "@\(domain)" : "\(local)@\(domain)"
+        try await pool.write { db in
+            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
+                throw AccountError.noSuchDomain(domain)
+            }
+            if targets.isEmpty {
+                try db.execute(sql: "DELETE FROM alias WHERE address = ?", arguments: [key])
+                if db.changesCount == 0 { throw AccountError.noSuchAccount(key) }
+                return
+            }
+            if !catchAll, try Bool.fetchOne(db, sql: "SELECT 1 FROM account WHERE name = ?", arguments: [key]) == true {
+                throw AccountError.aliasConflict("'\(key)' is an account; an alias cannot shadow it")
+            }
+            try db.execute(sql: "INSERT INTO alias (address, domain_id, targets) VALUES (?, ?, ?) ON CONFLICT(address) DO UPDATE SET targets = excluded.targets",
+                           arguments: [key, domainID, targets.joined(separator: " ")])
+        }
+    }
+
+    func aliases(domain: String?) async throws -> [MailAlias] {
+        try await pool.read { db in
+            let rows = try domain.map { d in
+                try Row.fetchAll(db, sql: "SELECT a.address, a.targets FROM alias a JOIN domain d ON d.id = a.domain_id WHERE d.name = ? ORDER BY a.address",
+                                 arguments: [d.lowercased()])
+            } ?? Row.fetchAll(db, sql: "SELECT address, targets FROM alias ORDER BY address")
+            return rows.map { MailAlias(address: $0["address"], targets: ($0["targets"] as String).split(separator: " ").map(String.init)) }
+        }
+    }
+
+    func alias(_ address: String) async throws -> [String]? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT targets FROM alias WHERE address = ?", arguments: [address])
+                .map { $0.split(separator: " ").map(String.init) }
+        }
+    }
+}

@@ -79,6 +79,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             }
             let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM account WHERE domain_id = ?", arguments: [id]) ?? 0
             if n > 0 { throw AccountError.domainNotEmpty(domain, accounts: n) }
+            try db.execute(sql: "DELETE FROM alias WHERE domain_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM domain WHERE id = ?", arguments: [id])
         }
     }
@@ -172,6 +173,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                 }
                 let findDomain = try db.cachedStatement(sql: "SELECT id FROM domain WHERE name = ?")
                 let findAccount = try db.cachedStatement(sql: "SELECT 1 FROM account WHERE name = ?")
+                let findAlias = try db.cachedStatement(sql: "SELECT 1 FROM alias WHERE address = ?")
                 let insertAccount = try db.cachedStatement(sql: """
                     INSERT INTO account (name, domain_id, secret, admin_level, quota_bytes, quota_messages, partition, created)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -188,6 +190,10 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     domainIDs[domain] = domainID
                     if try Bool.fetchOne(findAccount, arguments: [name]) == true {
                         out.append((i, .failure(.accountExists(name))))
+                        continue
+                    }
+                    if try Bool.fetchOne(findAlias, arguments: [name]) == true {
+                        out.append((i, .failure(.aliasConflict("'\(name)' is an alias; remove the alias first"))))
                         continue
                     }
                     let partition = partitions.min { counts[$0, default: 0] < counts[$1, default: 0] }!

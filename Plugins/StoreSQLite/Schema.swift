@@ -77,6 +77,16 @@ enum Schema {
                 INSERT INTO subscription (account_id, name) SELECT account_id, name FROM mailbox WHERE subscribed = 1;
                 """)
         }
+        // Aliases (and `@domain` catch-alls), owned by the store beside the accounts so that one
+        // transaction can refuse an alias that shadows an account and vice versa.
+        m.registerMigration("v4") { db in
+            try db.execute(sql: """
+                CREATE TABLE alias (
+                    address TEXT PRIMARY KEY COLLATE NOCASE,
+                    domain_id INTEGER NOT NULL REFERENCES domain(id),
+                    targets TEXT NOT NULL);
+                """)
+        }
         return m
     }
 

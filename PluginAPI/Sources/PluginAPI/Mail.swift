@@ -64,8 +64,13 @@ public struct QueuedMessage: Sendable {
     /// The recipients this attempt must deliver to (a subset of the envelope after earlier tries).
     public var pending: [EnvelopeRecipient]
     public var attempts: Int
+    /// Where the transport should send it (`host`, `[host]:port`, a socket path for LMTP), when
+    /// routing chose one (a relay host, a transport map); nil: the transport decides (MX look-up
+    /// of the recipients' domain).
+    public var nextHop: String?
 
-    public init(id: String, envelope: Envelope, path: String, size: Int, pending: [EnvelopeRecipient], attempts: Int) {
+    public init(id: String, envelope: Envelope, path: String, size: Int, pending: [EnvelopeRecipient], attempts: Int, nextHop: String? = nil) {
+        self.nextHop = nextHop
         self.id = id
         self.envelope = envelope
         self.path = path
@@ -95,6 +100,56 @@ public struct RecipientOutcome: Sendable, Equatable {
 public protocol MailQueue: Sendable {
     /// Takes ownership of the message at `path` (moved into the spool) and returns its queue id.
     func enqueue(envelope: Envelope, messagePath path: String) async throws -> String
+
+    // Queue control (`postern queue ...`): the whole queue, whether or not the server runs.
+    func list() async throws -> [QueueSummary]
+    /// One message: its summary and its bytes.
+    func show(id: String) async throws -> (QueueSummary, [UInt8])?
+    /// Moves messages to the hold queue (no delivery attempts) or back.
+    func hold(ids: [String]) async throws -> Int
+    func release(ids: [String]) async throws -> Int
+    /// Deletes messages without a bounce.
+    func delete(ids: [String]) async throws -> Int
+    /// Makes deferred messages due now (all when `ids` is empty).
+    func flush(ids: [String]) async throws -> Int
+    /// Routes messages again from scratch (after an alias or transport change) and makes them due.
+    func requeue(ids: [String]) async throws -> Int
+}
+
+/// A queued message as `postern queue list` shows it.
+public struct QueueSummary: Sendable, Equatable, Codable {
+    public var id: String
+    /// `incoming`, `active`, `deferred` or `hold`.
+    public var queue: String
+    public var sender: String
+    public var size: Int
+    /// Seconds since 1970.
+    public var arrival: Int64
+    public var attempts: Int
+    /// Seconds since 1970; nil when not scheduled (hold, or in delivery).
+    public var nextAttempt: Int64?
+    /// Recipients still to deliver, each with the last reply that deferred it.
+    public var pending: [PendingRecipient]
+
+    public struct PendingRecipient: Sendable, Equatable, Codable {
+        public var address: String
+        public var lastReply: String?
+        public init(address: String, lastReply: String?) {
+            self.address = address
+            self.lastReply = lastReply
+        }
+    }
+
+    public init(id: String, queue: String, sender: String, size: Int, arrival: Int64, attempts: Int, nextAttempt: Int64?, pending: [PendingRecipient]) {
+        self.id = id
+        self.queue = queue
+        self.sender = sender
+        self.size = size
+        self.arrival = arrival
+        self.attempts = attempts
+        self.nextAttempt = nextAttempt
+        self.pending = pending
+    }
 }
 
 /// Delivers a queued message: SMTP to the MX, LMTP, the local store, a pipe, discard.

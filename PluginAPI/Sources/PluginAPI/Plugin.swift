@@ -146,9 +146,14 @@ public final class PluginContext: @unchecked Sendable {
     public let eventLoopGroup: any EventLoopGroup
     /// Services registered by the host and by plugins activated before this one.
     public let services: HostServices
+    /// True in a serving worker; false in a short-lived tool process (`postern admin`,
+    /// `postern queue`) that only wants the plugin's data: background work (a queue manager,
+    /// timers) starts only when serving.
+    public let isServing: Bool
 
     public init(pluginName: String, role: String, logger: Logger, config: ConfigSection, dataDirectory: String,
-                eventLoopGroup: any EventLoopGroup, services: HostServices) {
+                eventLoopGroup: any EventLoopGroup, services: HostServices, isServing: Bool = true) {
+        self.isServing = isServing
         self.pluginName = pluginName
         self.role = role
         self.logger = logger

@@ -151,6 +151,26 @@ public protocol AccountStore: Sendable {
     func setEnabled(account: String, enabled: Bool) async throws
     /// nil removes the limit.
     func setQuota(account: String, bytes: Int?, messages: Int?) async throws
+
+    /// Sets an alias: mail for `address` goes to `targets` (accounts, other aliases, remote
+    /// addresses). `@domain` is the domain's catch-all, used for addresses with neither an
+    /// account nor an alias of their own. The domain must be one of the store's; an address that
+    /// is an account cannot also be an alias. No targets removes the alias.
+    func setAlias(_ address: String, targets: [String]) async throws
+    func aliases(domain: String?) async throws -> [MailAlias]
+    /// The targets of `address`'s own alias (nil when it has none; catch-alls are not applied
+    /// here: the router applies them after accounts).
+    func alias(_ address: String) async throws -> [String]?
+}
+
+public struct MailAlias: Sendable, Equatable, Codable {
+    public var address: String
+    public var targets: [String]
+
+    public init(address: String, targets: [String]) {
+        self.address = address
+        self.targets = targets
+    }
 }
 
 extension AccountStore {
@@ -222,6 +242,7 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
     case noSuchAccount(String)
     case accountExists(String)
     case invalidPassword(String)
+    case aliasConflict(String)
 
     public var description: String {
         switch self {
@@ -232,6 +253,7 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noSuchAccount(let a): return "no such account '\(a)'"
         case .accountExists(let a): return "account '\(a)' already exists"
         case .invalidPassword(let why): return "password refused: \(why)"
+        case .aliasConflict(let why): return why
         }
     }
 }

@@ -1,0 +1,1 @@
+../StoreTests/Support.swift
