@@ -10,6 +10,7 @@ packages=(
   ca-certificates
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
+  unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
 )
 
 missing=()

@@ -187,11 +187,48 @@ public struct Directory: Sendable {
 }
 
 /// Resolves the records mail routing needs. Answers honour the records' TTLs.
+///
+/// A name that does not exist (NXDOMAIN) and a name without records of the type asked (NODATA)
+/// both give `[]`, so a caller can apply RFC 5321's implicit MX; anything that may go away when
+/// asked again (SERVFAIL, REFUSED, timeouts, unreachable servers, malformed answers) throws
+/// `DNSError.temporary`. Names are given and returned without the trailing dot.
 public protocol DNSResolver: Sendable {
+    /// The MX records of `domain`, lowest preference first; equal preferences in random order
+    /// (RFC 5321 §5.1). A null MX (RFC 7505) comes back as host `"."`.
     func mx(_ domain: String) async throws -> [MXRecord]
+    /// The IPv4 addresses (A) of `host`, then its IPv6 addresses (AAAA), CNAMEs followed.
     func addresses(_ host: String) async throws -> [String]
+    /// The TXT records of `name`, each one's character-strings joined (RFC 7208 §3.3).
     func txt(_ name: String) async throws -> [String]
+    /// The PTR names of an IPv4 or IPv6 address (the `in-addr.arpa`/`ip6.arpa` name is built here).
     func ptr(_ address: String) async throws -> [String]
+    /// `mx`, except that a domain that does not exist (NXDOMAIN) throws `DNSError.notFound`
+    /// instead of giving `[]`: an SMTP client can then fail at once rather than try the implicit
+    /// MX. `[]` means the domain exists and has no MX records.
+    func mxOrNotFound(_ domain: String) async throws -> [MXRecord]
+}
+
+extension DNSResolver {
+    /// For resolvers that cannot tell NXDOMAIN from NODATA: the plain `mx` answer.
+    public func mxOrNotFound(_ domain: String) async throws -> [MXRecord] { try await mx(domain) }
+}
+
+/// Why a DNS lookup gave no answer, so a caller can tell "no such domain" from "try later".
+public enum DNSError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The name does not exist (NXDOMAIN): a permanent answer.
+    case notFound
+    /// No usable answer this time (SERVFAIL, REFUSED, timeout, malformed reply, ...): try later.
+    case temporary(String)
+    /// The name cannot be asked at all (a label over 63 octets, an empty label, bad IDNA): permanent.
+    case invalidName(String)
+
+    public var description: String {
+        switch self {
+        case .notFound: return "no such domain (NXDOMAIN)"
+        case .invalidName(let why): return "invalid DNS name: \(why)"
+        case .temporary(let why): return "temporary DNS failure: \(why)"
+        }
+    }
 }
 
 public struct MXRecord: Sendable, Equatable {

@@ -1,0 +1,1 @@
+../../../Plugins/DNS/DNSMessage.swift

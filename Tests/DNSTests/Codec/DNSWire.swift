@@ -1,0 +1,1 @@
+../../../Plugins/DNS/DNSWire.swift
