@@ -93,8 +93,9 @@ public struct IMAPCommandParser: Sendable {
         self.options = options
     }
 
-    /// Bytes received and not yet read (while paused, or an incomplete line or literal's
-    /// worth is not counted: only bytes the parser has not looked at).
+    /// Bytes received and not looked at yet: those fed while paused. (Bytes of an incomplete
+    /// line or literal are already taken into the command and bounded by the limits; bytes fed
+    /// while paused are not, so a session may want to cap this.)
     public var bufferedByteCount: Int { input.count - inputStart }
 
     /// Literal bytes still to come before lines are read again: those of an accepted literal,

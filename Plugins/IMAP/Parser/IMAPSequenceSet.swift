@@ -129,6 +129,12 @@ public struct IMAPSequenceSet: Sendable, Hashable, CustomStringConvertible {
             .joined(separator: ",")
     }
 
+    /// Parses the wire form (`1:3,5,7:*`, `$`); nil when malformed (0 is not a number here).
+    public init?(_ text: String) {
+        guard let set = IMAPSequenceSet.parse(Array(text.utf8)) else { return nil }
+        self = set
+    }
+
     /// Parses a whole sequence set from bytes; nil when malformed (0 is not a sequence number).
     static func parse<Bytes: Collection>(_ bytes: Bytes, allowSavedResult: Bool = true) -> IMAPSequenceSet? where Bytes.Element == UInt8 {
         let text = Array(bytes)
