@@ -3,6 +3,21 @@ import XCTest
 
 /// Every command, well formed, fed whole and byte by byte, to its exact typed value.
 final class CommandTests: XCTestCase {
+    func testRFC3501Section8ClientTranscript() {
+        let session = "a001 login mrc secret\r\na002 select inbox\r\na003 fetch 12 full\r\na004 fetch 12 body[header]\r\n"
+            + "a005 store 12 +flags \\deleted\r\na006 logout\r\n"
+        XCTAssertEqual(events(session), [
+            .command(IMAPTaggedCommand(tag: "a001", command: .login(user: "mrc", password: "secret"))),
+            .command(IMAPTaggedCommand(tag: "a002", command: .select("INBOX", IMAPSelectParameters()))),
+            .command(IMAPTaggedCommand(tag: "a003", command: .fetch(IMAPFetchCommand(set: set("12"), attributes: IMAPFetchAttribute.fullMacro)))),
+            .command(IMAPTaggedCommand(tag: "a004", command: .fetch(IMAPFetchCommand(set: set("12"), attributes: [.body(IMAPBodySection(.header), partial: nil, peek: false)])))),
+            .command(IMAPTaggedCommand(tag: "a005", command: .store(IMAPStoreCommand(set: set("12"), operation: .add, flags: [.deleted])))),
+            .command(IMAPTaggedCommand(tag: "a006", command: .logout)),
+        ])
+        XCTAssertEqual(IMAPSequenceSet("2,4:*"), set("2,4:*"))
+        XCTAssertNil(IMAPSequenceSet("0"))
+    }
+
     func testCommandsWithoutArguments() {
         assertCommand("a1 CAPABILITY\r\n", .capability)
         assertCommand("a1 noop\r\n", .noop)

@@ -41,10 +41,13 @@ final class FuzzTests: XCTestCase {
     private let options = IMAPParserOptions(limits: IMAPParserLimits(maxLineLength: 256, maxLiteralSize: 64, maxAppendMessageSize: 128,
                                                                       maxAppendTotalSize: 200, maxCommandSize: 1024, maxNestingDepth: 8))
 
-    private func mutate(_ input: [UInt8], _ rng: inout SeededGenerator) -> [UInt8] {
+    /// 1...`maxEdits` random edits at or after `from`: byte changes, inserted tokens, deletions,
+    /// truncation, duplicated pieces.
+    private func mutate(_ input: [UInt8], maxEdits: Int = 4, from: Int = 0, _ rng: inout SeededGenerator) -> [UInt8] {
         var bytes = input
-        for _ in 0..<Int.random(in: 1...4, using: &rng) {
-            let at = bytes.isEmpty ? 0 : Int.random(in: 0...bytes.count, using: &rng)
+        for _ in 0..<Int.random(in: 1...maxEdits, using: &rng) {
+            let low = min(from, bytes.count)
+            let at = Int.random(in: low...bytes.count, using: &rng)
             switch Int.random(in: 0..<6, using: &rng) {
             case 0 where at < bytes.count: bytes[at] = UInt8.random(in: 0...255, using: &rng)
             case 1: bytes.insert(contentsOf: Array(tokens.randomElement(using: &rng)!.utf8), at: at)
@@ -59,16 +62,30 @@ final class FuzzTests: XCTestCase {
         return bytes
     }
 
-    private func randomInput(_ rng: inout SeededGenerator) -> [UInt8] {
-        var bytes = b("t\(Int.random(in: 0...9, using: &rng)) ")
-        for _ in 0..<Int.random(in: 0...30, using: &rng) {
-            if Bool.random(using: &rng) {
-                bytes += b(tokens.randomElement(using: &rng)!)
-            } else {
-                bytes += b(["FETCH", "SEARCH", "LOGIN", "APPEND", "SELECT", "LIST", "STORE", "BODY[", "1:*", "x", "\"q\"", "FLAGS", "INBOX"].randomElement(using: &rng)!)
-            }
+    /// A tag, a command name and random arguments separated by spaces.
+    private func randomCommand(_ rng: inout SeededGenerator) -> [UInt8] {
+        let names = ["FETCH", "UID FETCH", "SEARCH", "UID SEARCH", "LOGIN", "APPEND", "SELECT", "LIST", "STORE", "STATUS", "COPY", "ID", "SETQUOTA", "ENABLE"]
+        let arguments = ["1:*", "1", "*:4", "$", "INBOX", "\"q\\\"x\"", "{3}\r\nabc", "{2+}\r\nab", "~{1+}\r\n\0", "(FLAGS)", "BODY[1.2]<0.5>", "BODY.PEEK[HEADER.FIELDS (A B)]",
+                         "(\\Seen $Junk)", "+FLAGS", "OR", "NOT", "(", ")", "SINCE", "1-Jan-2000", "\"17-Jul-1996 02:44:25 -0700\"", "NIL", "RETURN", "(MIN)",
+                         "CHARSET", "UTF-8", "(CHANGEDSINCE 5)", "(UNCHANGEDSINCE 5)", "(MESSAGES)", "(CONDSTORE)", "\"\"", "%", "TEXT", "HEADER", "x"]
+        var text = "t\(Int.random(in: 0...9, using: &rng)) \(names.randomElement(using: &rng)!)"
+        for _ in 0..<Int.random(in: 0...8, using: &rng) { text += " " + arguments.randomElement(using: &rng)! }
+        return b(text + "\r\n")
+    }
+
+    /// The `i`th input: a fifth each of corpus commands with one edit after the tag, with up to
+    /// four edits anywhere, random commands (some edited), random bytes, and pipelined corpus
+    /// commands with one edit.
+    private func fuzzInput(_ i: Int, _ rng: inout SeededGenerator) -> [UInt8] {
+        switch i % 5 {
+        case 0: return mutate(b(corpus.randomElement(using: &rng)!), maxEdits: 1, from: 3, &rng)
+        case 1: return mutate(b(corpus.randomElement(using: &rng)!), &rng)
+        case 2: return Bool.random(using: &rng) ? randomCommand(&rng) : mutate(randomCommand(&rng), maxEdits: 2, from: 3, &rng)
+        case 3: return (0..<Int.random(in: 0...120, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        default:
+            let several = (0..<Int.random(in: 2...3, using: &rng)).flatMap { _ in b(corpus.randomElement(using: &rng)!) }
+            return mutate(several, maxEdits: 1, &rng)
         }
-        return bytes
     }
 
     /// Plays a minimal session: resumes after every pause (IDLE waits for DONE, AUTHENTICATE
@@ -133,13 +150,7 @@ final class FuzzTests: XCTestCase {
     func testTwoThousandRandomAndMutatedCommands() {
         var rng = SeededGenerator(seed: 0x1AB_5EED)
         for i in 0..<2000 {
-            let input: [UInt8]
-            switch i % 4 {
-            case 0, 1: input = mutate(b(corpus.randomElement(using: &rng)!), &rng)
-            case 2: input = randomInput(&rng)
-            default: input = (0..<Int.random(in: 0...120, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            }
-            check(input)
+            check(fuzzInput(i, &rng))
         }
     }
 
