@@ -73,6 +73,9 @@ let package = Package(
         // machines are compiled in through the symlinks in Tests/SASLTests/Mechanisms, and the
         // built .so files are loaded with the host's PluginLoader (PluginFileTests).
         .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
+        // The IMAP parser and response encoder (pure, no I/O), compiled in through the symlink
+        // Tests/IMAPTests/Parser -> Plugins/IMAP/Parser: the imap plugin has no entry point yet.
+        .testTarget(name: "IMAPTests", dependencies: [pluginAPI], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
         .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
         // Backup and restore of the store, through the host like StoreTests (Support.swift is shared by symlink).
