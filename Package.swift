@@ -19,6 +19,8 @@ let plugins: [(Product, Target)] = [
     plugin("LMTP", path: "Plugins/LMTP"),
     // The mail queue: spool, manager, retries, delivery reports, routing; local and discard transports.
     plugin("Queue", path: "Plugins/Queue"),
+    // POP3 access to the INBOX.
+    plugin("POP3", path: "Plugins/POP3"),
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
@@ -87,6 +89,8 @@ let package = Package(
         // The DNS codec through symlinks in Tests/DNSTests/Codec (not linked, see the SASLTests note),
         // and the built libPosternDNS.so through PluginLoader against a throw-away unbound.
         .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/DNSTests"),
+        // The POP3 parser and transfer encoding, compiled in through Tests/POP3Tests/Plugin symlinks.
+        .testTarget(name: "POP3Tests", path: "Tests/POP3Tests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],

@@ -247,3 +247,12 @@ func rebuildGreeter(greeting: String, into directory: String, work: String) thro
     guard status == 0 else { throw SystemError.message("swiftc failed: \(output)") }
     guard rename(staging, directory + "/libPosternGreeter.so") == 0 else { throw SystemError.call("rename", errno) }
 }
+
+/// A self-signed certificate and key for `name` (openssl), in `dir`.
+func makeCertificate(_ dir: TempDir, _ name: String) throws -> (cert: String, key: String) {
+    let cert = dir.path + "/\(name).crt", key = dir.path + "/\(name).key"
+    let (code, output) = Build.run(try Build.tool("openssl"), ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                                                               "-out", cert, "-subj", "/CN=\(name)", "-days", "2"])
+    guard code == 0 else { throw SystemError.message("openssl: \(output)") }
+    return (cert, key)
+}

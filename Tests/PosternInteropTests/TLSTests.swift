@@ -6,14 +6,6 @@ import XCTest
 /// The host's TLS for protocol plugins: implicit TLS, STARTTLS through `Session.startTLS`, and SNI
 /// certificates per domain, checked with Python's ssl module as the client.
 final class TLSInteropTests: XCTestCase {
-    func makeCertificate(_ dir: TempDir, _ name: String) throws -> (cert: String, key: String) {
-        let cert = dir.path + "/\(name).crt", key = dir.path + "/\(name).key"
-        let (code, output) = Build.run(try Build.tool("openssl"), ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                                                                   "-out", cert, "-subj", "/CN=\(name)", "-days", "2"])
-        guard code == 0 else { throw SystemError.message("openssl: \(output)") }
-        return (cert, key)
-    }
-
     func testImplicitTLSWithSNIAndStartTLSDiscardingPipelinedPlaintext() throws {
         let dir = TempDir("tls")
         let a = try makeCertificate(dir, "a.example")

@@ -83,6 +83,28 @@ public struct Base64Decoder: Sendable {
         var d = Base64Decoder()
         return d.decode(bytes) + d.finish()
     }
+
+    /// Decodes base64 as protocols carry it on one line (SASL responses in IMAP, POP3, SMTP):
+    /// only alphabet characters, length a multiple of 4, padding only at the end. Nil for anything
+    /// else, so a protocol can answer "invalid base64" instead of guessing.
+    public static func decodeStrict<Bytes: Collection>(_ bytes: Bytes) -> [UInt8]? where Bytes.Element == UInt8 {
+        let input = Array(bytes)
+        guard input.count % 4 == 0 else { return nil }
+        let padding = input.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+        guard padding <= 2 else { return nil }
+        for byte in input.dropLast(padding) {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "+"), UInt8(ascii: "/"):
+                continue
+            default:
+                return nil
+            }
+        }
+        var d = Base64Decoder()
+        let out = d.decode(input) + d.finish()
+        return d.sawInvalidInput ? nil : out
+    }
 }
 
 /// Streaming base64 encoder that wraps lines (CRLF) at `lineLength` characters.

@@ -1,0 +1,1 @@
+../../../Plugins/POP3/POP3Command.swift
