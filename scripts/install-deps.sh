@@ -11,6 +11,7 @@ packages=(
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
   unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
+  fetchmail        # POP3 interop tests: a real POP3 client with UIDL, keep and no keep
 )
 
 missing=()

@@ -265,4 +265,87 @@ final class POP3InteropTests: XCTestCase {
         let e = try LineClient(port: port)
         XCTAssertTrue(try e.readLine().hasPrefix("+OK "))
     }
+
+    /// fetchmail (Debian package) over POP3: with UIDL and `keep` it fetches each message once
+    /// across runs; with `no keep` it fetches the rest and deletes them from the server.
+    func testFetchmailKeepAndNoKeep() throws {
+        let dir = TempDir("pop3-fetchmail")
+        let port = freePort(), lmtpPort = freePort()
+        let server = try ServerProcess.start(dir, """
+            data_dir = "./var"
+            workers = 1
+            [plugin.store-sqlite]
+            [plugin.pop3]
+            [[listener]]
+            name = "pop3"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "pop3"
+            [listener.options]
+            allow_plaintext_on_loopback = true
+            [[listener]]
+            name = "lmtp"
+            address = "127.0.0.1"
+            port = \(lmtpPort)
+            protocol = "lmtp"
+            """)
+        defer { server.stop() }
+        XCTAssertEqual(admin(server, ["domain", "add", "example.org"]).0, 0)
+        XCTAssertEqual(admin(server, ["user", "add", "alice@example.org", "--password", "pw-alice"]).0, 0)
+        let deliver = dir.write("deliver.py", """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); f = s.makefile("rwb")
+            def cmd(line):
+                if line is not None:
+                    f.write(line + b"\\r\\n"); f.flush()
+                while True:
+                    l = f.readline()
+                    if l[3:4] == b" ": return l
+            cmd(None); cmd(b"LHLO t")
+            for subject in sys.argv[2:]:
+                cmd(b"MAIL FROM:<s@remote.example>"); cmd(b"RCPT TO:<alice@example.org>"); cmd(b"DATA")
+                f.write(b"Subject: " + subject.encode() + b"\\r\\nMessage-ID: <" + subject.encode() + b"@t>\\r\\n\\r\\nbody\\r\\n.\\r\\n"); f.flush()
+                assert cmd(None).startswith(b"250")
+            cmd(b"QUIT")
+            """)
+        let python = try Build.tool("python3")
+        XCTAssertEqual(Build.run(python, [deliver, "\(lmtpPort)", "one", "two", "three"]).status, 0)
+        let fetchmail = try Build.tool("fetchmail")
+        let out = dir.path + "/fetched.mbox"
+        func run(keep: Bool) -> (Int32, String) {
+            let rc = dir.write("fetchmailrc", """
+                set no syslog
+                poll 127.0.0.1 port \(port) protocol pop3 uidl
+                  user "alice@example.org" password "pw-alice" is "tester" here
+                  sslproto '' \(keep ? "keep" : "no keep") fetchall_off
+                  mda "/bin/sh -c 'cat >> \(out)'"
+                """.replacingOccurrences(of: " fetchall_off", with: ""))
+            chmod(rc, 0o600)
+            return Build.run(fetchmail, ["-f", rc, "-i", dir.path + "/fetchids", "--nodetach", "--nosyslog", "-v"], cwd: dir.path,
+                             environment: ["HOME": dir.path, "FETCHMAILHOME": dir.path, "PATH": "/usr/bin:/bin"])
+        }
+        func fetched() -> [String] {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("Subject: ") }.map { String($0.dropFirst(9)) }
+        }
+        var r = run(keep: true)
+        XCTAssertEqual(r.0, 0, r.1)
+        XCTAssertEqual(fetched(), ["one", "two", "three"])
+        // Again: UIDL says nothing is new (fetchmail exits 1: no mail).
+        r = run(keep: true)
+        XCTAssertEqual(r.0, 1, r.1)
+        XCTAssertEqual(fetched().count, 3)
+        XCTAssertEqual(Build.run(python, [deliver, "\(lmtpPort)", "four"]).status, 0)
+        r = run(keep: true)
+        XCTAssertEqual(r.0, 0, r.1)
+        XCTAssertEqual(fetched(), ["one", "two", "three", "four"])
+        XCTAssertEqual(admin(server, ["message", "list", "alice@example.org"]).1.split(separator: "\n").count, 4)
+        // no keep: the new one is fetched and deleted from the server; the ones kept before stay.
+        XCTAssertEqual(Build.run(python, [deliver, "\(lmtpPort)", "five"]).status, 0)
+        r = run(keep: false)
+        XCTAssertEqual(r.0, 0, r.1)
+        XCTAssertEqual(fetched(), ["one", "two", "three", "four", "five"])
+        let left = admin(server, ["message", "list", "alice@example.org"]).1
+        XCTAssertEqual(left.split(separator: "\n").map { $0.split(separator: "\t").last.map(String.init) ?? "" },
+                       ["<one@t>", "<two@t>", "<three@t>", "<four@t>"], left)
+    }
 }
