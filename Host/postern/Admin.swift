@@ -222,7 +222,59 @@ struct Admin: ParsableCommand {
 
     struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "user", abstract: "Accounts.",
-                                                        subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self])
+                                                        subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self,
+                                                                      Forward.self, VacationCommand.self])
+
+        struct Forward: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Forward an account's mail elsewhere (what a .forward file does), or stop (--off).")
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            @Option(name: .customLong("to"), help: "A destination address (repeat for several).") var targets: [String] = []
+            @Flag(help: "Keep a copy in the account too.") var keep = false
+            @Flag(help: "Stop forwarding.") var off = false
+            func validate() throws {
+                if off == !targets.isEmpty { throw ValidationError("give --to ADDRESS (one or more), or --off") }
+            }
+            func run() throws {
+                let user = self.user, targets = self.targets, keep = self.keep
+                try runAdmin(options) { try await $0.accounts().setForwarding(account: user, to: targets, keepCopy: keep) }
+                print(targets.isEmpty ? "\(user): forwarding off" : "\(user): forwarding to \(targets.joined(separator: ", "))\(keep ? ", keeping a copy" : "")")
+            }
+        }
+
+        struct VacationCommand: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "vacation",
+                abstract: "Set an account's vacation auto-reply (RFC 3834: once per sender per period, never to lists or automated mail), or stop it (--off).")
+            @OptionGroup var options: ConfigOption
+            @Argument var user: String
+            @Option(help: "The reply's subject; default 'Auto: ' and the original subject.") var subject: String = ""
+            @Option(help: "A file with the reply's text (UTF-8).") var messageFile: String?
+            @Option(help: "Between two replies to one sender, e.g. 7d, 12h.") var period: String = "7d"
+            @Option(help: "Stop replying after this date (YYYY-MM-DD, UTC).") var until: String?
+            @Flag(help: "Stop the auto-reply.") var off = false
+            func run() throws {
+                let user = self.user
+                if off {
+                    try runAdmin(options) { try await $0.accounts().setVacation(account: user, nil) }
+                    return print("\(user): vacation reply off")
+                }
+                guard let file = messageFile, let body = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ValidationError("give --message-file FILE with the reply's text, or --off")
+                }
+                guard let seconds = ConfigSection.parseDuration(period), seconds > 0 else { throw ValidationError("bad --period '\(period)'") }
+                var end: Int64?
+                if let until {
+                    let parts = until.split(separator: "-").compactMap { Int($0) }
+                    guard parts.count == 3 else { throw ValidationError("bad --until '\(until)': YYYY-MM-DD") }
+                    end = MailDate(year: parts[0], month: parts[1], day: parts[2]).secondsSince1970 + 86_400
+                }
+                let vacation = Vacation(subject: subject, body: body, period: seconds, start: nil, end: end)
+                try runAdmin(options) { try await $0.accounts().setVacation(account: user, vacation) }
+                print("\(user): vacation reply on")
+            }
+        }
 
         struct Add: ParsableCommand {
             @OptionGroup var options: ConfigOption

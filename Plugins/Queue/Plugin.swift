@@ -69,7 +69,7 @@ final class QueueInstance: Plugin, @unchecked Sendable {
             bounceSizeLimit: c.size("bounce_size_limit")!, doubleBounceRecipient: nonEmpty("double_bounce_recipient") ?? "postmaster@\(hostname)",
             maxHops: c.int("max_hops")!)
         queue = QueueService(spool: spool, settings: settings, router: router, services: context.services, logger: context.logger, context: context)
-        local = LocalTransport(services: context.services, spool: spool, storeName: nonEmpty("store"))
+        local = LocalTransport(services: context.services, spool: spool, storeName: nonEmpty("store"), queue: queue)
         serving = context.isServing
         if serving { queue.start() }
     }

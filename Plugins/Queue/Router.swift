@@ -51,7 +51,16 @@ struct Router: MailRouter {
         if let targets = try await aliasTargets(key) { return try await expandTargets(targets, depth: depth, seen: &seen) }
         if let store = services.store() {
             switch try await store.checkRecipient(key) {
-            case .local(let account): return [account]
+            case .local(let account):
+                // Per-account forwarding (a `.forward`): the targets, plus the account itself
+                // when it keeps a copy.
+                if let forward = try await services.accounts?.forwarding(account: account), !forward.to.isEmpty {
+                    seen.insert(account.lowercased())
+                    let targets = try await expandTargets(forward.to, depth: depth, seen: &seen)
+                    return (forward.keepCopy ? [account] : []) + targets.filter { $0.caseInsensitiveCompare(account) != .orderedSame }
+                        + (forward.keepCopy ? [] : targets.filter { $0.caseInsensitiveCompare(account) == .orderedSame })
+                }
+                return [account]
             case .disabled: return []
             case .unknownUser, .notLocal: break
             }

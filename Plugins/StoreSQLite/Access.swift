@@ -192,3 +192,57 @@ extension SQLiteStore {
         }
     }
 }
+
+// MARK: forwarding and vacation
+
+extension SQLiteStore {
+    private func setJSON<T: Encodable>(_ column: String, account: String, _ value: T?) async throws {
+        let text = try value.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE account SET \(column) = ? WHERE name = ?", arguments: [text, account])
+            if db.changesCount == 0 { throw AccountError.noSuchAccount(account) }
+        }
+    }
+
+    private func getJSON<T: Decodable>(_ column: String, account: String, as: T.Type) async throws -> T? {
+        let text: String? = try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT \(column) FROM account WHERE name = ?", arguments: [account])
+        }
+        return try text.map { try JSONDecoder().decode(T.self, from: Data($0.utf8)) }
+    }
+
+    func setForwarding(account: String, to: [String], keepCopy: Bool) async throws {
+        for target in to where Self.split(target) == nil { throw AccountError.invalidName(target) }
+        try await setJSON("forwarding", account: account, to.isEmpty ? nil : Forwarding(to: to, keepCopy: keepCopy))
+    }
+
+    func forwarding(account: String) async throws -> Forwarding? {
+        try await getJSON("forwarding", account: account, as: Forwarding.self)
+    }
+
+    func setVacation(account: String, _ vacation: Vacation?) async throws {
+        try await setJSON("vacation", account: account, vacation)
+        // A new message starts a new period for everyone.
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM vacation_log WHERE account_id = (SELECT id FROM account WHERE name = ?)", arguments: [account])
+        }
+    }
+
+    func vacation(account: String) async throws -> Vacation? {
+        try await getJSON("vacation", account: account, as: Vacation.self)
+    }
+
+    func claimVacationReply(account: String, sender: String, period: Double) async throws -> Bool {
+        let now = Self.now()
+        return try await pool.write { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM account WHERE name = ?", arguments: [account]) else { return false }
+            if let last = try Int64.fetchOne(db, sql: "SELECT sent FROM vacation_log WHERE account_id = ? AND sender = ?", arguments: [id, sender]),
+               Double(now - last) < period {
+                return false
+            }
+            try db.execute(sql: "INSERT INTO vacation_log (account_id, sender, sent) VALUES (?, ?, ?) ON CONFLICT(account_id, sender) DO UPDATE SET sent = excluded.sent",
+                           arguments: [id, sender, now])
+            return true
+        }
+    }
+}

@@ -87,6 +87,19 @@ enum Schema {
                     targets TEXT NOT NULL);
                 """)
         }
+        // Forwarding and vacation settings per account (JSON), and the log that keeps an
+        // auto-reply to one per sender per period.
+        m.registerMigration("v5") { db in
+            try db.execute(sql: """
+                ALTER TABLE account ADD COLUMN forwarding TEXT;
+                ALTER TABLE account ADD COLUMN vacation TEXT;
+                CREATE TABLE vacation_log (
+                    account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+                    sender TEXT NOT NULL COLLATE NOCASE,
+                    sent INTEGER NOT NULL,
+                    PRIMARY KEY (account_id, sender));
+                """)
+        }
         return m
     }
 

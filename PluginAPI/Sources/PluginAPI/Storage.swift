@@ -161,6 +161,47 @@ public protocol AccountStore: Sendable {
     /// The targets of `address`'s own alias (nil when it has none; catch-alls are not applied
     /// here: the router applies them after accounts).
     func alias(_ address: String) async throws -> [String]?
+
+    /// Per-account forwarding (what a `.forward` file does elsewhere): mail for the account goes
+    /// to `to`, and also stays in the account when `keepCopy`. Empty `to` turns it off.
+    func setForwarding(account: String, to: [String], keepCopy: Bool) async throws
+    func forwarding(account: String) async throws -> Forwarding?
+
+    /// The vacation auto-reply (RFC 3834) of an account; nil turns it off.
+    func setVacation(account: String, _ vacation: Vacation?) async throws
+    func vacation(account: String) async throws -> Vacation?
+    /// Records an auto-reply from `account` to `sender` unless one went within `period` seconds:
+    /// true when this reply may go (once per sender per period, across processes).
+    func claimVacationReply(account: String, sender: String, period: Double) async throws -> Bool
+}
+
+public struct Forwarding: Sendable, Equatable, Codable {
+    public var to: [String]
+    public var keepCopy: Bool
+    public init(to: [String], keepCopy: Bool) {
+        self.to = to
+        self.keepCopy = keepCopy
+    }
+}
+
+public struct Vacation: Sendable, Equatable, Codable {
+    public var subject: String
+    public var body: String
+    /// Seconds between two replies to the same sender (RFC 3834 §2: at most one per period).
+    public var period: Double
+    /// Active from/until (seconds since 1970); nil: no bound.
+    public var start: Int64?
+    public var end: Int64?
+
+    public init(subject: String, body: String, period: Double = 7 * 86_400, start: Int64? = nil, end: Int64? = nil) {
+        self.subject = subject
+        self.body = body
+        self.period = period
+        self.start = start
+        self.end = end
+    }
+
+    public func isActive(at t: Int64) -> Bool { (start.map { t >= $0 } ?? true) && (end.map { t < $0 } ?? true) }
 }
 
 public struct MailAlias: Sendable, Equatable, Codable {

@@ -1,0 +1,1 @@
+../../../Plugins/Queue/Bounce.swift
