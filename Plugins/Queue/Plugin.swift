@@ -30,6 +30,10 @@ enum QueuePlugin {
         ConfigField("recipient_delimiter", .string, default: .string("+")),
         ConfigField("transports", .map(.string), default: .table([:]),
                     help: "domain (or .parent for subdomains) = \"transport[:nexthop]\", e.g. \"lmtp:[10.0.0.5]:24\", \"discard\""),
+        ConfigField("sender_canonical_tables", .array(.string), default: .array([]),
+                    help: "lookup tables of sender address (or @domain) -> new address (or @domain)"),
+        ConfigField("masquerade_domains", .array(.string), default: .array([]),
+                    help: "user@host.sub.DOMAIN becomes user@DOMAIN in the sender and From/Sender/Reply-To"),
         ConfigField("relayhost", .string, default: .string(""), help: "smarthost for all remote mail, e.g. \"[mail.isp.example]:587\""),
         ConfigField("local_transport", .string, default: .string("local")),
         ConfigField("remote_transport", .string, default: .string("smtp")),
@@ -68,7 +72,10 @@ final class QueueInstance: Plugin, @unchecked Sendable {
             concurrency: c.int("concurrency")!, destinationConcurrency: c.int("destination_concurrency")!,
             bounceSizeLimit: c.size("bounce_size_limit")!, doubleBounceRecipient: nonEmpty("double_bounce_recipient") ?? "postmaster@\(hostname)",
             maxHops: c.int("max_hops")!)
-        queue = QueueService(spool: spool, settings: settings, router: router, services: context.services, logger: context.logger, context: context)
+        let rewriter = SenderRewriter(services: context.services, canonicalTables: c.strings("sender_canonical_tables") ?? [],
+                                      masqueradeDomains: c.strings("masquerade_domains") ?? [])
+        queue = QueueService(spool: spool, settings: settings, router: router, senderRewriter: rewriter, services: context.services,
+                             logger: context.logger, context: context)
         local = LocalTransport(services: context.services, spool: spool, storeName: nonEmpty("store"), queue: queue)
         serving = context.isServing
         if serving { queue.start() }

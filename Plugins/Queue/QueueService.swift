@@ -22,6 +22,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
     let spool: Spool
     let settings: Settings
     let router: Router
+    let senderRewriter: SenderRewriter
     let services: HostServices
     let logger: Logger
     private let lock = NSLock()
@@ -32,7 +33,8 @@ final class QueueService: MailQueue, @unchecked Sendable {
     private var destinations: [String: Int] = [:]
     let delivered: Counter, deferred: Counter, bounced: Counter
 
-    init(spool: Spool, settings: Settings, router: Router, services: HostServices, logger: Logger, context: PluginContext) {
+    init(spool: Spool, settings: Settings, router: Router, senderRewriter: SenderRewriter, services: HostServices, logger: Logger, context: PluginContext) {
+        self.senderRewriter = senderRewriter
         self.spool = spool
         self.settings = settings
         self.router = router
@@ -53,7 +55,12 @@ final class QueueService: MailQueue, @unchecked Sendable {
 
     /// Moves the message into `data/`, fsyncs it, expands the recipients and writes the entry into
     /// `incoming/`, fsynced: after this returns a crash loses nothing.
-    func enqueue(envelope: Envelope, messagePath path: String, kind: QueueEntry.Kind) async throws -> String {
+    func enqueue(envelope original: Envelope, messagePath path: String, kind: QueueEntry.Kind) async throws -> String {
+        var envelope = original
+        if kind == .normal && !senderRewriter.isEmpty {
+            envelope.sender = try await senderRewriter.rewrite(envelope.sender)
+            _ = try await senderRewriter.rewriteHeader(file: path)
+        }
         let id = Spool.newID()
         let data = spool.dataPath(id)
         if rename(path, data) != 0 {

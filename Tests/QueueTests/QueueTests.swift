@@ -186,6 +186,18 @@ final class QueueTests: XCTestCase {
         XCTAssertTrue(report.contains("Action: delivered") && report.contains("Status: 2.0.0"), report)
     }
 
+    /// Masquerading: a sender on a host of a masquerade domain is shown as the domain, in the
+    /// envelope (Return-Path) and the From: field; other fields are left alone.
+    func testMasqueradingRewritesTheSender() async throws {
+        let f = try Fixture("queue-masquerade", queueSettings: "masquerade_domains = [\"example.org\"]")
+        try await f.populate(["bob"])
+        let m = Array("From: Alice <alice@mail.example.org>\r\nTo: bob@example.org\r\nX-Note: alice@mail.example.org\r\nSubject: m\r\n\r\nhi\r\n".utf8)
+        _ = try await f.send(from: "alice@mail.example.org", to: [EnvelopeRecipient(address: "bob@example.org")], m)
+        let b = try await f.inbox("bob@example.org", count: 1)
+        XCTAssertEqual(Self.text(b[0]), "Return-Path: <alice@example.org>\r\nFrom: Alice <alice@example.org>\r\nTo: bob@example.org\r\nX-Note: alice@mail.example.org\r\nSubject: m\r\n\r\nhi\r\n")
+        try await f.drained()
+    }
+
     func testMailLoopIsRefused() async throws {
         let f = try Fixture("queue-loop")
         try await f.populate(["alice"])
