@@ -10,6 +10,7 @@ packages=(
   ca-certificates
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
+  dovecot-pop3d    # benchmarks: POP3 beside Dovecot
   unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
   fetchmail        # POP3 interop tests: a real POP3 client with UIDL, keep and no keep
 )

@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""IMAP and POP3 beside Dovecot on the same machine, in one run, with ratios.
+
+Starts a throw-away Postern (store-sqlite, imap, pop3, lmtp, sasl-plain) and a throw-away Dovecot
+(imap, pop3, lmtp, Maildir) on 127.0.0.1 under one temporary directory, fills the same mailbox
+of --messages messages in each (through LMTP), then measures at each concurrency:
+
+  login      connect, LOGIN, SELECT INBOX, FETCH 1:* (FLAGS), LOGOUT      sessions/s
+  body       FETCH n BODY.PEEK[] of a random message (connections kept)     commands/s
+  search     SEARCH FLAGGED (index) and SEARCH SUBJECT "needle" (content)   commands/s
+  append     APPEND of a 2 KiB message                                      commands/s
+  pop3       USER/PASS, STAT, RETR of 10 random messages, QUIT              sessions/s
+             (one maildrop per client: POP3 locks a maildrop per session)
+
+and the memory per idle connection with --idle connections in IDLE (resident memory of the
+server's processes before and after, divided by the count). With --large N it also appends N
+messages to an empty mailbox and fetches them all back (the store benchmark of issue 3).
+
+Run as root (Dovecot switches to its mail user). Everything stops at the end.
+
+    sudo python3 Benchmarks/imap_pop3.py [--postern .build/release/postern] [--messages 10000]
+        [--concurrency 1,10,50] [--seconds 5] [--idle 1000] [--large 100000]
+"""
+import argparse, imaplib, os, poplib, random, resource, shutil, socket, subprocess, sys, tempfile, threading, time
+
+USER_PASSWORD = "pw"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("nothing listens on %d" % port)
+
+
+def lmtp_fill(port, recipients, count, make):
+    """Delivers `count` messages to every recipient, one LMTP transaction per message."""
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rwb")
+
+    def reply():
+        while True:
+            line = f.readline()
+            if not line:
+                raise EOFError
+            if line[3:4] == b" ":
+                return line
+
+    def cmd(line):
+        f.write(line + b"\r\n")
+        f.flush()
+        return reply()
+
+    reply()
+    cmd(b"LHLO bench")
+    for i in range(count):
+        cmd(b"MAIL FROM:<bench@remote.example>")
+        for r in recipients:
+            assert cmd(b"RCPT TO:<" + r.encode() + b">").startswith(b"250")
+        cmd(b"DATA")
+        f.write(make(i) + b".\r\n")
+        f.flush()
+        for _ in recipients:
+            line = reply()
+            assert line.startswith(b"250"), line
+    cmd(b"QUIT")
+
+
+def message(i, size=1000):
+    subject = b"needle" if i % 1000 == 7 else b"message %d" % i
+    return (b"From: bench%d@remote.example\r\nTo: bench@example.org\r\nSubject: " % (i % 97) + subject +
+            b"\r\nMessage-ID: <%d@bench>\r\nDate: Mon, 3 Jun 2024 10:00:00 +0000\r\n\r\n" % i +
+            (b"line of text %d\r\n" % i) * (size // 20))
+
+
+def run_for(seconds, concurrency, setup, op, teardown):
+    """Runs `op(state)` in `concurrency` threads for `seconds`; returns operations per second."""
+    count = [0]
+    errors = []
+    lock = threading.Lock()
+    stop = time.time() + seconds
+
+    def worker(k):
+        try:
+            state = setup(k)
+            n = 0
+            while time.time() < stop:
+                op(state)
+                n += 1
+            teardown(state)
+            with lock:
+                count[0] += n
+        except Exception as e:
+            errors.append(repr(e))
+
+    start = time.time()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    if errors:
+        print("    errors: %d, first: %s" % (len(errors), errors[0]))
+    return count[0] / (time.time() - start)
+
+
+class Server:
+    def __init__(self, name, imap, pop3, lmtp, pids):
+        self.name, self.imap, self.pop3, self.lmtp, self.pids = name, imap, pop3, lmtp, pids
+
+    def rss(self):
+        """Resident memory (bytes) of every process of the server (children included)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in open("/proc/%d/status" % pid):
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
+
+def descendants(root):
+    out, frontier = [root], [root]
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    while frontier:
+        nxt = []
+        for p in frontier:
+            nxt += children.get(p, [])
+        out += nxt
+        frontier = nxt
+    return out
+
+
+def imap_login(port, user):
+    c = imaplib.IMAP4("127.0.0.1", port)
+    c.login(user, USER_PASSWORD)
+    return c
+
+
+def measure(server, args, concurrency):
+    rows = {}
+    n = args.messages
+    user = "bench@example.org"
+
+    def login_session(_):
+        c = imap_login(server.imap, user)
+        c.select("INBOX", readonly=True)
+        c.fetch("1:*", "(FLAGS)")
+        c.logout()
+    rows["login+select+fetch flags (sessions/s)"] = run_for(args.seconds, concurrency, lambda k: None, login_session, lambda s: None)
+
+    def open_ro(k):
+        c = imap_login(server.imap, user)
+        c.select("INBOX", readonly=True)
+        return c
+    rows["fetch body[] (commands/s)"] = run_for(args.seconds, concurrency, open_ro,
+                                                lambda c: c.fetch(str(random.randint(1, n)), "(BODY.PEEK[])"), lambda c: c.logout())
+    rows["search flagged (commands/s)"] = run_for(args.seconds, concurrency, open_ro, lambda c: c.search(None, "FLAGGED"), lambda c: c.logout())
+    rows["search subject, content (commands/s)"] = run_for(args.seconds, concurrency, open_ro,
+                                                           lambda c: c.search(None, "SUBJECT", "needle"), lambda c: c.logout())
+    small = message(1, 2000)
+
+    def open_append(k):
+        c = imap_login(server.imap, "append%d@example.org" % k)
+        return c
+    rows["append 2 KiB (commands/s)"] = run_for(args.seconds, concurrency, open_append,
+                                                lambda c: c.append("INBOX", None, None, small), lambda c: c.logout())
+
+    def pop_session(k):
+        p = poplib.POP3("127.0.0.1", server.pop3)
+        p.user("pop%d@example.org" % k)
+        p.pass_(USER_PASSWORD)
+        count, _ = p.stat()
+        for _ in range(10):
+            p.retr(random.randint(1, count))
+        p.quit()
+    rows["pop3 login+stat+10 retr (sessions/s)"] = run_for(args.seconds, concurrency, lambda k: k, pop_session, lambda s: None)
+    return rows
+
+
+def idle_memory(server, count):
+    before = server.rss()
+    conns = []
+    for i in range(count):
+        c = imap_login(server.imap, "bench@example.org")
+        c.select("INBOX", readonly=True)
+        tag = c._new_tag().decode()
+        c.send(("%s IDLE\r\n" % tag).encode())
+        c.readline()   # "+ idling"
+        conns.append(c)
+    time.sleep(2)
+    after = server.rss()
+    for c in conns:
+        try:
+            c.send(b"DONE\r\n")
+            c.shutdown()
+        except Exception:
+            pass
+    return (after - before) / count
+
+
+def large(server, count):
+    """Appends `count` messages to an empty mailbox over 4 connections, then fetches them all."""
+    user = "large@example.org"
+    c = imap_login(server.imap, user)
+    c.create("Large")
+    c.logout()
+    per = count // 4
+    start = time.time()
+
+    def appender(k):
+        c = imap_login(server.imap, user)
+        for i in range(per):
+            c.append("Large", None, None, message(k * per + i, 1000))
+        c.logout()
+    threads = [threading.Thread(target=appender, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    append_rate = 4 * per / (time.time() - start)
+    c = imap_login(server.imap, user)
+    c.select("Large", readonly=True)
+    start = time.time()
+    fetched = 0
+    for first in range(1, 4 * per + 1, 1000):
+        typ, data = c.fetch("%d:%d" % (first, min(first + 999, 4 * per)), "(BODY.PEEK[])")
+        fetched += sum(1 for d in data if isinstance(d, tuple))
+    fetch_rate = fetched / (time.time() - start)
+    c.logout()
+    return append_rate, fetch_rate
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    default = ".build/release/postern" if os.path.exists(".build/release/postern") else ".build/debug/postern"
+    ap.add_argument("--postern", default=default)
+    ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--concurrency", default="1,10,50")
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--large", type=int, default=0)
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    postern = os.path.abspath(args.postern)
+    levels = [int(x) for x in args.concurrency.split(",")]
+    work = tempfile.mkdtemp(prefix="postern-imap-bench-")
+    os.chmod(work, 0o755)
+    procs = []
+    pops = ["pop%d@example.org" % k for k in range(max(levels))]
+    appenders = ["append%d@example.org" % k for k in range(max(levels))]
+    everyone = ["bench@example.org", "large@example.org"] + pops + appenders
+    try:
+        # Postern
+        pi, pp, pl = free_port(), free_port(), free_port()
+        pconf = os.path.join(work, "postern.toml")
+        open(pconf, "w").write("""data_dir = "{w}/postern"
+workers = 2
+[log]
+level = "warning"
+[plugin.store-sqlite]
+password_iterations = 4096
+[plugin.sasl-plain]
+[plugin.imap]
+[plugin.pop3]
+[[listener]]
+name = "imap"
+address = "127.0.0.1"
+port = {pi}
+protocol = "imap"
+[listener.options]
+allow_plaintext_on_loopback = true
+[[listener]]
+name = "pop3"
+address = "127.0.0.1"
+port = {pp}
+protocol = "pop3"
+[listener.options]
+allow_plaintext_on_loopback = true
+[[listener]]
+name = "lmtp"
+address = "127.0.0.1"
+port = {pl}
+protocol = "lmtp"
+""".format(w=work, pi=pi, pp=pp, pl=pl))
+        subprocess.run([postern, "admin", "domain", "add", "example.org", "-c", pconf], check=True, capture_output=True)
+        csv = os.path.join(work, "users.csv")
+        open(csv, "w").write("email,password\n" + "".join("%s,%s\n" % (u, USER_PASSWORD) for u in everyone))
+        subprocess.run([postern, "admin", "user", "import", csv, "-c", pconf], check=True, capture_output=True)
+        pserve = subprocess.Popen([postern, "serve", "-c", pconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(pserve)
+        for p in (pi, pp, pl):
+            wait_port(p)
+        # Dovecot
+        root = os.path.join(work, "dovecot")
+        for d in ("run", "state", "mail"):
+            os.makedirs(os.path.join(root, d))
+        os.chown(os.path.join(root, "mail"), 65534, 65534)
+        di, dp, dl = free_port(), free_port(), free_port()
+        dconf = os.path.join(work, "dovecot.conf")
+        open(dconf, "w").write("""protocols = imap pop3 lmtp
+listen = 127.0.0.1
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+mail_location = maildir:{r}/mail/%u:LAYOUT=maildir++
+first_valid_uid = 1
+default_process_limit = 2000
+default_client_limit = 4000
+passdb {{
+  driver = static
+  args = password={pw}
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home={r}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {di}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {dp}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {dl}
+  }}
+}}
+""".format(r=root, di=di, dp=dp, dl=dl, pw=USER_PASSWORD))
+        dserve = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", dconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(dserve)
+        for p in (di, dp, dl):
+            wait_port(p)
+
+        servers = [Server("postern", pi, pp, pl, lambda: descendants(pserve.pid)),
+                   Server("dovecot", di, dp, dl, lambda: descendants(dserve.pid))]
+        for s in servers:
+            t = time.time()
+            lmtp_fill(s.lmtp, ["bench@example.org"], args.messages, lambda i: message(i))
+            # Every tenth message flagged, so SEARCH FLAGGED finds some.
+            c = imap_login(s.imap, "bench@example.org")
+            c.select("INBOX")
+            for first in range(1, args.messages + 1, 10):
+                c.store(str(first), "+FLAGS", "(\\Flagged)")
+            c.logout()
+            lmtp_fill(s.lmtp, pops, 200, lambda i: message(i, 4000))
+            print("%s: filled in %.1f s" % (s.name, time.time() - t))
+
+        print("postern binary: %s" % postern)
+        print("%-44s %12s %12s %8s" % ("", "postern", "dovecot", "ratio"))
+        for level in levels:
+            results = [measure(s, args, level) for s in servers]
+            for key in results[0]:
+                p, d = results[0][key], results[1][key]
+                print("%-44s %12.1f %12.1f %8.2f" % ("c=%d %s" % (level, key), p, d, p / d if d else float("nan")))
+        if args.idle:
+            p, d = (idle_memory(s, args.idle) for s in servers)
+            print("%-44s %12.0f %12.0f %8.2f" % ("memory per IDLE connection (bytes), %d" % args.idle, p, d, d / p if p else float("nan")))
+        if args.large:
+            (pa, pf), (da, df) = (large(s, args.large) for s in servers)
+            print("%-44s %12.0f %12.0f %8.2f" % ("append %d messages (msg/s)" % args.large, pa, da, pa / da))
+            print("%-44s %12.0f %12.0f %8.2f" % ("fetch them all back (msg/s)", pf, df, pf / df))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
