@@ -22,6 +22,8 @@ enum QueuePlugin {
         ConfigField("scan_interval", .duration, default: .string("1s"), help: "how often the queue directories are looked at"),
         ConfigField("concurrency", .integer(1...10_000), default: .integer(50), help: "messages in delivery at once, per process"),
         ConfigField("destination_concurrency", .integer(1...1_000), default: .integer(10), help: "deliveries to one destination at once"),
+        ConfigField("transport_concurrency", .map(.integer(1...10_000)), default: .table([:]),
+                    help: "per transport (destination class), e.g. { smtp = 20, local = 10 }"),
         ConfigField("bounce_size_limit", .size, default: .string("50K"), help: "larger messages are returned as headers only"),
         ConfigField("double_bounce_recipient", .string, default: .string(""), help: "where failed bounces go; default postmaster@HOSTNAME"),
         ConfigField("max_hops", .integer(1...1000), default: .integer(50), help: "Received: fields after which a message is a loop"),
@@ -70,6 +72,7 @@ final class QueueInstance: Plugin, @unchecked Sendable {
             hostname: hostname, minBackoff: c.duration("min_backoff")!, maxBackoff: c.duration("max_backoff")!,
             lifetime: c.duration("lifetime")!, delayWarning: c.duration("delay_warning")!, scanInterval: max(0.05, c.duration("scan_interval")!),
             concurrency: c.int("concurrency")!, destinationConcurrency: c.int("destination_concurrency")!,
+            transportConcurrency: (c.section("transport_concurrency")?.values ?? [:]).compactMapValues { if case .integer(let i) = $0 { return i } else { return nil } },
             bounceSizeLimit: c.size("bounce_size_limit")!, doubleBounceRecipient: nonEmpty("double_bounce_recipient") ?? "postmaster@\(hostname)",
             maxHops: c.int("max_hops")!)
         let rewriter = SenderRewriter(services: context.services, canonicalTables: c.strings("sender_canonical_tables") ?? [],

@@ -14,6 +14,8 @@ final class QueueService: MailQueue, @unchecked Sendable {
         var scanInterval: Double
         var concurrency: Int
         var destinationConcurrency: Int
+        /// Per transport ("destination class"): deliveries at once.
+        var transportConcurrency: [String: Int]
         var bounceSizeLimit: Int
         var doubleBounceRecipient: String
         var maxHops: Int
@@ -31,6 +33,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
     private var wakeUp: CheckedContinuation<Void, Never>?
     private var inFlight = Set<String>()
     private var destinations: [String: Int] = [:]
+    private var transportsBusy: [String: Int] = [:]
     let delivered: Counter, deferred: Counter, bounced: Counter
 
     init(spool: Spool, settings: Settings, router: Router, senderRewriter: SenderRewriter, services: HostServices, logger: Logger, context: PluginContext) {
@@ -332,11 +335,18 @@ final class QueueService: MailQueue, @unchecked Sendable {
         }
     }
 
+    /// Waits for a delivery slot: one of the destination's (`transport|nexthop-or-domain`) and
+    /// one of its transport's, the "destination class" (e.g. at most 20 SMTP deliveries and 10
+    /// local ones at once, whatever the destinations).
     private func waitForDestination(_ key: String) async {
+        let transport = String(key.prefix { $0 != "|" })
+        let classLimit = settings.transportConcurrency[transport] ?? Int.max
         while true {
             let ok = lock.withLock {
-                if destinations[key, default: 0] < settings.destinationConcurrency {
+                if destinations[key, default: 0] < settings.destinationConcurrency,
+                   transportsBusy[transport, default: 0] < classLimit {
                     destinations[key, default: 0] += 1
+                    transportsBusy[transport, default: 0] += 1
                     return true
                 }
                 return false
@@ -347,7 +357,11 @@ final class QueueService: MailQueue, @unchecked Sendable {
     }
 
     private func releaseDestination(_ key: String) {
-        lock.withLock { destinations[key, default: 1] -= 1 }
+        let transport = String(key.prefix { $0 != "|" })
+        lock.withLock {
+            destinations[key, default: 1] -= 1
+            transportsBusy[transport, default: 1] -= 1
+        }
     }
 
     /// How many Received: fields the message's header has.

@@ -198,6 +198,18 @@ final class QueueTests: XCTestCase {
         try await f.drained()
     }
 
+    /// With one local delivery at a time (transport concurrency 1), every slot taken is given
+    /// back: 20 messages to 4 users all arrive.
+    func testTransportConcurrencyLimitStillDeliversEverything() async throws {
+        let f = try Fixture("queue-class", queueSettings: "transport_concurrency = { local = 1 }\ndestination_concurrency = 1")
+        try await f.populate(["a", "b", "c", "d"])
+        for i in 0..<20 {
+            _ = try await f.send(from: "x@remote.example", to: [EnvelopeRecipient(address: "\(["a", "b", "c", "d"][i % 4])@example.org")], Self.mail("m\(i)"))
+        }
+        for u in ["a", "b", "c", "d"] { _ = try await f.inbox("\(u)@example.org", count: 5) }
+        try await f.drained()
+    }
+
     func testMailLoopIsRefused() async throws {
         let f = try Fixture("queue-loop")
         try await f.populate(["alice"])
