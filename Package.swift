@@ -20,6 +20,10 @@ let plugins: [(Product, Target)] = [
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
+    // The SMTP server (MX, submission, submissions): hands messages to the queue plugin.
+    plugin("SMTP", path: "Plugins/SMTP"),
+    // Lookup tables from Postfix-style key/value files (access tables, sender login maps).
+    plugin("TableFile", path: "Plugins/TableFile"),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
@@ -28,6 +32,8 @@ let plugins: [(Product, Target)] = [
            extra: [.product(name: "NIOCore", package: "swift-nio")]),
     plugin("MissingDep", path: "Tests/Plugins/MissingDep"),
     plugin("ThrowingEntry", path: "Tests/Plugins/ThrowingEntry"),
+    // A queue/router test double for the SMTP interop tests (the real queue plugin lives elsewhere).
+    plugin("TestQueue", path: "Tests/Plugins/TestQueue"),
 ]
 
 let package = Package(
@@ -75,6 +81,9 @@ let package = Package(
         .testTarget(name: "BackupTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/BackupTests"),
         // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
         .testTarget(name: "ImportTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/ImportTests"),
+        // The SMTP session state machine without sockets, and the file table parser: plugin files
+        // compiled in through the symlinks in Tests/SMTPTests/Plugin (see the SASLTests note).
+        .testTarget(name: "SMTPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/SMTPTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
