@@ -49,8 +49,12 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     }
 
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        // The channel is not active yet: the refusal is written when it is.
         func refuse(_ text: String) -> EventLoopFuture<Void> {
-            channel.writeAndFlush(ByteBuffer(string: MailReply(421, "4.3.0", "\(hostname) \(text)").encoded())).flatMap { channel.close() }
+            let reply = MailReply(421, "4.3.0", "\(hostname) \(text)")
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(SMTPRefusalHandler(reply: reply))
+            }
         }
         let options: SMTPOptions
         do {

@@ -153,3 +153,21 @@ final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 }
+
+/// Answers a connection the service cannot serve (no queue, bad options) with one reply and closes.
+final class SMTPRefusalHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let reply: MailReply
+
+    init(reply: MailReply) { self.reply = reply }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: reply.encoded()))).whenComplete { _ in
+            context.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
