@@ -10,6 +10,8 @@ packages=(
   ca-certificates
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
+  swaks              # SMTP interop tests: a real SMTP client (STARTTLS, implicit TLS, AUTH, pipelining)
+  libnet-ssleay-perl # swaks's TLS support (without it swaks cannot do STARTTLS or --tls-on-connect)
 )
 
 missing=()
