@@ -15,7 +15,7 @@ struct SMTPScenario {
     let inspectable: Bool
 
     let dir = TempDir("smtp-e2e")
-    let mxPort = freePort(), submissionPort = freePort(), submissionsPort = freePort(), blockedPort = freePort()
+    let mxPort = freePort(), submissionPort = freePort(), submissionsPort = freePort(), blockedPort = freePort(), idlePort = freePort()
 
     func makeCertificate() throws -> (cert: String, key: String) {
         let cert = dir.path + "/mx.crt", key = dir.path + "/mx.key"
@@ -75,6 +75,13 @@ struct SMTPScenario {
             protocol = "smtp"
             [listener.options]
             access_tables = ["access"]
+            [[listener]]
+            name = "idle"
+            address = "127.0.0.1"
+            port = \(idlePort)
+            protocol = "smtp"
+            [listener.options]
+            timeout = "1s"
             """
     }
 
@@ -120,6 +127,14 @@ struct SMTPScenario {
                 if line[3:4] != b"-": return line.decode("utf-8").rstrip("\\r\\n")
         out = [reply()]
         for step in steps:
+            if step.get("tls"):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(s, server_hostname="mx.test.example")
+                f = s.makefile("rb")
+                out.append("TLS " + s.version())
+                continue
             s.sendall(step["send"].encode("utf-8"))
             for _ in range(step.get("replies", 1)):
                 out.append(reply())
@@ -232,6 +247,29 @@ struct SMTPScenario {
         }
     }
 
+    /// Plaintext pipelined after STARTTLS is dropped: the first reply under TLS answers the first
+    /// command sent under TLS. Then the idle timer.
+    func startTLSAndTimeout() throws {
+        let server = try start()
+        defer { server.stop() }
+        let replies = try raw(port: mxPort, [
+            ["send": "EHLO x.example\r\nSTARTTLS\r\nMAIL FROM:<injected@remote.example>\r\nRCPT TO:<alice@example.org>\r\n", "replies": 2],
+            ["tls": true],
+            ["send": "NOOP\r\n"],
+            ["send": "MAIL FROM:<a@remote.example>\r\n"],
+            ["send": "EHLO x.example\r\n"],
+            ["send": "STARTTLS\r\n"],
+        ])
+        XCTAssertEqual(replies.count, 8, "\(replies)")
+        XCTAssertEqual(Array(replies.prefix(3)), ["220 mx.test.example ESMTP Postern", "250 STARTTLS", "220 2.0.0 ready to start TLS"])
+        XCTAssertTrue(replies[3].hasPrefix("TLS "), replies[3])
+        XCTAssertEqual(Array(replies.suffix(4)), ["250 2.0.0 ok", "503 5.5.1 send HELO or EHLO first", replies[6], "503 5.5.1 TLS already active"])
+        // Under TLS: AUTH with both plaintext mechanisms (in plugin load order), no STARTTLS.
+        XCTAssertEqual(Set(replies[6].split(separator: " ")), ["250", "AUTH", "PLAIN", "LOGIN"])
+        let idle = try raw(port: idlePort, [["send": "EHLO x.example\r\n"], ["send": "", "replies": 2]])
+        XCTAssertEqual(idle, ["220 mx.test.example ESMTP Postern", "250 DSN", "421 4.4.2 mx.test.example timeout exceeded, closing connection", "<closed>"])
+    }
+
     func accessTableFromFile() throws {
         let server = try start()
         defer { server.stop() }
@@ -254,6 +292,7 @@ final class SMTPWithTestQueueTests: XCTestCase {
     func testPipeliningLimitsAndRelayDenied() throws { try scenario.pipeliningAndLimits() }
     func testBDATAndSMTPUTF8() throws { try scenario.bdatAndSMTPUTF8() }
     func testAccessTableFromTableFilePlugin() throws { try scenario.accessTableFromFile() }
+    func testSTARTTLSDropsPipelinedPlaintextAndIdleTimeout() throws { try scenario.startTLSAndTimeout() }
 
     /// Without a queue the listener refuses service, as LMTP does without a store.
     func testNoQueueMeansNoService() throws {
@@ -282,4 +321,5 @@ final class SMTPWithQueuePluginTests: XCTestCase {
     func testPipeliningLimitsAndRelayDenied() throws { try scenario.pipeliningAndLimits() }
     func testBDATAndSMTPUTF8() throws { try scenario.bdatAndSMTPUTF8() }
     func testAccessTableFromTableFilePlugin() throws { try scenario.accessTableFromFile() }
+    func testSTARTTLSDropsPipelinedPlaintextAndIdleTimeout() throws { try scenario.startTLSAndTimeout() }
 }
