@@ -36,10 +36,24 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
         spool = context.dataDirectory + "/spool/smtp"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        Self.removeAbandonedSpoolFiles(spool, context.logger)
         metrics = SMTPMetrics(counter: { label, dimensions in context.counter(label, dimensions: dimensions) })
     }
 
     var services: [ProvidedService] { [.protocolService(name: "smtp", self)] }
+
+    /// Spool files of sessions that died with their worker (SIGKILL, a crash) are never handed to
+    /// the queue. Workers of every generation share the directory, so only files untouched for a
+    /// day go: a live session writes its file at least every `timeout`.
+    static func removeAbandonedSpoolFiles(_ directory: String, _ logger: Logger) {
+        let cutoff = Date().addingTimeInterval(-86_400)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let path = directory + "/" + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                  modified < cutoff else { continue }
+            if unlink(path) == 0 { logger.info("removed abandoned spool file", metadata: ["file": "\(path)"]) }
+        }
+    }
 
     /// Logs `message` once per worker and listener (services are complete only once every plugin
     /// has activated, so this is checked at the first session rather than at activation).
