@@ -116,7 +116,7 @@ struct SMTPScenario {
 
     /// A raw client: sends each step, prints each reply's last line (JSON list).
     static let rawClient = """
-        import json, socket, ssl, sys
+        import json, socket, ssl, sys, time
         port, steps = int(sys.argv[1]), json.loads(sys.argv[2])
         s = socket.create_connection(("127.0.0.1", port)); s.settimeout(20)
         f = s.makefile("rb")
@@ -135,14 +135,16 @@ struct SMTPScenario {
                 f = s.makefile("rb")
                 out.append("TLS " + s.version())
                 continue
+            if step.get("sleep"):
+                time.sleep(step["sleep"])
             s.sendall(step["send"].encode("utf-8"))
             for _ in range(step.get("replies", 1)):
                 out.append(reply())
         print(json.dumps(out, ensure_ascii=False))
         """
 
-    func raw(port: Int, _ steps: [[String: Any]]) throws -> [String] {
-        let script = dir.write("raw.py", Self.rawClient)
+    func raw(port: Int, _ steps: [[String: Any]], script name: String = "raw.py") throws -> [String] {
+        let script = dir.write(name, Self.rawClient)
         let json = String(decoding: try JSONSerialization.data(withJSONObject: steps), as: UTF8.self)
         let (code, output) = Build.run(try Build.tool("python3"), [script, String(port), json])
         guard code == 0, let line = output.split(separator: "\n").last,
@@ -270,6 +272,38 @@ struct SMTPScenario {
         XCTAssertEqual(idle, ["220 mx.test.example ESMTP Postern", "250 DSN", "421 4.4.2 mx.test.example timeout exceeded, closing connection", "<closed>"])
     }
 
+    /// `postern ctl stop` while two sessions are open: the idle one hears 421 4.3.2 at once, the
+    /// one inside DATA finishes its message (250) and then hears 421 4.3.2.
+    func drainOnStop() throws {
+        let server = try start()
+        let stopper = Thread { usleep(1_500_000); server.stop() }
+        // Each written by its own thread, read after both have left the group.
+        final class Transcripts: @unchecked Sendable { var idle: [String] = [], busy: [String] = [] }
+        let transcripts = Transcripts()
+        let group = DispatchGroup()
+        group.enter()
+        Thread {
+            transcripts.idle = (try? self.raw(port: self.mxPort, [["send": "EHLO x.example\r\n"], ["send": "", "replies": 2]])) ?? ["failed"]
+            group.leave()
+        }.start()
+        group.enter()
+        Thread {
+            transcripts.busy = (try? self.raw(port: self.mxPort, [
+                ["send": "EHLO x.example\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n", "replies": 4],
+                ["send": "Subject: during drain\r\n\r\nbody\r\n.\r\n", "sleep": 3, "replies": 3],
+            ], script: "raw-busy.py")) ?? ["failed"]
+            group.leave()
+        }.start()
+        stopper.start()
+        group.wait()
+        let idle = transcripts.idle, busy = transcripts.busy
+        XCTAssertEqual(idle, ["220 mx.test.example ESMTP Postern", "250 STARTTLS",
+                              "421 4.3.2 mx.test.example service shutting down, try again later", "<closed>"])
+        XCTAssertEqual(busy.count, 8, "\(busy)")
+        XCTAssertEqual(busy.suffix(3).dropFirst().map { $0 }, ["421 4.3.2 mx.test.example service shutting down, try again later", "<closed>"])
+        XCTAssertTrue(busy[5].hasPrefix("250 2.0.0 ok: queued as "), "\(busy)")
+    }
+
     func accessTableFromFile() throws {
         let server = try start()
         defer { server.stop() }
@@ -293,6 +327,7 @@ final class SMTPWithTestQueueTests: XCTestCase {
     func testBDATAndSMTPUTF8() throws { try scenario.bdatAndSMTPUTF8() }
     func testAccessTableFromTableFilePlugin() throws { try scenario.accessTableFromFile() }
     func testSTARTTLSDropsPipelinedPlaintextAndIdleTimeout() throws { try scenario.startTLSAndTimeout() }
+    func testDrainOnStop() throws { try scenario.drainOnStop() }
 
     /// Without a queue the listener refuses service, as LMTP does without a store.
     func testNoQueueMeansNoService() throws {
@@ -322,4 +357,5 @@ final class SMTPWithQueuePluginTests: XCTestCase {
     func testBDATAndSMTPUTF8() throws { try scenario.bdatAndSMTPUTF8() }
     func testAccessTableFromTableFilePlugin() throws { try scenario.accessTableFromFile() }
     func testSTARTTLSDropsPipelinedPlaintextAndIdleTimeout() throws { try scenario.startTLSAndTimeout() }
+    func testDrainOnStop() throws { try scenario.drainOnStop() }
 }
