@@ -599,6 +599,9 @@ final class SMTPServerState: @unchecked Sendable {
         var refusal: MailReply?
         if transaction == nil {
             refusal = MailReply(503, "5.5.1", "need MAIL command")
+        } else if !extended {
+            // CHUNKING is an extension (RFC 3030): a HELO client has not been offered it.
+            refusal = MailReply(503, "5.5.1", "BDAT needs EHLO")
         } else if transaction!.recipients.isEmpty {
             refusal = MailReply(554, "5.5.1", "no valid recipients")
         } else if transaction!.spool == nil && !openSpool() {

@@ -30,6 +30,13 @@ final class SMTPSessionTests: XCTestCase {
         // Parameters belong to ESMTP: a HELO client may not use them.
         let mail = await h.send("MAIL FROM:<a@remote.example> SIZE=10")
         XCTAssertEqual(mail, "555 5.5.4 MAIL parameters need EHLO\r\n")
+        // Nor BDAT; its chunk is still read, so "NOOP" below is data, not a command.
+        let replies = await h.each(["MAIL FROM:<a@remote.example>", "RCPT TO:<alice@example.org>"])
+        XCTAssertEqual(replies, ["250 2.1.0 sender ok", "250 2.1.5 recipient ok"])
+        let bdat = await h.send(bytes: Array("BDAT 6 LAST\r\nNOOP\r\n".utf8))
+        XCTAssertEqual(bdat, "503 5.5.1 BDAT needs EHLO\r\n")
+        let data = await h.send("DATA")
+        XCTAssertEqual(data, "503 5.5.1 DATA after BDAT\r\n")
     }
 
     func testEHLOUnderTLSOffersAuthInsteadOfSTARTTLS() async {
