@@ -26,6 +26,10 @@ let plugins: [(Product, Target)] = [
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS", exclude: ["README.md"]),
+    // The SMTP server (MX, submission, submissions): hands messages to the queue plugin.
+    plugin("SMTP", path: "Plugins/SMTP"),
+    // Lookup tables from Postfix-style key/value files (access tables, sender login maps).
+    plugin("TableFile", path: "Plugins/TableFile"),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
@@ -34,6 +38,8 @@ let plugins: [(Product, Target)] = [
            extra: [.product(name: "NIOCore", package: "swift-nio")]),
     plugin("MissingDep", path: "Tests/Plugins/MissingDep"),
     plugin("ThrowingEntry", path: "Tests/Plugins/ThrowingEntry"),
+    // A queue/router test double for the SMTP interop tests (the real queue plugin lives elsewhere).
+    plugin("TestQueue", path: "Tests/Plugins/TestQueue"),
 ]
 
 let package = Package(
@@ -91,6 +97,9 @@ let package = Package(
         .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/DNSTests"),
         // The POP3 parser and transfer encoding, compiled in through Tests/POP3Tests/Plugin symlinks.
         .testTarget(name: "POP3Tests", path: "Tests/POP3Tests"),
+        // The SMTP session state machine without sockets, and the file table parser: plugin files
+        // compiled in through the symlinks in Tests/SMTPTests/Plugin (see the SASLTests note).
+        .testTarget(name: "SMTPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/SMTPTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],

@@ -13,6 +13,8 @@ packages=(
   dovecot-pop3d    # benchmarks: POP3 beside Dovecot
   unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
   fetchmail        # POP3 interop tests: a real POP3 client with UIDL, keep and no keep
+  swaks              # SMTP interop tests: a real SMTP client (STARTTLS, implicit TLS, AUTH, pipelining)
+  libnet-ssleay-perl # swaks's TLS support (without it swaks cannot do STARTTLS or --tls-on-connect)
 )
 
 missing=()

@@ -1,0 +1,1 @@
+../../../Plugins/SASLLogin/LoginMechanism.swift

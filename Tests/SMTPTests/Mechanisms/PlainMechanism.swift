@@ -1,0 +1,1 @@
+../../../Plugins/SASLPlain/PlainMechanism.swift

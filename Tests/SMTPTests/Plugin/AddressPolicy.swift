@@ -1,0 +1,1 @@
+../../../Plugins/SMTP/AddressPolicy.swift

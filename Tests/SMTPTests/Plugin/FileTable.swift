@@ -1,0 +1,1 @@
+../../../Plugins/TableFile/FileTable.swift
