@@ -38,8 +38,6 @@ let plugins: [(Product, Target)] = [
            extra: [.product(name: "NIOCore", package: "swift-nio")]),
     plugin("MissingDep", path: "Tests/Plugins/MissingDep"),
     plugin("ThrowingEntry", path: "Tests/Plugins/ThrowingEntry"),
-    // A queue/router test double for the SMTP interop tests (the real queue plugin lives elsewhere).
-    plugin("TestQueue", path: "Tests/Plugins/TestQueue"),
 ]
 
 let package = Package(

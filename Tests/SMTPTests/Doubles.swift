@@ -53,6 +53,15 @@ final class TestQueue: MailQueue, @unchecked Sendable {
 
     struct Full: Error {}
 
+    // Queue control is not what the session uses; the double has nothing to control.
+    func list() async throws -> [QueueSummary] { [] }
+    func show(id: String) async throws -> (QueueSummary, [UInt8])? { nil }
+    func hold(ids: [String]) async throws -> Int { 0 }
+    func release(ids: [String]) async throws -> Int { 0 }
+    func delete(ids: [String]) async throws -> Int { 0 }
+    func flush(ids: [String]) async throws -> Int { 0 }
+    func requeue(ids: [String]) async throws -> Int { 0 }
+
     func enqueue(envelope: Envelope, messagePath path: String) async throws -> String {
         if failing { throw Full() }
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
