@@ -65,10 +65,25 @@ final class LMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         let options = LMTPOptions(session.listener.options)
         guard let store = session.services.store(named: options.store) else {
             session.logger.error("no storage plugin loaded: LMTP cannot deliver")
-            return channel.writeAndFlush(ByteBuffer(string: "421 4.3.0 no message store configured\r\n")).flatMap { channel.close() }
+            // Written once the channel is active: a write before that never reaches the client.
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(RefuseService(reply: "421 4.3.0 no message store configured\r\n"))
+            }
         }
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(LMTPSession(plugin: self, session: session, store: store, options: options))
         }
+    }
+}
+
+/// Answers one line and closes: the greeting of a listener that cannot serve.
+final class RefuseService: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let reply: String
+    init(reply: String) { self.reply = reply }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: reply))).whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -157,6 +157,17 @@ final class LMTPInteropTests: XCTestCase {
         XCTAssertTrue(check.1.hasSuffix("checked 4 messages, 3 blobs: ok\n"), check.1)
     }
 
+    /// Without a store the listener answers 421 and closes (it used to write before the
+    /// connection was active, and the client heard nothing).
+    func testNoStoreMeansNoService() throws {
+        let dir = TempDir("lmtp-nostore")
+        let port = freePort()
+        let server = try ServerProcess.start(dir, "data_dir = \"./var\"\nworkers = 1\n[[listener]]\nname = \"lmtp\"\naddress = \"127.0.0.1\"\nport = \(port)\nprotocol = \"lmtp\"\n")
+        defer { server.stop() }
+        let c = try LineClient(port: port)
+        XCTAssertEqual(try c.readLine(), "421 4.3.0 no message store configured")
+    }
+
     func testOversizeMessageAndProtocolErrors() throws {
         let dir = TempDir("lmtp-errors")
         let port = freePort()
