@@ -21,7 +21,7 @@ struct LocalTransport: Transport {
         do {
             guard let original = FileManager.default.contents(atPath: message.path) else { throw QueueError.io("read \(message.path)", errno) }
             try Spool.writeDurably(Array("Return-Path: <\(message.envelope.sender)>\r\n".utf8) + Array(original), to: copy)
-            let outcomes = try await store.deliver(messagePath: copy, to: recipients, mailbox: nil)
+            let outcomes = try await store.deliver(messagePath: copy, to: recipients, mailbox: nil, deliveryID: message.id)
             for outcome in outcomes where outcome.status == .delivered {
                 await vacationReply(account: outcome.recipient, sender: message.envelope.sender, original: Array(original))
             }

@@ -341,6 +341,17 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func deliver(messagePath path: String, to recipients: [String], mailbox: String?) async throws -> [RecipientOutcome] {
+        try await deliver(messagePath: path, to: recipients, mailbox: mailbox, deliveryID: nil)
+    }
+
+    func deliver(messagePath path: String, to recipients: [String], mailbox: String?, deliveryID: String) async throws -> [RecipientOutcome] {
+        try await deliver(messagePath: path, to: recipients, mailbox: mailbox, deliveryID: Optional(deliveryID))
+    }
+
+    /// Rows of the delivery log older than this are dropped: a queue retries for days, not months.
+    static let deliveryLogAge: Int64 = 30 * 86_400
+
+    func deliver(messagePath path: String, to recipients: [String], mailbox: String?, deliveryID: String?) async throws -> [RecipientOutcome] {
         var outcomes: [String: RecipientOutcome] = [:]
         var accounts: [String: [String]] = [:]   // account -> recipients that map to it
         for r in recipients where outcomes[r] == nil {
@@ -380,6 +391,11 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                 guard let root = partitionOf[account], let blob = stored[root],
                       let row = try Row.fetchOne(db, sql: "SELECT id, quota_bytes, quota_messages FROM account WHERE name = ?", arguments: [account]) else { continue }
                 let accountID: Int64 = row["id"]
+                if let deliveryID, try Bool.fetchOne(db, sql: "SELECT 1 FROM delivery_log WHERE delivery_id = ? AND account_id = ?",
+                                                     arguments: [deliveryID, accountID]) == true {
+                    accepted.append(account)   // delivered before a crash; not again
+                    continue
+                }
                 if row["quota_bytes"] as Int? != nil || row["quota_messages"] as Int? != nil {
                     let usage = try Row.fetchOne(db, sql: """
                         SELECT COALESCE(SUM(m.size), 0) AS bytes, COUNT(*) AS n FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = ?
@@ -397,9 +413,15 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                 try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, '', ?, ?, ?)",
                                arguments: [mbox["id"] as Int64, uid, blobID, modseq, now, blob.size])
                 try db.execute(sql: "UPDATE mailbox SET uidnext = ?, highest_modseq = ? WHERE id = ?", arguments: [uid + 1, modseq, mbox["id"] as Int64])
+                if let deliveryID {
+                    try db.execute(sql: "INSERT INTO delivery_log (delivery_id, account_id, delivered) VALUES (?, ?, ?)", arguments: [deliveryID, accountID, now])
+                }
                 accepted.append(account)
                 added.append((ResolvedMailbox(id: mbox["id"], accountID: accountID, owner: account, name: mbox["name"], uidValidity: mbox["uidvalidity"],
                                               uidNext: uid + 1, highestModseq: modseq, rights: .owner, isShared: false), uid))
+            }
+            if deliveryID != nil, Int.random(in: 0..<1000) == 0 {
+                try db.execute(sql: "DELETE FROM delivery_log WHERE delivered < ?", arguments: [now - Self.deliveryLogAge])
             }
             return (accepted, added)
         }

@@ -100,6 +100,18 @@ enum Schema {
                     PRIMARY KEY (account_id, sender));
                 """)
         }
+        // Which queue deliveries each account received, so the queue's retry after a crash
+        // between this commit and its own record finds the recipient done (exactly once).
+        m.registerMigration("v6") { db in
+            try db.execute(sql: """
+                CREATE TABLE delivery_log (
+                    delivery_id TEXT NOT NULL,
+                    account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+                    delivered INTEGER NOT NULL,
+                    PRIMARY KEY (delivery_id, account_id));
+                CREATE INDEX delivery_log_age ON delivery_log(delivered);
+                """)
+        }
         return m
     }
 

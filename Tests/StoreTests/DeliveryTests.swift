@@ -127,4 +127,22 @@ final class DeliveryTests: XCTestCase {
         XCTAssertEqual(filesUnder(f.blobRoot), before)
         XCTAssertNil(try f.index.blobRefs()[digest(lonely)])
     }
+
+    /// The queue's retry of a delivery the store already committed (a crash in between) adds no
+    /// second copy: the delivery id is remembered per account.
+    func testDeliveryWithTheSameIDIsStoredOnce() async throws {
+        let f = try StoreFixture("delivery-id")
+        try await f.populate(users: ["alice", "bob"])
+        let m = message("once")
+        let first = try await f.store.deliver(messagePath: f.messageFile(m), to: ["alice@example.org"], mailbox: nil, deliveryID: "Q1")
+        XCTAssertEqual(first.map(\.status), [.delivered])
+        let again = try await f.store.deliver(messagePath: f.messageFile(m), to: ["alice@example.org", "bob@example.org"], mailbox: nil, deliveryID: "Q1")
+        XCTAssertEqual(again.map(\.status), [.delivered, .delivered])
+        await assertEqual(try await f.store.messages(user: "alice@example.org", mailbox: "INBOX", uids: 1...UInt32.max).count, 1)
+        await assertEqual(try await f.store.messages(user: "bob@example.org", mailbox: "INBOX", uids: 1...UInt32.max).count, 1)
+        // Another id is another delivery.
+        _ = try await f.store.deliver(messagePath: f.messageFile(m), to: ["alice@example.org"], mailbox: nil, deliveryID: "Q2")
+        await assertEqual(try await f.store.messages(user: "alice@example.org", mailbox: "INBOX", uids: 1...UInt32.max).count, 2)
+        await assertEqual(try await f.store.verifyIntegrity().problems, [])
+    }
 }

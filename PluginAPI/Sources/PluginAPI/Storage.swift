@@ -11,6 +11,12 @@ public protocol StorageBackend: Sendable {
     /// before it is reported delivered.
     func deliver(messagePath path: String, to recipients: [String], mailbox: String?) async throws -> [RecipientOutcome]
 
+    /// The same, made idempotent by `deliveryID` (the queue id): a recipient that already
+    /// received this delivery is answered "delivered" without a second copy. The queue calls it
+    /// this way, so a crash between the store's commit and the queue's record of it does not
+    /// deliver twice.
+    func deliver(messagePath path: String, to recipients: [String], mailbox: String?, deliveryID: String) async throws -> [RecipientOutcome]
+
     // Mailbox names: every method takes names as `user` sees them. Own mailboxes by their own
     // names (INBOX without case), another account's as `Other Users/OWNER/NAME`
     // (`MailboxNamespace`), reachable only through that mailbox's ACL. Each operation checks the
@@ -77,6 +83,13 @@ public protocol StorageBackend: Sendable {
     /// (then everything in it is replaced; stop the server first, since its sessions would still
     /// hold the old mailboxes' state).
     func restore(from directory: String, force: Bool) async throws -> BackupReport
+}
+
+extension StorageBackend {
+    /// For stores that cannot remember deliveries: at least once.
+    public func deliver(messagePath path: String, to recipients: [String], mailbox: String?, deliveryID: String) async throws -> [RecipientOutcome] {
+        try await deliver(messagePath: path, to: recipients, mailbox: mailbox)
+    }
 }
 
 /// What `postern admin backup` and `restore` report.
