@@ -24,6 +24,8 @@ let plugins: [(Product, Target)] = [
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS", exclude: ["README.md"]),
+    // IMAP4rev1 on the store: Parser/ (commands, responses), Session/ (state machine), NIO glue.
+    plugin("IMAP", path: "Plugins/IMAP", exclude: ["README.md"]),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
@@ -73,9 +75,10 @@ let package = Package(
         // machines are compiled in through the symlinks in Tests/SASLTests/Mechanisms, and the
         // built .so files are loaded with the host's PluginLoader (PluginFileTests).
         .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
-        // The IMAP parser and response encoder (pure, no I/O), compiled in through the symlink
-        // Tests/IMAPTests/Parser -> Plugins/IMAP/Parser: the imap plugin has no entry point yet.
-        .testTarget(name: "IMAPTests", dependencies: [pluginAPI], path: "Tests/IMAPTests"),
+        // The IMAP parser and response encoder, and the session state machine, compiled in through
+        // the symlinks Tests/IMAPTests/Parser and Session (not linked, see the SASLTests note); the
+        // session tests open the built store plugin through the host (AdminContext).
+        .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
         .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
         // Backup and restore of the store, through the host like StoreTests (Support.swift is shared by symlink).
@@ -87,6 +90,10 @@ let package = Package(
         // The DNS codec through symlinks in Tests/DNSTests/Codec (not linked, see the SASLTests note),
         // and the built libPosternDNS.so through PluginLoader against a throw-away unbound.
         .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/DNSTests"),
+        // The imap plugin through the real binary: Python's imaplib, raw sockets, and the compliance
+        // transcripts against Postern and a throw-away Dovecot (Harness.swift shared by symlink).
+        .testTarget(name: "IMAPInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/IMAPInteropTests", exclude: ["Scripts"]),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
