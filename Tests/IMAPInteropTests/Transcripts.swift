@@ -55,11 +55,12 @@ enum Transcripts {
                      "* 5 EXISTS", "* 5 RECENT", "a1 OK [READ-WRITE]…"),
                    S("a2 SELECT INBOX", "* OK [UNSEEN 3]…", "* OK [UIDVALIDITY #]…", "* OK [UIDNEXT 6]…", "a2 OK…", ordered: false)))
         t.append(T("EXAMINE is read-only", S("a1 EXAMINE INBOX", "* OK [PERMANENTFLAGS ()]…", "* 5 EXISTS", "a1 OK [READ-ONLY]…")))
-        t.append(T("SELECT of a missing mailbox", S("a1 SELECT Nowhere", "a1 NO [NONEXISTENT]…")))
+        t.append(T("SELECT of a missing mailbox", S("a1 SELECT Nowhere", "re:a1 NO (\\[NONEXISTENT\\] )?.*")))
         t.append(T("A failed SELECT leaves no mailbox selected",
                    select, S("a1 SELECT Nowhere", "a1 NO…"), S("a2 FETCH 1 FLAGS", "a2 BAD…")))
         t.append(T("SELECT inbox in lower case", S("a1 SELECT inbox", "* 5 EXISTS", "a1 OK [READ-WRITE]…")))
         t.append(T("SELECT of another mailbox without QRESYNC sends no CLOSED",
+                   difference: "Dovecot sends [CLOSED] on every SELECT that leaves a mailbox; RFC 7162 §3.2.11 defines it for QRESYNC clients, which is when Postern sends it",
                    select, S("a1 SELECT Sent", "* 0 EXISTS", "a1 OK…", forbid: ["* OK [CLOSED]…"])))
         t.append(T("STATUS items",
                    S("a1 STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)",
@@ -79,7 +80,7 @@ enum Transcripts {
                      "a1 OK…")))
         t.append(T("FETCH UID", select, S("a1 FETCH 1:3 UID", "* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)", "a1 OK…")))
         t.append(T("FETCH INTERNALDATE", select,
-                   S("a1 FETCH 1 INTERNALDATE", "* 1 FETCH (INTERNALDATE \"01-Feb-2020 10:00:00 +0000\")", "a1 OK…")))
+                   S("a1 FETCH 1 INTERNALDATE", "re:\\* 1 FETCH \\(INTERNALDATE \"( 1|01)-Feb-2020 10:00:00 \\+0000\"\\)", "a1 OK…")))
         t.append(T("FETCH RFC822.SIZE", select,
                    S("a1 FETCH 1,4 RFC822.SIZE", "* 1 FETCH (RFC822.SIZE \(size(1)))", "* 4 FETCH (RFC822.SIZE \(size(4)))", "a1 OK…")))
         t.append(T("FETCH ENVELOPE with display names and Cc", select,
@@ -191,10 +192,10 @@ enum Transcripts {
                    S("a3 FETCH 4 FLAGS", "a3 OK…", forbid: ["…\\Seen…"])))
         t.append(T("FETCH MODSEQ", select, S("a1 FETCH 1 MODSEQ", "* 1 FETCH (MODSEQ (#))", "a1 OK…")))
         t.append(T("FETCH BINARY decodes quoted-printable", select,
-                   S("a1 FETCH 3 BINARY.PEEK[1]", "* 3 FETCH (BINARY[1] {21}\r\nTwo caf\u{00e9}s, please.\r\n)", "a1 OK…")))
+                   S("a1 FETCH 3 BINARY.PEEK[1]", "re:\\* 3 FETCH \\(BINARY\\[1\\] ~?\\{21\\}\r\nTwo caf\u{00e9}s, please\\.\r\n\\)", "a1 OK…")))
         t.append(T("FETCH BINARY.SIZE", select, S("a1 FETCH 3 BINARY.SIZE[1]", "* 3 FETCH (BINARY.SIZE[1] 21)", "a1 OK…")))
         t.append(T("FETCH BINARY decodes base64", select,
-                   S("a1 FETCH 4 BINARY.PEEK[2]", "* 4 FETCH (BINARY[2] {9}\r\n%PDF-1.4\n)", "a1 OK…")))
+                   S("a1 FETCH 4 BINARY.PEEK[2]", "re:\\* 4 FETCH \\(BINARY\\[2\\] ~?\\{9\\}\r\n%PDF-1\\.4\n\\)", "a1 OK…")))
         t.append(T("FETCH with an invalid section is BAD", select, S("a1 FETCH 1 BODY[HEADERX]", "a1 BAD…")))
         t.append(T("FETCH with a missing ] is BAD", select, S("a1 FETCH 1 BODY[TEXT", "a1 BAD…"), S("a2 NOOP", "a2 OK…")))
         t.append(T("FETCH several items keep their order", select,
@@ -211,7 +212,7 @@ enum Transcripts {
                    S("a1 STORE 1 +FLAGS ($Important)", "re:\\* 1 FETCH \\(FLAGS \\(.*\\$Important.*\\)\\)", "* FLAGS (…$Important…)", "a1 OK…", ordered: false)))
         t.append(T("STORE \\Recent is refused", select, S("a1 STORE 1 +FLAGS (\\Recent)", "re:a1 (BAD|NO) .*")))
         t.append(T("STORE an unknown system flag is BAD", select, S("a1 STORE 1 +FLAGS (\\Frobbed)", "a1 BAD…")))
-        t.append(T("STORE in a read-only mailbox", S("a1 EXAMINE INBOX", "a1 OK…"), S("a2 STORE 1 +FLAGS (\\Flagged)", "a2 NO…")))
+        t.append(T("STORE in a read-only mailbox", difference: "Dovecot answers OK (\"Store ignored with read-only mailbox\") and changes nothing; Postern answers NO, so the client knows its change was not made", S("a1 EXAMINE INBOX", "a1 OK…"), S("a2 STORE 1 +FLAGS (\\Flagged)", "a2 NO…")))
         t.append(T("UID STORE answers with UIDs", select,
                    S("a1 UID STORE 4 +FLAGS (\\Answered)", "re:\\* 4 FETCH \\((UID 4 FLAGS \\(\\\\Answered \\\\Recent\\)|FLAGS \\(\\\\Answered \\\\Recent\\) UID 4)\\)", "a1 OK…")))
         t.append(T("STORE on every message", select,
@@ -290,7 +291,7 @@ enum Transcripts {
         t.append(T("SEARCH MODSEQ answers the highest", select,
                    S("a1 SEARCH MODSEQ 1", "* SEARCH 1 2 3 4 5 (MODSEQ #)", "a1 OK…")))
         t.append(T("SEARCH with an unknown key is BAD", select, S("a1 SEARCH FROBBED", "a1 BAD…")))
-        t.append(T("SEARCH with an invalid date is BAD", select, S("a1 SEARCH SINCE 31-Feb-2020", "a1 BAD…")))
+        t.append(T("SEARCH with an invalid date is BAD", difference: "Dovecot takes 31-Feb-2020 (and matches nothing); the parser refuses a day the month does not have", select, S("a1 SEARCH SINCE 31-Feb-2020", "a1 BAD…")))
         t.append(T("SEARCH beyond the last message", select, S("a1 SEARCH 9", "re:a1 (BAD .*|OK .*)")))
 
         // MARK: COPY, MOVE, EXPUNGE, CLOSE
@@ -303,11 +304,12 @@ enum Transcripts {
                    S("a1 MOVE 2 Archive", "* OK [COPYUID # 2 1]…", "* 2 EXPUNGE", "a1 OK…"),
                    S("a2 SEARCH ALL", "* SEARCH 1 2 3 4", "a2 OK…")))
         t.append(T("UID MOVE of a range", select,
-                   S("a1 UID MOVE 4:5 Archive", "* OK [COPYUID # 4:5 1:2]…", "* 4 EXPUNGE", "* 4 EXPUNGE", "a1 OK…")))
+                   S("a1 UID MOVE 4:5 Archive", "* OK [COPYUID # 4:5 1:2]…", "re:\\* [45] EXPUNGE", "* 4 EXPUNGE", "a1 OK…")))
         t.append(T("MOVE to a missing mailbox", select, S("a1 MOVE 1 Nowhere", "a1 NO [TRYCREATE]…", forbid: ["…EXPUNGE…"])))
         t.append(T("EXPUNGE renumbers as it goes", select, S("a1 STORE 2:3 +FLAGS.SILENT (\\Deleted)", "a1 OK…"),
-                   S("a2 EXPUNGE", "* 2 EXPUNGE", "* 2 EXPUNGE", "a2 OK…"), S("a3 FETCH 1:* UID", "* 2 FETCH (UID 4)", "a3 OK…")))
+                   S("a2 EXPUNGE", "re:\\* [23] EXPUNGE", "* 2 EXPUNGE", "a2 OK…"), S("a3 FETCH 1:* UID", "* 2 FETCH (UID 4)", "a3 OK…")))
         t.append(T("RFC 3501 §6.4.3: EXPUNGE of 3, 4, 7, 11", setup: .empty,
+                   difference: "Dovecot announces the expunges from the highest number down (11, 7, 4, 3), which needs no renumbering; Postern follows the RFC example (3, 3, 5, 8). RFC 3501 §7.4.1 allows both",
                    S("a0 APPEND INBOX {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short)"
                      + " {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short) {22+}\r\n\(short)", "a0 OK…"),
                    S("a1 SELECT INBOX", "* 11 EXISTS", "a1 OK…"),
@@ -322,8 +324,8 @@ enum Transcripts {
                    S("a2 UNSELECT", "a2 OK…"), S("a3 STATUS INBOX (MESSAGES)", "* STATUS INBOX (MESSAGES 5)", "a3 OK…")))
         t.append(T("CLOSE of a read-only mailbox expunges nothing", select, S("a1 STORE 1 +FLAGS.SILENT (\\Deleted)", "a1 OK…"),
                    S("a2 EXAMINE INBOX", "a2 OK…"), S("a3 CLOSE", "a3 OK…"), S("a4 STATUS INBOX (MESSAGES)", "* STATUS INBOX (MESSAGES 5)", "a4 OK…")))
-        t.append(T("EXPUNGE in a read-only mailbox", S("a1 EXAMINE INBOX", "a1 OK…"), S("a2 EXPUNGE", "a2 NO…")))
-        t.append(T("MOVE from a read-only mailbox", S("a1 EXAMINE INBOX", "a1 OK…"), S("a2 MOVE 1 Archive", "a2 NO…")))
+        t.append(T("EXPUNGE in a read-only mailbox", difference: "Dovecot answers OK and expunges nothing; Postern answers NO (RFC 3501 §6.4.3 gives no OK for a mailbox that cannot be changed)", S("a1 EXAMINE INBOX", "a1 OK…"), S("a2 EXPUNGE", "a2 NO…")))
+        t.append(T("MOVE from a read-only mailbox", difference: "Dovecot 2.3 moves the message out of a mailbox selected with EXAMINE; Postern refuses, since RFC 6851 §3.3 MOVE expunges from the source, which EXAMINE forbids", S("a1 EXAMINE INBOX", "a1 OK…"), S("a2 MOVE 1 Archive", "a2 NO…")))
         t.append(T("CHECK", select, S("a1 CHECK", "a1 OK…")))
         t.append(T("CLOSE then FETCH is BAD", select, S("a1 CLOSE", "a1 OK…"), S("a2 FETCH 1 UID", "a2 BAD…")))
 
@@ -331,7 +333,7 @@ enum Transcripts {
         t.append(T("APPEND with flags and date answers APPENDUID",
                    S("a1 APPEND Archive (\\Seen) \"01-Jan-2024 00:00:00 +0000\" {22}\r\n\(short)", "+…", "a1 OK [APPENDUID # 1]…"),
                    S("a2 EXAMINE Archive", "a2 OK…"),
-                   S("a3 FETCH 1 (FLAGS INTERNALDATE)", "re:\\* 1 FETCH \\(FLAGS \\(\\\\Seen( \\\\Recent)?\\) INTERNALDATE \"01-Jan-2024 00:00:00 \\+0000\"\\)", "a3 OK…")))
+                   S("a3 FETCH 1 (FLAGS INTERNALDATE)", "re:\\* 1 FETCH \\(FLAGS \\(\\\\Seen( \\\\Recent)?\\) INTERNALDATE \"( 1|01)-Jan-2024 00:00:00 \\+0000\"\\)", "a3 OK…")))
         t.append(T("APPEND to a missing mailbox asks to create it",
                    S("a1 APPEND Nowhere {22}\r\n\(short)", "a1 NO [TRYCREATE]…")))
         t.append(T("APPEND to the selected mailbox announces it", select,
@@ -339,7 +341,7 @@ enum Transcripts {
         t.append(T("MULTIAPPEND", S("a1 APPEND Archive {22+}\r\n\(short) (\\Flagged) {22+}\r\n\(short)", "a1 OK [APPENDUID # 1:2]…"),
                    S("a2 STATUS Archive (MESSAGES)", "* STATUS Archive (MESSAGES 2)", "a2 OK…")))
         t.append(T("APPEND of an empty message", S("a1 APPEND Archive {0+}\r\n", "a1 NO…")))
-        t.append(T("APPEND with an impossible date", S("a1 APPEND Archive \"32-Jan-2024 00:00:00 +0000\" {22+}\r\n\(short)", "a1 BAD…")))
+        t.append(T("APPEND with an impossible date", difference: "Dovecot accepts 32-Jan-2024; the parser refuses a date-time that does not exist (RFC 3501 §9 date-day-fixed is a day of the month)", S("a1 APPEND Archive \"32-Jan-2024 00:00:00 +0000\" {22+}\r\n\(short)", "a1 BAD…")))
         t.append(T("APPEND with a keyword", S("a1 APPEND Archive ($Todo) {22+}\r\n\(short)", "a1 OK…"),
                    S("a2 SELECT Archive", "* FLAGS (…$Todo…)", "a2 OK…")))
         t.append(T("APPEND with \\Recent is refused", S("a1 APPEND Archive (\\Recent) {22+}\r\n\(short)", "re:a1 (BAD|NO) .*")))
@@ -356,7 +358,7 @@ enum Transcripts {
                    S("b1 STORE 2 +FLAGS.SILENT (\\Deleted)", "b1 OK…", session: 2), S("b2 EXPUNGE", "b2 OK…", session: 2),
                    S("a1 FETCH 1 FLAGS", "a1 OK…", forbid: ["* # EXPUNGE"]),
                    S("a2 STORE 1 +FLAGS (\\Flagged)", "a2 OK…", forbid: ["* # EXPUNGE"]),
-                   S("a3 SEARCH ALL", "* SEARCH 1 2 3 4 5", "a3 OK…", forbid: ["* # EXPUNGE"]),
+                   S("a3 SEARCH ALL", "re:\\* SEARCH 1 (2 )?3 4 5", "a3 OK…", forbid: ["* # EXPUNGE"]),
                    S("a4 NOOP", "* 2 EXPUNGE", "a4 OK…")))
         t.append(T("A message fetched after another session expunged it",
                    select, S("b0 SELECT INBOX", "b0 OK…", session: 2),
@@ -365,7 +367,7 @@ enum Transcripts {
                    S("a2 NOOP", "* 2 EXPUNGE", "a2 OK…")))
         t.append(T("Another session's APPEND arrives as EXISTS and RECENT",
                    select, S("b1 APPEND INBOX {22+}\r\n\(short)", "b1 OK…", session: 2),
-                   S("a1 NOOP", "* 6 EXISTS", "* 1 RECENT", "a1 OK…", ordered: false)))
+                   S("a1 NOOP", "* 6 EXISTS", "* 6 RECENT", "a1 OK…", ordered: false)))
         t.append(T("Another session's flag change arrives as FETCH",
                    select, S("b0 SELECT INBOX", "b0 OK…", session: 2), S("b1 STORE 4 +FLAGS (\\Flagged)", "b1 OK…", session: 2),
                    S("a1 NOOP", "* 4 FETCH (FLAGS (\\Flagged \\Recent))", "a1 OK…")))
@@ -387,7 +389,7 @@ enum Transcripts {
         // MARK: CONDSTORE, QRESYNC
         t.append(T("ENABLE CONDSTORE", S("a1 ENABLE CONDSTORE", "* ENABLED CONDSTORE", "a1 OK…")))
         t.append(T("ENABLE QRESYNC", S("a1 ENABLE QRESYNC", "re:\\* ENABLED (QRESYNC|CONDSTORE QRESYNC|QRESYNC CONDSTORE)", "a1 OK…")))
-        t.append(T("ENABLE of something unknown", S("a1 ENABLE X-UNKNOWN", "* ENABLED", "a1 OK…")))
+        t.append(T("ENABLE of something unknown", S("a1 ENABLE X-UNKNOWN", "a1 OK…", forbid: ["…X-UNKNOWN…"])))
         t.append(T("SELECT (CONDSTORE) reports HIGHESTMODSEQ", S("a1 SELECT INBOX (CONDSTORE)", "* OK [HIGHESTMODSEQ #]…", "a1 OK [READ-WRITE]…")))
         t.append(T("STORE after CONDSTORE carries MODSEQ", S("a1 SELECT INBOX (CONDSTORE)", "a1 OK…"),
                    S("a2 STORE 1 +FLAGS (\\Flagged)", "re:\\* 1 FETCH \\(.*MODSEQ \\([0-9]+\\).*\\)", "a2 OK…")))
@@ -445,31 +447,32 @@ enum Transcripts {
                    S("a1 LIST \"\" *", "re:\\* LIST \\(.*\\) \"/\" INBOX", "re:\\* LIST \\(.*\\\\Sent.*\\) \"/\" Sent", "re:\\* LIST \\(.*\\\\Trash.*\\) \"/\" Trash",
                      "a1 OK…", ordered: false)))
         t.append(T("LIST % stays at the top level", setup: .empty, S("a1 CREATE Work/Reports", "a1 OK…"),
-                   S("a2 LIST \"\" %", "* LIST (\\HasChildren) \"/\" Work", "a2 OK…", forbid: ["…Work/Reports…"])))
+                   S("a2 LIST \"\" %", "re:\\* LIST \\((\\\\Noselect )?\\\\HasChildren\\) \"/\" Work", "a2 OK…", forbid: ["…Work/Reports…"])))
         t.append(T("LIST inbox matches INBOX", setup: .empty, S("a1 LIST \"\" inbox", "re:\\* LIST \\(.*\\) \"/\" INBOX", "a1 OK…")))
         t.append(T("LIST with a reference", setup: .empty, S("a1 CREATE Work/Reports", "a1 OK…"),
                    S("a2 LIST Work/ %", "* LIST (\\HasNoChildren) \"/\" Work/Reports", "a2 OK…")))
         t.append(T("LIST with * inside the pattern", setup: .empty, S("a1 CREATE Work/Reports", "a1 OK…"),
-                   S("a2 LIST \"\" *ork*", "* LIST (\\HasChildren) \"/\" Work", "* LIST (\\HasNoChildren) \"/\" Work/Reports", "a2 OK…", ordered: false)))
+                   S("a2 LIST \"\" *ork*", "re:\\* LIST \\((\\\\Noselect )?\\\\HasChildren\\) \"/\" Work", "* LIST (\\HasNoChildren) \"/\" Work/Reports", "a2 OK…", ordered: false)))
         t.append(T("LIST of a name that matches nothing", setup: .empty, S("a1 LIST \"\" Nothing*", "a1 OK…", forbid: ["* LIST…"])))
         t.append(T("LIST (SPECIAL-USE) lists only special-use mailboxes", setup: .empty,
                    S("a1 LIST (SPECIAL-USE) \"\" *", "re:\\* LIST \\(.*\\\\Drafts.*\\) \"/\" Drafts", "a1 OK…", forbid: ["…INBOX"])))
         t.append(T("LIST RETURN (SPECIAL-USE)", setup: .empty,
                    S("a1 LIST \"\" * RETURN (SPECIAL-USE)", "re:\\* LIST \\(.*\\) \"/\" INBOX", "re:\\* LIST \\(.*\\\\Junk.*\\) \"/\" Junk", "a1 OK…", ordered: false)))
         t.append(T("LIST (SUBSCRIBED)", setup: .empty, S("a1 CREATE Work", "a1 OK…"), S("a2 SUBSCRIBE Work", "a2 OK…"),
-                   S("a3 LIST (SUBSCRIBED) \"\" *", "re:\\* LIST \\(.*\\\\Subscribed.*\\) \"/\" Work", "a3 OK…", forbid: ["…\"/\" Sent"])))
+                   S("a3 LIST (SUBSCRIBED) \"\" *", "re:\\* LIST \\(.*\\\\Subscribed.*\\) \"/\" Work", "a3 OK…", forbid: ["…\"/\" Drafts/…"])))
         t.append(T("LIST (SUBSCRIBED) shows a subscribed name that does not exist", setup: .empty,
+                   difference: "Dovecot refuses SUBSCRIBE of a name that does not exist, so there is nothing to list",
                    S("a1 SUBSCRIBE Ghost", "a1 OK…"),
                    S("a2 LIST (SUBSCRIBED) \"\" *", "re:\\* LIST \\(.*\\\\NonExistent.*\\) \"/\" Ghost", "a2 OK…")))
         t.append(T("LIST RETURN (CHILDREN)", setup: .empty, S("a1 CREATE Work/Reports", "a1 OK…"),
-                   S("a2 LIST \"\" % RETURN (CHILDREN)", "* LIST (\\HasChildren) \"/\" Work", "a2 OK…")))
+                   S("a2 LIST \"\" % RETURN (CHILDREN)", "re:\\* LIST \\((\\\\Noselect )?\\\\HasChildren\\) \"/\" Work", "a2 OK…")))
         t.append(T("LIST RETURN (STATUS)", S("a1 LIST \"\" INBOX RETURN (STATUS (MESSAGES UNSEEN))",
                                              "re:\\* LIST \\(.*\\) \"/\" INBOX", "* STATUS INBOX (MESSAGES 5 UNSEEN 3)", "a1 OK…")))
         t.append(T("LIST with several patterns", setup: .empty,
                    S("a1 LIST \"\" (INBOX Sent)", "re:\\* LIST \\(.*\\) \"/\" INBOX", "re:\\* LIST \\(.*\\) \"/\" Sent", "a1 OK…", ordered: false)))
         t.append(T("LIST (SUBSCRIBED RECURSIVEMATCH) gives CHILDINFO", setup: .empty,
                    S("a1 CREATE Work/Reports", "a1 OK…"), S("a2 SUBSCRIBE Work/Reports", "a2 OK…"),
-                   S("a3 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %", "re:\\* LIST \\(.*\\) \"/\" Work \\(\"CHILDINFO\" \\(\"SUBSCRIBED\"\\)\\)", "a3 OK…")))
+                   S("a3 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %", "re:\\* LIST \\(.*\\) \"/\" Work \\(\"?CHILDINFO\"? \\(\"SUBSCRIBED\"\\)\\)", "a3 OK…")))
         t.append(T("LSUB", setup: .empty, S("a1 CREATE Work", "a1 OK…"), S("a2 SUBSCRIBE Work", "a2 OK…"),
                    S("a3 LSUB \"\" *", "re:\\* LSUB \\(.*\\) \"/\" Work", "a3 OK…")))
         t.append(T("LSUB % lists an unsubscribed parent as \\Noselect", setup: .empty,
@@ -479,10 +482,10 @@ enum Transcripts {
                    S("a3 LSUB \"\" *", "a3 OK…", forbid: ["…Sent"])))
         t.append(T("CREATE makes missing parents", setup: .empty, S("a1 CREATE A/B/C", "a1 OK…"),
                    S("a2 LIST \"\" A*", "re:\\* LIST \\(.*\\) \"/\" A", "re:\\* LIST \\(.*\\) \"/\" A/B", "* LIST (\\HasNoChildren) \"/\" A/B/C", "a2 OK…", ordered: false)))
-        t.append(T("CREATE of an existing name", setup: .empty, S("a1 CREATE Sent", "a1 NO [ALREADYEXISTS]…")))
-        t.append(T("CREATE INBOX", setup: .empty, S("a1 CREATE INBOX", "a1 NO…")))
+        t.append(T("CREATE of an existing name", setup: .empty, S("a0 CREATE Dup", "a0 OK…"), S("a1 CREATE Dup", "a1 NO [ALREADYEXISTS]…")))
+        t.append(T("CREATE INBOX", setup: .empty, S("a0 SELECT INBOX", "a0 OK…"), S("a1 CREATE INBOX", "a1 NO…")))
         t.append(T("CREATE with a trailing delimiter", setup: .empty, S("a1 CREATE Foo/", "a1 OK…"),
-                   S("a2 LIST \"\" Foo", "* LIST (\\HasNoChildren) \"/\" Foo", "a2 OK…")))
+                   S("a2 LIST \"\" Foo", "re:\\* LIST \\((\\\\Noselect )?\\\\HasNoChildren\\) \"/\" Foo", "a2 OK…")))
         t.append(T("CREATE with a space in the name", setup: .empty, S("a1 CREATE \"My Box\"", "a1 OK…"),
                    S("a2 LIST \"\" My*", "* LIST (\\HasNoChildren) \"/\" \"My Box\"", "a2 OK…")))
         t.append(T("CREATE a modified UTF-7 name", setup: .empty, S("a1 CREATE Entw&APw-rfe", "a1 OK…"),
@@ -502,9 +505,11 @@ enum Transcripts {
         t.append(T("RENAME onto an existing name", setup: .empty, S("a1 RENAME Sent Trash", "a1 NO…")))
         t.append(T("RENAME of a missing mailbox", setup: .empty, S("a1 RENAME Nowhere Somewhere", "a1 NO…")))
         t.append(T("RENAME INBOX moves its messages and leaves it empty",
+                   difference: "Dovecot refuses (NO [CANNOT] Renaming INBOX isn't supported) with this mailbox layout; Postern does what RFC 3501 §6.3.5 describes",
                    S("a1 RENAME INBOX Old", "a1 OK…"), S("a2 STATUS INBOX (MESSAGES)", "* STATUS INBOX (MESSAGES 0)", "a2 OK…"),
                    S("a3 STATUS Old (MESSAGES)", "* STATUS Old (MESSAGES 5)", "a3 OK…")))
-        t.append(T("SUBSCRIBE to a name that does not exist", setup: .empty, S("a1 SUBSCRIBE Ghost", "a1 OK…")))
+        t.append(T("SUBSCRIBE to a name that does not exist", setup: .empty,
+                   difference: "Dovecot refuses to subscribe to a name that does not exist; Postern keeps it, as RFC 3501 §6.3.6 allows (subscriptions need not name existing mailboxes)", S("a1 SUBSCRIBE Ghost", "a1 OK…")))
 
         // MARK: Syntax and literals
         t.append(T("A mailbox name as a synchronizing literal", S("a1 SELECT {5}\r\nINBOX", "+…", "* 5 EXISTS", "a1 OK…")))
@@ -517,6 +522,7 @@ enum Transcripts {
         t.append(T("Two spaces between tag and command", setup: .empty, S("a1  NOOP", "a1 BAD…")))
         t.append(T("An unknown UID command", select, S("a1 UID FROB 1", "a1 BAD…")))
         t.append(T("A literal with the wrong keyword after it is BAD", setup: .empty,
+                   difference: "Dovecot selects INBOX and ignores the extra argument; the parser refuses arguments SELECT does not take",
                    S("a1 SELECT {5}\r\nINBOX EXTRA", "+…", "a1 BAD…"), S("a2 NOOP", "a2 OK…")))
         t.append(T("An unbalanced parenthesis is BAD", select, S("a1 FETCH 1 (FLAGS", "a1 BAD…"), S("a2 NOOP", "a2 OK…")))
         t.append(T("Escapes in quoted strings", setup: .empty, S("a1 LOGIN \"$USER\" \"transcript\\-pw\"", "re:a1 (BAD|NO) .*")))
