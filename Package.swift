@@ -25,7 +25,7 @@ let plugins: [(Product, Target)] = [
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS", exclude: ["README.md"]),
     // IMAP4rev1 on the store: Parser/ (commands, responses), Session/ (state machine), NIO glue.
-    plugin("IMAP", path: "Plugins/IMAP", exclude: ["README.md"]),
+    plugin("IMAP", path: "Plugins/IMAP", extra: ["CZlib"], exclude: ["README.md"]),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
@@ -51,6 +51,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
+        // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
+        // module the host shares, so the plugin may link it itself).
+        .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],

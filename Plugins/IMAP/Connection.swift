@@ -99,6 +99,30 @@ final class IMAPConnection: IMAPTransport, @unchecked Sendable {
         }
     }
 
+    func startCompression(after reply: [UInt8]) async -> Bool {
+        let channel = self.channel, handler = self.handler, continuation = self.continuation
+        let limit = max(16 * 1024 * 1024, handler.maxBufferedInput * 16)
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        // As for STARTTLS: the OK uncompressed, then DEFLATE between TLS and this handler, and the
+        // marker, all in one event-loop turn.
+        channel.eventLoop.execute {
+            channel.writeAndFlush(ByteBuffer(bytes: reply), promise: nil)
+            do {
+                try channel.pipeline.syncOperations.addHandler(DeflateHandler(maxInflatedPerRead: limit), position: .before(handler))
+                continuation.yield(.compressionStarted)
+                promise.succeed()
+            } catch {
+                promise.fail(error)
+            }
+        }
+        do {
+            try await promise.futureResult.get()
+            return true
+        } catch {
+            return false
+        }
+    }
+
     func close() {
         let channel = self.channel
         // After everything queued before it has been written.
@@ -111,6 +135,7 @@ final class IMAPConnection: IMAPTransport, @unchecked Sendable {
 
     var isSecure: Bool { session.isSecure }
     var canStartTLS: Bool { session.canStartTLS }
+    var canCompress: Bool { true }
     var isLoopback: Bool { session.isLoopback }
     var peerAddress: String { session.peer?.ipAddress ?? "unknown" }
 

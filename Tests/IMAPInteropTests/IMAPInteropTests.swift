@@ -51,15 +51,33 @@ final class IMAPInteropTests: XCTestCase {
         let f = try IMAPServerFixture("imap-malformed", workers: 1,
                                       listenerOptions: "max_line_length = 65536\nmax_literal_size = \"1M\"\nmax_append_size = \"10M\"")
         try f.createAccounts(["fuzz@example.org"], password: "fuzz-password")
-        let out = try f.python("malformed.py", [String(f.plainPort), "fuzz@example.org", "fuzz-password", "20240601"])
+        let worker = try XCTUnwrap(f.server.log.split(separator: "\n").first { $0.contains("worker spawned") }?
+            .split(separator: " ").first { $0.hasPrefix("pid=") }?.dropFirst(4))
+        let out = try f.python("malformed.py", [String(f.plainPort), "fuzz@example.org", "fuzz-password", "20240601", String(worker)])
         print("malformed measurements: \(out)")
         let random = try XCTUnwrap(out["random"] as? [String: Int])
         XCTAssertEqual(random.values.reduce(0, +), 1000)
         XCTAssertGreaterThan(random["BAD"] ?? 0, 300, "most random commands are malformed")
         for latency in (out["noop_during_random"] as? [Double]) ?? [] { XCTAssertLessThan(latency, 1.0) }
         XCTAssertLessThan(try XCTUnwrap(out["noop_while_literal_unterminated"] as? Double), 1.0)
+        // 300,000 pipelined commands (2.5 MB) with no answer read for 3 s: the worker stops reading
+        // instead of buffering, and every answer arrives afterwards.
+        XCTAssertEqual(out["flood_answered"] as? Int, 300_000)
+        XCTAssertLessThan(try XCTUnwrap(out["flood_rss_growth_kib"] as? Int), 64 * 1024, "worker memory grew too much")
+        XCTAssertLessThan(try XCTUnwrap(out["noop_during_flood"] as? Double), 1.0)
         let log = f.server.log
         XCTAssertFalse(log.contains("worker exited") || log.contains("signal"), "a worker died:\n\(log.suffix(3000))")
+    }
+
+    /// COMPRESS=DEFLATE with Python's zlib on the client side: a 1 MB APPEND and FETCH through it.
+    func testCompressDeflate() throws {
+        let f = try IMAPServerFixture("imap-compress", workers: 1)
+        try f.createAccounts(["zip@example.org"], password: "zip-password")
+        let out = try f.python("compress.py", [String(f.plainPort), "zip@example.org", "zip-password"])
+        print("compress measurements: \(out)")
+        let payload = try XCTUnwrap(out["payload_bytes"] as? Int)
+        XCTAssertLessThan(try XCTUnwrap(out["wire_sent"] as? Int), payload / 4, "the APPENDs went compressed")
+        XCTAssertLessThan(try XCTUnwrap(out["wire_received"] as? Int), payload / 4, "the FETCH answers came compressed")
     }
 
     /// A worker draining (reload) says BYE to a session between commands and to one in IDLE.

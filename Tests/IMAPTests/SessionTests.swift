@@ -70,6 +70,8 @@ final class MemoryTransport: IMAPTransport, @unchecked Sendable {
         input?.yield(.tlsStarted)
         return true
     }
+    func startCompression(after reply: [UInt8]) async -> Bool { false }
+    var canCompress: Bool { false }
     func close() { lock.withLock { isClosed = true } }
     func consumed(_ count: Int) {}
     var isSecure: Bool { lock.withLock { secure } }
@@ -391,6 +393,30 @@ final class SessionTests: XCTestCase {
         XCTAssertTrue(resync.contains { $0.hasPrefix("* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (") }, "\(resync)")
         XCTAssertFalse(resync.contains { $0.hasPrefix("* 1 FETCH") })
         XCTAssertEqual(d.command("q2 SELECT Sent").first, "* OK [CLOSED] Previous mailbox closed.")
+    }
+
+    func testInactivityAndDrainEndTheSession() throws {
+        let store = try SessionStore()
+        var settings = SessionClient.defaultSettings
+        settings.loginTimeout = 0.2
+        settings.idleTimeout = 60
+        let c = SessionClient(store, settings: settings)
+        _ = c.greeting()
+        c.input.yield(.tick)
+        XCTAssertEqual(c.command("a1 NOOP"), ["a1 OK NOOP completed."], "not idle long enough yet")
+        usleep(300_000)
+        c.input.yield(.tick)
+        XCTAssertEqual(c.until("* BYE"), ["* BYE Disconnected for inactivity."])
+        XCTAssertTrue(c.transport.closed)
+        // Logged in, the longer timeout applies; a drain says goodbye between commands.
+        let d = SessionClient(store, settings: settings)
+        d.login()
+        usleep(300_000)
+        d.input.yield(.tick)
+        XCTAssertEqual(d.command("b1 NOOP"), ["b1 OK NOOP completed."])
+        d.input.yield(.drain)
+        XCTAssertEqual(d.until("* BYE"), ["* BYE Server shutting down."])
+        XCTAssertTrue(d.transport.closed)
     }
 
     func testListAndSharing() throws {

@@ -14,13 +14,36 @@ extension IMAPSession {
         _ = parser.takeBufferedInput()
         events.removeAll()
         flush()
-        awaitingTLS = true
+        awaitingLayer = true
         let reply = encoder.encode(.status(.tagged(tag, .ok, "Begin TLS negotiation now.")))
         guard await transport.startTLS(after: reply) else {
             logger.warning("STARTTLS failed")
             return close()
         }
         // Reading resumes at `.tlsStarted`, which the transport posts once TLS is in place.
+    }
+
+    /// COMPRESS DEFLATE (RFC 4978), once per connection.
+    func compress(_ tag: String, _ mechanism: String) async {
+        guard transport.canCompress, mechanism == "DEFLATE" else {
+            events += parser.resume(expecting: .command)
+            return send(.status(.tagged(tag, .bad, "Unknown compression mechanism.")))
+        }
+        guard !compressing else {
+            events += parser.resume(expecting: .command)
+            return send(.status(.tagged(tag, .no, .compressionActive, "DEFLATE active via COMPRESS.")))
+        }
+        // The client waits for the OK before compressing; anything it sent before is dropped.
+        _ = parser.takeBufferedInput()
+        events.removeAll()
+        flush()
+        awaitingLayer = true
+        compressing = true
+        let reply = encoder.encode(.status(.tagged(tag, .ok, "DEFLATE active.")))
+        guard await transport.startCompression(after: reply) else {
+            logger.warning("COMPRESS failed")
+            return close()
+        }
     }
 
     func login(_ tag: String, _ name: String, _ password: String) async {

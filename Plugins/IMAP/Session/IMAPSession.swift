@@ -78,8 +78,10 @@ final class IMAPSession: @unchecked Sendable {
     var idleTag: String?
     var authentication: Authentication?
     var failedLogins = 0
-    /// After STARTTLS: input is dropped until TLS is in place.
-    var awaitingTLS = false
+    /// After STARTTLS or COMPRESS: input is dropped until the new layer is in place.
+    var awaitingLayer = false
+    /// COMPRESS=DEFLATE is on.
+    var compressing = false
     var closing = false
     var draining = false
     var lastInput = Date().timeIntervalSince1970
@@ -117,12 +119,12 @@ final class IMAPSession: @unchecked Sendable {
         switch item {
         case .bytes(let bytes):
             transport.consumed(bytes.count)
-            guard !awaitingTLS, !closing else { return }
+            guard !awaitingLayer, !closing else { return }
             lastInput = Date().timeIntervalSince1970
             events += parser.feed(bytes)
             await processEvents()
-        case .tlsStarted:
-            awaitingTLS = false
+        case .tlsStarted, .compressionStarted:
+            awaitingLayer = false
             events += parser.resume(expecting: .command)
             await processEvents()
         case .mailboxChanged:
@@ -167,7 +169,7 @@ final class IMAPSession: @unchecked Sendable {
                 // The parser pauses after AUTHENTICATE, IDLE, STARTTLS and COMPRESS; when the
                 // command did not go on into its exchange (refused, or in the wrong state), the
                 // next line is a command again.
-                if parser.isPaused && authentication == nil && idleTag == nil && !awaitingTLS {
+                if parser.isPaused && authentication == nil && idleTag == nil && !awaitingLayer {
                     events += parser.resume(expecting: .command)
                 }
             case .continuationRequest:
@@ -193,6 +195,10 @@ final class IMAPSession: @unchecked Sendable {
                 }
             }
             flush()
+            // A client that sends without reading cannot make answers pile up here: the next
+            // command waits until the client has taken this one (and while it waits, unread
+            // input stops being read from the socket once it passes max_buffered_input).
+            await transport.waitUntilWritable()
         }
     }
 
@@ -268,6 +274,7 @@ final class IMAPSession: @unchecked Sendable {
                      "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "ACL", "RIGHTS=texk", "CONDSTORE", "QRESYNC",
                      "ESEARCH", "SEARCHRES", "MULTIAPPEND", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
                      "APPENDLIMIT=\(settings.parserLimits.maxAppendMessageSize)"]
+            if transport.canCompress { caps.append("COMPRESS=DEFLATE") }
         }
         return caps
     }
@@ -313,9 +320,9 @@ final class IMAPSession: @unchecked Sendable {
         case .authenticate(let mechanism, let initial):
             await authenticate(tag, mechanism, initial)
             return
-        case .compress:
-            events += parser.resume(expecting: .command)
-            done = .tagged(tag, .no, .cannot, "COMPRESS is not supported.")
+        case .compress(let mechanism):
+            await compress(tag, mechanism)
+            return
         case .enable(let names):
             done = enable(tag, names)
         case .select(let name, let parameters):

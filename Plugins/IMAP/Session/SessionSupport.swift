@@ -11,6 +11,9 @@ enum IMAPSessionInput: Sendable {
     /// TLS was put in place: bytes before this were sent in plaintext after STARTTLS and are
     /// dropped (RFC 3501 §6.2.1); bytes after it come through TLS.
     case tlsStarted
+    /// COMPRESS=DEFLATE was put in place: bytes before this were sent uncompressed after COMPRESS
+    /// (the client must wait for the OK, RFC 4978 §3) and are dropped; bytes after it are inflated.
+    case compressionStarted
     /// A periodic wake-up to check the inactivity timeout.
     case tick
     /// The worker is draining (reload or stop): finish the command and say BYE.
@@ -29,6 +32,9 @@ protocol IMAPTransport: AnyObject, Sendable {
     /// Sends `reply` in plaintext, then puts TLS in place before anything else is read, and
     /// posts `.tlsStarted` into the input at that point. False when TLS cannot start.
     func startTLS(after reply: [UInt8]) async -> Bool
+    /// Sends `reply` uncompressed, then puts DEFLATE in both directions before anything else is
+    /// read, and posts `.compressionStarted` into the input at that point. False when it cannot.
+    func startCompression(after reply: [UInt8]) async -> Bool
     /// Sends what is queued, then closes.
     func close()
     /// The session has taken `count` bytes of input (for reading back-pressure).
@@ -36,6 +42,8 @@ protocol IMAPTransport: AnyObject, Sendable {
 
     var isSecure: Bool { get }
     var canStartTLS: Bool { get }
+    /// Whether COMPRESS=DEFLATE can be offered.
+    var canCompress: Bool { get }
     var isLoopback: Bool { get }
     /// The client's address without port, for the login throttle and logs.
     var peerAddress: String { get }

@@ -2,10 +2,13 @@
 # unterminated literal, literals over the limits, 1,000 nested parentheses, an over-long line and
 # NUL bytes. Each gets BAD or NO; meanwhile another session keeps answering NOOP promptly.
 #
-# Usage: malformed.py PORT USER PASSWORD SEED; prints a JSON object of measurements last.
-import json, random, socket, sys, time
+# Last, a client that pipelines 300,000 commands without reading the answers: the worker's memory
+# must stay bounded (it stops reading once input piles up) and every answer must still come.
+#
+# Usage: malformed.py PORT USER PASSWORD SEED WORKER-PID; prints a JSON object of measurements last.
+import json, random, socket, sys, threading, time
 
-PORT, USER, PASSWORD, SEED = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+PORT, USER, PASSWORD, SEED, WORKER = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 out = {}
 
 class Conn:
@@ -98,4 +101,27 @@ assert stalled.line() == b"+ Ready for literal data"
 stalled.send(b"abc")
 out["noop_while_literal_unterminated"] = noop_latency(watcher, 9999)
 stalled.s.close()
+
+def rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+flood = Conn()
+assert flood.command(b"f LOGIN %s %s" % (USER.encode(), PASSWORD.encode()))[-1].startswith(b"f OK")
+before = rss_kib(WORKER)
+COUNT = 300000
+payload = b"".join(b"p%d NOOP\r\n" % i for i in range(COUNT))
+sender = threading.Thread(target=lambda: flood.s.sendall(payload))
+sender.start()
+time.sleep(3)
+out["flood_rss_growth_kib"] = rss_kib(WORKER) - before
+out["flood_input_bytes"] = len(payload)
+out["noop_during_flood"] = noop_latency(watcher, 77777)
+answered = 0
+while answered < COUNT:
+    if flood.line().startswith(b"p"):
+        answered += 1
+sender.join()
+out["flood_answered"] = answered
 print(json.dumps(out))
