@@ -419,6 +419,38 @@ final class SessionTests: XCTestCase {
         XCTAssertTrue(d.transport.closed)
     }
 
+    func testQuotaAndAppendRefusals() throws {
+        let store = try SessionStore()
+        try runBlocking { [context = store.context] in
+            try await context.accounts().setQuota(account: "alice@example.org", bytes: 2048, messages: nil)
+        }
+        let c = SessionClient(store)
+        c.login()
+        XCTAssertEqual(c.command("q1 GETQUOTAROOT INBOX"),
+                       ["* QUOTAROOT INBOX \"User quota\"", "* QUOTA \"User quota\" (STORAGE 0 2)", "q1 OK Getquotaroot completed."])
+        let big = String(repeating: "x", count: 3000)
+        XCTAssertEqual(c.command("q2 APPEND INBOX {\(big.utf8.count)+}\r\n\(big)"), ["q2 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)"])
+        XCTAssertEqual(c.command("q3 APPEND Nowhere {5+}\r\nhello"), ["q3 NO [TRYCREATE] Mailbox doesn't exist: Nowhere"])
+        XCTAssertEqual(c.command("q4 APPEND INBOX {0+}\r\n"), ["q4 NO Can't save a zero byte message."])
+        // MULTIAPPEND is all or nothing: the first message is taken back when the second fails.
+        XCTAssertEqual(c.command("q5 APPEND INBOX {5+}\r\nhello {\(big.utf8.count)+}\r\n\(big)"),
+                       ["q5 NO [OVERQUOTA] Quota exceeded (mailbox for user is full)"])
+        XCTAssertEqual(c.command("q6 STATUS INBOX (MESSAGES)"), ["* STATUS INBOX (MESSAGES 0)", "q6 OK Status completed."])
+        XCTAssertEqual(c.command("q7 SETQUOTA \"User quota\" (STORAGE 10)").lastLine.prefix(6), "q7 NO ")
+    }
+
+    func testCommandsPerSecondAreSlowedNotRefused() throws {
+        let store = try SessionStore()
+        var settings = SessionClient.defaultSettings
+        settings.maxCommandsPerSecond = 5
+        let c = SessionClient(store, settings: settings)
+        _ = c.greeting()
+        let start = Date()
+        c.send((1...11).map { "n\($0) NOOP\r\n" }.joined())
+        XCTAssertEqual(c.until("n11 ").count, 11)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 1.9, "11 commands at 5 per second take two seconds")
+    }
+
     func testListAndSharing() throws {
         let store = try SessionStore()
         let alice = SessionClient(store)

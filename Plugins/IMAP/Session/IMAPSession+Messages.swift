@@ -63,7 +63,10 @@ extension IMAPSession {
             var missing = false
             for (seq, uid) in resolved {
                 guard let meta = stored[uid], !sel.view.isVanished(uid) else {
-                    missing = true
+                    // A UID FETCH of a UID that is gone answers nothing for it (the EXPUNGE
+                    // follows with this answer); by sequence number the client named a message
+                    // it still sees, so it hears why nothing came (RFC 5530 EXPUNGEISSUED).
+                    if !command.byUID { missing = true }
                     continue
                 }
                 if let since = command.changedSince, meta.modseq <= since { continue }
