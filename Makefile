@@ -23,11 +23,11 @@ test: deps       ## the whole suite: unit tests, then the interop tests on real 
 
 unit:            ## unit tests only (seconds)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --filter "PosternHostTests|SASLTests|MailCoreTests|StoreTests"
+	$(SWIFT) test --skip-build --filter "PosternHostTests|SASLTests|MailCoreTests|StoreTests|IMAPTests"
 
 interop:         ## interop tests only (minutes)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --filter PosternInteropTests
+	$(SWIFT) test --skip-build --filter "PosternInteropTests|IMAPInteropTests"
 
 clean:
 	rm -rf .build .build-example var
