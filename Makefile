@@ -27,7 +27,7 @@ unit:            ## unit tests only (seconds)
 
 interop:         ## interop tests only (minutes)
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --filter PosternInteropTests
+	$(SWIFT) test --skip-build --filter "PosternInteropTests|IMAPInteropTests"
 
 clean:
 	rm -rf .build .build-example var

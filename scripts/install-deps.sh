@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   libsqlite3-dev   # the embedded store (GRDB links the system SQLite)
+  zlib1g-dev       # IMAP COMPRESS=DEFLATE (the imap plugin links the system zlib)
   openssl          # test certificates
   python3          # test clients (ssl, smtplib, imaplib, poplib)
   ca-certificates

@@ -1,0 +1,1 @@
+../PosternInteropTests/Harness.swift

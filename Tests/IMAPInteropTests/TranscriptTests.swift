@@ -1,0 +1,68 @@
+import Foundation
+import PosternHost
+import PosternTestSupport
+import XCTest
+
+/// The compliance transcripts (Transcripts.swift) against Postern, and the same against a
+/// throw-away Dovecot: every transcript must pass on Postern; where Dovecot answers otherwise the
+/// transcript carries an `expectedDifference` saying why, and a note Dovecot no longer needs fails
+/// the suite (so the table stays true).
+final class TranscriptTests: XCTestCase {
+    static let password = "transcript-pw"
+
+    static func users(_ count: Int) -> [String] {
+        (0..<count).flatMap { [TranscriptRunner.user($0, 1), TranscriptRunner.user($0, 3)] }
+    }
+
+    func testTranscriptsAgainstPostern() throws {
+        let transcripts = Transcripts.all
+        let f = try IMAPServerFixture("imap-transcripts", workers: 2,
+                                      pluginSettings: "login_failure_delay = \"0s\"\nmax_login_failures_per_ip = 0")
+        try f.createAccounts(Self.users(transcripts.count), password: Self.password, quota: "100M")
+        let runner = TranscriptRunner(target: TranscriptTarget(name: "postern", port: f.plainPort, password: Self.password))
+        var failed = 0
+        for (i, t) in transcripts.enumerated() {
+            if let problem = runner.run(t, index: i) {
+                failed += 1
+                XCTFail("transcript \(i) \"\(t.name)\" on Postern: \(problem)")
+            }
+        }
+        print("transcripts on Postern: \(transcripts.count - failed) of \(transcripts.count) pass")
+        XCTAssertGreaterThanOrEqual(transcripts.count, 150)
+    }
+
+    func testTranscriptsAgainstDovecot() throws {
+        guard getuid() == 0 else { throw XCTSkip("Dovecot is started as root (it switches to the mail user itself)") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dovecot") else {
+            return XCTFail("/usr/sbin/dovecot is missing: scripts/install-deps.sh installs dovecot-imapd")
+        }
+        let transcripts = Transcripts.all
+        let dovecot = try DovecotFixture(users: Self.users(transcripts.count), password: Self.password)
+        defer { dovecot.stop() }
+        let runner = TranscriptRunner(target: TranscriptTarget(name: "dovecot", port: dovecot.port, password: Self.password))
+        var same = 0, explained = 0, skipped = 0
+        var report: [String] = []
+        for (i, t) in transcripts.enumerated() {
+            if let why = t.postternOnly {
+                skipped += 1
+                report.append("skip  \(i) \(t.name): \(why)")
+                continue
+            }
+            let problem = runner.run(t, index: i)
+            switch (problem, t.expectedDifference) {
+            case (nil, nil):
+                same += 1
+            case (nil, let note?):
+                XCTFail("transcript \(i) \"\(t.name)\": Dovecot now answers like Postern; drop the note \"\(note)\"")
+            case (let p?, nil):
+                XCTFail("transcript \(i) \"\(t.name)\" differs on Dovecot and has no expectedDifference: \(p)")
+                report.append("DIFF  \(i) \(t.name): \(p)")
+            case (_?, let note?):
+                explained += 1
+                report.append("known \(i) \(t.name): \(note)")
+            }
+        }
+        print("transcripts on Dovecot: \(same) alike, \(explained) explained differences, \(skipped) Postern-only, of \(transcripts.count)")
+        print(report.joined(separator: "\n"))
+    }
+}
