@@ -14,6 +14,9 @@ packages=(
   dovecot-pop3d    # benchmarks: POP3 beside Dovecot
   unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
   fetchmail        # POP3 interop tests: a real POP3 client with UIDL, keep and no keep
+  isync            # IMAP interop tests: mbsync syncing both ways
+  mutt             # IMAP interop tests: a real MUA, driven in tmux
+  tmux
   swaks              # SMTP interop tests: a real SMTP client (STARTTLS, implicit TLS, AUTH, pipelining)
   libnet-ssleay-perl # swaks's TLS support (without it swaks cannot do STARTTLS or --tls-on-connect)
 )

@@ -132,24 +132,31 @@ final class IMAPClientTests: XCTestCase {
 
         // 2. Both ways: flag one locally, delete one locally, move one locally into Archive;
         //    on the server a new message arrives and one gets \Flagged.
+        // New messages may sit in new/; a flagged one belongs in cur/ with its info suffix.
         let inbox = local + "/INBOX/cur"
-        let files = try FileManager.default.contentsOfDirectory(atPath: inbox).sorted()
-        func file(_ id: String) -> String? {
-            files.first { ((try? String(contentsOfFile: inbox + "/" + $0, encoding: .utf8)) ?? "").contains("<\(id)>") }
+        var files: [(dir: String, name: String)] = []
+        for sub in ["cur", "new"] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: local + "/INBOX/" + sub)) ?? [] { files.append((local + "/INBOX/" + sub, name)) }
         }
-        let f1 = try XCTUnwrap(file("m1@t")), f2 = try XCTUnwrap(file("m2@t")), f3 = try XCTUnwrap(file("m3@t"))
-        // m1: flagged locally (Maildir flag F, after the ":2," info).
-        let flagged = f1.contains(":2,") ? f1 + "F" : f1 + ":2,F"
-        XCTAssertEqual(rename(inbox + "/" + f1, inbox + "/" + flagged), 0)
+        func file(_ id: String) -> (dir: String, name: String)? {
+            files.first { ((try? String(contentsOfFile: $0.dir + "/" + $0.name, encoding: .utf8)) ?? "").contains("<\(id)>") }
+        }
+        func withFlag(_ f: (dir: String, name: String), _ flag: Character) -> Int32 {
+            let base = f.name.range(of: ":2,").map { String(f.name[..<$0.lowerBound]) } ?? f.name
+            let flags = f.name.range(of: ":2,").map { String(f.name[$0.upperBound...]) } ?? ""
+            return rename(f.dir + "/" + f.name, inbox + "/" + base + ":2," + String((flags + String(flag)).sorted()))
+        }
+        let f1 = try XCTUnwrap(file("m1@t"), "\(files)"), f2 = try XCTUnwrap(file("m2@t")), f3 = try XCTUnwrap(file("m3@t"))
+        // m1: flagged locally (Maildir flag F).
+        XCTAssertEqual(withFlag(f1, "F"), 0)
         // m2: deleted locally (flag T: trashed, expunged with Expunge Both).
-        let trashed = f2.contains(":2,") ? f2 + "T" : f2 + ":2,T"
-        XCTAssertEqual(rename(inbox + "/" + f2, inbox + "/" + trashed), 0)
+        XCTAssertEqual(withFlag(f2, "T"), 0)
         // m3: moved locally into Archive (a new file there, the old one trashed: what MUAs do).
         let archive = local + "/Archive"
         for sub in ["cur", "new", "tmp"] { try FileManager.default.createDirectory(atPath: archive + "/" + sub, withIntermediateDirectories: true) }
-        let m3 = try String(contentsOfFile: inbox + "/" + f3, encoding: .utf8)
+        let m3 = try String(contentsOfFile: f3.dir + "/" + f3.name, encoding: .utf8)
         try m3.write(toFile: archive + "/cur/moved-m3:2,S", atomically: true, encoding: .utf8)
-        XCTAssertEqual(rename(inbox + "/" + f3, inbox + "/" + (f3.contains(":2,") ? f3 + "T" : f3 + ":2,T")), 0)
+        XCTAssertEqual(withFlag(f3, "T"), 0)
         try server.deliver("alice@example.org", ["m4@t"])
         r = sync()
         XCTAssertEqual(r.0, 0, r.1)
