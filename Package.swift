@@ -24,6 +24,8 @@ let plugins: [(Product, Target)] = [
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS", exclude: ["README.md"]),
+    // The outbound transports: smtp (MX routing, STARTTLS, PIPELINING, 8BITMIME downgrade) and lmtp.
+    plugin("SMTPClient", path: "Plugins/SMTPClient", exclude: ["README.md"]),
     // Test fixtures: a small line protocol and four plugins the loader must refuse.
     plugin("Greeter", path: "Tests/Plugins/Greeter"),
     plugin("BadABI", path: "Tests/Plugins/BadABI"),
@@ -87,6 +89,10 @@ let package = Package(
         // The DNS codec through symlinks in Tests/DNSTests/Codec (not linked, see the SASLTests note),
         // and the built libPosternDNS.so through PluginLoader against a throw-away unbound.
         .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/DNSTests"),
+        // The smtp-client plugin's reply parser, session state machine, dot-stuffing and 8BITMIME
+        // downgrade through symlinks in Tests/SMTPClientTests/Client (not linked, see the SASLTests
+        // note); the built .so against a throw-away Postfix, smtp-sink, unbound and LMTP servers.
+        .testTarget(name: "SMTPClientTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/SMTPClientTests"),
         .testTarget(
             name: "PosternInteropTests",
             dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
