@@ -11,6 +11,7 @@ packages=(
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
   unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
+  postfix          # SMTP client tests: a throw-away Postfix as the remote MX, and its smtp-sink
 )
 
 missing=()
@@ -22,5 +23,7 @@ done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix asks how to configure the system's own mail; the tests run private instances only.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
