@@ -188,7 +188,13 @@ struct ClientConnection: Sendable {
         if let connect = error as? NIOConnectionError, let first = connect.connectionErrors.first {
             return describe(first.error)
         }
-        return "\(error)"
+        let text = "\(error)"
+        // BoringSSL's errors carry a code, a reason and a source path: the reason is what a
+        // postmaster reading a bounce or a log needs ("certificate verify failed").
+        let reasons = text.components(separatedBy: "OPENSSL_internal:").dropFirst().map {
+            $0.prefix { $0 != " " && $0 != "]" && $0 != ")" }.lowercased().replacingOccurrences(of: "_", with: " ")
+        }
+        return reasons.isEmpty ? text : reasons.joined(separator: ", ")
     }
 }
 
