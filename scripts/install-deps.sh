@@ -19,6 +19,7 @@ packages=(
   tmux
   swaks              # SMTP interop tests: a real SMTP client (STARTTLS, implicit TLS, AUTH, pipelining)
   libnet-ssleay-perl # swaks's TLS support (without it swaks cannot do STARTTLS or --tls-on-connect)
+  postfix          # SMTP client tests: a throw-away Postfix as the remote MX, and its smtp-sink
 )
 
 missing=()
@@ -30,5 +31,7 @@ done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Postfix asks how to configure the system's own mail; the tests run private instances only.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

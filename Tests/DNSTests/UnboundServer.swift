@@ -73,7 +73,9 @@ final class UnboundServer {
         return lines.map { "  " + $0 }.joined(separator: "\n")
     }()
 
-    init() throws {
+    /// `zones`: the `local-zone`/`local-data` lines served (each indented by two spaces); the
+    /// DNS tests' own by default, other test targets (SMTPClientTests, by symlink) bring theirs.
+    init(zones: String = UnboundServer.zones) throws {
         guard let binary = ["/usr/sbin/unbound", "/usr/bin/unbound"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw Failure(description: "unbound is not installed (expected /usr/sbin/unbound): run scripts/install-deps.sh")
         }
@@ -104,7 +106,7 @@ final class UnboundServer {
               module-config: "iterator"
               do-not-query-localhost: no
               local-zone: "test." nodefault
-            \(Self.zones)
+            \(zones)
             forward-zone:
               name: "servfail.test."
               forward-addr: 127.0.0.1@\(deadPort)

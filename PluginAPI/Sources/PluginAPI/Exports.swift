@@ -8,6 +8,7 @@
 @_exported import NIOHTTP1
 @_exported import NIOConcurrencyHelpers
 @_exported import NIOSSL
+@_exported import NIOTLS
 @_exported import Logging
 @_exported import Metrics
 @_exported import Crypto

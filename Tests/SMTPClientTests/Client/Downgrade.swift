@@ -1,0 +1,1 @@
+../../../Plugins/SMTPClient/Downgrade.swift

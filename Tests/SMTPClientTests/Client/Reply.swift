@@ -1,0 +1,1 @@
+../../../Plugins/SMTPClient/Reply.swift

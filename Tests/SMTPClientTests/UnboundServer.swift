@@ -1,0 +1,1 @@
+../DNSTests/UnboundServer.swift
