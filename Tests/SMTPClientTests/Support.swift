@@ -171,7 +171,8 @@ final class PostfixServer {
 
     static var postfix: String { "/usr/sbin/postfix" }
 
-    init(domain: String = "example.test", users: [String], messageSizeLimit: Int = 10_240_000) throws {
+    /// `extraMainCF`: more main.cf lines (a transport map to another host, relay domains).
+    init(domain: String = "example.test", users: [String], messageSizeLimit: Int = 10_240_000, extraMainCF: String = "") throws {
         guard FileManager.default.isExecutableFile(atPath: Self.postfix) else {
             throw TestFailure("\(Self.postfix) is missing: scripts/install-deps.sh installs postfix")
         }
@@ -218,6 +219,7 @@ final class PostfixServer {
             smtpd_tls_security_level = may
             smtpd_tls_received_header = yes
             biff = no
+            \(extraMainCF)
 
             """)
         // One line per service Postfix needs to accept and deliver locally; chroot off ("n").
