@@ -112,6 +112,88 @@ final class FullSystemTests: XCTestCase {
         XCTAssertEqual(Build.run(Build.postern, ["queue", "list", "-c", config], cwd: dir.path).output, "0 message(s)\n")
     }
 
+    /// The remote MX is down: the message waits in the queue with the reason, is retried on
+    /// schedule and delivered once Postfix is back; a message for a domain whose every MX stays
+    /// down is returned when its lifetime ends, with exactly one bounce.
+    func testRemoteDownThenBackAndLifetimeExpiry() throws {
+        guard getuid() == 0 else { throw XCTSkip("Postfix is started as root (postfix -c DIR start); run the tests as root") }
+        let dir = TempDir("full-retry")
+        let relayPort = freePort()
+        let postfix = try PostfixServer(users: ["bob"])
+        defer { postfix.stop() }
+        let unbound = try UnboundServer(zones: TestZones.lines)
+        defer { unbound.stop() }
+        let config = dir.write("postern.toml", """
+            data_dir = "./var"
+            workers = 1
+            [plugin.store-sqlite]
+            [plugin.queue]
+            hostname = "mx.postern.test"
+            min_backoff = "1s"
+            max_backoff = "1s"
+            lifetime = "6s"
+            [plugin.dns]
+            nameservers = ["\(unbound.address)"]
+            [plugin.smtp-client]
+            hostname = "mx.postern.test"
+            port = \(postfix.port)
+            connect_timeout = "1s"
+            [plugin.smtp]
+            hostname = "mx.postern.test"
+            [[listener]]
+            name = "relay"
+            address = "127.0.0.1"
+            port = \(relayPort)
+            protocol = "smtp"
+            [listener.options]
+            trust_loopback = true
+            """)
+        func admin(_ args: [String]) -> String { Build.run(Build.postern, args + ["-c", config], cwd: dir.path).output }
+        _ = admin(["admin", "domain", "add", "postern.test"])
+        _ = admin(["admin", "user", "add", "alice@postern.test", "--password", "pw"])
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: Build.postern)
+        serve.arguments = ["serve", "-c", config]
+        serve.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer {
+            _ = admin(["ctl", "stop"])
+            serve.waitUntilExit()
+        }
+        XCTAssertTrue(waitUntil(30) { acceptsTCP("127.0.0.1", relayPort) })
+        let send = dir.write("send.py", """
+            import smtplib, sys
+            s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20); s.ehlo("client.test")
+            s.sendmail(sys.argv[2], [sys.argv[3]], open(sys.argv[4], "rb").read()); s.quit()
+            """)
+        postfix.stop()
+        let message = testMessage("while the MX was down")
+        var r = Build.run("/usr/bin/python3", [send, "\(relayPort)", "alice@postern.test", "bob@example.test", dir.write("m.eml", message)])
+        XCTAssertEqual(r.status, 0, r.output)
+        // Deferred with the reason; tried again (attempts grow) while Postfix is down.
+        XCTAssertTrue(waitUntil(10) { admin(["queue", "list"]).contains("attempts=2") }, admin(["queue", "list"]))
+        let listing = admin(["queue", "list"])
+        XCTAssertTrue(listing.contains("\tdeferred\t") && listing.contains("bob@example.test\t4"), listing)
+        try postfix.restart()
+        let found = runBlockingFound { await postfix.message(of: "bob", containing: messageID(message), within: 30) }
+        XCTAssertNotNil(found, admin(["queue", "list"]) + postfix.log)
+        XCTAssertTrue(waitUntil(10) { admin(["queue", "list"]) == "0 message(s)\n" })
+
+        // Every MX of dead.test is down: returned after the lifetime, with one bounce.
+        let doomed = testMessage("to a dead domain")
+        r = Build.run("/usr/bin/python3", [send, "\(relayPort)", "alice@postern.test", "carol@dead.test", dir.write("d.eml", doomed)])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(waitUntil(30) { admin(["queue", "list"]) == "0 message(s)\n" && !admin(["admin", "message", "list", "alice@postern.test"]).isEmpty },
+                      admin(["queue", "list"]))
+        sleep(3)
+        let inbox = admin(["admin", "message", "list", "alice@postern.test"]).split(separator: "\n")
+        XCTAssertEqual(inbox.count, 1, "exactly one bounce: \(inbox)")
+        let bounce = admin(["admin", "message", "get", "alice@postern.test", String(inbox.first?.split(separator: "\t").first ?? "1")])
+        XCTAssertTrue(bounce.contains("Final-Recipient: rfc822; carol@dead.test") && bounce.contains("Action: failed") && bounce.contains("Status: 5.4.7"), bounce)
+    }
+
     /// Runs async work from this synchronous test.
     func runBlockingFound(_ work: @escaping @Sendable () async -> [UInt8]?) -> [UInt8]? {
         let semaphore = DispatchSemaphore(value: 0)

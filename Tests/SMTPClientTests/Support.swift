@@ -262,6 +262,16 @@ final class PostfixServer {
         _ = waitUntil(10) { !acceptsTCP("127.0.0.1", port) }
     }
 
+    /// Starts it again after `stop()` (same ports, same queue).
+    func restart() throws {
+        guard !running else { return }
+        let start = Build.run(Self.postfix, ["-c", dir.path, "start"])
+        running = true
+        guard start.status == 0, waitUntil(30, { acceptsTCP("127.0.0.1", port) }) else {
+            throw TestFailure("postfix did not restart: \(start.output)\n\(log)")
+        }
+    }
+
     deinit { stop() }
 
     /// The messages in `user`'s Maildir (new/), each as stored.
