@@ -32,6 +32,15 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
+        // Several processes may open a new store at once (the workers of a first start): the
+        // schema is created or brought up to date by one at a time, under an flock, or two of
+        // them would both find it missing and one would fail creating it.
+        let lockFD = open(settings.directory + "/index.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw BlobStore.Failure.io("open \(settings.directory)/index.lock", errno) }
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw BlobStore.Failure.io("flock \(settings.directory)/index.lock", errno) }
+        }
         pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
         try Schema.migrator.migrate(pool)
         changes = try ChangeChannel(directory: settings.directory + "/notify")

@@ -168,6 +168,25 @@ final class LMTPInteropTests: XCTestCase {
         XCTAssertEqual(try c.readLine(), "421 4.3.0 no message store configured")
     }
 
+    /// A first start on an empty data directory with several workers: each opens the new store at
+    /// the same moment, and all of them must come up (the schema is created by one at a time).
+    func testFirstStartWithSeveralWorkersOnAnEmptyStore() throws {
+        for round in 0..<3 {
+            let dir = TempDir("lmtp-first-start-\(round)")
+            let port = freePort()
+            let server = try ServerProcess.start(dir, "data_dir = \"./var\"\nworkers = 4\n[plugin.store-sqlite]\n[[listener]]\nname = \"lmtp\"\naddress = \"127.0.0.1\"\nport = \(port)\nprotocol = \"lmtp\"\n")
+            defer { server.stop() }
+            var ready = 0
+            for _ in 0..<200 {
+                ready = (try? server.status())?.workers.filter { $0.state == "ready" }.count ?? 0
+                if ready == 4 { break }
+                usleep(50_000)
+            }
+            XCTAssertEqual(ready, 4, server.log)
+            XCTAssertFalse(server.log.contains("already exists"), server.log)
+        }
+    }
+
     func testOversizeMessageAndProtocolErrors() throws {
         let dir = TempDir("lmtp-errors")
         let port = freePort()
