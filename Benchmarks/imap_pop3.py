@@ -327,6 +327,7 @@ mail_location = maildir:{r}/mail/%u:LAYOUT=maildir++
 first_valid_uid = 1
 default_process_limit = 2000
 default_client_limit = 4000
+mail_max_userip_connections = 100000
 passdb {{
   driver = static
   args = password={pw}
