@@ -146,6 +146,15 @@ extension SQLiteStore {
         }
     }
 
+    /// O(1): the mailbox row only; `messages` and `unseen` are not counted (0).
+    func changeStamp(user: String, mailbox: String) async throws -> MailboxStatus {
+        try await pool.read { db in
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
+            return MailboxStatus(messages: 0, unseen: 0, uidValidity: UInt32(truncatingIfNeeded: box.uidValidity),
+                                 uidNext: UInt32(box.uidNext), highestModseq: UInt64(box.highestModseq))
+        }
+    }
+
     /// Throws `overQuota` when adding `bytes` in `messages` messages would take the account past
     /// a limit (RFC 9208: the owner's quota, whoever appends).
     static func checkQuota(_ db: Database, accountID: Int64, adding bytes: Int, messages: Int) throws {

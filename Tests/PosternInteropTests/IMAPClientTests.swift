@@ -210,10 +210,13 @@ final class IMAPClientTests: XCTestCase {
             set sort = date
             """)
         let tmux = try Build.tool("tmux"), mutt = try Build.tool("mutt")
-        let session = "postern-mutt-\(UUID().uuidString.prefix(6))"
+        // A private tmux server (-L) for this test, killed at the end; started through sh with its
+        // output to /dev/null, since the server outlives the command and would hold a pipe open.
+        let socketName = "postern-mutt-\(UUID().uuidString.prefix(6))", session = "mutt"
         let env = ["HOME": home, "TERM": "xterm"]
-        func send(_ keys: [String]) { _ = Build.run(tmux, ["send-keys", "-t", session] + keys, environment: env) }
-        func screen() -> String { Build.run(tmux, ["capture-pane", "-p", "-t", session], environment: env).output }
+        func tmuxRun(_ args: [String]) -> (status: Int32, output: String) { Build.run(tmux, ["-L", socketName] + args, environment: env) }
+        func send(_ keys: [String]) { _ = tmuxRun(["send-keys", "-t", session] + keys) }
+        func screen() -> String { tmuxRun(["capture-pane", "-p", "-t", session]).output }
         func wait(for text: String, _ seconds: Double = 15) -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
@@ -222,8 +225,15 @@ final class IMAPClientTests: XCTestCase {
             }
             return false
         }
-        XCTAssertEqual(Build.run(tmux, ["new-session", "-d", "-s", session, "-x", "160", "-y", "40", "\(mutt) -n -F \(muttrc)"], environment: env).status, 0)
-        defer { _ = Build.run(tmux, ["kill-session", "-t", session], environment: env) }
+        // The tmux server outlives the command that starts it and would keep every descriptor it
+        // inherited, among them the pipe Foundation watches to see a child exit (waitUntilExit
+        // then never returns). So it is started through Python with close_fds: it inherits
+        // nothing but /dev/null.
+        let launcher = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True).returncode)"
+        let started = Build.run(try Build.tool("python3"), ["-c", launcher, tmux, "-L", socketName, "new-session", "-d", "-s", session,
+                                                            "-x", "160", "-y", "40", "\(mutt) -n -F \(muttrc)"], environment: env)
+        XCTAssertEqual(started.status, 0, started.output)
+        defer { _ = tmuxRun(["kill-server"]) }
         XCTAssertTrue(wait(for: "about hello@t"), "mutt did not list the message:\n\(screen())")
         // Read it: Enter opens the pager.
         send(["Enter"])

@@ -16,38 +16,44 @@ final class STARTTLSFailureTests: XCTestCase {
         listener.listen(5)
         while True:
             conn, _ = listener.accept()
-            reader = conn.makefile("rb")
+            # A client that gives up mid-session (a reset, a broken pipe) must not end the
+            # server: the next session (the plaintext retry) has to find it listening.
             commands = []
-            conn.sendall(b"220 scripted ESMTP\r\n")
-            while True:
-                line = reader.readline()
-                if not line:
-                    break
-                command = line.decode(errors="replace").rstrip("\r\n")
-                commands.append(command)
-                verb = command.split(" ")[0].upper()
-                if verb == "EHLO":
-                    conn.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
-                elif verb == "STARTTLS" and mode == "broken-handshake":
-                    conn.sendall(b"220 2.0.0 go ahead\r\n")
-                    conn.recv(4096)                       # the ClientHello
-                    conn.sendall(b"this is not TLS\r\n" * 8)
-                    break
-                elif verb == "STARTTLS" and mode == "injection":
-                    # A reply before the handshake, as a man in the middle would add it.
-                    conn.sendall(b"220 2.0.0 go ahead\r\n250 2.0.0 injected\r\n")
-                elif verb in ("MAIL", "RCPT"):
-                    conn.sendall(b"250 2.0.0 ok\r\n")
-                elif verb == "DATA":
-                    conn.sendall(b"354 go ahead\r\n")
-                    while reader.readline() not in (b".\r\n", b""):
-                        pass
-                    conn.sendall(b"250 2.0.0 accepted\r\n")
-                elif verb == "QUIT":
-                    conn.sendall(b"221 2.0.0 bye\r\n")
-                    break
-                else:
-                    conn.sendall(b"502 5.5.2 unknown\r\n")
+            try:
+                reader = conn.makefile("rb")
+                conn.sendall(b"220 scripted ESMTP\r\n")
+                while True:
+                    line = reader.readline()
+                    if not line:
+                        break
+                    command = line.decode(errors="replace").rstrip("\r\n")
+                    commands.append(command)
+                    verb = command.split(" ")[0].upper()
+                    if verb == "EHLO":
+                        conn.sendall(b"250-scripted\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+                    elif verb == "STARTTLS" and mode == "broken-handshake":
+                        conn.sendall(b"220 2.0.0 go ahead\r\n")
+                        conn.recv(4096)                       # the ClientHello
+                        conn.sendall(b"this is not TLS\r\n" * 8)
+                        break
+                    elif verb == "STARTTLS" and mode == "injection":
+                        # A reply before the handshake, as a man in the middle would add it.
+                        conn.sendall(b"220 2.0.0 go ahead\r\n250 2.0.0 injected\r\n")
+                    elif verb in ("MAIL", "RCPT"):
+                        conn.sendall(b"250 2.0.0 ok\r\n")
+                    elif verb == "DATA":
+                        conn.sendall(b"354 go ahead\r\n")
+                        while reader.readline() not in (b".\r\n", b""):
+                            pass
+                        conn.sendall(b"250 2.0.0 accepted\r\n")
+                    elif verb == "QUIT":
+                        conn.sendall(b"221 2.0.0 bye\r\n")
+                        break
+                    else:
+                        conn.sendall(b"502 5.5.2 unknown\r\n")
+
+            except OSError:
+                pass
             with open(log, "a") as out:
                 out.write(json.dumps(commands) + "\n")
             conn.close()

@@ -50,6 +50,9 @@ public protocol StorageBackend: Sendable {
 
     /// The mailbox's current state (for SELECT/STATUS).
     func status(user: String, mailbox: String) async throws -> MailboxStatus
+    /// Only what tells whether the mailbox changed (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ), without
+    /// counting messages: what a session asks before every answer.
+    func changeStamp(user: String, mailbox: String) async throws -> MailboxStatus
     /// Appends a message and returns its UID.
     func append(user: String, mailbox: String, message: [UInt8], flags: [String], internalDate: Int64?) async throws -> UInt32
     /// The messages with UIDs in `uids`, in UID order, without their bodies.
@@ -86,6 +89,11 @@ public protocol StorageBackend: Sendable {
 }
 
 extension StorageBackend {
+    /// For stores without a cheaper way: the full status.
+    public func changeStamp(user: String, mailbox: String) async throws -> MailboxStatus {
+        try await status(user: user, mailbox: mailbox)
+    }
+
     /// For stores that cannot remember deliveries: at least once.
     public func deliver(messagePath path: String, to recipients: [String], mailbox: String?, deliveryID: String) async throws -> [RecipientOutcome] {
         try await deliver(messagePath: path, to: recipients, mailbox: mailbox)

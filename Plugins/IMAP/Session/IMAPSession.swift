@@ -394,7 +394,7 @@ final class IMAPSession: @unchecked Sendable {
     func synchronize(expungesAllowed: Bool) async {
         guard var sel = selection, let user else { return }
         do {
-            let status = try await store.status(user: user, mailbox: sel.name)
+            let status = try await store.changeStamp(user: user, mailbox: sel.name)
             if status.highestModseq != sel.view.highestModseq || status.uidNext != sel.view.uidNext {
                 let listing = try await store.messages(user: user, mailbox: sel.name, uids: 1...UInt32.max)
                 let added = sel.view.absorb(listing: listing, highestModseq: status.highestModseq, uidNext: status.uidNext)
