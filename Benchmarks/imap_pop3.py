@@ -23,26 +23,9 @@ Run as root (Dovecot switches to its mail user). Everything stops at the end.
 """
 import argparse, imaplib, os, poplib, random, resource, shutil, socket, subprocess, sys, tempfile, threading, time
 
+from benchlib import descendants, free_port, rss, wait_port
+
 USER_PASSWORD = "pw"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("nothing listens on %d" % port)
 
 
 def lmtp_fill(port, recipients, count, make):
@@ -120,34 +103,7 @@ class Server:
 
     def rss(self):
         """Resident memory (bytes) of every process of the server (children included)."""
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in open("/proc/%d/status" % pid):
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                pass
-        return total
-
-
-def descendants(root):
-    out, frontier = [root], [root]
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    while frontier:
-        nxt = []
-        for p in frontier:
-            nxt += children.get(p, [])
-        out += nxt
-        frontier = nxt
-    return out
+        return rss(self.pids())
 
 
 def imap_login(port, user):

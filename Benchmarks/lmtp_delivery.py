@@ -12,13 +12,7 @@ Run as root (Dovecot switches to its mail user itself). Everything stops at the 
 """
 import argparse, os, shutil, socket, subprocess, sys, tempfile, threading, time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from benchlib import free_port, wait_port
 
 
 def du(path):
@@ -70,17 +64,6 @@ class LMTP:
         except Exception:
             pass
         self.sock.close()
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("nothing listens on %d" % port)
 
 
 def throughput(port, users, count, concurrency, message):

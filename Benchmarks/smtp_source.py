@@ -11,54 +11,9 @@ processes. Run as root (Postfix's master switches users itself). Everything stop
 
     sudo python3 Benchmarks/smtp_source.py [--postern .build/release/postern] [--messages 2000]
 """
-import argparse, os, pwd, shutil, socket, subprocess, tempfile, threading, time
+import argparse, os, pwd, shutil, subprocess, tempfile, threading, time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("nothing listens on %d" % port)
-
-
-def descendants(root):
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    out, frontier = [root], [root]
-    while frontier:
-        frontier = [c for p in frontier for c in children.get(p, [])]
-        out += frontier
-    return out
-
-
-def rss(pids):
-    total = 0
-    for pid in pids:
-        try:
-            for line in open("/proc/%d/status" % pid):
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
+from benchlib import descendants, free_port, rss, wait_port
 
 
 class PeakMemory(threading.Thread):
