@@ -5,7 +5,9 @@ import PluginAPI
 /// Mailbox change notifications between processes (an IMAP IDLE in one worker sees a delivery
 /// made by the LMTP worker of another generation, or by `postern admin import`).
 ///
-/// Every committed change renames a small file `notify/MAILBOX-ID` (the last change, as JSON)
+/// Every committed change renames a small file `notify/KEY` (the last change, as JSON; KEY is a
+/// hash of the owner and the mailbox's own name, so neither posting nor subscribing needs the
+/// index: a subscription never blocks on the database)
 /// into the store's `notify` directory; each process that has subscribers watches that directory
 /// with inotify and hands each event to the subscribers of that mailbox. The kernel wakes the
 /// watcher within milliseconds and nothing polls. Changes that follow each other quickly may
@@ -14,7 +16,7 @@ import PluginAPI
 final class ChangeChannel: @unchecked Sendable {
     let directory: String
     private let lock = NSLock()
-    private var handlers: [Int64: [UUID: @Sendable (MailboxChange) -> Void]] = [:]
+    private var handlers: [String: [UUID: @Sendable (MailboxChange) -> Void]] = [:]
     private var watching = false
 
     init(directory: String) throws {
@@ -24,7 +26,13 @@ final class ChangeChannel: @unchecked Sendable {
 
     /// Announces a committed change of mailbox `id`. Best effort: a failure to write the file
     /// (disk full) loses the wake-up, never data; IMAP clients see the change at their next command.
-    func post(mailboxID id: Int64, _ change: MailboxChange) {
+    /// The file name for a mailbox: its owner (without case) and own name (INBOX without case).
+    static func key(owner: String, mailbox: String) -> String {
+        let name = mailbox.uppercased() == "INBOX" ? "INBOX" : mailbox
+        return SHA256.hash(data: Array("\(owner.lowercased())\u{0}\(name)".utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func post(key id: String, _ change: MailboxChange) {
         guard let data = try? JSONEncoder().encode(change) else { return }
         let tmp = "\(directory)/.\(id)-\(UUID().uuidString)"
         guard FileManager.default.createFile(atPath: tmp, contents: data) else { return }
@@ -38,7 +46,7 @@ final class ChangeChannel: @unchecked Sendable {
         func cancel() { cancelAction() }
     }
 
-    func subscribe(mailboxID id: Int64, _ handler: @escaping @Sendable (MailboxChange) -> Void) throws -> any ChangeSubscription {
+    func subscribe(key id: String, _ handler: @escaping @Sendable (MailboxChange) -> Void) throws -> any ChangeSubscription {
         let token = UUID()
         try lock.withLock {
             if !watching { try startWatching() }
@@ -78,18 +86,19 @@ final class ChangeChannel: @unchecked Sendable {
                 return
             }
             var offset = 0
-            var changed = Set<Int64>()
+            var changed = Set<String>()
             while offset + headerSize <= n {
                 let length = buffer.withUnsafeBytes { Int($0.load(fromByteOffset: offset + 12, as: UInt32.self)) }
                 let nameBytes = buffer[(offset + headerSize)..<min(offset + headerSize + length, n)].prefix { $0 != 0 }
-                if let id = Int64(String(decoding: nameBytes, as: UTF8.self)) { changed.insert(id) }
+                let name = String(decoding: nameBytes, as: UTF8.self)
+                if name.count == 32, !name.hasPrefix(".") { changed.insert(name) }
                 offset += headerSize + length
             }
             for id in changed { deliver(id) }
         }
     }
 
-    private func deliver(_ id: Int64) {
+    private func deliver(_ id: String) {
         let targets = lock.withLock { handlers[id].map { Array($0.values) } ?? [] }
         guard !targets.isEmpty, let data = FileManager.default.contents(atPath: "\(directory)/\(id)"),
               let change = try? JSONDecoder().decode(MailboxChange.self, from: data) else { return }
@@ -98,23 +107,28 @@ final class ChangeChannel: @unchecked Sendable {
 }
 
 extension SQLiteStore: ChangeNotifier {
+    /// The owner and own name of a mailbox name as `user` sees it.
+    static func owned(_ user: String, _ mailbox: String) -> (owner: String, mailbox: String) {
+        MailboxNamespace.splitShared(mailbox) ?? (user, mailbox)
+    }
+
     /// For other plugins announcing a change they made through this store's API (the store
     /// already announces its own).
     func post(_ change: MailboxChange) {
-        guard let box = try? pool.read({ db in try Self.resolve(db, change.user, change.mailbox) }) else { return }
-        changes.post(mailboxID: box.id, change)
+        let (owner, name) = Self.owned(change.user, change.mailbox)
+        changes.post(key: ChangeChannel.key(owner: owner, mailbox: name), change)
     }
 
-    /// Subscribers get the change under the name they subscribed with. A mailbox that does not
-    /// exist (or that `user` may not see) gives a subscription that never fires.
+    /// Subscribers get the change under the name they subscribed with. The caller has checked
+    /// that `user` may see the mailbox (SELECT did); a name that does not exist never fires.
     func subscribe(user: String, mailbox: String, _ handler: @escaping @Sendable (MailboxChange) -> Void) -> any ChangeSubscription {
-        guard let box = try? pool.read({ db in try Self.resolve(db, user, mailbox) }),
-              let subscription = try? changes.subscribe(mailboxID: box.id, { change in
-                  var seen = change
-                  seen.user = user
-                  seen.mailbox = mailbox
-                  handler(seen)
-              }) else {
+        let (owner, name) = Self.owned(user, mailbox)
+        guard let subscription = try? changes.subscribe(key: ChangeChannel.key(owner: owner, mailbox: name), { change in
+            var seen = change
+            seen.user = user
+            seen.mailbox = mailbox
+            handler(seen)
+        }) else {
             return ChangeChannel.Subscription {}
         }
         return subscription
@@ -122,6 +136,7 @@ extension SQLiteStore: ChangeNotifier {
 
     /// Announces a committed change (call after the write transaction returned).
     func announce(_ box: ResolvedMailbox, _ kind: MailboxChange.Kind, uids: [UInt32] = [], modseq: Int64 = 0) {
-        changes.post(mailboxID: box.id, MailboxChange(user: box.owner, mailbox: box.name, kind: kind, uids: uids, modseq: UInt64(max(0, modseq))))
+        changes.post(key: ChangeChannel.key(owner: box.owner, mailbox: box.name),
+                     MailboxChange(user: box.owner, mailbox: box.name, kind: kind, uids: uids, modseq: UInt64(max(0, modseq))))
     }
 }
