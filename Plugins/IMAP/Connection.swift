@@ -132,6 +132,7 @@ final class IMAPConnection: IMAPTransport, @unchecked Sendable {
     }
 
     func consumed(_ count: Int) { handler.consumed(count) }
+    func acknowledgeReceipt() { channel.acknowledgeReceivedBytes() }
 
     var isSecure: Bool { session.isSecure }
     var canStartTLS: Bool { session.canStartTLS }

@@ -74,6 +74,9 @@ final class MemoryTransport: IMAPTransport, @unchecked Sendable {
     var canCompress: Bool { false }
     func close() { lock.withLock { isClosed = true } }
     func consumed(_ count: Int) {}
+    private var acknowledged = 0
+    func acknowledgeReceipt() { lock.withLock { acknowledged += 1 } }
+    var acknowledgements: Int { lock.withLock { acknowledged } }
     var isSecure: Bool { lock.withLock { secure } }
     var canStartTLS: Bool { lock.withLock { !secure } }
     var isLoopback: Bool { true }
@@ -203,6 +206,30 @@ final class SessionTests: XCTestCase {
         XCTAssertTrue(other.command("b1 EXAMINE INBOX").contains("* 0 RECENT"))
         XCTAssertEqual(c.command("a6 LOGOUT"), ["* BYE Logging out", "a6 OK Logout completed."])
         XCTAssertTrue(c.transport.closed)
+    }
+
+    /// A literal followed by its CRLF in a separate write (as imaplib sends APPEND) gets an
+    /// immediate ACK once the literal is in, so the client's Nagle does not hold the CRLF for a
+    /// delayed ACK; no ACK is asked mid-literal or for a command that arrives whole.
+    func testAcknowledgesALiteralWhoseLineIsStillOpen() throws {
+        let store = try SessionStore()
+        let c = SessionClient(store)
+        c.login()
+        c.send("a1 APPEND INBOX {5}\r\n")
+        _ = c.until("+ ")
+        c.send("hello")
+        let deadline = Date().addingTimeInterval(10)
+        while c.transport.acknowledgements == 0 && Date() < deadline { usleep(1_000) }
+        XCTAssertEqual(c.transport.acknowledgements, 1)
+        c.send("\r\n")
+        XCTAssertTrue(c.until("a1 ").last?.hasPrefix("a1 OK [APPENDUID") == true)
+        c.send("a2 APPEND INBOX {5}\r\n")
+        _ = c.until("+ ")
+        c.send("hel")
+        c.send("lo\r\n")
+        XCTAssertTrue(c.until("a2 ").last?.hasPrefix("a2 OK [APPENDUID") == true)
+        c.append(message(3))
+        XCTAssertEqual(c.transport.acknowledgements, 1)
     }
 
     func testStateRules() throws {

@@ -139,3 +139,18 @@ public protocol TLSProvider: Sendable {
     /// A client context for outbound connections (SMTP to MX, LMTP, LDAP, ...).
     func clientContext() throws -> NIOSSLContext
 }
+
+extension Channel {
+    /// Asks the kernel to acknowledge the bytes received so far at once instead of delaying the
+    /// ACK (TCP_QUICKACK). For a server waiting on the rest of a command after a large piece of
+    /// it: a client that wrote that piece and then a short tail (imaplib sends an APPEND literal
+    /// and its CRLF in two writes) holds the tail back under Nagle until the piece is
+    /// acknowledged, and a delayed ACK makes that 40 ms per command. Not sticky in the kernel,
+    /// so it is asked each time; failures (not TCP, e.g. a Unix socket) are ignored.
+    public func acknowledgeReceivedBytes() {
+        #if os(Linux)
+        let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: 12)) // TCP_QUICKACK
+        setOption(quickAck, value: 1).whenFailure { _ in }
+        #endif
+    }
+}

@@ -108,6 +108,13 @@ public struct IMAPCommandParser: Sendable {
         }
     }
 
+    /// Whether a literal's contents arrived and the rest of its command line has not: the moment a
+    /// client may be holding a short tail back until the literal is acknowledged.
+    public var isAwaitingLineAfterLiteral: Bool {
+        if case .line = state, !raw.literals.isEmpty, !failed { return true }
+        return false
+    }
+
     /// Reads `bytes`; returns the events they complete. While paused, only keeps them.
     public mutating func feed<Bytes: Sequence>(_ bytes: Bytes) -> [Event] where Bytes.Element == UInt8 {
         input.append(contentsOf: bytes)

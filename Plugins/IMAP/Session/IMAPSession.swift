@@ -122,6 +122,7 @@ final class IMAPSession: @unchecked Sendable {
             guard !awaitingLayer, !closing else { return }
             lastInput = Date().timeIntervalSince1970
             events += parser.feed(bytes)
+            if parser.isAwaitingLineAfterLiteral { transport.acknowledgeReceipt() }
             await processEvents()
         case .tlsStarted, .compressionStarted:
             awaitingLayer = false

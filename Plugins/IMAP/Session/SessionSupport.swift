@@ -39,6 +39,8 @@ protocol IMAPTransport: AnyObject, Sendable {
     func close()
     /// The session has taken `count` bytes of input (for reading back-pressure).
     func consumed(_ count: Int)
+    /// Has what was received acknowledged now rather than after the kernel's ACK delay.
+    func acknowledgeReceipt()
 
     var isSecure: Bool { get }
     var canStartTLS: Bool { get }
