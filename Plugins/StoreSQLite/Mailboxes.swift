@@ -226,6 +226,32 @@ extension SQLiteStore {
         return try BlobStore.read(root: root, digest: digest)
     }
 
+    func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
+        // One read transaction for the whole batch: resolving the mailbox and its rights once,
+        // not once per message, is most of what a FETCH of many small bodies costs.
+        let located: [(UInt32, String, String)] = try await pool.read { db in
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
+            let statement = try db.cachedStatement(sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?")
+            var out: [(UInt32, String, String)] = []
+            out.reserveCapacity(uids.count)
+            for uid in uids {
+                guard let row = try Row.fetchOne(statement, arguments: [box.id, Int64(uid)]) else { continue }
+                out.append((uid, row["partition"], row["digest"]))
+            }
+            return out
+        }
+        var out: [UInt32: [UInt8]] = [:]
+        for (uid, root, digest) in located {
+            do {
+                out[uid] = try BlobStore.read(root: root, digest: digest)
+            } catch _ where !FileManager.default.fileExists(atPath: BlobStore.path(root: root, digest: digest)) {
+                // Expunged by another session since the index was read: its blob went with it.
+                continue
+            }
+        }
+        return out
+    }
+
     func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64] {
         let change = Self.normalise(flags)
         let (box, changed, top): (ResolvedMailbox, [UInt32: UInt64], Int64) = try await pool.write { db in

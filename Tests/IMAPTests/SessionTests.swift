@@ -232,6 +232,32 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(c.transport.acknowledgements, 1)
     }
 
+    /// Bodies are read ahead in batches: a FETCH over more messages than one batch holds, with
+    /// a message expunged by another session in the middle, answers every other one whole.
+    func testFetchOfManyBodiesAcrossReadAheadBatches() throws {
+        let store = try SessionStore()
+        let c = SessionClient(store)
+        c.login()
+        let count = IMAPSession.fetchBatchMessages + 20
+        for n in 1...count { c.append(message(n)) }
+        XCTAssertTrue(c.command("s1 SELECT INBOX").last?.hasPrefix("s1 OK") == true)
+        let other = SessionClient(store)
+        other.login()
+        _ = other.command("o1 SELECT INBOX")
+        _ = other.command("o2 UID STORE 100 +FLAGS (\\Deleted)")
+        _ = other.command("o3 EXPUNGE")
+        let lines = c.command("f1 UID FETCH 1:* (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        XCTAssertEqual(lines.last, "f1 OK Fetch completed.")
+        let fetched = lines.filter { $0.contains(" FETCH (") }
+        XCTAssertEqual(fetched.count, count - 1)
+        for n in [1, 99, 101, IMAPSession.fetchBatchMessages, IMAPSession.fetchBatchMessages + 1, count] {
+            let size = message(n).utf8.count
+            XCTAssertTrue(fetched.contains { $0.contains("UID \(n) ") && $0.contains("RFC822.SIZE \(size) ") }, "message \(n)")
+        }
+        XCTAssertFalse(fetched.contains { $0.contains("UID 100 ") })
+        XCTAssertEqual(lines.filter { $0.hasPrefix("Message-ID: <") }.count, count - 1)
+    }
+
     func testStateRules() throws {
         let store = try SessionStore()
         let c = SessionClient(store)

@@ -40,6 +40,10 @@ final class MailboxTests: XCTestCase {
         await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 3...9), [])
         await assertEqual(try await store.content(user: alice, mailbox: "INBOX", uid: 1), first)
         await assertEqual(try await store.content(user: alice, mailbox: "INBOX", uid: 2), second)
+        // In one batch, by UID; a UID that does not exist is left out.
+        await assertEqual(try await store.contents(user: alice, mailbox: "INBOX", uids: [2, 7, 1]), [1: first, 2: second])
+        await assertEqual(try await store.contents(user: alice, mailbox: "INBOX", uids: []), [:])
+        await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) { try await store.contents(user: alice, mailbox: "Nope", uids: [1]) }
 
         // Other mailboxes are untouched; errors name what is missing.
         await assertEqual(try await store.status(user: alice, mailbox: "Sent").highestModseq, 1)

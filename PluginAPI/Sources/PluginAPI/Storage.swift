@@ -59,6 +59,9 @@ public protocol StorageBackend: Sendable {
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage]
     /// The full RFC 5322 bytes of one message.
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8]
+    /// The bytes of several messages at once (a FETCH of many bodies), by UID; UIDs that are
+    /// gone are missing from the answer. The caller bounds how many bytes it asks for.
+    func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]]
     /// Adds, removes or replaces flags; returns the new MODSEQ of each changed message.
     func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64]
     /// Copies (or moves) messages; returns the new UIDs in the target, in source order.
@@ -89,6 +92,19 @@ public protocol StorageBackend: Sendable {
 }
 
 extension StorageBackend {
+    /// For stores without a cheaper way: one message at a time.
+    public func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
+        var out: [UInt32: [UInt8]] = [:]
+        for uid in uids {
+            do {
+                out[uid] = try await content(user: user, mailbox: mailbox, uid: uid)
+            } catch StorageError.noSuchMailbox(let text) where text.contains("has no UID") {
+                continue
+            }
+        }
+        return out
+    }
+
     /// For stores without a cheaper way: the full status.
     public func changeStamp(user: String, mailbox: String) async throws -> MailboxStatus {
         try await status(user: user, mailbox: mailbox)

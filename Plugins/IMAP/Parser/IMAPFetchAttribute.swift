@@ -65,6 +65,14 @@ public enum IMAPFetchAttribute: Sendable, Hashable {
     /// FULL: FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.
     public static let fullMacro: [IMAPFetchAttribute] = [.flags, .internalDate, .rfc822Size, .envelope, .bodyStructureBasic]
 
+    /// Whether answering it needs the message's bytes, not only the index.
+    public var needsContent: Bool {
+        switch self {
+        case .uid, .flags, .internalDate, .modSeq: return false
+        default: return true
+        }
+    }
+
     /// Whether fetching it sets \Seen (RFC 3501 §6.4.5: BODY[...] and RFC822, RFC822.TEXT;
     /// RFC 3516: BINARY[...]).
     public var setsSeen: Bool {

@@ -24,6 +24,10 @@ extension IMAPSession {
 
     // MARK: - FETCH
 
+    /// A FETCH reads bodies ahead at most this many messages, or this many bytes, at a time.
+    static let fetchBatchMessages = 256
+    static let fetchBatchBytes = 4 << 20
+
     func fetch(_ tag: String, _ command: IMAPFetchCommand) async -> IMAPStatusResponse {
         guard var sel = selection, let user else { return .tagged(tag, .bad, "No mailbox selected.") }
         guard let resolved = resolve(command.set, byUID: command.byUID, in: sel.view) else {
@@ -61,7 +65,27 @@ extension IMAPSession {
                 }
             }
             var missing = false
-            for (seq, uid) in resolved {
+            // Bodies are read ahead in batches (one store call each, bounded in bytes) rather
+            // than one store call per message.
+            let needsContent = attributes.contains(where: \.needsContent)
+            var readAhead: [UInt32: [UInt8]] = [:]
+            var readAheadEnd = 0
+            for (index, (seq, uid)) in resolved.enumerated() {
+                if needsContent && index >= readAheadEnd {
+                    var batch: [UInt32] = []
+                    var bytes = 0
+                    readAheadEnd = index
+                    while readAheadEnd < resolved.count && batch.count < Self.fetchBatchMessages
+                        && (batch.isEmpty || bytes < Self.fetchBatchBytes) {
+                        let next = resolved[readAheadEnd].uid
+                        if let meta = stored[next], !sel.view.isVanished(next) {
+                            batch.append(next)
+                            bytes += meta.size
+                        }
+                        readAheadEnd += 1
+                    }
+                    readAhead = batch.isEmpty ? [:] : try await store.contents(user: user, mailbox: sel.name, uids: batch)
+                }
                 guard let meta = stored[uid], !sel.view.isVanished(uid) else {
                     // A UID FETCH of a UID that is gone answers nothing for it (the EXPUNGE
                     // follows with this answer); by sequence number the client named a message
@@ -73,7 +97,13 @@ extension IMAPSession {
                 var message: ServedMessage?
                 func served() async throws -> ServedMessage {
                     if let message { return message }
-                    let m = ServedMessage(stored: try await store.content(user: user, mailbox: sel.name, uid: uid))
+                    let bytes: [UInt8]
+                    if let read = readAhead.removeValue(forKey: uid) {
+                        bytes = read
+                    } else {
+                        bytes = try await store.content(user: user, mailbox: sel.name, uid: uid)
+                    }
+                    let m = ServedMessage(stored: bytes)
                     message = m
                     return m
                 }
