@@ -357,7 +357,7 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
         }
         runAsync(context, { () -> Result<(UInt32, [Message]), any Error> in
             do {
-                let status = try await store.status(user: user, mailbox: "INBOX")
+                let status = try await store.changeStamp(user: user, mailbox: "INBOX")
                 let messages = try await store.messages(user: user, mailbox: "INBOX", uids: 1...UInt32.max)
                 return .success((status.uidValidity, messages.map { Message(uid: $0.uid, size: $0.size) }))
             } catch {

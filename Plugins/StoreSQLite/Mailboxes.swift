@@ -206,12 +206,32 @@ extension SQLiteStore {
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage] {
         try await pool.read { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
-            return try Row.fetchAll(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
-                                    arguments: [box.id, Int64(uids.lowerBound), Int64(uids.upperBound)]).map { row in
-                StoredMessage(uid: UInt32(row["uid"] as Int64), flags: Self.flags(row["flags"]), modseq: UInt64(row["modseq"] as Int64),
-                              internalDate: row["internal_date"], size: row["size"])
-            }
+            return try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
+                                           arguments: [box.id, Int64(uids.lowerBound), Int64(uids.upperBound)])
         }
+    }
+
+    func changes(user: String, mailbox: String, since modseq: UInt64) async throws -> MailboxChanges {
+        try await pool.read { db in
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
+            let changed = try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                                                  arguments: [box.id, Int64(clamping: modseq)])
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ?", arguments: [box.id]) ?? 0
+            return MailboxChanges(uidValidity: UInt32(truncatingIfNeeded: box.uidValidity), uidNext: UInt32(box.uidNext),
+                                  highestModseq: UInt64(box.highestModseq), changed: changed, messageCount: count)
+        }
+    }
+
+    /// Index rows (uid, flags, modseq, internal_date, size) read by position: a SELECT of a large
+    /// mailbox reads every one of them.
+    static func storedMessages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [StoredMessage] {
+        var out: [StoredMessage] = []
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        while let row = try cursor.next() {
+            out.append(StoredMessage(uid: UInt32(row[0] as Int64), flags: flags(row[1]), modseq: UInt64(row[2] as Int64),
+                                     internalDate: row[3], size: row[4]))
+        }
+        return out
     }
 
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8] {
@@ -352,20 +372,27 @@ extension SQLiteStore {
     }
 
     func search(user: String, mailbox: String, query: SearchQuery) async throws -> [UInt32] {
-        typealias Indexed = (uid: UInt32, flags: String, size: Int, date: Int64, modseq: Int64, root: String, digest: String)
+        typealias Indexed = (uid: UInt32, flags: String, size: Int, date: Int64, modseq: Int64, root: String?, digest: String?)
+        // The blob's place is read only when some criterion needs the content; columns are read
+        // by position. A search on flags over a large mailbox is mostly this loop.
+        let needsContent = query.needsContent
         let rows: [Indexed] = try await pool.read { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
-            return try Row.fetchAll(db, sql: """
-                SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq, b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id
-                WHERE m.mailbox_id = ? ORDER BY m.uid
-                """, arguments: [box.id]).map {
-                (UInt32($0["uid"] as Int64), $0["flags"], $0["size"], $0["internal_date"], $0["modseq"], $0["partition"], $0["digest"])
+            let sql = needsContent
+                ? "SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq, b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid"
+                : "SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq FROM message m WHERE m.mailbox_id = ? ORDER BY m.uid"
+            var out: [Indexed] = []
+            let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: [box.id])
+            while let row = try cursor.next() {
+                out.append((UInt32(row[0] as Int64), row[1], row[2], row[3], row[4],
+                            needsContent ? row[5] as String : nil, needsContent ? row[6] as String : nil))
             }
+            return out
         }
         let matcher = SearchMatcher(query)
         var found: [UInt32] = []
         for row in rows {
-            let root = row.root, digest = row.digest
+            let root = row.root ?? "", digest = row.digest ?? ""
             let candidate = SearchCandidate(uid: row.uid, flags: Self.flags(row.flags), size: row.size, internalDate: row.date,
                                             modseq: UInt64(row.modseq), content: { try BlobStore.read(root: root, digest: digest) })
             // A message expunged (its file removed) since the rows were read no longer matches.

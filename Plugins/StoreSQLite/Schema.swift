@@ -112,6 +112,11 @@ enum Schema {
                 CREATE INDEX delivery_log_age ON delivery_log(delivered);
                 """)
         }
+        // What changed since a MODSEQ (an IMAP session catching up, CONDSTORE) without reading
+        // every row of the mailbox.
+        m.registerMigration("v7") { db in
+            try db.execute(sql: "CREATE INDEX message_modseq ON message(mailbox_id, modseq)")
+        }
         return m
     }
 

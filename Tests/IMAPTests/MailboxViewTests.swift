@@ -99,6 +99,39 @@ final class MailboxViewTests: XCTestCase {
         XCTAssertTrue(v.takeUpdates(plain).isEmpty)
     }
 
+    /// Catching up from the changes since `syncedModseq`: new messages and new flags are taken
+    /// in; a count that says something the view numbers is gone asks for the full listing.
+    func testAbsorbingOnlyTheChanges() {
+        var v = view([1, 2, 3])
+        XCTAssertEqual(v.syncedModseq, 1)
+        let added = v.absorb(changes: [stored(2, ["\\Seen"], modseq: 5), stored(4, modseq: 6)], messageCount: 4, highestModseq: 6, uidNext: 5)
+        XCTAssertEqual(added, [4])
+        XCTAssertEqual(v.syncedModseq, 6)
+        XCTAssertEqual(wire(v.takeUpdates(plain)), ["* 4 EXISTS", "* 0 RECENT", "* 2 FETCH (FLAGS (\\Seen))"])
+        // Message 3 expunged elsewhere while 5 arrived: the count (4, not 5) gives it away.
+        let before = v
+        XCTAssertNil(v.absorb(changes: [stored(5, modseq: 8)], messageCount: 4, highestModseq: 8, uidNext: 6))
+        XCTAssertEqual(v, before, "nothing taken from a refused catch-up")
+        v.absorb(listing: [stored(1), stored(2, ["\\Seen"], modseq: 5), stored(4, modseq: 6), stored(5, modseq: 8)], highestModseq: 8, uidNext: 6)
+        XCTAssertEqual(v.syncedModseq, 8)
+        XCTAssertTrue(v.isVanished(3))
+        // Still numbered until the EXPUNGE goes out, and not counted as present meanwhile.
+        XCTAssertEqual(v.absorb(changes: [], messageCount: 4, highestModseq: 9, uidNext: 6), [])
+        XCTAssertEqual(wire(v.takeUpdates(plain)), ["* 3 EXPUNGE", "* 4 EXISTS", "* 0 RECENT"])
+    }
+
+    /// The session's own STORE raises HIGHESTMODSEQ as told to the client but not the point the
+    /// view has caught up to: another session's change with a lower MODSEQ is still read.
+    func testOwnChangesDoNotAdvanceTheSyncPoint() {
+        var v = view([1, 2])
+        v.record(uid: 1, flags: ["\\Flagged"], modseq: 11)
+        XCTAssertEqual(v.highestModseq, 11)
+        XCTAssertEqual(v.syncedModseq, 1)
+        XCTAssertEqual(v.absorb(changes: [stored(1, ["\\Flagged"], modseq: 11), stored(2, ["\\Seen"], modseq: 10)], messageCount: 2,
+                                highestModseq: 11, uidNext: 3), [])
+        XCTAssertEqual(wire(v.takeUpdates(plain)), ["* 2 FETCH (FLAGS (\\Seen))"])
+    }
+
     func testNewKeywordsResendFlags() {
         var v = view([1])
         v.absorb(listing: [stored(1, ["$Forwarded"], modseq: 2)], highestModseq: 2, uidNext: 2)

@@ -43,6 +43,16 @@ final class MailboxTests: XCTestCase {
         // In one batch, by UID; a UID that does not exist is left out.
         await assertEqual(try await store.contents(user: alice, mailbox: "INBOX", uids: [2, 7, 1]), [1: first, 2: second])
         await assertEqual(try await store.contents(user: alice, mailbox: "INBOX", uids: []), [:])
+        // What changed since a MODSEQ, and the count that reveals expunges.
+        let sinceStart = try await store.changes(user: alice, mailbox: "INBOX", since: 1)
+        XCTAssertEqual(sinceStart.changed.map(\.uid), [1, 2])
+        XCTAssertEqual(sinceStart.messageCount, 2)
+        XCTAssertEqual(sinceStart.highestModseq, 3)
+        XCTAssertEqual(sinceStart.uidNext, 3)
+        XCTAssertEqual(sinceStart.uidValidity, initial.uidValidity)
+        let sinceSecond = try await store.changes(user: alice, mailbox: "INBOX", since: 2)
+        XCTAssertEqual(sinceSecond.changed, [listed[1]])
+        await assertEqual(try await store.changes(user: alice, mailbox: "INBOX", since: 3).changed, [])
         await XCTAssertThrowsExactly(StorageError.noSuchMailbox("Nope")) { try await store.contents(user: alice, mailbox: "Nope", uids: [1]) }
 
         // Other mailboxes are untouched; errors name what is missing.

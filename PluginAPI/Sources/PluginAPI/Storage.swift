@@ -57,6 +57,10 @@ public protocol StorageBackend: Sendable {
     func append(user: String, mailbox: String, message: [UInt8], flags: [String], internalDate: Int64?) async throws -> UInt32
     /// The messages with UIDs in `uids`, in UID order, without their bodies.
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage]
+    /// What changed since `modseq`, read consistently: the messages above it (new ones and
+    /// ones with new flags) and how many the mailbox holds now, so that a caller that knows the
+    /// rest can tell whether any were expunged without reading every message.
+    func changes(user: String, mailbox: String, since modseq: UInt64) async throws -> MailboxChanges
     /// The full RFC 5322 bytes of one message.
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8]
     /// The bytes of several messages at once (a FETCH of many bodies), by UID; UIDs that are
@@ -92,6 +96,14 @@ public protocol StorageBackend: Sendable {
 }
 
 extension StorageBackend {
+    /// For stores without a cheaper way: the whole listing, filtered.
+    public func changes(user: String, mailbox: String, since modseq: UInt64) async throws -> MailboxChanges {
+        let stamp = try await changeStamp(user: user, mailbox: mailbox)
+        let all = try await messages(user: user, mailbox: mailbox, uids: 1...UInt32.max)
+        return MailboxChanges(uidValidity: stamp.uidValidity, uidNext: stamp.uidNext, highestModseq: stamp.highestModseq,
+                              changed: all.filter { $0.modseq > modseq }, messageCount: all.count)
+    }
+
     /// For stores without a cheaper way: one message at a time.
     public func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
         var out: [UInt32: [UInt8]] = [:]
@@ -380,6 +392,25 @@ public struct StoredMessage: Sendable, Equatable {
         self.modseq = modseq
         self.internalDate = internalDate
         self.size = size
+    }
+}
+
+/// What `StorageBackend.changes` reports.
+public struct MailboxChanges: Sendable, Equatable {
+    public var uidValidity: UInt32
+    public var uidNext: UInt32
+    public var highestModseq: UInt64
+    /// Messages whose MODSEQ is above the one asked about, in UID order.
+    public var changed: [StoredMessage]
+    /// How many messages the mailbox holds.
+    public var messageCount: Int
+
+    public init(uidValidity: UInt32, uidNext: UInt32, highestModseq: UInt64, changed: [StoredMessage], messageCount: Int) {
+        self.uidValidity = uidValidity
+        self.uidNext = uidNext
+        self.highestModseq = highestModseq
+        self.changed = changed
+        self.messageCount = messageCount
     }
 }
 

@@ -359,7 +359,7 @@ extension IMAPSession {
                 return failure(tag, error, tryCreate: name)
             }
         }
-        guard let validity = try? await store.status(user: user, mailbox: name).uidValidity,
+        guard let validity = try? await store.changeStamp(user: user, mailbox: name).uidValidity,
               let set = IMAPSequenceSet(numbers: uids) else {
             return .tagged(tag, .ok, "Append completed.")
         }

@@ -275,7 +275,7 @@ extension IMAPSession {
             }
             let created = try await store.copy(user: user, from: sel.name, uids: sources, to: target, move: move)
             var code: IMAPResponseCode?
-            if created.count == sources.count, let validity = try? await store.status(user: user, mailbox: target).uidValidity,
+            if created.count == sources.count, let validity = try? await store.changeStamp(user: user, mailbox: target).uidValidity,
                let from = IMAPSequenceSet(numbers: sources), let to = IMAPSequenceSet(numbers: created) {
                 code = .copyUID(uidValidity: validity, source: from, destination: to)
             }

@@ -396,9 +396,20 @@ final class IMAPSession: @unchecked Sendable {
         guard var sel = selection, let user else { return }
         do {
             let status = try await store.changeStamp(user: user, mailbox: sel.name)
-            if status.highestModseq != sel.view.highestModseq || status.uidNext != sel.view.uidNext {
-                let listing = try await store.messages(user: user, mailbox: sel.name, uids: 1...UInt32.max)
-                let added = sel.view.absorb(listing: listing, highestModseq: status.highestModseq, uidNext: status.uidNext)
+            guard status.uidValidity == sel.view.uidValidity else { throw StorageError.noSuchMailbox(sel.name) }
+            if status.highestModseq != sel.view.syncedModseq || status.uidNext != sel.view.uidNext {
+                // Usually a few messages changed: read those, and the whole mailbox only when
+                // the count says some the view numbers were expunged.
+                let changes = try await store.changes(user: user, mailbox: sel.name, since: sel.view.syncedModseq)
+                guard changes.uidValidity == sel.view.uidValidity else { throw StorageError.noSuchMailbox(sel.name) }
+                var added: [UInt32]
+                if let fresh = sel.view.absorb(changes: changes.changed, messageCount: changes.messageCount,
+                                               highestModseq: changes.highestModseq, uidNext: changes.uidNext) {
+                    added = fresh
+                } else {
+                    let listing = try await store.messages(user: user, mailbox: sel.name, uids: 1...UInt32.max)
+                    added = sel.view.absorb(listing: listing, highestModseq: status.highestModseq, uidNext: status.uidNext)
+                }
                 if !added.isEmpty {
                     // New arrivals: \Recent for the first read-write session that sees them.
                     let mark = services.recent.mark(owner: sel.owner, mailbox: sel.ownName, uidValidity: sel.view.uidValidity,

@@ -23,6 +23,10 @@ struct MailboxView: Sendable, Equatable {
     /// The session's \Recent messages (RFC 3501 §2.3.2).
     private(set) var recent: Set<UInt32> = []
     private(set) var highestModseq: UInt64
+    /// The store's HIGHESTMODSEQ as of the last state read from it whole or since: every change
+    /// at or below it is in the view. Unlike `highestModseq`, the session's own changes (told by
+    /// `record`) do not raise it, since another session's change may have a lower MODSEQ.
+    private(set) var syncedModseq: UInt64
     private(set) var uidNext: UInt32
     /// Keywords seen in the mailbox, in first-seen order (for the FLAGS response).
     private(set) var keywords: [String] = []
@@ -42,6 +46,9 @@ struct MailboxView: Sendable, Equatable {
         self.uidValidity = uidValidity
         self.uidNext = uidNext
         self.highestModseq = highestModseq
+        // The status (and its HIGHESTMODSEQ) is read before the listing, so nothing at or below
+        // it can be missing from the listing.
+        syncedModseq = highestModseq
         for m in listing.sorted(by: { $0.uid < $1.uid }) {
             uids.append(m.uid)
             messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
@@ -180,6 +187,36 @@ struct MailboxView: Sendable, Equatable {
             vanished.insert(uid)
             changed.remove(uid)
         }
+        syncedModseq = max(syncedModseq, highestModseq)
+        self.highestModseq = max(self.highestModseq, highestModseq)
+        self.uidNext = max(self.uidNext, uidNext, largestUID &+ 1)
+        return added
+    }
+
+    /// Takes in only what changed since `syncedModseq` (new messages and new flags, ascending
+    /// UIDs) and the store's message count. Returns nil, having changed nothing, when the count
+    /// says messages the view still numbers were expunged: only a full listing tells which.
+    /// Otherwise returns the UIDs numbered just now, as `absorb(listing:)` does.
+    mutating func absorb(changes: [StoredMessage], messageCount: Int, highestModseq: UInt64, uidNext: UInt32) -> [UInt32]? {
+        let arriving = changes.filter { messages[$0.uid] == nil && $0.uid > largestUID }.count
+        guard messageCount == uids.count - vanished.count + arriving else { return nil }
+        var added: [UInt32] = []
+        for m in changes {
+            if let known = messages[m.uid] {
+                if vanished.contains(m.uid) { continue }
+                if !Self.sameFlags(known.flags, m.flags) || known.modseq != m.modseq {
+                    messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
+                    changed.insert(m.uid)
+                    noteKeywords(m.flags)
+                }
+            } else if m.uid > largestUID {
+                uids.append(m.uid)
+                messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
+                noteKeywords(m.flags)
+                added.append(m.uid)
+            }
+        }
+        syncedModseq = max(syncedModseq, highestModseq)
         self.highestModseq = max(self.highestModseq, highestModseq)
         self.uidNext = max(self.uidNext, uidNext, largestUID &+ 1)
         return added

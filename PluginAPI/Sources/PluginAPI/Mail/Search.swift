@@ -67,7 +67,33 @@ public struct SearchCandidate {
 public struct SearchMatcher {
     public let query: SearchQuery
 
-    public init(_ query: SearchQuery) { self.query = query }
+    public init(_ query: SearchQuery) { self.query = Self.lowercasingFlags(query) }
+
+    /// The query with flag names lowercased once, so matching a flag allocates nothing.
+    private static func lowercasingFlags(_ q: SearchQuery) -> SearchQuery {
+        switch q {
+        case .flag(let f): return .flag(f.lowercased())
+        case .and(let qs): return .and(qs.map(lowercasingFlags))
+        case .or(let a, let b): return .or(lowercasingFlags(a), lowercasingFlags(b))
+        case .not(let sub): return .not(lowercasingFlags(sub))
+        default: return q
+        }
+    }
+
+    /// `flag` (already lowercase) equals `candidate` without regard to ASCII case: flags are
+    /// atoms, so ASCII is all there is to fold, and this runs once per message and flag.
+    static func flag(_ candidate: String, equalsLowercased flag: String) -> Bool {
+        var a = candidate.utf8.makeIterator(), b = flag.utf8.makeIterator()
+        while true {
+            switch (a.next(), b.next()) {
+            case (nil, nil): return true
+            case (let x?, let y?):
+                let folded = (x >= 0x41 && x <= 0x5A) ? x | 0x20 : x
+                if folded != y { return false }
+            default: return false
+            }
+        }
+    }
 
     /// Content parsed once per message, however many criteria read it.
     final class Parsed {
@@ -103,7 +129,7 @@ public struct SearchMatcher {
                 return try eval(first) || eval(second)
             case .not(let sub): return try !eval(sub)
             case .uids(let ranges): return ranges.contains { $0.contains(candidate.uid) }
-            case .flag(let flag): return candidate.flags.contains { $0.lowercased() == flag.lowercased() }
+            case .flag(let flag): return candidate.flags.contains { Self.flag($0, equalsLowercased: flag) }
             case .larger(let n): return candidate.size > n
             case .smaller(let n): return candidate.size < n
             case .modseqAtLeast(let m): return candidate.modseq >= m
