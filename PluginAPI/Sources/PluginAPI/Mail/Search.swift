@@ -99,8 +99,10 @@ public struct SearchMatcher {
     final class Parsed {
         let bytes: [UInt8]
         lazy var message = MIMEMessage(parsing: bytes)
+        /// Only the top-level header: what header criteria read, without parsing the body.
+        lazy var header = MailHeaderBlock(parsing: bytes)
         lazy var headerText: String = {
-            message.root.fields.map { "\($0.name): \(EncodedWords.decode($0.value))" }.joined(separator: "\n").lowercased()
+            header.fields.map { "\($0.name): \(EncodedWords.decode($0.value))" }.joined(separator: "\n").lowercased()
         }()
         lazy var bodyText: String = SearchMatcher.bodyText(of: message.root, in: bytes).lowercased()
         init(bytes: [UInt8]) { self.bytes = bytes }
@@ -137,11 +139,11 @@ public struct SearchMatcher {
                 return Self.compare(MailDate(secondsSince1970: candidate.internalDate).dayNumber, cmp, day)
             case .sentDate(let cmp, let day):
                 let p = try content()
-                guard let field = p.message.root.field("Date"), let date = MailDate(rfc5322: field.text) else { return false }
+                guard let field = p.header.first("Date"), let date = MailDate(rfc5322: field.text) else { return false }
                 return Self.compare(date.dayNumber, cmp, day)
             case .header(let name, let value):
                 let p = try content()
-                let fields = p.message.root.fields.filter { $0.hasName(name) }
+                let fields = p.header.all(name)
                 if value.isEmpty { return !fields.isEmpty }
                 let needle = value.lowercased()
                 return fields.contains { EncodedWords.decode($0.value).lowercased().contains(needle) }
