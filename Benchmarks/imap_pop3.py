@@ -19,7 +19,7 @@ messages to an empty mailbox and fetches them all back (the store benchmark of i
 Run as root (Dovecot switches to its mail user). Everything stops at the end.
 
     sudo python3 Benchmarks/imap_pop3.py [--postern .build/release/postern] [--messages 10000]
-        [--concurrency 1,10,50] [--seconds 5] [--idle 1000] [--large 100000]
+        [--concurrency 1,10,50] [--seconds 5] [--idle 1000] [--large 100000] [--dovecot-format mdbox]
 """
 import argparse, imaplib, os, poplib, random, resource, shutil, socket, subprocess, sys, tempfile, threading, time
 
