@@ -230,6 +230,8 @@ extension SQLiteStore {
                     let columns = try db.columns(in: table, in: "main").map { "\"\($0.name)\"" }.joined(separator: ", ")
                     try db.execute(sql: "INSERT INTO main.\(table) (\(columns)) SELECT \(columns) FROM restored.\(table)")
                 }
+                // The mailbox rows brought their counters, and the message rows counted again.
+                try Schema.recount(db)
                 // As `deliver` does: a file seen before the lock may have been removed since.
                 for blob in restoredBlobs where access(BlobStore.path(root: blob.partition, digest: blob.digest), F_OK) != 0 {
                     guard try BlobStore.copyVerified(from: BlobStore.path(root: dir + "/blobs", digest: blob.digest), root: blob.partition, digest: blob.digest) != nil else {

@@ -160,13 +160,11 @@ extension SQLiteStore {
     static func checkQuota(_ db: Database, accountID: Int64, adding bytes: Int, messages: Int) throws {
         guard let row = try Row.fetchOne(db, sql: "SELECT quota_bytes, quota_messages FROM account WHERE id = ?", arguments: [accountID]),
               row["quota_bytes"] as Int? != nil || row["quota_messages"] as Int? != nil else { return }
-        let usage = try Row.fetchOne(db, sql: """
-            SELECT COALESCE(SUM(m.size), 0) AS bytes, COUNT(*) AS n FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = ?
-            """, arguments: [accountID])!
-        if let limit = row["quota_bytes"] as Int?, (usage["bytes"] as Int) + bytes > limit {
+        let usage = try Schema.usage(db, accountID: accountID)
+        if let limit = row["quota_bytes"] as Int?, usage.bytes + bytes > limit {
             throw StorageError.overQuota("storage limit \(limit) bytes")
         }
-        if let limit = row["quota_messages"] as Int?, (usage["n"] as Int) + messages > limit {
+        if let limit = row["quota_messages"] as Int?, usage.messages + messages > limit {
             throw StorageError.overQuota("message limit \(limit)")
         }
     }
@@ -216,7 +214,7 @@ extension SQLiteStore {
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let changed = try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
                                                   arguments: [box.id, Int64(clamping: modseq)])
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ?", arguments: [box.id]) ?? 0
+            let count = try Int.fetchOne(db, sql: "SELECT message_count FROM mailbox WHERE id = ?", arguments: [box.id]) ?? 0
             return MailboxChanges(uidValidity: UInt32(truncatingIfNeeded: box.uidValidity), uidNext: UInt32(box.uidNext),
                                   highestModseq: UInt64(box.highestModseq), changed: changed, messageCount: count)
         }
@@ -447,6 +445,15 @@ extension SQLiteStore {
                 SELECT b.name, b.uidnext, MAX(m.uid) AS top FROM mailbox b JOIN message m ON m.mailbox_id = b.id GROUP BY b.id HAVING MAX(m.uid) >= b.uidnext
                 """) {
                 problems.append("mailbox \(row["name"] as String): UID \(row["top"] as Int64) not below UIDNEXT \(row["uidnext"] as Int64)")
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT * FROM (SELECT b.name, a.name AS owner, b.message_count, b.message_bytes,
+                                      (SELECT COUNT(*) FROM message m WHERE m.mailbox_id = b.id) AS n,
+                                      (SELECT COALESCE(SUM(m.size), 0) FROM message m WHERE m.mailbox_id = b.id) AS bytes
+                               FROM mailbox b JOIN account a ON a.id = b.account_id)
+                WHERE message_count != n OR message_bytes != bytes
+                """) {
+                problems.append("mailbox \(row["owner"] as String)/\(row["name"] as String): counted \(row["message_count"] as Int) messages of \(row["message_bytes"] as Int) bytes, holds \(row["n"] as Int) of \(row["bytes"] as Int)")
             }
             let messages = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message") ?? 0
             var unreferenced: [String] = []

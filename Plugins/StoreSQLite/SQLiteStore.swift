@@ -263,8 +263,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     static func accountInfos(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> [AccountInfo] {
         try Row.fetchAll(db, sql: """
-            SELECT a.*, (SELECT COALESCE(SUM(m.size), 0) FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = a.id) AS bytes,
-                   (SELECT COUNT(*) FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = a.id) AS messages
+            SELECT a.*, (SELECT COALESCE(SUM(b.message_bytes), 0) FROM mailbox b WHERE b.account_id = a.id) AS bytes,
+                   (SELECT COALESCE(SUM(b.message_count), 0) FROM mailbox b WHERE b.account_id = a.id) AS messages
             FROM account a JOIN domain d ON d.id = a.domain_id WHERE \(condition) ORDER BY a.name
             """, arguments: arguments).map { row in
             AccountInfo(name: row["name"], enabled: row["enabled"], adminLevel: row["admin_level"],
@@ -406,11 +406,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     continue
                 }
                 if row["quota_bytes"] as Int? != nil || row["quota_messages"] as Int? != nil {
-                    let usage = try Row.fetchOne(db, sql: """
-                        SELECT COALESCE(SUM(m.size), 0) AS bytes, COUNT(*) AS n FROM message m JOIN mailbox b ON b.id = m.mailbox_id WHERE b.account_id = ?
-                        """, arguments: [accountID])!
-                    let overBytes = (row["quota_bytes"] as Int?).map { (usage["bytes"] as Int) + blob.size > $0 } ?? false
-                    let overCount = (row["quota_messages"] as Int?).map { (usage["n"] as Int) + 1 > $0 } ?? false
+                    let usage = try Schema.usage(db, accountID: accountID)
+                    let overBytes = (row["quota_bytes"] as Int?).map { usage.bytes + blob.size > $0 } ?? false
+                    let overCount = (row["quota_messages"] as Int?).map { usage.messages + 1 > $0 } ?? false
                     if overBytes || overCount { continue }
                 }
                 let mailboxRow = try Row.fetchOne(db, sql: "SELECT * FROM mailbox WHERE account_id = ? AND name = ?",

@@ -117,7 +117,44 @@ enum Schema {
         m.registerMigration("v7") { db in
             try db.execute(sql: "CREATE INDEX message_modseq ON message(mailbox_id, modseq)")
         }
+        // Each mailbox's message count and bytes, kept by triggers on every path that adds,
+        // removes or moves a message row (delivery, append, copy, move, expunge, cascades,
+        // restore), so quota checks and usage read a few mailbox rows instead of summing every
+        // message of the account on each append and delivery.
+        m.registerMigration("v8") { db in
+            try db.execute(sql: """
+                ALTER TABLE mailbox ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE mailbox ADD COLUMN message_bytes INTEGER NOT NULL DEFAULT 0;
+                CREATE TRIGGER message_counted AFTER INSERT ON message BEGIN
+                    UPDATE mailbox SET message_count = message_count + 1, message_bytes = message_bytes + NEW.size WHERE id = NEW.mailbox_id;
+                END;
+                CREATE TRIGGER message_uncounted AFTER DELETE ON message BEGIN
+                    UPDATE mailbox SET message_count = message_count - 1, message_bytes = message_bytes - OLD.size WHERE id = OLD.mailbox_id;
+                END;
+                CREATE TRIGGER message_recounted AFTER UPDATE OF mailbox_id, size ON message BEGIN
+                    UPDATE mailbox SET message_count = message_count - 1, message_bytes = message_bytes - OLD.size WHERE id = OLD.mailbox_id;
+                    UPDATE mailbox SET message_count = message_count + 1, message_bytes = message_bytes + NEW.size WHERE id = NEW.mailbox_id;
+                END;
+                """)
+            try recount(db)
+        }
         return m
+    }
+
+    /// Sets every mailbox's message count and bytes from its message rows (after a migration or
+    /// a restore, which copies rows wholesale, counters included).
+    static func recount(_ db: Database) throws {
+        try db.execute(sql: """
+            UPDATE mailbox SET message_count = (SELECT COUNT(*) FROM message WHERE mailbox_id = mailbox.id),
+                               message_bytes = (SELECT COALESCE(SUM(size), 0) FROM message WHERE mailbox_id = mailbox.id)
+            """)
+    }
+
+    /// What an account holds (RFC 9208 usage): the sum of its mailboxes' counters.
+    static func usage(_ db: Database, accountID: Int64) throws -> (bytes: Int, messages: Int) {
+        let row = try Row.fetchOne(db, sql: "SELECT COALESCE(SUM(message_bytes), 0), COALESCE(SUM(message_count), 0) FROM mailbox WHERE account_id = ?",
+                                   arguments: [accountID])!
+        return (row[0], row[1])
     }
 
     /// The mailboxes every new account gets, with their RFC 6154 special-use attribute.

@@ -272,6 +272,19 @@ final class MailboxTests: XCTestCase {
         try await accounts.setQuota(account: alice, bytes: nil, messages: nil)
         await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: a.count + 2 * b.count, bytesLimit: nil, messagesUsed: 3, messagesLimit: nil))
         await XCTAssertThrowsExactly(StorageError.noSuchUser("nobody@example.org")) { try await store.quota(user: "nobody@example.org") }
+        // The usage is kept per mailbox by the index itself: a move changes nothing, an expunge
+        // and a mailbox deleted with its messages take theirs off.
+        _ = try await store.copy(user: alice, from: "INBOX", uids: [1], to: "Trash", move: true)
+        await assertEqual(try await store.quota(user: alice).messagesUsed, 3)
+        _ = try await store.setFlags(user: alice, mailbox: "Trash", uids: [1], flags: ["\\Deleted"], mode: .add)
+        await assertEqual(try await store.expunge(user: alice, mailbox: "Trash", uids: nil), [1])
+        await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: 2 * b.count, bytesLimit: nil, messagesUsed: 2, messagesLimit: nil))
+        try await store.deleteMailbox(user: alice, name: "Archive")
+        await assertEqual(try await store.quota(user: alice), Quota(bytesUsed: b.count, bytesLimit: nil, messagesUsed: 1, messagesLimit: nil))
+        await assertEqual(try await store.verifyIntegrity().problems, [])
+        // A counter that disagrees with the rows is an integrity problem.
+        try IndexReader(path: f.storeDirectory + "/index.sqlite").execute("UPDATE mailbox SET message_count = 7 WHERE name = 'INBOX'")
+        await assertEqual(try await store.verifyIntegrity().problems, ["mailbox alice@example.org/INBOX: counted 7 messages of \(b.count) bytes, holds 1 of \(b.count)"])
     }
 
     /// APPEND and COPY are refused over quota as delivery is (RFC 9208 §5: [OVERQUOTA]); a move

@@ -167,6 +167,19 @@ struct IndexReader {
         return out
     }
 
+    /// Runs one statement read-write: to damage the index on purpose.
+    func execute(_ sql: String) throws {
+        var db: OpaquePointer?
+        let readWrite: Int32 = 0x2
+        guard Self.symbol("sqlite3_open_v2", OpenV2.self)(path, &db, readWrite, nil) == 0 else { throw SystemError.message("cannot open \(path)") }
+        defer { _ = Self.symbol("sqlite3_close", Close.self)(db) }
+        var statement: OpaquePointer?
+        guard Self.symbol("sqlite3_prepare_v2", Prepare.self)(db, sql, -1, &statement, nil) == 0 else { throw SystemError.message("cannot prepare \(sql)") }
+        defer { _ = Self.symbol("sqlite3_finalize", Close.self)(statement) }
+        let rc = Self.symbol("sqlite3_step", Step.self)(statement)
+        guard rc == 101 else { throw SystemError.message("step: \(rc)") }
+    }
+
     /// The blob rows: digest -> reference count.
     func blobRefs() throws -> [String: Int] {
         var refs: [String: Int] = [:]
