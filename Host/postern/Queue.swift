@@ -28,7 +28,8 @@ struct QueueCommand: ParsableCommand {
                 return
             }
             for e in entries {
-                print("\(e.id)\t\(e.queue)\t\(e.size)\t\(QueueCommand.date(e.arrival))\t<\(e.sender)>\tattempts=\(e.attempts)\tnext=\(QueueCommand.date(e.nextAttempt))")
+                print("\(e.id)\t\(e.queue)\t\(e.size)\t\(QueueCommand.date(e.arrival))\t<\(e.sender)>\tattempts=\(e.attempts)\tnext=\(QueueCommand.date(e.nextAttempt))"
+                      + (e.holdReason.map { "\tquarantined=\($0)" } ?? ""))
                 for p in e.pending { print("\t\(p.address)\t\(p.lastReply ?? "-")") }
             }
             print("\(entries.count) message(s)")

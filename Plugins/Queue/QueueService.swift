@@ -56,9 +56,13 @@ final class QueueService: MailQueue, @unchecked Sendable {
         try await enqueue(envelope: envelope, messagePath: path, kind: .normal)
     }
 
+    func enqueue(envelope: Envelope, messagePath path: String, holdReason: String?) async throws -> String {
+        try await enqueue(envelope: envelope, messagePath: path, kind: .normal, holdReason: holdReason)
+    }
+
     /// Moves the message into `data/`, fsyncs it, expands the recipients and writes the entry into
     /// `incoming/`, fsynced: after this returns a crash loses nothing.
-    func enqueue(envelope original: Envelope, messagePath path: String, kind: QueueEntry.Kind) async throws -> String {
+    func enqueue(envelope original: Envelope, messagePath path: String, kind: QueueEntry.Kind, holdReason: String? = nil) async throws -> String {
         var envelope = original
         if kind == .normal && !senderRewriter.isEmpty {
             envelope.sender = try await senderRewriter.rewrite(envelope.sender)
@@ -80,11 +84,16 @@ final class QueueService: MailQueue, @unchecked Sendable {
             let recipients = try await expand(envelope.recipients)
             let now = Self.now()
             let entry = QueueEntry(id: id, envelope: envelope, kind: kind, size: Int(st.st_size), arrival: now, attempts: 0,
-                                   nextAttempt: now, warned: false, recipients: recipients)
-            try spool.write(entry, to: "incoming")
+                                   nextAttempt: now, warned: false, recipients: recipients, holdReason: holdReason)
+            // A quarantined message is kept as durably as any other, where no manager takes it.
+            try spool.write(entry, to: holdReason == nil ? "incoming" : "hold")
         } catch {
             unlink(data)
             throw error
+        }
+        if let holdReason {
+            logger.notice("queued on hold", metadata: ["id": "\(id)", "from": "<\(envelope.sender)>", "reason": "\(holdReason)"])
+            return id
         }
         logger.info("queued", metadata: ["id": "\(id)", "from": "<\(envelope.sender)>", "recipients": "\(envelope.recipients.count)"])
         wake()
@@ -382,7 +391,8 @@ final class QueueService: MailQueue, @unchecked Sendable {
     func summary(_ e: QueueEntry, _ queue: String) -> QueueSummary {
         QueueSummary(id: e.id, queue: queue, sender: e.envelope.sender, size: e.size, arrival: e.arrival, attempts: e.attempts,
                      nextAttempt: queue == "deferred" || queue == "incoming" ? e.nextAttempt : nil,
-                     pending: e.pending.map { QueueSummary.PendingRecipient(address: $0.address, lastReply: $0.lastReply?.description) })
+                     pending: e.pending.map { QueueSummary.PendingRecipient(address: $0.address, lastReply: $0.lastReply?.description) },
+                     holdReason: e.holdReason)
     }
 
     func show(id: String) async throws -> (QueueSummary, [UInt8])? {
@@ -420,6 +430,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
         try modify(ids, all: true) { entry, queue in
             guard queue == "hold" else { return nil }
             entry.nextAttempt = Self.now()
+            entry.holdReason = nil
             return "deferred"
         }
     }

@@ -18,6 +18,8 @@ struct QueueEntry: Codable, Equatable {
     var warned: Bool
     /// Recipients after alias expansion, each with its own state.
     var recipients: [QueueRecipient]
+    /// Why it went to the hold queue on arrival (a filter's quarantine); cleared on release.
+    var holdReason: String? = nil
 
     var pending: [QueueRecipient] { recipients.filter { $0.state == .pending } }
 }

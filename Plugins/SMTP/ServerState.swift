@@ -717,20 +717,19 @@ final class SMTPServerState: @unchecked Sendable {
             await finishTransaction(spool)
             return reply(250, "2.0.0", "ok: discarded")
         }
-        if let reason = verdictQuarantine {
-            // MailQueue has no hold queue yet: the message goes on, the decision is logged.
-            env.logger.warning("filter asked for quarantine, no hold queue: accepting", metadata: ["id": "\(t.id)", "reason": "\(reason)"])
-        }
         let envelope = Envelope(sender: t.sender, recipients: t.recipients, body: t.body, smtpUTF8: t.smtpUTF8,
                                 dsnReturn: t.dsnReturn, envelopeID: t.envelopeID)
         var info = stat()
         let size = stat(spool.path, &info) == 0 ? Int(info.st_size) : 0
         do {
-            let queueID = try await env.queue.enqueue(envelope: envelope, messagePath: spool.path)
+            // Quarantine: accepted (the sender is not told, as with Postfix's HOLD) and kept in
+            // the hold queue until an administrator releases or deletes it.
+            let queueID = try await env.queue.enqueue(envelope: envelope, messagePath: spool.path, holdReason: verdictQuarantine)
             env.metrics.messagesAccepted.increment()
-            env.logger.info("message queued", metadata: ["id": "\(t.id)", "queue_id": "\(queueID)", "from": "<\(t.sender)>",
-                                                         "recipients": "\(t.recipients.count)", "size": "\(size)",
-                                                         "user": "\(authenticatedUser ?? "-")"])
+            env.logger.info(verdictQuarantine == nil ? "message queued" : "message quarantined",
+                            metadata: ["id": "\(t.id)", "queue_id": "\(queueID)", "from": "<\(t.sender)>",
+                                       "recipients": "\(t.recipients.count)", "size": "\(size)",
+                                       "user": "\(authenticatedUser ?? "-")", "reason": "\(verdictQuarantine ?? "-")"])
             transaction = nil
             return reply(250, "2.0.0", "ok: queued as \(queueID)")
         } catch {

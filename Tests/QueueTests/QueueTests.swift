@@ -238,6 +238,29 @@ final class QueueTests: XCTestCase {
         _ = serving
     }
 
+    /// A filter's quarantine puts the message straight into the hold queue, durably, where no
+    /// manager delivers it; `postern queue list` says why; release delivers it.
+    func testQuarantinedMessageWaitsInHoldUntilReleased() async throws {
+        let f = try Fixture("queue-quarantine")
+        try await f.populate(["alice"])
+        let path = f.dir.write("in-quarantine", Self.mail("suspicious"))
+        let id = try await f.queue.enqueue(envelope: Envelope(sender: "carol@remote.example", recipients: [EnvelopeRecipient(address: alice)]),
+                                           messagePath: path, holdReason: "attachment-block: .exe")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the file was taken over")
+        XCTAssertEqual(filesUnder(f.spool + "/hold"), [id])
+        // Several scan intervals later it is still there, undelivered.
+        try await Task.sleep(nanoseconds: 500_000_000)
+        await assertEqual(try await f.queue.list().map(\.queue), ["hold"])
+        await assertEqual(try await f.queue.list().first?.holdReason, "attachment-block: .exe")
+        await assertEqual(try await f.store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).count, 0)
+        let r = Build.run(Build.postern, ["queue", "list", "-c", f.configFile])
+        XCTAssertTrue(r.stdout.hasPrefix("\(id)\thold\t") && r.stdout.contains("\tquarantined=attachment-block: .exe\n"), r.stdout)
+        await assertEqual(try await f.queue.release(ids: [id]), 1)
+        let delivered = try await f.inbox(alice, count: 1)
+        XCTAssertTrue(Self.text(delivered[0]).contains("Subject: suspicious\r\n"))
+        try await f.drained()
+    }
+
     func testQueueCommands() async throws {
         let f = try Fixture("queue-cli", backoff: "1h")
         try await f.populate(["alice"])

@@ -43,6 +43,7 @@ final class TestQueue: MailQueue, @unchecked Sendable {
     struct Entry {
         var envelope: Envelope
         var message: [UInt8]
+        var holdReason: String? = nil
         var text: String { String(decoding: message, as: UTF8.self) }
     }
 
@@ -63,11 +64,15 @@ final class TestQueue: MailQueue, @unchecked Sendable {
     func requeue(ids: [String]) async throws -> Int { 0 }
 
     func enqueue(envelope: Envelope, messagePath path: String) async throws -> String {
+        try await enqueue(envelope: envelope, messagePath: path, holdReason: nil)
+    }
+
+    func enqueue(envelope: Envelope, messagePath path: String, holdReason: String?) async throws -> String {
         if failing { throw Full() }
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         unlink(path)
         return lock.withLock {
-            _entries.append(Entry(envelope: envelope, message: [UInt8](data)))
+            _entries.append(Entry(envelope: envelope, message: [UInt8](data), holdReason: holdReason))
             return "Q\(_entries.count)"
         }
     }

@@ -67,6 +67,7 @@ final class SMTPFilterTests: XCTestCase {
         let held = await send(h, "x")
         XCTAssertEqual(held, "250 2.0.0 ok: queued as Q1")
         XCTAssertEqual(h.queue.entries.count, 1)
+        XCTAssertEqual(h.queue.entries.first?.holdReason, "suspicious", "quarantined into the hold queue")
         XCTAssertEqual(h.spoolFiles, [])
     }
 

@@ -100,6 +100,9 @@ public struct RecipientOutcome: Sendable, Equatable {
 public protocol MailQueue: Sendable {
     /// Takes ownership of the message at `path` (moved into the spool) and returns its queue id.
     func enqueue(envelope: Envelope, messagePath path: String) async throws -> String
+    /// As `enqueue(envelope:messagePath:)`, but straight into the hold queue when `holdReason` is
+    /// given (a filter's quarantine verdict): kept durably, never delivered until released.
+    func enqueue(envelope: Envelope, messagePath path: String, holdReason: String?) async throws -> String
 
     // Queue control (`postern queue ...`): the whole queue, whether or not the server runs.
     func list() async throws -> [QueueSummary]
@@ -130,6 +133,8 @@ public struct QueueSummary: Sendable, Equatable, Codable {
     public var nextAttempt: Int64?
     /// Recipients still to deliver, each with the last reply that deferred it.
     public var pending: [PendingRecipient]
+    /// Why the message was put on hold when it arrived (a filter's quarantine), if it was.
+    public var holdReason: String?
 
     public struct PendingRecipient: Sendable, Equatable, Codable {
         public var address: String
@@ -140,7 +145,9 @@ public struct QueueSummary: Sendable, Equatable, Codable {
         }
     }
 
-    public init(id: String, queue: String, sender: String, size: Int, arrival: Int64, attempts: Int, nextAttempt: Int64?, pending: [PendingRecipient]) {
+    public init(id: String, queue: String, sender: String, size: Int, arrival: Int64, attempts: Int, nextAttempt: Int64?,
+                pending: [PendingRecipient], holdReason: String? = nil) {
+        self.holdReason = holdReason
         self.id = id
         self.queue = queue
         self.sender = sender
@@ -149,6 +156,16 @@ public struct QueueSummary: Sendable, Equatable, Codable {
         self.attempts = attempts
         self.nextAttempt = nextAttempt
         self.pending = pending
+    }
+}
+
+extension MailQueue {
+    /// For queues without their own: enqueued, then held. A manager may pick the message up in
+    /// between, so a real queue implements this itself.
+    public func enqueue(envelope: Envelope, messagePath path: String, holdReason: String?) async throws -> String {
+        let id = try await enqueue(envelope: envelope, messagePath: path)
+        if holdReason != nil { _ = try await hold(ids: [id]) }
+        return id
     }
 }
 
