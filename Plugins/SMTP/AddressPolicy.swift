@@ -53,10 +53,18 @@ struct IPAddress: Sendable, Equatable, Hashable, CustomStringConvertible {
         return IPAddress(bytes: out)
     }
 
-    /// The DNSBL query name under `zone` (RFC 5782): the IPv4 octets reversed. Nil for IPv6.
-    func dnsblName(zone: String) -> String? {
-        guard isIPv4 else { return nil }
-        return bytes.reversed().map(String.init).joined(separator: ".") + "." + zone
+    /// The DNSBL query name under `zone` (RFC 5782 §2.1 and §2.4): the IPv4 octets reversed, or
+    /// for IPv6 the 32 nibbles reversed, in lowercase hex, dot-separated (as in ip6.arpa).
+    func dnsblName(zone: String) -> String {
+        if isIPv4 { return bytes.reversed().map(String.init).joined(separator: ".") + "." + zone }
+        let digits = Array("0123456789abcdef")
+        var labels: [String] = []
+        labels.reserveCapacity(32)
+        for byte in bytes.reversed() {
+            labels.append(String(digits[Int(byte & 0x0F)]))
+            labels.append(String(digits[Int(byte >> 4)]))
+        }
+        return labels.joined(separator: ".") + "." + zone
     }
 }
 

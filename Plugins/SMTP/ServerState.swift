@@ -121,7 +121,7 @@ final class SMTPServerState: @unchecked Sendable {
         }
         if !clientWhitelisted && !trustedNetwork, let dns = env.dns, let address = client.address {
             for zone in options.dnsbl {
-                guard let name = address.dnsblName(zone: zone) else { continue }
+                let name = address.dnsblName(zone: zone)
                 do {
                     let answers = try await dns.addresses(name)
                     if answers.contains(where: { $0.hasPrefix("127.") }) {

@@ -26,7 +26,10 @@ final class SMTPPartsTests: XCTestCase {
         XCTAssertTrue(CIDR("::ffff:10.0.0.0/104")!.contains(IPAddress("10.9.9.9")!))
         for bad in ["192.0.2.0/33", "192.0.2.0/-1", "192.0.2.0/", "host/24", "2001:db8::/129"] { XCTAssertNil(CIDR(bad), bad) }
         XCTAssertEqual(IPAddress("203.0.113.9")!.dnsblName(zone: "zen.example"), "9.113.0.203.zen.example")
-        XCTAssertNil(IPAddress("2001:db8::1")!.dnsblName(zone: "zen.example"))
+        // RFC 5782 §2.4's own example.
+        XCTAssertEqual(IPAddress("2001:db8:1:2:3:4:567:89ab")!.dnsblName(zone: "ugly.example.com"),
+                       "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ugly.example.com")
+        XCTAssertEqual(IPAddress("::ffff:203.0.113.9")!.dnsblName(zone: "zen.example"), "9.113.0.203.zen.example", "IPv4-mapped: the IPv4 form")
     }
 
     func testAccessKeys() {
