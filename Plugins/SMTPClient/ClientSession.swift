@@ -25,6 +25,36 @@ struct ClientSessionSettings: Sendable {
     var tls: TLSPolicy
     /// The peer as outcome texts name it: `mx.example.org[192.0.2.1]:25`.
     var peer: String
+    /// SASL credentials for this next hop (a smarthost that wants AUTH), if any.
+    var credentials: SASLClientCredentials? = nil
+    /// Whether the password may go without TLS (the peer is on loopback).
+    var plaintextAuthAllowed = false
+}
+
+/// A user name and password for AUTH PLAIN or LOGIN (RFC 4954), from `sasl_password_tables`.
+struct SASLClientCredentials: Sendable, Equatable {
+    var user: String
+    var password: String
+
+    /// `USER:PASSWORD` as a password table holds it (the first colon separates them).
+    init?(tableValue: String) {
+        guard let colon = tableValue.firstIndex(of: ":") else { return nil }
+        user = String(tableValue[..<colon])
+        password = String(tableValue[tableValue.index(after: colon)...])
+        guard !user.isEmpty else { return nil }
+    }
+
+    init(user: String, password: String) {
+        self.user = user
+        self.password = password
+    }
+
+    /// The PLAIN initial response (RFC 4616): empty authorization identity, user, password.
+    var plainResponse: String { Self.base64(Array(([0] + Array(user.utf8) + [0] + Array(password.utf8)))) }
+
+    static func base64(_ bytes: [UInt8]) -> String {
+        String(decoding: Base64Encoder.encode(bytes, lineLength: Int.max), as: UTF8.self)
+    }
 }
 
 /// The transaction a session is to carry: the envelope, the recipients of this attempt, and what
@@ -60,6 +90,8 @@ struct ClientTimeouts: Sendable {
 enum ClientAction: Sendable, Equatable {
     /// Write these command lines, each followed by CRLF, in one write.
     case send([String])
+    /// Write this line (followed by CRLF) like `send`, but never log it: it carries a password.
+    case sendSecret(String)
     /// Put TLS on the connection, then call `tlsEstablished()` or `tlsFailed(_:)`.
     case startTLS
     /// Convert the message to 7-bit (`EightBitDowngrade`), then call `downgradePrepared(_:)`.
@@ -114,6 +146,8 @@ struct ClientSession: Sendable {
         case hello(command: String)
         case startTLS
         case tlsHandshake
+        /// AUTH with this mechanism; `step` counts the server's 334 challenges answered.
+        case auth(mechanism: String, step: Int)
         case downgrade
         case mail(pipelined: Bool)
         case rcpt(Int, pipelined: Bool)
@@ -136,6 +170,8 @@ struct ClientSession: Sendable {
     private var mailRefusal: MailReply?
     private var downgraded = false
     private var sizeToSend: Int
+    /// AUTH succeeded (or was not needed) on this connection.
+    private var authenticated = false
 
     init(settings: ClientSessionSettings, message: OutgoingMessage) {
         self.settings = settings
@@ -150,6 +186,7 @@ struct ClientSession: Sendable {
         case .hello(let command): return .reply(to: command)
         case .startTLS: return .reply(to: "STARTTLS")
         case .tlsHandshake: return .tlsHandshake
+        case .auth: return .reply(to: "AUTH")
         case .downgrade: return .downgrade
         case .mail: return .reply(to: "MAIL FROM")
         case .rcpt: return .reply(to: "RCPT TO")
@@ -196,6 +233,35 @@ struct ClientSession: Sendable {
                 return quit(.tryNextHost(MailReply(451, "4.7.4", "TLS is required, but host \(settings.peer) refused STARTTLS: \(reply.code) \(reply.text)")))
             }
             return beginTransaction()
+
+        case .auth(let mechanism, let step):
+            if reply.code == 235 {
+                authenticated = true
+                return beginTransaction()
+            }
+            if reply.code == 334, let credentials = settings.credentials {
+                // PLAIN went with its initial response; a server that ignores it asks again.
+                switch (mechanism, step) {
+                case ("PLAIN", 0):
+                    state = .auth(mechanism: mechanism, step: 1)
+                    return [.sendSecret(credentials.plainResponse)]
+                case ("LOGIN", 0):
+                    state = .auth(mechanism: mechanism, step: 1)
+                    return [.sendSecret(SASLClientCredentials.base64(Array(credentials.user.utf8)))]
+                case ("LOGIN", 1):
+                    state = .auth(mechanism: mechanism, step: 2)
+                    return [.sendSecret(SASLClientCredentials.base64(Array(credentials.password.utf8)))]
+                case (_, let step) where step < 99:
+                    // Cancel (RFC 4954 §4); the server answers 501, and the host is given up.
+                    state = .auth(mechanism: mechanism, step: 99)
+                    return [.send(["*"])]
+                default:
+                    break
+                }
+            }
+            // As Postfix (smtp_sasl_auth_soft_bounce): a refused login defers, whatever the
+            // code, since the fix (a password) is on this side and mail must not bounce for it.
+            return quit(.tryNextHost(MailReply(454, "4.7.0", "SASL authentication failed; host \(settings.peer) said: \(reply.code) \(reply.text)")))
 
         case .mail(let pipelined):
             if reply.isPositive {
@@ -301,7 +367,7 @@ struct ClientSession: Sendable {
         switch state {
         case .done:
             return []
-        case .greeting, .hello, .startTLS, .tlsHandshake, .downgrade:
+        case .greeting, .hello, .startTLS, .tlsHandshake, .auth, .downgrade:
             state = .done
             return [.finish(.tryNextHost(MailReply(421, "4.4.2", "\(why) with \(settings.peer) while \(before)")))]
         case .mail, .rcpt, .data, .message, .final:
@@ -340,6 +406,9 @@ struct ClientSession: Sendable {
     }
 
     private mutating func beginTransaction() -> [ClientAction] {
+        if !authenticated, let credentials = settings.credentials, extensions.has("AUTH") {
+            return authenticate(credentials)
+        }
         if needsSMTPUTF8 && !extensions.has("SMTPUTF8") {
             return quit(.outcomes(all(MailReply(550, "5.6.7", "SMTPUTF8 is required, but was not offered by host \(settings.peer)"))))
         }
@@ -355,6 +424,25 @@ struct ClientSession: Sendable {
         guard message.content.eightBitBody else { return sendMail(body: nil) }
         state = .downgrade
         return [.prepareDowngrade]
+    }
+
+    /// AUTH (RFC 4954) before the transaction, when this next hop has credentials and the
+    /// server offers AUTH: PLAIN with an initial response, else LOGIN. A password goes only
+    /// over TLS, or to a peer on loopback.
+    private mutating func authenticate(_ credentials: SASLClientCredentials) -> [ClientAction] {
+        guard isSecure || settings.plaintextAuthAllowed else {
+            return quit(.tryNextHost(MailReply(454, "4.7.0", "host \(settings.peer) wants AUTH, but the password is not sent without TLS")))
+        }
+        let offered = Set((extensions.keywords["AUTH"] ?? []).map { $0.uppercased() })
+        if offered.contains("PLAIN") {
+            state = .auth(mechanism: "PLAIN", step: 0)
+            return [.sendSecret("AUTH PLAIN \(credentials.plainResponse)")]
+        }
+        if offered.contains("LOGIN") {
+            state = .auth(mechanism: "LOGIN", step: 0)
+            return [.send(["AUTH LOGIN"])]
+        }
+        return quit(.tryNextHost(MailReply(454, "4.7.0", "no SASL mechanism in common with host \(settings.peer) (it offers \(offered.sorted().joined(separator: " ")); Postern sends PLAIN or LOGIN)")))
     }
 
     private mutating func sendMail(body: String?) -> [ClientAction] {

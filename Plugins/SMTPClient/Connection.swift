@@ -71,10 +71,16 @@ struct ClientConnection: Sendable {
                         }
                         continue
                     }
-                    let action = pending.removeFirst()
+                    var action = pending.removeFirst()
+                    var logged: String?
+                    if case .sendSecret(let line) = action {
+                        // Written as any command; the log shows only that credentials went.
+                        action = .send([line])
+                        logged = "(SASL credentials)"
+                    }
                     switch action {
                     case .send(let lines):
-                        logger.trace("C: \(lines.joined(separator: "\\n"))", metadata: ["peer": "\(peer)"])
+                        logger.trace("C: \(logged ?? lines.joined(separator: "\\n"))", metadata: ["peer": "\(peer)"])
                         watchdog.arm(timeouts.command)
                         do {
                             try await outbound.write(ByteBuffer(string: lines.map { $0 + "\r\n" }.joined()))
@@ -88,6 +94,8 @@ struct ClientConnection: Sendable {
                     case .startTLS:
                         pending = await startTLS(on: channel.channel, parser: parser, session: &session, watchdog: watchdog)
 
+                    case .sendSecret:
+                        break   // made a `.send` above
                     case .prepareDowngrade:
                         watchdog.cancel()
                         guard let original = FileManager.default.contents(atPath: messagePath) else {

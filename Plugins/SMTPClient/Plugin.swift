@@ -38,6 +38,8 @@ final class SMTPClientPlugin: Plugin {
                     help: "next hops tried, in order, when every host of a destination failed"),
         ConfigField("max_addresses", .integer(1...100), default: .integer(5),
                     help: "addresses tried per delivery attempt, over all MX hosts"),
+        ConfigField("sasl_password_tables", .array(.string), default: .array([]),
+                    help: "lookup tables giving USER:PASSWORD for a next hop ([host]:port or domain, as written in relayhost or the transport map): AUTH PLAIN or LOGIN to a smarthost, over TLS or loopback only"),
         ConfigField("connect_timeout", .duration, default: .string("30s")),
         ConfigField("greeting_timeout", .duration, default: .string("300s"), help: "waiting for the server's 220"),
         ConfigField("command_timeout", .duration, default: .string("300s"), help: "each command's reply, and the TLS handshake"),
@@ -68,7 +70,8 @@ final class SMTPClientPlugin: Plugin {
         if let lmtpNextHop { _ = try Destination.lmtp(nextHop: lmtpNextHop, defaultPort: config.int("lmtp_port") ?? 24) }
         let settings = OutboundSettings(heloName: heloName, tls: tls, port: port, lmtpPort: config.int("lmtp_port") ?? 24,
                                         lmtpNextHop: lmtpNextHop, fallbackRelays: relays,
-                                        maxAddresses: config.int("max_addresses") ?? 5, timeouts: timeouts)
+                                        maxAddresses: config.int("max_addresses") ?? 5, timeouts: timeouts,
+                                        saslPasswordTables: config.strings("sasl_password_tables") ?? [])
         let context_ = context
         let counter: (String, [(String, String)]) -> Counter = { context_.counter($0, dimensions: $1) }
         let tlsContext = try Self.tlsContext(tls, caFile: config.string("tls_ca_file") ?? "", services: context.services)

@@ -14,6 +14,8 @@ struct OutboundSettings: Sendable {
     var fallbackRelays: [Destination]
     var maxAddresses: Int
     var timeouts: ClientTimeouts
+    /// Lookup tables giving `USER:PASSWORD` for a next hop (Postfix's smtp_sasl_password_maps).
+    var saslPasswordTables: [String] = []
 }
 
 /// The `smtp` and `lmtp` transports: one delivery attempt of a queued message to the servers of
@@ -160,8 +162,10 @@ final class OutboundTransport: Transport, @unchecked Sendable {
         let tls = policy == .none ? nil : tlsContext.map {
             ClientTLS(context: $0, serverName: RouteResolver.isAddressLiteral(candidate.host) ? nil : candidate.host)
         }
+        let credentials = await credentials(for: destination, candidate: candidate)
         let session = ClientSession(
-            settings: ClientSessionSettings(protocolKind: kind, heloName: settings.heloName, tls: policy, peer: peer),
+            settings: ClientSessionSettings(protocolKind: kind, heloName: settings.heloName, tls: policy, peer: peer,
+                                            credentials: credentials, plaintextAuthAllowed: Self.isLoopback(candidate.address)),
             message: OutgoingMessage(envelope: message.envelope, recipients: message.pending, content: content))
         let connection = ClientConnection(group: group, timeouts: settings.timeouts, tls: tls, messagePath: message.path, logger: logger)
         let (result, secure) = await connection.run(session, to: target)
@@ -170,6 +174,31 @@ final class OutboundTransport: Transport, @unchecked Sendable {
             (secure ? sessionsTLS : sessionsPlain).increment()
         }
         return result
+    }
+
+    /// The SASL credentials for a next hop: looked up as the next hop is written (`[host]:port`,
+    /// `domain`), then by the host's name, as Postfix's smtp_sasl_password_maps.
+    private func credentials(for destination: Destination, candidate: Candidate) async -> SASLClientCredentials? {
+        guard kind == .smtp, !settings.saslPasswordTables.isEmpty else { return nil }
+        for key in [destination.description, candidate.host] {
+            do {
+                if let value = try await services.directory.lookup(key, in: settings.saslPasswordTables)?.first {
+                    guard let credentials = SASLClientCredentials(tableValue: value) else {
+                        logger.error("SASL password table entry for \(key) is not USER:PASSWORD; ignored")
+                        return nil
+                    }
+                    return credentials
+                }
+            } catch {
+                logger.error("SASL password look-up for \(key) failed: \(error)")
+                return nil
+            }
+        }
+        return nil
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address == "::1"
     }
 
     /// Logs one line per recipient (as Postfix does) and counts the outcomes.

@@ -15,10 +15,12 @@ final class ClientSessionTests: XCTestCase {
 
     static func session(_ recipients: [EnvelopeRecipient] = [EnvelopeRecipient(address: "alice@example.org")],
                         sender: String = "carol@example.net", tls: TLSPolicy = .none, kind: ClientProtocol = .smtp,
-                        content: String = "Subject: hi\r\n\r\nHello.\r\n", envelope: (inout Envelope) -> Void = { _ in }) -> ClientSession {
+                        content: String = "Subject: hi\r\n\r\nHello.\r\n", credentials: SASLClientCredentials? = nil,
+                        loopback: Bool = false, envelope: (inout Envelope) -> Void = { _ in }) -> ClientSession {
         var env = Envelope(sender: sender, recipients: recipients)
         envelope(&env)
-        return ClientSession(settings: ClientSessionSettings(protocolKind: kind, heloName: "client.example.net", tls: tls, peer: peer),
+        return ClientSession(settings: ClientSessionSettings(protocolKind: kind, heloName: "client.example.net", tls: tls, peer: peer,
+                                                             credentials: credentials, plaintextAuthAllowed: loopback),
                              message: OutgoingMessage(envelope: env, recipients: recipients, content: MessageContentScan.scan(Array(content.utf8))))
     }
 
@@ -199,6 +201,60 @@ final class ClientSessionTests: XCTestCase {
         var none = Self.session(tls: .none)
         _ = none.received(Self.reply("220 hi\r\n"))
         XCTAssertEqual(none.received(Self.reply("250-mx\r\n250 STARTTLS\r\n")), [.send(["MAIL FROM:<carol@example.net>"])])
+    }
+
+    /// AUTH to a smarthost (RFC 4954): after STARTTLS and the second EHLO, PLAIN with an initial
+    /// response, then the transaction; LOGIN when PLAIN is not offered; never a password in
+    /// plaintext except to loopback; a refused login defers.
+    func testAuthenticationToASmarthost() {
+        let alice = SASLClientCredentials(user: "alice", password: "s3cret:x")
+        XCTAssertEqual(SASLClientCredentials(tableValue: "alice:s3cret:x"), alice, "the first colon separates")
+        XCTAssertNil(SASLClientCredentials(tableValue: "no-colon"))
+        XCTAssertNil(SASLClientCredentials(tableValue: ":password"))
+        let plain = "AUTH PLAIN AGFsaWNlAHMzY3JldDp4"   // base64 of NUL alice NUL s3cret:x
+
+        var s = Self.session(tls: .may, credentials: alice)
+        _ = s.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(s.received(Self.reply("250-relay\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n")), [.send(["STARTTLS"])])
+        _ = s.received(Self.reply("220 go ahead\r\n"))
+        _ = s.tlsEstablished()
+        XCTAssertEqual(s.received(Self.reply("250-relay\r\n250 AUTH LOGIN PLAIN\r\n")), [.sendSecret(plain)])
+        XCTAssertEqual(s.stage, .reply(to: "AUTH"))
+        XCTAssertEqual(s.received(Self.reply("235 2.7.0 Authentication successful\r\n")), [.send(["MAIL FROM:<carol@example.net>"])])
+
+        var login = Self.session(credentials: alice, loopback: true)
+        _ = login.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(login.received(Self.reply("250-relay\r\n250 AUTH LOGIN\r\n")), [.send(["AUTH LOGIN"])], "loopback: no TLS needed")
+        XCTAssertEqual(login.received(Self.reply("334 VXNlcm5hbWU6\r\n")), [.sendSecret("YWxpY2U=")])
+        XCTAssertEqual(login.received(Self.reply("334 UGFzc3dvcmQ6\r\n")), [.sendSecret("czNjcmV0Ong=")])
+        XCTAssertEqual(login.received(Self.reply("235 ok\r\n")), [.send(["MAIL FROM:<carol@example.net>"])])
+
+        var plaintext = Self.session(credentials: alice)
+        _ = plaintext.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(plaintext.received(Self.reply("250-relay\r\n250 AUTH PLAIN\r\n")), [.send(["QUIT"]), .finish(.tryNextHost(
+            MailReply(454, "4.7.0", "host \(Self.peer) wants AUTH, but the password is not sent without TLS")))])
+
+        var refused = Self.session(credentials: alice, loopback: true)
+        _ = refused.received(Self.reply("220 hi\r\n"))
+        _ = refused.received(Self.reply("250-relay\r\n250 AUTH PLAIN\r\n"))
+        XCTAssertEqual(refused.received(Self.reply("535 5.7.8 Error: authentication failed\r\n")), [.send(["QUIT"]), .finish(.tryNextHost(
+            MailReply(454, "4.7.0", "SASL authentication failed; host \(Self.peer) said: 535 Error: authentication failed")))])
+
+        var nothingInCommon = Self.session(credentials: alice, loopback: true)
+        _ = nothingInCommon.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(nothingInCommon.received(Self.reply("250-relay\r\n250 AUTH CRAM-MD5\r\n")).last, .finish(.tryNextHost(
+            MailReply(454, "4.7.0", "no SASL mechanism in common with host \(Self.peer) (it offers CRAM-MD5; Postern sends PLAIN or LOGIN)"))))
+
+        // Credentials for a server that does not offer AUTH: the transaction goes on without.
+        var noAuth = Self.session(credentials: alice, loopback: true)
+        _ = noAuth.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(noAuth.received(Self.reply("250 relay\r\n")), [.send(["MAIL FROM:<carol@example.net>"])])
+
+        var lost = Self.session(credentials: alice, loopback: true)
+        _ = lost.received(Self.reply("220 hi\r\n"))
+        _ = lost.received(Self.reply("250-relay\r\n250 AUTH PLAIN\r\n"))
+        XCTAssertEqual(lost.connectionLost("lost connection"), [.finish(.tryNextHost(
+            MailReply(421, "4.4.2", "lost connection with \(Self.peer) while receiving the reply to AUTH")))])
     }
 
     func testMandatoryTLS() {
