@@ -54,21 +54,10 @@ final class FullSystemTests: XCTestCase {
             let r = Build.run(Build.postern, ["admin"] + args + ["-c", config], cwd: dir.path)
             XCTAssertEqual(r.status, 0, r.output)
         }
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: Build.postern)
-        serve.arguments = ["serve", "-c", config]
-        serve.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        let log = dir.path + "/postern.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        serve.standardOutput = FileHandle(forWritingAtPath: log)
-        serve.standardError = FileHandle(forWritingAtPath: log)
-        try serve.run()
-        defer {
-            Build.run(Build.postern, ["ctl", "stop", "-c", config], cwd: dir.path)
-            serve.waitUntilExit()
-        }
+        let serve = try PosternServe(config: config, in: dir.path)
+        defer { serve.stop() }
         XCTAssertTrue(waitUntil(30) { acceptsTCP("127.0.0.1", mxPort) && acceptsTCP("127.0.0.1", relayPort) },
-                      (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+                      serve.log)
 
         let send = dir.write("send.py", """
             import smtplib, sys
@@ -90,7 +79,7 @@ final class FullSystemTests: XCTestCase {
             guard let uid = listed.split(separator: "\t").first, !listed.isEmpty else { return false }
             stored = Build.run(Build.postern, ["admin", "message", "get", "alice@postern.test", String(uid), "-c", config], cwd: dir.path).output
             return true
-        }, "Postern never stored the relayed message\n\(postfix.log)\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }, "Postern never stored the relayed message\n\(postfix.log)\n\(serve.log)")
         let arrivedIn = try XCTUnwrap(stored)
         XCTAssertEqual(withoutTraceFields(Array(arrivedIn.utf8)), withoutTraceFields(inbound))
         XCTAssertTrue(arrivedIn.contains("by mx.example.test (Postfix)"), "Postfix's own Received: \(arrivedIn.prefix(800))")
@@ -104,7 +93,7 @@ final class FullSystemTests: XCTestCase {
         r = Build.run(python, [send, "\(relayPort)", "alice@postern.test", "bob@example.test", outboundFile])
         XCTAssertEqual(r.status, 0, r.output)
         let found = runBlockingFound { await postfix.message(of: "bob", containing: messageID(outbound), within: 30) }
-        let arrivedOut = try XCTUnwrap(found, "\(postfix.log)\n\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        let arrivedOut = try XCTUnwrap(found, "\(postfix.log)\n\(serve.log)")
         XCTAssertEqual(withoutTraceFields(arrivedOut), withoutTraceFields(outbound))
         let text = String(decoding: arrivedOut, as: UTF8.self)
         XCTAssertTrue(text.contains("Received: from mx.postern.test (localhost [127.0.0.1])"), "Postern's EHLO name at Postfix: \(text.prefix(600))")
@@ -151,17 +140,8 @@ final class FullSystemTests: XCTestCase {
         func admin(_ args: [String]) -> String { Build.run(Build.postern, args + ["-c", config], cwd: dir.path).output }
         _ = admin(["admin", "domain", "add", "postern.test"])
         _ = admin(["admin", "user", "add", "alice@postern.test", "--password", "pw"])
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: Build.postern)
-        serve.arguments = ["serve", "-c", config]
-        serve.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        serve.standardOutput = FileHandle.nullDevice
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
-        defer {
-            _ = admin(["ctl", "stop"])
-            serve.waitUntilExit()
-        }
+        let serve = try PosternServe(config: config, in: dir.path)
+        defer { serve.stop() }
         XCTAssertTrue(waitUntil(30) { acceptsTCP("127.0.0.1", relayPort) })
         let send = dir.write("send.py", """
             import smtplib, sys

@@ -41,17 +41,8 @@ final class SmarthostAuthTests: XCTestCase {
         _ = admin(["admin", "domain", "add", "b.test"])
         _ = admin(["admin", "user", "add", "carol@b.test", "--password", "carol-pw"])
         _ = admin(["admin", "user", "add", "relay@b.test", "--password", "relay-pw"])
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: Build.postern)
-        serve.arguments = ["serve", "-c", config]
-        serve.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        serve.standardOutput = FileHandle.nullDevice
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
-        defer {
-            _ = admin(["ctl", "stop"])
-            serve.waitUntilExit()
-        }
+        let serve = try PosternServe(config: config, in: dir.path)
+        defer { serve.stop() }
         XCTAssertTrue(waitUntil(30) { acceptsTCP("127.0.0.1", port) })
         let hop = "[127.0.0.1]:\(port)"
 

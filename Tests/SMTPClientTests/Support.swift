@@ -105,6 +105,35 @@ final class PluginFixture {
     deinit { plugins.forEach { $0.shutdown() } }
 }
 
+/// `postern serve -c CONFIG` run in `dir`, its output in `dir/postern.log`; `stop()` asks it to
+/// stop (`postern ctl stop`) and waits for it.
+final class PosternServe {
+    let config: String
+    let dir: String
+    private let process = Process()
+
+    init(config: String, in dir: String) throws {
+        self.config = config
+        self.dir = dir
+        process.executableURL = URL(fileURLWithPath: Build.postern)
+        process.arguments = ["serve", "-c", config]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let log = dir + "/postern.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: log)
+        process.standardError = FileHandle(forWritingAtPath: log)
+        try process.run()
+    }
+
+    /// What the server has logged so far.
+    var log: String { (try? String(contentsOfFile: dir + "/postern.log", encoding: .utf8)) ?? "" }
+
+    func stop() {
+        _ = Build.run(Build.postern, ["ctl", "stop", "-c", config], cwd: dir)
+        process.waitUntilExit()
+    }
+}
+
 /// The client's outbound counters on this process's metrics exposition.
 func outboundSessions(tls: Bool) -> Int {
     let line = PosternMetrics.exposition().split(separator: "\n").first {

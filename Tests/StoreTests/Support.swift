@@ -148,36 +148,36 @@ struct IndexReader {
 
     /// Every row of `sql`, each column as text (nil for NULL).
     func rows(_ sql: String) throws -> [[String?]] {
-        var db: OpaquePointer?
-        let readOnly: Int32 = 0x1
-        guard Self.symbol("sqlite3_open_v2", OpenV2.self)(path, &db, readOnly, nil) == 0 else { throw SystemError.message("cannot open \(path)") }
-        defer { _ = Self.symbol("sqlite3_close", Close.self)(db) }
-        var statement: OpaquePointer?
-        guard Self.symbol("sqlite3_prepare_v2", Prepare.self)(db, sql, -1, &statement, nil) == 0 else { throw SystemError.message("cannot prepare \(sql)") }
-        defer { _ = Self.symbol("sqlite3_finalize", Close.self)(statement) }
-        let step = Self.symbol("sqlite3_step", Step.self), count = Self.symbol("sqlite3_column_count", ColumnCount.self)
-        let text = Self.symbol("sqlite3_column_text", ColumnText.self)
-        var out: [[String?]] = []
-        while true {
-            let rc = step(statement)
-            if rc == 101 { break }   // SQLITE_DONE
-            guard rc == 100 else { throw SystemError.message("step: \(rc)") }   // SQLITE_ROW
-            out.append((0..<count(statement)).map { i in text(statement, i).map { String(cString: $0) } })
+        try withStatement(sql, flags: 0x1) { statement in   // SQLITE_OPEN_READONLY
+            let step = Self.symbol("sqlite3_step", Step.self), count = Self.symbol("sqlite3_column_count", ColumnCount.self)
+            let text = Self.symbol("sqlite3_column_text", ColumnText.self)
+            var out: [[String?]] = []
+            while true {
+                let rc = step(statement)
+                if rc == 101 { break }   // SQLITE_DONE
+                guard rc == 100 else { throw SystemError.message("step: \(rc)") }   // SQLITE_ROW
+                out.append((0..<count(statement)).map { i in text(statement, i).map { String(cString: $0) } })
+            }
+            return out
         }
-        return out
     }
 
     /// Runs one statement read-write: to damage the index on purpose.
     func execute(_ sql: String) throws {
+        try withStatement(sql, flags: 0x2) { statement in   // SQLITE_OPEN_READWRITE
+            let rc = Self.symbol("sqlite3_step", Step.self)(statement)
+            guard rc == 101 else { throw SystemError.message("step: \(rc)") }
+        }
+    }
+
+    private func withStatement<T>(_ sql: String, flags: Int32, _ body: (OpaquePointer?) throws -> T) throws -> T {
         var db: OpaquePointer?
-        let readWrite: Int32 = 0x2
-        guard Self.symbol("sqlite3_open_v2", OpenV2.self)(path, &db, readWrite, nil) == 0 else { throw SystemError.message("cannot open \(path)") }
+        guard Self.symbol("sqlite3_open_v2", OpenV2.self)(path, &db, flags, nil) == 0 else { throw SystemError.message("cannot open \(path)") }
         defer { _ = Self.symbol("sqlite3_close", Close.self)(db) }
         var statement: OpaquePointer?
         guard Self.symbol("sqlite3_prepare_v2", Prepare.self)(db, sql, -1, &statement, nil) == 0 else { throw SystemError.message("cannot prepare \(sql)") }
         defer { _ = Self.symbol("sqlite3_finalize", Close.self)(statement) }
-        let rc = Self.symbol("sqlite3_step", Step.self)(statement)
-        guard rc == 101 else { throw SystemError.message("step: \(rc)") }
+        return try body(statement)
     }
 
     /// The blob rows: digest -> reference count.

@@ -164,32 +164,12 @@ struct MailboxView: Sendable, Equatable {
     mutating func absorb(listing: [StoredMessage], highestModseq: UInt64, uidNext: UInt32) -> [UInt32] {
         var present = Set<UInt32>()
         present.reserveCapacity(listing.count)
-        var added: [UInt32] = []
-        for m in listing {
-            present.insert(m.uid)
-            if let known = messages[m.uid] {
-                if vanished.contains(m.uid) { continue }
-                if !Self.sameFlags(known.flags, m.flags) || known.modseq != m.modseq {
-                    messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
-                    changed.insert(m.uid)
-                    noteKeywords(m.flags)
-                }
-            } else if m.uid > largestUID {
-                uids.append(m.uid)
-                messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
-                noteKeywords(m.flags)
-                added.append(m.uid)
-            }
-            // A UID below the largest numbered one that the view never had was expunged before
-            // this session saw it (UIDs only grow), so it cannot be in a later listing: ignored.
-        }
+        for m in listing { present.insert(m.uid) }
+        let added = take(listing, highestModseq: highestModseq, uidNext: uidNext)
         for uid in uids where !present.contains(uid) && !vanished.contains(uid) {
             vanished.insert(uid)
             changed.remove(uid)
         }
-        syncedModseq = max(syncedModseq, highestModseq)
-        self.highestModseq = max(self.highestModseq, highestModseq)
-        self.uidNext = max(self.uidNext, uidNext, largestUID &+ 1)
         return added
     }
 
@@ -200,8 +180,16 @@ struct MailboxView: Sendable, Equatable {
     mutating func absorb(changes: [StoredMessage], messageCount: Int, highestModseq: UInt64, uidNext: UInt32) -> [UInt32]? {
         let arriving = changes.filter { messages[$0.uid] == nil && $0.uid > largestUID }.count
         guard messageCount == uids.count - vanished.count + arriving else { return nil }
+        return take(changes, highestModseq: highestModseq, uidNext: uidNext)
+    }
+
+    /// New flags and MODSEQs of known messages (remembered for announcing), and new messages
+    /// numbered at the end; then the store's HIGHESTMODSEQ and UIDNEXT as of that read. A UID
+    /// below the largest numbered one that the view never had was expunged before this session
+    /// saw it (UIDs only grow), so it is ignored.
+    private mutating func take(_ listing: [StoredMessage], highestModseq: UInt64, uidNext: UInt32) -> [UInt32] {
         var added: [UInt32] = []
-        for m in changes {
+        for m in listing {
             if let known = messages[m.uid] {
                 if vanished.contains(m.uid) { continue }
                 if !Self.sameFlags(known.flags, m.flags) || known.modseq != m.modseq {
