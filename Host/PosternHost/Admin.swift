@@ -8,10 +8,10 @@ public final class AdminContext: @unchecked Sendable {
     public let config: HostConfig
     public let services: HostServices
     private let group: MultiThreadedEventLoopGroup
-    private var plugins: [any Plugin] = []
+    private var plugins: PluginLifecycle?
 
-    /// `serving`: activate the plugins as a worker would (a queue manager starts delivering);
-    /// tools leave it false and only read and change data.
+    /// `serving`: start the plugins after activating them, as a worker does (a queue manager starts
+    /// delivering); tools leave it false and only read and change data.
     public init(config: HostConfig, serving: Bool = false) throws {
         self.config = config
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -28,15 +28,10 @@ public final class AdminContext: @unchecked Sendable {
                 for d in p.manifest.dependencies where !wanted.contains(d) { wanted.insert(d); changed = true }
             }
         }
-        for plugin in loaded where wanted.contains(plugin.manifest.name) {
-            let m = plugin.manifest
-            let context = PluginContext(pluginName: m.name, role: config.role, logger: Logger(label: "plugin.\(m.name)"),
-                                        config: ConfigSection(m.config.applyingDefaults(to: config.pluginSections[m.name] ?? [:])),
-                                        dataDirectory: config.dataDirectory, eventLoopGroup: group, services: services, isServing: serving)
-            let instance = try plugin.registration.activate(context)
-            services.register(instance.services)
-            plugins.append(instance)
-        }
+        let lifecycle = try PluginLifecycle(activating: loaded.filter { wanted.contains($0.manifest.name) }, config: config,
+                                            group: group, services: services)
+        plugins = lifecycle
+        if serving { try lifecycle.start(logger: Logger(label: "admin")) }
     }
 
     /// The account store, or a clear error when the config loads none.
@@ -58,7 +53,7 @@ public final class AdminContext: @unchecked Sendable {
     }
 
     deinit {
-        plugins.forEach { $0.shutdown() }
+        plugins?.shutdown()
         try? group.syncShutdownGracefully()
     }
 }

@@ -16,7 +16,7 @@ public final class Worker: @unchecked Sendable {
     private var acceptors: [Acceptor] = []
     private var draining = false
     private let finished = DispatchSemaphore(value: 0)
-    private var plugins: [any Plugin] = []
+    private var plugins: PluginLifecycle?
 
     public init(config: HostConfig, generation: Int, index: Int, statusFD: CInt, listenerFDs: [CInt]) {
         self.config = config
@@ -50,32 +50,14 @@ public final class Worker: @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
         do {
             let services = HostServices(tls: try HostTLS(listeners: config.listeners))
-            var provided: [String: [ProvidedService]] = [:]
-            for plugin in loaded {
-                let m = plugin.manifest
-                var pluginLogger = Logger(label: "plugin.\(m.name)")
-                pluginLogger[metadataKey: "plugin"] = "\(m.name)"
-                let section = ConfigSection(m.config.applyingDefaults(to: config.pluginSections[m.name] ?? [:]))
-                let context = PluginContext(pluginName: m.name, role: config.role, logger: pluginLogger, config: section,
-                                            dataDirectory: config.dataDirectory, eventLoopGroup: group, services: services)
-                let instance: any Plugin
-                do {
-                    instance = try plugin.registration.activate(context)
-                } catch {
-                    throw SystemError.message("refused plugin '\(m.name)' (\(plugin.file)): activation failed: \(error)")
-                }
-                for service in instance.services where !m.kinds.contains(service.kind) {
-                    throw SystemError.message("refused plugin '\(m.name)' (\(plugin.file)): registers a \(service.kind.rawValue) service '\(service.name)' but its manifest does not declare that kind")
-                }
-                provided[m.name] = instance.services
-                services.register(instance.services)
-                plugins.append(instance)
-                logger.info("plugin activated", metadata: ["plugin": "\(m.name)", "version": "\(m.version)", "file": "\(plugin.file)"])
-            }
+            let lifecycle = try PluginLifecycle(activating: loaded, config: config, group: group, services: services, logger: logger)
+            lock.withLock { plugins = lifecycle }
+            // Every plugin is active: background work may start, then listeners accept.
+            try lifecycle.start(logger: logger)
             for (listener, fd) in zip(config.listeners, listenerFDs) {
                 let manifest = loaded.first { $0.manifest.name == listener.plugin }!.manifest
                 let (serviceName, schema) = Probe.serviceSchema(manifest, listener.service)!
-                guard let service = provided[listener.plugin]?.lazy.compactMap({ s -> (any ProtocolService)? in
+                guard let service = lifecycle.services(of: listener.plugin)?.lazy.compactMap({ s -> (any ProtocolService)? in
                     if case .protocolService(let n, let svc) = s, n == serviceName { return svc } else { return nil }
                 }).first else {
                     throw SystemError.message("plugin '\(listener.plugin)' declared protocol service '\(serviceName)' but did not register it")
@@ -88,6 +70,7 @@ public final class Worker: @unchecked Sendable {
             }
         } catch {
             logger.critical("\(error)")
+            lock.withLock { plugins }?.shutdown()
             try? group.syncShutdownGracefully()
             return 78
         }
@@ -101,7 +84,7 @@ public final class Worker: @unchecked Sendable {
         }
         logger.info("worker ready", metadata: ["listeners": "\(config.listeners.map(\.name))"])
         finished.wait()
-        plugins.forEach { $0.shutdown() }
+        lock.withLock { plugins }?.shutdown()
         try? group.syncShutdownGracefully()
         logger.info("worker stopped")
         return 0

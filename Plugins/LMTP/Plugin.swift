@@ -14,6 +14,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
             manifest: PluginManifest(
                 name: "lmtp", version: "1.0.0", summary: "LMTP delivery into the store (RFC 2033)",
                 kinds: [.protocolService],
+                uses: [.storage],
                 config: ConfigSchema([
                     ConfigField("hostname", .string, default: .string(""), help: "name in the greeting; default: the host name"),
                 ]),

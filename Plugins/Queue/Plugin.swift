@@ -45,14 +45,17 @@ enum QueuePlugin {
     static let registration = PluginRegistration(
         manifest: PluginManifest(name: "queue", version: "1.0.0",
                                  summary: "mail queue, routing and delivery reports; local and discard transports",
-                                 kinds: [.hostService, .transport], config: schema),
+                                 kinds: [.hostService, .transport],
+                                 // The store and transports it delivers through, and the alias and
+                                 // canonical tables: started after them, stopped before them.
+                                 uses: [.storage, .accounts, .transport, .lookupTable], config: schema),
         activate: { context in try QueueInstance(context: context) })
 }
 
 final class QueueInstance: Plugin, @unchecked Sendable {
     let queue: QueueService
     let local: LocalTransport
-    let serving: Bool
+    let storeName: String?
 
     init(context: PluginContext) throws {
         let c = context.config
@@ -79,9 +82,17 @@ final class QueueInstance: Plugin, @unchecked Sendable {
                                       masqueradeDomains: c.strings("masquerade_domains") ?? [])
         queue = QueueService(spool: spool, settings: settings, router: router, senderRewriter: rewriter, services: context.services,
                              logger: context.logger, context: context)
-        local = LocalTransport(services: context.services, spool: spool, storeName: nonEmpty("store"), queue: queue)
-        serving = context.isServing
-        if serving { queue.start() }
+        storeName = nonEmpty("store")
+        local = LocalTransport(services: context.services, spool: spool, storeName: storeName, queue: queue)
+    }
+
+    /// The queue manager runs only once every plugin of the worker is active: before that, the
+    /// router would not see the store (local domains) nor the transports.
+    func start() throws {
+        if let storeName, queue.services.store(named: storeName) == nil {
+            throw QueueError.refused("[plugin.queue] store = \"\(storeName)\" names no storage plugin of this config")
+        }
+        queue.start()
     }
 
     var services: [ProvidedService] {

@@ -31,6 +31,12 @@ final class QueueService: MailQueue, @unchecked Sendable {
     private var running = false
     private var stopped = false
     private var wakeUp: CheckedContinuation<Void, Never>?
+    /// A wake-up that came while the manager was scanning: it scans again before sleeping, so an
+    /// entry enqueued during a scan never waits for the next `scan_interval`.
+    private var wakePending = false
+    /// The last scan left due entries behind because `concurrency` attempts were running: the end
+    /// of an attempt wakes the manager.
+    private var leftBehind = false
     private var inFlight = Set<String>()
     private var destinations: [String: Int] = [:]
     private var transportsBusy: [String: Int] = [:]
@@ -123,29 +129,50 @@ final class QueueService: MailQueue, @unchecked Sendable {
         Task.detached { [self] in await self.loop() }
     }
 
-    func stop() {
+    /// Stops taking entries and waits (up to `timeout`) for the attempts in flight, so that the
+    /// plugins they deliver through, stopped after the queue, are not pulled from under them. An
+    /// attempt still running after that is cut as by a crash: its entry stays in `active/` and the
+    /// next manager takes it over.
+    func stop(timeout: Double = 10) {
         let c: CheckedContinuation<Void, Never>? = lock.withLock {
             stopped = true
             defer { wakeUp = nil }
             return wakeUp
         }
         c?.resume()
+        let deadline = Date().addingTimeInterval(timeout)
+        while lock.withLock({ !inFlight.isEmpty }) && Date() < deadline { usleep(10_000) }
+        let left = lock.withLock { inFlight.count }
+        if left > 0 { logger.warning("stopping with delivery attempts still running", metadata: ["attempts": "\(left)"]) }
     }
 
     func wake() {
         let c: CheckedContinuation<Void, Never>? = lock.withLock {
-            defer { wakeUp = nil }
-            return wakeUp
+            guard let waiting = wakeUp else {
+                wakePending = true
+                return nil
+            }
+            wakeUp = nil
+            return waiting
         }
         c?.resume()
     }
 
     private func loop() async {
         while !lock.withLock({ stopped }) {
+            lock.withLock { wakePending = false }
             scan()
             // Sleep until the next scan, or until an enqueue in this process wakes us.
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                lock.withLock { wakeUp = c }
+                let again: Bool = lock.withLock {
+                    if wakePending || stopped { return true }
+                    wakeUp = c
+                    return false
+                }
+                if again {
+                    c.resume()
+                    return
+                }
                 let interval = settings.scanInterval
                 Task.detached { [weak self] in
                     try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
@@ -166,8 +193,16 @@ final class QueueService: MailQueue, @unchecked Sendable {
                 candidates.append(id)
             }
         }
+        lock.withLock { leftBehind = false }
         for id in candidates {
-            let busy = lock.withLock { inFlight.count >= settings.concurrency || inFlight.contains(id) }
+            let busy: Bool = lock.withLock {
+                if stopped { return true }
+                if inFlight.count >= settings.concurrency {
+                    leftBehind = true
+                    return true
+                }
+                return inFlight.contains(id)
+            }
             if busy { continue }
             guard let held = spool.lock(id) else { continue }
             // Under the lock the entry cannot move; re-read where it is now.
@@ -184,7 +219,11 @@ final class QueueService: MailQueue, @unchecked Sendable {
             lock.withLock { _ = inFlight.insert(id) }
             Task.detached { [self] in
                 await self.attempt(entry, held)
-                self.lock.withLock { _ = self.inFlight.remove(id) }
+                let more: Bool = self.lock.withLock {
+                    self.inFlight.remove(id)
+                    return self.leftBehind
+                }
+                if more { self.wake() }
             }
         }
     }

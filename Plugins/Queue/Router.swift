@@ -22,7 +22,13 @@ struct Router: MailRouter {
     let remoteTransport: String
     static let maxDepth = 10
 
+    /// Fails closed (ARCHITECTURE.md, "Fail closed"): "not local" comes only from the store's
+    /// answer, or from a process that has every plugin active and no store at all (a gateway).
+    /// While plugins are still being activated the answer is unknown, and unknown is an error,
+    /// which every caller turns into a temporary failure (451 at RCPT, a deferral in the queue),
+    /// never into "remote" (which would bounce a local user's mail as NXDOMAIN).
     func isLocalDomain(_ domain: String) async throws -> Bool {
+        guard services.isComplete else { throw QueueError.temporary("the plugins of this process are still starting: cannot tell whether \(domain) is local") }
         guard let accounts = services.accounts else { return false }
         return try await accounts.domains().contains(domain.lowercased())
     }

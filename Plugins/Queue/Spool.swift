@@ -191,11 +191,14 @@ final class EntryLock: @unchecked Sendable {
 enum QueueError: Error, CustomStringConvertible {
     case io(String, Int32)
     case refused(String)
+    /// Not known yet (a service not active, a store not answering): callers defer, never bounce.
+    case temporary(String)
 
     var description: String {
         switch self {
         case .io(let what, let err): return "\(what): \(String(cString: strerror(err)))"
         case .refused(let why): return why
+        case .temporary(let why): return why
         }
     }
 }

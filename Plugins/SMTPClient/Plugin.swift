@@ -14,7 +14,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
         PluginRegistration(
             manifest: PluginManifest(
                 name: "smtp-client", version: "1.0.0", summary: "outbound SMTP (RFC 5321) and LMTP (RFC 2033) transports",
-                kinds: [.transport], dependencies: ["dns"], config: SMTPClientPlugin.schema),
+                kinds: [.transport], dependencies: ["dns"], uses: [.lookupTable], config: SMTPClientPlugin.schema),
             activate: { context in try SMTPClientPlugin(context: context) })
     }
 }

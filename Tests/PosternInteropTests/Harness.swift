@@ -60,12 +60,15 @@ final class ServerProcess {
         self.dir = dir
         configFile = dir.write("postern.toml", config)
         logFile = dir.path + "/postern.log"
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        // A server started again in the same directory (after a crash) appends to the same log.
+        if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
         process.executableURL = URL(fileURLWithPath: Build.postern)
         process.arguments = ["serve", "-c", configFile]
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        process.standardOutput = FileHandle(forWritingAtPath: logFile)
-        process.standardError = FileHandle(forWritingAtPath: logFile)
+        let output = FileHandle(forWritingAtPath: logFile)
+        output?.seekToEndOfFile()
+        process.standardOutput = output
+        process.standardError = output
         process.standardInput = FileHandle.nullDevice
         try process.run()
     }
@@ -82,11 +85,12 @@ final class ServerProcess {
 
     var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
-    /// Waits for "postern started" (or the process to end); false on failure.
+    /// Waits for "postern started" (or the process to end); false on failure. Only what this
+    /// process wrote counts, so a restart in the same directory waits for its own start.
     func waitStarted(timeout: Double = 60) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if log.contains("postern started") { return true }
+            if log.contains("serve[\(process.processIdentifier)] info master: postern started") { return true }
             if !process.isRunning { return false }
             usleep(50_000)
         }
@@ -115,6 +119,18 @@ final class ServerProcess {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(50_000) }
         if process.isRunning { process.terminate() }
+    }
+
+    /// A crash of the whole server: SIGKILL to the master and every worker at once (no drain,
+    /// no clean-up), then waits for the master to be gone.
+    func killEverything() {
+        let workers = (try? status().workers.map(\.pid)) ?? []
+        kill(process.processIdentifier, SIGKILL)
+        for pid in workers { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        // Workers of a dead master are not our children: wait until each pid is gone.
+        let deadline = Date().addingTimeInterval(10)
+        while workers.contains(where: { kill($0, 0) == 0 }) && Date() < deadline { usleep(20_000) }
     }
 
     deinit {

@@ -72,25 +72,17 @@ func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
 final class PluginFixture {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let services: HostServices
-    private var plugins: [any Plugin] = []
+    private let plugins: PluginLifecycle
 
+    /// `serving`: start the plugins after activating them, as a worker does (the queue delivers).
     init(_ sections: [String: [String: ConfigValue]], dataDirectory: String = NSTemporaryDirectory(), serving: Bool = false) throws {
         PosternMetrics.bootstrap()
         services = HostServices(tls: try HostTLS(listeners: []))
         let (loaded, refused) = PluginLoader(configuredPath: []).loadAll(Array(sections.keys).sorted())
         if let refusal = refused.first { throw TestFailure("plugin refused: \(refusal)") }
-        for plugin in loaded {
-            let manifest = plugin.manifest
-            let table = sections[manifest.name] ?? [:]
-            let issues = manifest.config.validate(table)
-            guard issues.isEmpty else { throw TestFailure("[plugin.\(manifest.name)] refused: \(issues)") }
-            let context = PluginContext(pluginName: manifest.name, role: "all-in-one", logger: Logger(label: "plugin.\(manifest.name)"),
-                                        config: ConfigSection(manifest.config.applyingDefaults(to: table)),
-                                        dataDirectory: dataDirectory, eventLoopGroup: Self.group, services: services, isServing: serving)
-            let instance = try plugin.registration.activate(context)
-            services.register(instance.services)
-            plugins.append(instance)
-        }
+        plugins = try PluginLifecycle(activating: loaded, role: "all-in-one", dataDirectory: dataDirectory, sections: sections,
+                                      group: Self.group, services: services)
+        if serving { try plugins.start(logger: Logger(label: "fixture")) }
     }
 
     /// The transports with `[plugin.dns]` asking `nameserver` and `smtpClient` as `[plugin.smtp-client]`.
@@ -102,7 +94,7 @@ final class PluginFixture {
     var smtp: any Transport { services.transport(named: "smtp")! }
     var lmtp: any Transport { services.transport(named: "lmtp")! }
 
-    deinit { plugins.forEach { $0.shutdown() } }
+    deinit { plugins.shutdown() }
 }
 
 /// `postern serve -c CONFIG` run in `dir`, its output in `dir/postern.log`; `stop()` asks it to

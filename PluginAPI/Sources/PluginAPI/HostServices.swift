@@ -8,6 +8,7 @@
 public final class HostServices: @unchecked Sendable {
     private let lock = NIOLock()
     private var registered: [ProvidedService] = []
+    private var complete = false
     /// TLS material of this worker's listeners, and a client context for outbound connections.
     public let tls: any TLSProvider
 
@@ -19,6 +20,17 @@ public final class HostServices: @unchecked Sendable {
     public func register(_ services: [ProvidedService]) {
         lock.withLock { registered += services }
     }
+
+    /// Called by the host once every plugin of the process is active: from then on, a service
+    /// that is not registered is not configured, rather than not active yet.
+    public func markComplete() {
+        lock.withLock { complete = true }
+    }
+
+    /// Whether every plugin of the process has registered its services. Before that, "no store"
+    /// or "no transport" means "not yet", and a decision taken on it must be a temporary one
+    /// (ARCHITECTURE.md, "Fail closed").
+    public var isComplete: Bool { lock.withLock { complete } }
 
     /// Every registered service, in registration order.
     public var all: [ProvidedService] { lock.withLock { registered } }

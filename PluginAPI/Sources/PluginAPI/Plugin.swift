@@ -36,15 +36,21 @@ public struct PluginManifest: Sendable, Equatable {
     /// `[listener.options]` a listener using it may set. Known before activation, so that
     /// `check-config` can validate listeners without starting anything.
     public var protocols: [String: ConfigSchema]
+    /// The services this plugin calls at run time without requiring a particular plugin (a queue
+    /// uses whichever store and transports the config loads). Not a dependency: nothing is refused
+    /// when no plugin provides them. The host starts this plugin after every other plugin that
+    /// provides one of them, and stops it before them (ARCHITECTURE.md, "Start and stop order").
+    public var uses: Set<ServiceType>
 
     public init(name: String, version: String, summary: String = "", kinds: Set<PluginKind>,
-                dependencies: [String] = [], roles: Set<String> = [], config: ConfigSchema = ConfigSchema(),
-                protocols: [String: ConfigSchema] = [:]) {
+                dependencies: [String] = [], uses: Set<ServiceType> = [], roles: Set<String> = [],
+                config: ConfigSchema = ConfigSchema(), protocols: [String: ConfigSchema] = [:]) {
         self.name = name
         self.version = version
         self.summary = summary
         self.kinds = kinds
         self.dependencies = dependencies
+        self.uses = uses
         self.roles = roles
         self.config = config
         self.protocols = protocols
@@ -61,7 +67,8 @@ public struct PluginManifest: Sendable, Equatable {
 ///
 /// `activate` runs once per worker process, after every dependency has been activated, and is the
 /// place to open files, connect to servers and build services. Throwing refuses the plugin with the
-/// error's description.
+/// error's description. It must not start background work (timers, queue runs, watchers): other
+/// plugins of the generation may not be active yet. That belongs in `Plugin.start()`.
 public struct PluginRegistration: Sendable {
     public var manifest: PluginManifest
     public var activate: @Sendable (PluginContext) throws -> any Plugin
@@ -72,15 +79,28 @@ public struct PluginRegistration: Sendable {
     }
 }
 
-/// An activated plugin: the services it offers and how it stops.
+/// An activated plugin: the services it offers, and its background work.
+///
+/// A process brings its plugins up in two phases (ARCHITECTURE.md, "Start and stop order"): every
+/// plugin is activated and its services registered, then `start()` is called on each, in an order
+/// where a plugin starts after the plugins it depends on or uses. Listeners accept only after
+/// every `start()` returned. Short-lived tool processes (`postern admin`, `postern queue`)
+/// activate plugins and never start them.
 public protocol Plugin: AnyObject, Sendable {
     /// The services this plugin registers with the host. Read once, right after activation.
     var services: [ProvidedService] { get }
-    /// Called when the worker shuts down, after its sessions have drained.
+    /// Starts background work (a queue manager, timers, watchers). Every plugin of the process is
+    /// active and registered when this is called. Throwing stops the worker, as a refused
+    /// activation does.
+    func start() throws
+    /// Stops background work and releases resources: when the worker shuts down, after its
+    /// sessions have drained, in the reverse of the start order (so a plugin stops before the
+    /// plugins it uses). Also called, without a `start()` before it, when a tool process ends.
     func shutdown()
 }
 
 extension Plugin {
+    public func start() throws {}
     public func shutdown() {}
 }
 
@@ -100,6 +120,24 @@ public enum ProvidedService: Sendable {
     case changeNotifier(any ChangeNotifier)
     /// Recipient classification and rewriting (the queue plugin).
     case router(any MailRouter)
+
+    /// What kind of service this is, for `PluginManifest.uses`.
+    public var type: ServiceType {
+        switch self {
+        case .protocolService: return .protocolService
+        case .saslMechanism: return .saslMechanism
+        case .credentialBackend: return .credentialBackend
+        case .lookupTable: return .lookupTable
+        case .filter: return .filter
+        case .storage: return .storage
+        case .accounts: return .accounts
+        case .transport: return .transport
+        case .queue: return .queue
+        case .dnsResolver: return .dnsResolver
+        case .changeNotifier: return .changeNotifier
+        case .router: return .router
+        }
+    }
 
     public var kind: PluginKind {
         switch self {
@@ -130,6 +168,23 @@ public enum ProvidedService: Sendable {
     }
 }
 
+/// The kinds of service a plugin can register, finer than `PluginKind` (whose `hostService` covers
+/// the queue, the router, DNS and notifications): what `PluginManifest.uses` names.
+public enum ServiceType: String, Sendable, CaseIterable, Codable {
+    case protocolService = "protocol"
+    case saslMechanism = "sasl"
+    case credentialBackend = "credentials"
+    case lookupTable = "lookup"
+    case filter
+    case storage
+    case accounts
+    case transport
+    case queue
+    case dnsResolver = "dns"
+    case changeNotifier = "notifications"
+    case router
+}
+
 /// What the host gives a plugin when it activates it.
 public final class PluginContext: @unchecked Sendable {
     /// The plugin's name from its manifest.
@@ -144,16 +199,12 @@ public final class PluginContext: @unchecked Sendable {
     public let dataDirectory: String
     /// The worker's event loops: run I/O here rather than creating threads.
     public let eventLoopGroup: any EventLoopGroup
-    /// Services registered by the host and by plugins activated before this one.
+    /// Services registered by the host and by plugins activated before this one; complete
+    /// (`services.isComplete`) once every plugin of the process is active.
     public let services: HostServices
-    /// True in a serving worker; false in a short-lived tool process (`postern admin`,
-    /// `postern queue`) that only wants the plugin's data: background work (a queue manager,
-    /// timers) starts only when serving.
-    public let isServing: Bool
 
     public init(pluginName: String, role: String, logger: Logger, config: ConfigSection, dataDirectory: String,
-                eventLoopGroup: any EventLoopGroup, services: HostServices, isServing: Bool = true) {
-        self.isServing = isServing
+                eventLoopGroup: any EventLoopGroup, services: HostServices) {
         self.pluginName = pluginName
         self.role = role
         self.logger = logger
