@@ -2,10 +2,13 @@
 SWIFT ?= swift
 CONFIG ?= Config/all-in-one.toml
 
-.PHONY: deps build run check test unit interop clean
+.PHONY: deps test-deps build run check test unit interop clean
 
-deps:            ## install the Debian packages needed to build and test
-	./scripts/install-deps.sh
+deps:            ## install the Debian packages needed to build and run (no mail servers)
+	./scripts/install-deps.sh build
+
+test-deps:       ## and the peers and clients the tests use (their system services left disabled)
+	./scripts/install-deps.sh test
 
 build: deps      ## build the host, PluginAPI and every plugin (debug)
 	$(SWIFT) build
@@ -17,7 +20,7 @@ run: build       ## run the all-in-one role on the embedded default, data under 
 check: build     ## check the config without starting anything
 	.build/debug/postern check-config -c $(CONFIG)
 
-test: deps       ## the whole suite: unit tests, then the interop tests on real sockets and peers
+test: test-deps  ## the whole suite: unit tests, then the interop tests on real sockets and peers
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

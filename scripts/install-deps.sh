@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Postern needs to build, run and test. The Swift toolchain itself
-# must already be installed. Safe to run again: apt-get skips what is present.
+# Installs the Debian 12 packages Postern needs, by purpose. The Swift toolchain itself must
+# already be installed. Safe to run again: nothing is done when everything is present.
+#
+#   scripts/install-deps.sh build   what building and running Postern need (make build, make run)
+#   scripts/install-deps.sh test    that, plus the peers and clients the test suite talks to
+#
+# Test peers (Dovecot, Postfix, unbound) are never left running as system services: the tests
+# start private instances on 127.0.0.1 and high ports. Debian starts a package's service when it
+# is installed, so installs run under a policy-rc.d that forbids it, and afterwards the services
+# are disabled and stopped (systemctl when systemd runs, update-rc.d and the init script when not).
 set -euo pipefail
 
-packages=(
+purpose="${1:-build}"
+
+build_packages=(
   libsqlite3-dev   # the embedded store (GRDB links the system SQLite)
   zlib1g-dev       # IMAP COMPRESS=DEFLATE (the imap plugin links the system zlib)
+  ca-certificates  # outbound STARTTLS verification
+)
+
+test_packages=(
   openssl          # test certificates
   python3          # test clients (ssl, smtplib, imaplib, poplib)
-  ca-certificates
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
   dovecot-pop3d    # benchmarks: POP3 beside Dovecot
@@ -17,21 +30,55 @@ packages=(
   isync            # IMAP interop tests: mbsync syncing both ways
   mutt             # IMAP interop tests: a real MUA, driven in tmux
   tmux
+  msmtp            # first-run tests: a client that insists on TLS before AUTH
   swaks              # SMTP interop tests: a real SMTP client (STARTTLS, implicit TLS, AUTH, pipelining)
   libnet-ssleay-perl # swaks's TLS support (without it swaks cannot do STARTTLS or --tls-on-connect)
   postfix          # SMTP client tests: a throw-away Postfix as the remote MX, and its smtp-sink
 )
 
+# The system services the test packages bring, none of which may stay running.
+test_services=(dovecot postfix unbound)
+
+case "$purpose" in
+  build) packages=("${build_packages[@]}") ;;
+  test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-# Postfix asks how to configure the system's own mail; the tests run private instances only.
-echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks how to configure the system's own mail; the tests run private instances only.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  # No service starts during the install (policy-rc.d exit 101: "action forbidden"), unless the
+  # machine already has a policy of its own, which is left alone.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$purpose" = test ]; then
+  systemd=false
+  [ -d /run/systemd/system ] && systemd=true
+  for s in "${test_services[@]}"; do
+    [ -e "/etc/init.d/$s" ] || [ -e "/lib/systemd/system/$s.service" ] || continue
+    if $systemd; then
+      $sudo systemctl disable --now "$s" >/dev/null 2>&1 || true
+    else
+      $sudo update-rc.d -f "$s" disable >/dev/null 2>&1 || true
+      [ -x "/etc/init.d/$s" ] && $sudo "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+    fi
+  done
+fi
