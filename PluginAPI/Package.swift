@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         // Hashes, HMAC and key derivation (SCRAM, password secrets, DKIM later): one copy for every plugin.
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+        // X.509: the self-signed certificate a new installation serves until a real one is put in place.
+        .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     ],
     targets: [
         .target(
@@ -38,6 +41,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Internal only (PBKDF2); not re-exported.
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                // Internal only (SelfSignedCertificate); not re-exported.
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
     ],

@@ -68,8 +68,12 @@ public struct ListenerConfig: Sendable, Equatable {
     /// The plugin's protocol service, when it has several.
     public var service: String?
     public var tls: TLSMode
+    /// The listener's certificate and key; for a TLS listener that names neither, the
+    /// installation's self-signed pair (`HostConfig.selfSignedCertificate`), made at first start.
     public var certificate: String?
     public var key: String?
+    /// True when `certificate` and `key` are the self-signed pair rather than the config's.
+    public var selfSigned: Bool = false
     public var sni: [SNICertificate]
     public var options: [String: ConfigValue]
     public var backlog: Int
@@ -89,6 +93,9 @@ public struct HostConfig: Sendable {
     public var user: String?
     public var group: String?
     public var drainTimeout: Double
+    /// `first_account`: on a store without any domain, `postern serve` creates one and its
+    /// postmaster (FirstRun).
+    public var firstAccount: Bool
     public var controlSocket: String
     public var logLevel: Logger.Level
     public var metricsListen: (host: String, port: Int)?
@@ -133,6 +140,8 @@ public struct HostConfig: Sendable {
         ConfigField("user", .string, help: "user the workers run as when started as root"),
         ConfigField("group", .string),
         ConfigField("drain_timeout", .duration, default: .string("30s")),
+        ConfigField("first_account", .boolean, default: .boolean(true),
+                    help: "on a store with no domain, serve creates one and postmaster@ it, password in DATA/first-account.txt"),
         ConfigField("control", .table(ConfigSchema([
             ConfigField("socket", .string, help: "default: DATA_DIR/run/postern.sock"),
         ]))),
@@ -216,13 +225,21 @@ public struct HostConfig: Sendable {
                 let options: [String: ConfigValue] = {
                     if case .table(let o)? = l["options"] { return o } else { return [:] }
                 }()
-                listeners.append(ListenerConfig(
+                let tls = TLSMode(rawValue: l.string("tls")!)!
+                var listener = ListenerConfig(
                     index: i, name: l.string("name")!, address: l.string("address") ?? "", port: l.int("port") ?? 0,
                     path: l.string("path").map(absolute), mode: mode_t(l.string("mode").flatMap { Int($0, radix: 8) } ?? -1),
                     plugin: l.string("protocol")!, service: l.string("service"),
-                    tls: TLSMode(rawValue: l.string("tls")!)!, certificate: l.string("certificate").map(absolute),
+                    tls: tls, certificate: l.string("certificate").map(absolute),
                     key: l.string("key").map(absolute), sni: sni, options: options,
-                    backlog: l.int("backlog")!, maxConnections: l.int("max_connections")!))
+                    backlog: l.int("backlog")!, maxConnections: l.int("max_connections")!)
+                if tls != .none && listener.certificate == nil && listener.key == nil {
+                    let pair = Self.selfSignedPair(dataDirectory: dataDirectory)
+                    listener.certificate = pair.certificate
+                    listener.key = pair.key
+                    listener.selfSigned = true
+                }
+                listeners.append(listener)
             }
         }
         for l in listeners { requested.append(l.plugin) }
@@ -231,7 +248,7 @@ public struct HostConfig: Sendable {
         var config = HostConfig(
             file: file, source: source, role: v.string("role")!, dataDirectory: dataDirectory,
             workers: v.int("workers")!, user: v.string("user"), group: v.string("group"),
-            drainTimeout: v.duration("drain_timeout")!,
+            drainTimeout: v.duration("drain_timeout")!, firstAccount: v.bool("first_account")!,
             controlSocket: v.section("control")?.string("socket").map(absolute) ?? dataDirectory + "/run/postern.sock",
             logLevel: Logger.Level(rawValue: v.section("log")!.string("level")!)!,
             metricsListen: metricsListen.map { (host: $0.0, port: $0.1) },
@@ -243,6 +260,14 @@ public struct HostConfig: Sendable {
         for issue in config.semanticIssues() { fail(issue.keyPath, issue.message) }
         return diagnostics.isEmpty ? .success(config) : .failure(ConfigDiagnostics(diagnostics))
     }
+
+    /// Where the installation's self-signed certificate and key live (under the data directory).
+    public static func selfSignedPair(dataDirectory: String) -> (certificate: String, key: String) {
+        (dataDirectory + "/tls/self-signed.crt", dataDirectory + "/tls/self-signed.key")
+    }
+
+    /// The TLS listeners that use the self-signed pair.
+    public var selfSignedListeners: [ListenerConfig] { listeners.filter(\.selfSigned) }
 
     /// The control socket of a config file, even when the file no longer parses: `postern ctl
     /// reload` after a bad edit must still reach the master, which then says what is wrong.
@@ -296,10 +321,12 @@ public struct HostConfig: Sendable {
                 issues.append(ConfigIssue(keyPath: at + ["protocol"], message: "'\(l.plugin)' is not a plugin name (lower case letters, digits and '-')"))
             }
             if l.tls != .none && (l.certificate == nil || l.key == nil) {
-                issues.append(ConfigIssue(keyPath: at + ["tls"], message: "tls = \"\(l.tls.rawValue)\" needs both 'certificate' and 'key'"))
+                issues.append(ConfigIssue(keyPath: at + ["tls"], message: "tls = \"\(l.tls.rawValue)\" needs both 'certificate' and 'key' (or neither: a self-signed certificate is made at first start)"))
             }
-            if let cert = l.certificate { issues += Self.checkCertificate(cert, at: at + ["certificate"]) }
-            if let key = l.key { issues += Self.checkKey(key, at: at + ["key"]) }
+            // The self-signed pair is checked once it exists; the master makes it before anything reads it.
+            let pending = l.selfSigned && !FileManager.default.fileExists(atPath: l.certificate ?? "")
+            if let cert = l.certificate, !pending { issues += Self.checkCertificate(cert, at: at + ["certificate"]) }
+            if let key = l.key, !pending { issues += Self.checkKey(key, at: at + ["key"]) }
             for (j, s) in l.sni.enumerated() {
                 issues += Self.checkCertificate(s.certificate, at: at + ["sni", String(j), "certificate"])
                 issues += Self.checkKey(s.key, at: at + ["sni", String(j), "key"])

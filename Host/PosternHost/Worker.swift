@@ -33,6 +33,15 @@ public final class Worker: @unchecked Sendable {
     /// Runs until drained; returns the process exit status (78, EX_CONFIG, when the plugins or the
     /// config are refused, so the master does not restart it in a loop).
     public func run() -> Int32 {
+        // Keys are read before the privilege drop, as Postfix and Dovecot do: a key may be
+        // readable by root alone (mode 0600, or 0640 root:ssl-cert).
+        let tls: HostTLS
+        do {
+            tls = try HostTLS(listeners: config.listeners)
+        } catch {
+            logger.critical("cannot load the TLS certificates: \(error)")
+            return 78
+        }
         do {
             try Privileges.drop(user: config.user, group: config.group)
         } catch {
@@ -49,7 +58,7 @@ public final class Worker: @unchecked Sendable {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
         do {
-            let services = HostServices(tls: try HostTLS(listeners: config.listeners))
+            let services = HostServices(tls: tls)
             let lifecycle = try PluginLifecycle(activating: loaded, config: config, group: group, services: services, logger: logger)
             lock.withLock { plugins = lifecycle }
             // Every plugin is active: background work may start, then listeners accept.
@@ -287,9 +296,27 @@ final class SessionErrorCounter: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        errors.increment()
-        logger.warning("session error: \(error)")
+        if Self.isOrdinaryDisconnect(error) {
+            // A client that drops the connection (a reset, a TLS session cut without close_notify)
+            // is what clients do every day: logged, not counted as an error.
+            logger.info("client disconnected: \(error)")
+        } else {
+            errors.increment()
+            logger.warning("session error: \(error)")
+        }
         context.close(promise: nil)
+    }
+
+    static func isOrdinaryDisconnect(_ error: any Error) -> Bool {
+        if let io = error as? IOError { return [ECONNRESET, EPIPE, ETIMEDOUT, ECONNABORTED].contains(io.errnoCode) }
+        if let ssl = error as? NIOSSLError, case .uncleanShutdown = ssl { return true }
+        if let channel = error as? ChannelError {
+            switch channel {
+            case .eof, .ioOnClosedChannel, .outputClosed, .alreadyClosed, .inputClosed: return true
+            default: return false
+            }
+        }
+        return false
     }
 }
 

@@ -263,9 +263,9 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
         runAsync(context, { await AuthService.ask(backends, .password(user: user, password: password)) }) { me, ctx, answer in
             switch answer {
             case .verified(let name): me.loggedIn(name, ctx)
-            case .suspended: me.loginFailed(ctx, "-ERR [AUTH] account disabled")
+            case .suspended: me.loginFailed(ctx, "-ERR [AUTH] account disabled", user: user)
             case .unavailable: me.send(ctx, "-ERR [SYS/TEMP] authentication service unavailable, try later")
-            default: me.loginFailed(ctx, "-ERR [AUTH] authentication failed")
+            default: me.loginFailed(ctx, "-ERR [AUTH] authentication failed", user: user)
             }
         }
     }
@@ -291,7 +291,7 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
         }
         state = .authenticating(exchange)
         let initialResponse = response
-        runAsync(context, { await exchange.start(initialResponse: initialResponse) }) { me, ctx, progress in me.authProgress(progress, ctx) }
+        runAsync(context, { await exchange.start(initialResponse: initialResponse) }) { me, ctx, progress in me.authProgress(progress, exchange, ctx) }
     }
 
     private func continueAuth(_ exchange: AuthExchange, _ line: [UInt8], _ context: ChannelHandlerContext) {
@@ -304,10 +304,10 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
             state = .authorization(user: nil)
             return reply("-ERR invalid base64", context, countsAsError: true)
         }
-        runAsync(context, { await exchange.respond(response) }) { me, ctx, progress in me.authProgress(progress, ctx) }
+        runAsync(context, { await exchange.respond(response) }) { me, ctx, progress in me.authProgress(progress, exchange, ctx) }
     }
 
-    private func authProgress(_ progress: AuthExchange.Progress, _ context: ChannelHandlerContext) {
+    private func authProgress(_ progress: AuthExchange.Progress, _ exchange: AuthExchange, _ context: ChannelHandlerContext) {
         switch progress {
         case .challenge(let bytes):
             send(context, "+ " + String(decoding: Base64Encoder.encode(bytes, lineLength: 0), as: UTF8.self))
@@ -318,17 +318,18 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
             send(context, "-ERR [SYS/TEMP] authentication service unavailable, try later")
         case .failure(.accountDisabled):
             state = .authorization(user: nil)
-            loginFailed(context, "-ERR [AUTH] account disabled")
+            loginFailed(context, "-ERR [AUTH] account disabled", user: exchange.attemptedUser)
         case .failure:
             state = .authorization(user: nil)
-            loginFailed(context, "-ERR [AUTH] authentication failed")
+            loginFailed(context, "-ERR [AUTH] authentication failed", user: exchange.attemptedUser)
         }
     }
 
-    private func loginFailed(_ context: ChannelHandlerContext, _ line: String) {
+    /// `user`: who the client tried to be, for the log (the logger names the client's address).
+    private func loginFailed(_ context: ChannelHandlerContext, _ line: String, user: String?) {
         state = .authorization(user: nil)
         let delay = plugin.throttle.failed(peerAddress)
-        session.logger.info("login failed", metadata: ["delay": "\(delay)"])
+        session.logger.notice("login failed", metadata: ["user": "\(user ?? "(none given)")", "delay": "\(delay)"])
         plugin.failedLogins.increment()
         // The reply waits: a guesser gets one try per delay per connection.
         busy = true

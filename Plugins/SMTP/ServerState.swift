@@ -902,7 +902,7 @@ final class SMTPServerState: @unchecked Sendable {
             case .mechanismUnavailable: return authFailed(MailReply(504, "5.5.4", "unrecognized authentication type"))
             case .encryptionRequired: return authFailed(MailReply(538, "5.7.11", "encryption required for requested authentication mechanism"))
             case .authenticationFailed, .accountDisabled, .authorizationFailed:
-                return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
+                return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"), user: exchange.attemptedUser)
             }
         }
     }
@@ -920,9 +920,11 @@ final class SMTPServerState: @unchecked Sendable {
         return reply(235, "2.7.0", "authentication successful")
     }
 
-    private func authFailed(_ r: MailReply) -> [SMTPOutput] {
+    /// `user`: who the client tried to be, when the mechanism got that far (the logger names the
+    /// client's address).
+    private func authFailed(_ r: MailReply, user: String? = nil) -> [SMTPOutput] {
         env.metrics.authFailed.increment()
-        env.logger.notice("authentication failed", metadata: ["reply": "\(r)"])
+        env.logger.notice("authentication failed", metadata: ["reply": "\(r)", "user": "\(user ?? "(none given)")"])
         return [.reply(r)]
     }
 

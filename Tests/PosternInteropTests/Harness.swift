@@ -58,7 +58,8 @@ final class ServerProcess {
 
     init(dir: TempDir, config: String) throws {
         self.dir = dir
-        configFile = dir.write("postern.toml", config)
+        // The tests make their own accounts; FirstRunTests turns the first account on.
+        configFile = dir.write("postern.toml", config.contains("first_account") ? config : "first_account = false\n" + config)
         logFile = dir.path + "/postern.log"
         // A server started again in the same directory (after a crash) appends to the same log.
         if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }

@@ -80,6 +80,13 @@ public enum CredentialQuery: Sendable, Equatable {
     /// Fetch the stored secret of a scheme (`SCRAM-SHA-256` keys, ...), for mechanisms that never
     /// see the password.
     case storedSecret(user: String, scheme: String)
+
+    /// The user the question is about.
+    public var user: String {
+        switch self {
+        case .password(let user, _), .storedSecret(let user, _): return user
+        }
+    }
 }
 
 /// An answer from the credential backends.
@@ -201,6 +208,9 @@ public final class AuthExchange: @unchecked Sendable {
 
     private let exchange: any SASLServerExchange
     private let backends: [any CredentialBackend]
+    /// The user the client tried to authenticate as, once the mechanism asked about one: for the
+    /// log line of a failed login (which must name the user and the client's address).
+    public private(set) var attemptedUser: String?
 
     init(exchange: any SASLServerExchange, backends: [any CredentialBackend]) {
         self.exchange = exchange
@@ -225,6 +235,7 @@ public final class AuthExchange: @unchecked Sendable {
             case .success(let id, let final): return .success(id, serverFinal: final)
             case .failure(let f): return .failure(f)
             case .verify(let query):
+                attemptedUser = query.user
                 step = exchange.credentialAnswer(await AuthService.ask(backends, query))
             }
         }

@@ -205,7 +205,10 @@ struct IMAPCommandReader {
                 continue
             }
             if c >= 0x80 {
-                guard utf8Accept else { throw IMAPReaderStop.bad("8-bit characters in a quoted string (use a literal)") }
+                // RFC 3501 wants a literal for 8-bit text, but real clients send UTF-8 in quotes
+                // (imapfilter's SEARCH SUBJECT "München"), and Dovecot takes it: so do we, when it
+                // is valid UTF-8. Mailbox names still have to be modified UTF-7 unless the client
+                // enabled UTF8=ACCEPT (mailboxName).
                 eightBit = true
             } else if !IMAPCharacters.isQuotedTextChar(c) {
                 throw IMAPReaderStop.bad("Control characters are not allowed in a quoted string")

@@ -135,7 +135,7 @@ extension IMAPSession {
             case .mechanismUnavailable, .encryptionRequired:
                 send(.status(.tagged(auth.tag, .no, "Unsupported authentication mechanism.")))
             case .malformed, .authenticationFailed, .accountDisabled:
-                await failedLogin(auth.tag, name: nil, code: .authenticationFailed, text: "Authentication failed.")
+                await failedLogin(auth.tag, name: auth.exchange.attemptedUser, code: .authenticationFailed, text: "Authentication failed.")
             }
         }
     }
@@ -157,7 +157,9 @@ extension IMAPSession {
         services.metrics.login("failure")
         services.throttle.recordFailure(transport.peerAddress)
         failedLogins += 1
-        logger.notice("login failed", metadata: name.map { ["user": "\($0)"] } ?? [:])
+        // The session's logger carries the client's address (peer=); the user is named too, as
+        // fail2ban-style tools and an administrator reading the log expect.
+        logger.notice("login failed", metadata: ["user": "\(name ?? "(none given)")"])
         flush()
         if settings.loginFailureDelay > 0 {
             try? await Task.sleep(nanoseconds: UInt64(settings.loginFailureDelay * 1e9))

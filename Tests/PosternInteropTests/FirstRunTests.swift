@@ -1,0 +1,152 @@
+import Foundation
+import PosternTestSupport
+import PosternHost
+import XCTest
+
+/// A new user's first start, on the shipped `Config/all-in-one.toml` (only its ports moved to free
+/// ones): the first account is created with a generated password, a self-signed certificate is
+/// made, and clients that insist on TLS log in trusting that certificate: msmtp (`tls on`,
+/// `auth on`), fetchmail with its defaults (STARTTLS when offered, certificate checked) and mbsync
+/// (`SSLType STARTTLS`).
+final class FirstRunTests: XCTestCase {
+    /// The default config with every `port = N` and the metrics address moved to free ports; the
+    /// data directory inside the test's directory.
+    static func defaultConfig(ports: inout [Int: Int]) throws -> String {
+        var text = try String(contentsOfFile: Build.packageRoot + "/Config/all-in-one.toml", encoding: .utf8)
+        var lines: [String] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("port = "), let old = Int(line.dropFirst("port = ".count)) {
+                let new = freePort()
+                ports[old] = new
+                lines.append("port = \(new)")
+            } else if line.hasPrefix("listen = \"127.0.0.1:") {
+                lines.append("listen = \"127.0.0.1:\(freePort())\"")
+            } else if line.hasPrefix("data_dir = ") {
+                lines.append("data_dir = \"./var\"")
+            } else {
+                lines.append(String(line))
+            }
+        }
+        text = lines.joined(separator: "\n")
+        XCTAssertTrue(text.contains("tls = \"starttls\""), "the default config offers STARTTLS")
+        return text
+    }
+
+    func testDefaultConfigFirstStartServesTLSClientsWithTheFirstAccount() throws {
+        let dir = TempDir("first-run")
+        var ports: [Int: Int] = [:]
+        let config = try Self.defaultConfig(ports: &ports)
+        let server = try ServerProcess.start(dir, config)
+        defer { server.stop() }
+        let submission = try XCTUnwrap(ports[2587]), pop3 = try XCTUnwrap(ports[2110]), imap = try XCTUnwrap(ports[2143])
+
+        // The account and where its password went, said in the log; the file is the owner's only.
+        XCTAssertTrue(server.log.contains("first run: created the domain "), server.log)
+        let file = dir.path + "/var/first-account.txt"
+        var st = stat()
+        XCTAssertEqual(stat(file, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2)
+        let login = lines[0], password = lines[1]
+        XCTAssertTrue(login.hasPrefix("postmaster@"), login)
+        XCTAssertGreaterThanOrEqual(password.count, 20)
+        let certificate = dir.path + "/var/tls/self-signed.crt"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: certificate))
+        XCTAssertTrue(server.log.contains("TLS: made a self-signed certificate"), server.log)
+        XCTAssertEqual(stat(dir.path + "/var/tls/self-signed.key", &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+
+        // msmtp: STARTTLS required, the certificate verified against that file, then AUTH.
+        let msmtprc = dir.write("msmtprc", """
+            account first
+            host 127.0.0.1
+            port \(submission)
+            tls on
+            tls_starttls on
+            tls_trust_file \(certificate)
+            auth on
+            user \(login)
+            password \(password)
+            from \(login)
+            account default : first
+            """)
+        chmod(msmtprc, 0o600)
+        let message = dir.write("message.txt", "From: \(login)\r\nTo: \(login)\r\nSubject: first mail\r\nMessage-ID: <first@run.test>\r\n\r\nhello from msmtp\r\n")
+        let msmtp = Build.run("/bin/sh", ["-c", "\(try Build.tool("msmtp")) -C \(msmtprc) --read-envelope-from -t < \(message)"])
+        XCTAssertEqual(msmtp.status, 0, msmtp.output)
+        let deadline = Date().addingTimeInterval(20)
+        while !Build.run(Build.postern, ["admin", "message", "list", login, "-c", server.configFile], cwd: dir.path).output.contains("<first@run.test>")
+                && Date() < deadline { usleep(100_000) }
+
+        // mbsync over STARTTLS, trusting the certificate file.
+        let local = dir.path + "/mail"
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+        let mbsyncrc = dir.write("mbsyncrc", """
+            IMAPAccount first
+            Host 127.0.0.1
+            Port \(imap)
+            User \(login)
+            Pass \(password)
+            SSLType STARTTLS
+            CertificateFile \(certificate)
+
+            IMAPStore remote
+            Account first
+
+            MaildirStore local
+            Path \(local)/
+            Inbox \(local)/INBOX
+
+            Channel sync
+            Far :remote:
+            Near :local:
+            Patterns INBOX
+            Create Near
+            SyncState *
+            """)
+        let mbsync = Build.run(try Build.tool("mbsync"), ["-c", mbsyncrc, "sync"], cwd: dir.path, environment: ["HOME": dir.path])
+        XCTAssertEqual(mbsync.status, 0, mbsync.output)
+        let synced = ((try? FileManager.default.contentsOfDirectory(atPath: local + "/INBOX/new")) ?? [])
+            + ((try? FileManager.default.contentsOfDirectory(atPath: local + "/INBOX/cur")) ?? [])
+        XCTAssertEqual(synced.count, 1, "the message msmtp sent, synced by mbsync")
+
+        // fetchmail with its defaults: it upgrades to TLS because the server offers STLS, and
+        // checks the certificate (given as the one to trust). It matches DNS names only, not the
+        // certificate's IP address, so it is told the name to expect for 127.0.0.1.
+        let out = dir.path + "/fetched.mbox"
+        let fetchmailrc = dir.write("fetchmailrc", """
+            set no syslog
+            poll 127.0.0.1 port \(pop3) protocol pop3
+              user "\(login)" password "\(password)" is "tester" here
+              sslcertfile "\(certificate)"
+              sslcommonname "localhost"
+              keep
+              mda "/bin/sh -c 'cat >> \(out)'"
+            """)
+        chmod(fetchmailrc, 0o600)
+        let fetchmail = Build.run(try Build.tool("fetchmail"), ["-f", fetchmailrc, "--nodetach", "--nosyslog", "-v"], cwd: dir.path,
+                                  environment: ["HOME": dir.path, "FETCHMAILHOME": dir.path, "PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(fetchmail.status, 0, fetchmail.output)
+        XCTAssertTrue(fetchmail.output.contains("STLS"), "fetchmail upgraded the session: \(fetchmail.output)")
+        XCTAssertTrue(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("hello from msmtp"), fetchmail.output)
+
+        // A second start on the same data creates nothing new.
+        server.stop()
+        let again = try ServerProcess.start(dir, config)
+        defer { again.stop() }
+        XCTAssertEqual(again.log.components(separatedBy: "first run: created").count - 1, 1, "one first account, ever")
+        XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), "\(login)\n\(password)\n")
+    }
+
+    func testFirstDomainIsTheHostNameOrLocaldomain() {
+        XCTAssertEqual(FirstRun.defaultDomain(hostName: "mail.example.org"), "mail.example.org")
+        XCTAssertEqual(FirstRun.defaultDomain(hostName: "MAIL.Example.ORG."), "mail.example.org")
+        XCTAssertEqual(FirstRun.defaultDomain(hostName: "box"), "box.localdomain")
+        XCTAssertEqual(FirstRun.defaultDomain(hostName: ""), "localhost.localdomain")
+        XCTAssertEqual(FirstRun.defaultDomain(hostName: "weird_name"), "localhost.localdomain")
+        let a = FirstRun.generatePassword(), b = FirstRun.generatePassword()
+        XCTAssertEqual(a.count, 20)
+        XCTAssertNotEqual(a, b)
+    }
+}
