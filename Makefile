@@ -11,7 +11,7 @@ space := $(subst ,, )
 bar := |
 target_filter = "^($(subst $(space),$(bar),$(strip $(1))))\."
 
-.PHONY: deps test-deps build run check test unit interop clean
+.PHONY: deps test-deps build run check test unit interop install clean
 
 deps:            ## install the Debian packages needed to build and run (no mail servers)
 	./scripts/install-deps.sh build
@@ -45,6 +45,24 @@ interop:         ## interop tests only (minutes): real sockets, real peers and c
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter $(call target_filter,$(INTEROP_TARGETS)) 2>&1 | tee .build/test-interop.log
 	python3 scripts/check-skips.py .build/test-interop.log Tests/optional-tests.txt
+
+# `make install` (as root): a release build into $(PREFIX)/lib/postern (the binary, libPluginAPI.so
+# and the shipped plugins, which the loader finds in ../lib/postern beside the binary),
+# $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
+# /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
+PREFIX ?= /usr/local
+SHIPPED_PLUGINS := StoreSQLite LMTP Queue POP3 SASLPlain SASLLogin DNS SMTP TableFile IMAP SMTPClient
+install: deps
+	$(SWIFT) build -c release
+	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern
+	install -m 755 .build/release/postern .build/release/libPluginAPI.so $(DESTDIR)$(PREFIX)/lib/postern/
+	for p in $(SHIPPED_PLUGINS); do install -m 755 .build/release/libPostern$$p.so $(DESTDIR)$(PREFIX)/lib/postern/; done
+	ln -sf ../lib/postern/postern $(DESTDIR)$(PREFIX)/bin/postern
+	id postern >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postern --no-create-home --shell /usr/sbin/nologin postern
+	[ -e $(DESTDIR)/etc/postern/postern.toml ] || sed -e 's|^data_dir = .*|data_dir = "/var/lib/postern"|' \
+	    -e 's|^# user = "postern".*|user = "postern"|' -e 's|^# group = "postern".*|group = "postern"|' \
+	    Config/all-in-one.toml > $(DESTDIR)/etc/postern/postern.toml
+	@echo "installed: $(PREFIX)/bin/postern; config /etc/postern/postern.toml; start with: postern serve"
 
 clean:
 	rm -rf .build .build-example var

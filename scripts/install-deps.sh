@@ -22,6 +22,8 @@ build_packages=(
 test_packages=(
   openssl          # test certificates
   python3          # test clients (ssl, smtplib, imaplib, poplib)
+  curl             # the README's quick start (scripts/first-run-from-clone.sh): SMTP and IMAP with TLS
+  iproute2         # ss: the first-run check that no other mail server listens
   dovecot-imapd    # import tests: a real Dovecot writes the Maildir that is imported
   dovecot-lmtpd
   dovecot-pop3d    # benchmarks: POP3 beside Dovecot

@@ -194,6 +194,9 @@ public struct HostConfig: Sendable {
             diagnostics.append(diagnostic(file: file, locator: locator, ConfigIssue(keyPath: keyPath, message: message)))
         }
 
+        // Relative paths are relative to the config file's directory, wherever postern runs from.
+        let base = baseDirectory(of: file)
+        func absolute(_ path: String) -> String { HostConfig.absolute(path, base: base) }
         let dataDirectory = absolute(v.string("data_dir")!)
         var metricsListen: (String, Int)?
         if let listen = v.section("metrics")?.string("listen") {
@@ -288,7 +291,7 @@ public struct HostConfig: Sendable {
             if table.isEmpty && key == "data_dir" { dataDir = text }
             if table == "[control]" && key == "socket" { socket = text }
         }
-        return absolute(socket ?? dataDir + "/run/postern.sock")
+        return absolute(socket ?? dataDir + "/run/postern.sock", base: baseDirectory(of: file))
     }
 
     /// Checks that need more than types: uniqueness, files, accounts.
@@ -379,12 +382,19 @@ public struct HostConfig: Sendable {
                          key: ConfigDiagnostic.render(issue.keyPath), message: issue.message)
     }
 
-    static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        let cwd = FileManager.default.currentDirectoryPath
-        var joined = (cwd as NSString).appendingPathComponent(path)
-        joined = (joined as NSString).standardizingPath
-        return joined
+    /// `path` made absolute against `base` (default: the working directory).
+    static func absolute(_ path: String, base: String? = nil) -> String {
+        if path.hasPrefix("/") { return (path as NSString).standardizingPath }
+        let from = base ?? FileManager.default.currentDirectoryPath
+        return ((from as NSString).appendingPathComponent(path) as NSString).standardizingPath
+    }
+
+    /// The directory relative paths in a config are taken from: the file's own directory. A label
+    /// that is no path (a config parsed from text) falls back to the working directory.
+    public static func baseDirectory(of file: String) -> String {
+        let looksLikePath = file.hasSuffix(".toml") || file.contains("/")
+        guard looksLikePath else { return FileManager.default.currentDirectoryPath }
+        return (absolute(file) as NSString).deletingLastPathComponent
     }
 
     static func parseHostPort(_ text: String) -> (String, Int)? {

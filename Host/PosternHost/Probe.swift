@@ -66,8 +66,21 @@ public enum Probe {
             guard let plugin = byName[name] else { continue }
             issues += plugin.manifest.config.validate(section, at: ["plugin", name])
         }
+        // Roles mean something: a plugin serves the roles its manifest names. The error points at
+        // what brought the plugin in: its listener, its section, or the role line.
         for plugin in loaded where !plugin.manifest.roles.isEmpty && !plugin.manifest.roles.contains(config.role) {
-            issues.append(ConfigIssue(keyPath: ["role"], message: "plugin '\(plugin.manifest.name)' runs only in the roles \(plugin.manifest.roles.sorted()), not in '\(config.role)'"))
+            let m = plugin.manifest
+            let serves = m.roles.sorted().joined(separator: ", ")
+            if let l = config.listeners.first(where: { $0.plugin == m.name }) {
+                issues.append(ConfigIssue(keyPath: ["listener", String(l.index), "protocol"],
+                    message: "listener '\(l.name)' (\(m.name)) does not belong in the role '\(config.role)': \(m.name) serves \(serves); move it to a config of one of those roles or change role"))
+            } else if config.pluginSections[m.name] != nil {
+                issues.append(ConfigIssue(keyPath: ["plugin", m.name],
+                    message: "plugin '\(m.name)' does not belong in the role '\(config.role)': it serves \(serves)"))
+            } else {
+                issues.append(ConfigIssue(keyPath: ["role"],
+                    message: "plugin '\(m.name)' (needed by another plugin) does not belong in the role '\(config.role)': it serves \(serves)"))
+            }
         }
         for l in config.listeners {
             let at = ["listener", String(l.index)]

@@ -4,10 +4,10 @@ import PluginAPI
 import PosternHost
 
 struct ConfigOption: ParsableArguments {
-    @Option(name: .shortAndLong, help: "The configuration file.") var config: String = "Config/all-in-one.toml"
+    @Option(name: .shortAndLong, help: ArgumentHelp(configHelp)) var config: String?
 
     func context() throws -> AdminContext {
-        let cfg = loadConfig(config)
+        let cfg = loadConfig(try locateConfig(config).path)
         PosternLogHandler.bootstrap(level: .warning)
         return try AdminContext(config: cfg)
     }
@@ -98,7 +98,7 @@ struct Admin: ParsableCommand {
             abstract: "Copy the whole store into a new directory, consistent while the server runs.",
             discussion: "The directory gets index.sqlite, blobs/ and, written last, MANIFEST: a directory without MANIFEST is an incomplete backup.")
         @OptionGroup var options: ConfigOption
-        @Argument(help: "A directory that does not exist yet or is empty.") var directory: String
+        @Argument(help: "A directory that does not exist yet or is empty.", transform: absolutePath) var directory: String
         func run() throws {
             let directory = self.directory
             let report = try runAdmin(options) { try await $0.store().backup(to: directory) }
@@ -114,7 +114,7 @@ struct Admin: ParsableCommand {
                 --force replaces a store in use: stop the server first, its sessions would keep the old mailboxes' state.
                 """)
         @OptionGroup var options: ConfigOption
-        @Argument(help: "A directory written by 'postern admin backup'.") var directory: String
+        @Argument(help: "A directory written by 'postern admin backup'.", transform: absolutePath) var directory: String
         @Flag(help: "Replace a store that has accounts (everything in it is lost).") var force = false
         func run() throws {
             let directory = self.directory, force = self.force
@@ -184,7 +184,7 @@ struct Admin: ParsableCommand {
                 abstract: "Import a Maildir++ tree (as Dovecot writes it): flags, internal dates (mtime), folders, UID order.",
                 discussion: "The top directory is INBOX; '.Archive.2024' becomes 'Archive/2024' ('/' separates levels).")
             @OptionGroup var options: ConfigOption
-            @Argument(help: "The Maildir (the directory holding cur/, new/ and the .Folder directories).") var directory: String
+            @Argument(help: "The Maildir (the directory holding cur/, new/ and the .Folder directories).", transform: absolutePath) var directory: String
             @Option(help: "The account (user@domain).") var user: String
             @Option(help: "Put every folder under this mailbox (INBOX becomes PREFIX/INBOX).") var mailboxPrefix: String?
             func run() throws {
@@ -199,7 +199,7 @@ struct Admin: ParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "mbox", abstract: "Import an mbox file into one mailbox: bytes as in the file, flags from Status/X-Status, dates from the From lines.")
             @OptionGroup var options: ConfigOption
-            @Argument(help: "The mbox file.") var file: String
+            @Argument(help: "The mbox file.", transform: absolutePath) var file: String
             @Option(help: "The account (user@domain).") var user: String
             @Option(help: "The mailbox to import into (created if missing).") var mailbox: String = "INBOX"
             @Option(help: "mboxrd ('>>From ' is '>From ') or mboxo (only '>From ' is unquoted).") var format: String = "mboxrd"
@@ -270,7 +270,7 @@ struct Admin: ParsableCommand {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
             @Option(help: "The reply's subject; default 'Auto: ' and the original subject.") var subject: String = ""
-            @Option(help: "A file with the reply's text (UTF-8).") var messageFile: String?
+            @Option(help: "A file with the reply's text (UTF-8).", transform: absolutePath) var messageFile: String?
             @Option(help: "Between two replies to one sender, e.g. 7d, 12h.") var period: String = "7d"
             @Option(help: "Stop replying after this date (YYYY-MM-DD, UTC).") var until: String?
             @Flag(help: "Stop the auto-reply.") var off = false
@@ -300,7 +300,7 @@ struct Admin: ParsableCommand {
             @OptionGroup var options: ConfigOption
             @Argument(help: "user@domain") var name: String
             @Option(help: "The password (else --password-file, else one line of standard input).") var password: String?
-            @Option(help: "A file whose first line is the password.") var passwordFile: String?
+            @Option(help: "A file whose first line is the password.", transform: absolutePath) var passwordFile: String?
             @Option(help: "user, domain-admin or site-admin.") var admin: String = "user"
             @Option(help: "Storage quota, e.g. 1G.") var quota: String?
             @Option(help: "Message count quota.") var quotaMessages: Int?
@@ -324,7 +324,7 @@ struct Admin: ParsableCommand {
                     The exit status is 0 when no row was refused, else 1.
                     """)
             @OptionGroup var options: ConfigOption
-            @Argument(help: "The CSV file (RFC 4180, UTF-8); '-' reads standard input.") var file: String
+            @Argument(help: "The CSV file (RFC 4180, UTF-8); '-' reads standard input.", transform: { $0 == "-" ? $0 : absolutePath($0) }) var file: String
             @Flag(help: "Create the file's domains that do not exist yet (else their rows are refused).") var createDomains = false
             func run() throws {
                 let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
@@ -380,7 +380,7 @@ struct Admin: ParsableCommand {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
             @Option var password: String?
-            @Option var passwordFile: String?
+            @Option(transform: absolutePath) var passwordFile: String?
             func run() throws {
                 let name = self.name, secret = try readPassword(password, file: passwordFile)
                 try runAdmin(options) { try await $0.accounts().setPassword(account: name, password: secret); print("password of \(name) changed") }

@@ -11,10 +11,31 @@ struct Postern: ParsableCommand {
         subcommands: [Serve.self, CheckConfig.self, Ctl.self, Admin.self, QueueCommand.self, WorkerCommand.self, ProbeCommand.self])
 }
 
-/// Loads a config or prints every diagnostic and exits 78 (EX_CONFIG).
+let configHelp = "The configuration file; default: $POSTERN_CONFIG, ./postern.toml, /etc/postern/postern.toml, else the built-in default."
+
+/// Finds the config (ConfigLocator), or says why not and exits 78.
+func locateConfig(_ explicit: String?) throws -> ConfigLocator.Found {
+    do {
+        return try ConfigLocator.locate(explicit: explicit)
+    } catch {
+        FileHandle.standardError.write(Data("postern: no config file given or found, and the built-in default cannot be written: \(error)\n".utf8))
+        throw ExitCode(78)
+    }
+}
+
+/// A path the user typed, made absolute against the directory they typed it in (commands then
+/// run from the config's directory).
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+}
+
+/// Loads a config or prints every diagnostic and exits 78 (EX_CONFIG). Then works from the
+/// config's directory, so that relative paths in plugin sections mean the same in every process.
 func loadConfig(_ file: String, label: String? = nil) -> HostConfig {
     switch HostConfig.load(file: file, label: label) {
-    case .success(let config): return config
+    case .success(let config):
+        _ = FileManager.default.changeCurrentDirectoryPath(HostConfig.baseDirectory(of: label ?? file))
+        return config
     case .failure(let diagnostics):
         for d in diagnostics.all { FileHandle.standardError.write(Data("\(d)\n".utf8)) }
         Foundation.exit(78)
@@ -23,13 +44,15 @@ func loadConfig(_ file: String, label: String? = nil) -> HostConfig {
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start the master: bind the listeners and run workers.")
-    @Option(name: .shortAndLong, help: "The configuration file.") var config: String = "Config/all-in-one.toml"
+    @Option(name: .shortAndLong, help: ArgumentHelp(configHelp)) var config: String?
 
     func run() throws {
-        let cfg = loadConfig(config)
+        let found = try locateConfig(config)
+        let cfg = loadConfig(found.path)
         PosternLogHandler.bootstrap(level: cfg.logLevel)
         PosternMetrics.bootstrap()
-        Foundation.exit(Master(configFile: config, config: cfg).run())
+        Logger(label: "master").info("config \(found.description)")
+        Foundation.exit(Master(configFile: found.path, config: cfg).run())
     }
 }
 
@@ -37,9 +60,12 @@ struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
         abstract: "Check a configuration: syntax, keys, files, ports and every plugin it loads.")
-    @Option(name: .shortAndLong, help: "The configuration file.") var config: String = "Config/all-in-one.toml"
+    @Option(name: .shortAndLong, help: ArgumentHelp(configHelp)) var config: String?
 
     func run() throws {
+        let found = try locateConfig(config)
+        let config = found.path
+        print("using \(found.description)")
         var messages: [String] = []
         switch HostConfig.load(file: config) {
         case .failure(let diagnostics):
@@ -75,11 +101,12 @@ struct Ctl: ParsableCommand {
         abstract: "Talk to a running master over its control socket.",
         discussion: "Commands: status, reload, stop.")
     @Argument(help: "status | reload | stop") var command: String
-    @Option(name: .shortAndLong, help: "The configuration file (to find the control socket).") var config: String = "Config/all-in-one.toml"
+    @Option(name: .shortAndLong, help: ArgumentHelp(configHelp + " (To find the control socket.)")) var config: String?
     @Option(name: .long, help: "The control socket, instead of the one in the config.") var socket: String?
     @Flag(name: .long, help: "Print the answer as JSON.") var json = false
 
     func run() throws {
+        let config = socket == nil ? try locateConfig(self.config).path : ""
         guard let path = socket ?? HostConfig.controlSocket(file: config) else {
             FileHandle.standardError.write(Data("postern ctl: cannot read \(config); name the control socket with --socket\n".utf8))
             throw ExitCode(2)

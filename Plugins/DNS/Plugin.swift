@@ -12,7 +12,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
         PluginRegistration(
             manifest: PluginManifest(
                 name: "dns", version: "1.0.0", summary: "DNS stub resolver for mail routing (RFC 1035)",
-                kinds: [.hostService], config: DNSPlugin.schema),
+                kinds: [.hostService], roles: ["all-in-one", "gateway", "relay", "proxy"], config: DNSPlugin.schema),
             activate: { context in try DNSPlugin(context: context) })
     }
 }

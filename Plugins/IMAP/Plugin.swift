@@ -16,6 +16,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
                 name: "imap", version: "1.0.0", summary: "IMAP4rev1 access to the store (RFC 3501, IDLE, CONDSTORE/QRESYNC, ACL, QUOTA)",
                 kinds: [.protocolService],
                 uses: [.storage, .credentialBackend, .saslMechanism, .changeNotifier],
+                roles: ["all-in-one", "store"],
                 config: IMAPPluginSettings.schema,
                 protocols: ["imap": IMAPListenerOptions.schema]),
             activate: { context in try IMAPPlugin(context: context) })

@@ -15,6 +15,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
                 name: "lmtp", version: "1.0.0", summary: "LMTP delivery into the store (RFC 2033)",
                 kinds: [.protocolService],
                 uses: [.storage],
+                roles: ["all-in-one", "store"],
                 config: ConfigSchema([
                     ConfigField("hostname", .string, default: .string(""), help: "name in the greeting; default: the host name"),
                 ]),

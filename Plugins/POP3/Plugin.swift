@@ -14,6 +14,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
                 name: "pop3", version: "1.0.0", summary: "POP3 access to the store's INBOX (RFC 1939, 2449, 2595, 5034)",
                 kinds: [.protocolService],
                 uses: [.storage, .credentialBackend, .saslMechanism],
+                roles: ["all-in-one", "store"],
                 config: ConfigSchema([
                     ConfigField("hostname", .string, default: .string(""), help: "name in the greeting; default: the host name"),
                     ConfigField("login_failure_delay", .duration, default: .string("2s"), help: "wait before answering a failed login"),

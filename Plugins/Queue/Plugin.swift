@@ -48,7 +48,8 @@ enum QueuePlugin {
                                  kinds: [.hostService, .transport],
                                  // The store and transports it delivers through, and the alias and
                                  // canonical tables: started after them, stopped before them.
-                                 uses: [.storage, .accounts, .transport, .lookupTable], config: schema),
+                                 uses: [.storage, .accounts, .transport, .lookupTable],
+                                 roles: ["all-in-one", "gateway", "relay"], config: schema),
         activate: { context in try QueueInstance(context: context) })
 }
 

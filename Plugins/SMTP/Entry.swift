@@ -17,6 +17,7 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
                 name: "smtp", version: "1.0.0", summary: "SMTP server: MX, submission and submissions (RFC 5321, 6409, 8314)",
                 kinds: [.protocolService],
                 uses: [.queue, .router, .credentialBackend, .saslMechanism, .lookupTable, .dnsResolver, .filter],
+                roles: ["all-in-one", "gateway", "relay"],
                 config: ConfigSchema([
                     ConfigField("hostname", .string, default: .string(""),
                                 help: "name in the greeting, EHLO reply and Received: fields; default: the host name"),

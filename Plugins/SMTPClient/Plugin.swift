@@ -14,7 +14,8 @@ public func posternPluginEntry() -> UnsafeMutableRawPointer {
         PluginRegistration(
             manifest: PluginManifest(
                 name: "smtp-client", version: "1.0.0", summary: "outbound SMTP (RFC 5321) and LMTP (RFC 2033) transports",
-                kinds: [.transport], dependencies: ["dns"], uses: [.lookupTable], config: SMTPClientPlugin.schema),
+                kinds: [.transport], dependencies: ["dns"], uses: [.lookupTable],
+                roles: ["all-in-one", "gateway", "relay"], config: SMTPClientPlugin.schema),
             activate: { context in try SMTPClientPlugin(context: context) })
     }
 }

@@ -26,7 +26,9 @@ enum StoreSQLitePlugin {
     static let registration = PluginRegistration(
         manifest: PluginManifest(name: "store-sqlite", version: "1.0.0",
                                  summary: "embedded store: SQLite index, single-instance blob files, accounts",
-                                 kinds: [.storage, .credentialBackend, .hostService], config: schema),
+                                 kinds: [.storage, .credentialBackend, .hostService],
+                                 // The store; the accounts a relay authenticates and an admin console manages.
+                                 roles: ["all-in-one", "store", "relay", "admin"], config: schema),
         activate: { context in try StoreSQLiteInstance(store: SQLiteStore(settings: settings(context))) })
 
     static func settings(_ context: PluginContext) -> SQLiteStore.Settings {

@@ -73,7 +73,7 @@ final class ConfigTests: XCTestCase {
 
     func testTLSNeedsCertificateAndUnreadableCertificate() {
         let e = errors(listener + "\ntls = \"implicit\"\ncertificate = \"/nonexistent/cert.pem\"\n")
-        XCTAssertEqual(e, ["test.toml:6: listener[0].tls: tls = \"implicit\" needs both 'certificate' and 'key'",
+        XCTAssertEqual(e, ["test.toml:6: listener[0].tls: tls = \"implicit\" needs both 'certificate' and 'key' (or neither: a self-signed certificate is made at first start)",
                            "test.toml:7: listener[0].certificate: cannot read certificate file /nonexistent/cert.pem"])
     }
 

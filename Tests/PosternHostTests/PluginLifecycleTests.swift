@@ -42,33 +42,6 @@ final class PluginLifecycleTests: XCTestCase {
         XCTAssertEqual(cycles, ["a -> b -> a"])
     }
 
-    func testShippedPluginsStartProvidersFirst() throws {
-        let data = NSTemporaryDirectory() + "lifecycle-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: data) }
-        let names = ["lmtp", "smtp", "pop3", "imap", "dns", "queue", "smtp-client", "store-sqlite", "sasl-plain"]
-        let (loaded, refused) = PluginLoader(configuredPath: []).loadAll(names)
-        XCTAssertEqual(refused.map(\.description), [])
-        let services = HostServices(tls: try HostTLS(listeners: []))
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let lifecycle = try PluginLifecycle(activating: loaded, role: "all-in-one", dataDirectory: data,
-                                            sections: ["store-sqlite": ["password_iterations": .integer(4096)]],
-                                            group: group, services: services)
-        defer { lifecycle.shutdown() }
-        XCTAssertTrue(services.isComplete)
-        let order = lifecycle.startNames
-        XCTAssertEqual(Set(order), Set(names))
-        func before(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) {
-            XCTAssertLessThan(order.firstIndex(of: a)!, order.firstIndex(of: b)!, "\(a) starts before \(b): \(order)", file: file, line: line)
-        }
-        before("store-sqlite", "queue")
-        before("smtp-client", "queue")
-        before("dns", "smtp-client")
-        before("queue", "smtp")
-        for reader in ["imap", "pop3", "lmtp"] { before("store-sqlite", reader) }
-        before("sasl-plain", "imap")
-    }
-
     /// The router answers "not local" only when it can know: while a process is still activating
     /// its plugins, the question is an error (a temporary failure for every caller).
     func testRouterFailsClosedUntilEveryPluginIsActive() async throws {

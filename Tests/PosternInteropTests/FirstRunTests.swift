@@ -150,3 +150,96 @@ final class FirstRunTests: XCTestCase {
         XCTAssertNotEqual(a, b)
     }
 }
+
+/// The start order a real worker computes for the shipped plugins, read from its log.
+final class StartOrderTests: XCTestCase {
+    func testShippedPluginsStartAfterWhatTheyUse() throws {
+        let dir = TempDir("start-order")
+        var ports: [Int: Int] = [:]
+        let server = try ServerProcess.start(dir, try FirstRunTests.defaultConfig(ports: &ports))
+        defer { server.stop() }
+        let line = try XCTUnwrap(server.log.split(separator: "\n").first { $0.contains("plugins started") }, server.log)
+        let order = try XCTUnwrap(line.components(separatedBy: "order=\"").last?.components(separatedBy: "\"").first)
+            .components(separatedBy: ", ")
+        XCTAssertEqual(Set(order), ["sasl-plain", "sasl-login", "store-sqlite", "lmtp", "dns", "smtp-client", "queue", "smtp", "pop3", "imap"])
+        func before(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertLessThan(order.firstIndex(of: a)!, order.firstIndex(of: b)!, "\(a) starts before \(b): \(order)", file: file, line: line)
+        }
+        before("store-sqlite", "queue")
+        before("smtp-client", "queue")
+        before("dns", "smtp-client")
+        before("queue", "smtp")
+        for reader in ["imap", "pop3", "lmtp"] { before("store-sqlite", reader) }
+        before("sasl-plain", "imap")
+        // The activation order, by contrast, had the queue before the store (the old bug's window).
+        let activated = server.log.split(separator: "\n").filter { $0.contains("plugin activated") }
+            .compactMap { $0.components(separatedBy: "plugin=").last?.split(separator: " ").first.map(String.init) }
+        XCTAssertLessThan(activated.firstIndex(of: "queue")!, activated.firstIndex(of: "store-sqlite")!, "\(activated)")
+    }
+}
+
+/// Every command finds its config the same way from any directory (ConfigLocator), and relative
+/// paths in the config are relative to the file, not to where the command runs.
+final class ConfigDiscoveryTests: XCTestCase {
+    func testAdminCommandsFindTheConfigFromAnyDirectory() throws {
+        let dir = TempDir("discovery")
+        let home = TempDir("discovery-home")
+        let config = dir.write("postern.toml", """
+            data_dir = "./var"
+            first_account = false
+            [plugin.store-sqlite]
+            """)
+        func postern(_ args: [String], cwd: String, env: [String: String] = [:]) -> (status: Int32, output: String) {
+            Build.run(Build.postern, args, cwd: cwd, environment: ["POSTERN_CONFIG": "", "HOME": home.path].merging(env) { _, b in b })
+        }
+        XCTAssertEqual(postern(["admin", "domain", "add", "example.org", "-c", config], cwd: "/").status, 0)
+        XCTAssertEqual(postern(["admin", "user", "add", "ann@example.org", "--password", "pw", "-c", config], cwd: home.path).status, 0)
+        // The data went next to the config, not into the directories the commands ran from.
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.path + "/var/store/index.sqlite"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: home.path + "/var"))
+
+        // $POSTERN_CONFIG, from / and from $HOME.
+        for cwd in ["/", home.path] {
+            let r = postern(["admin", "user", "list"], cwd: cwd, env: ["POSTERN_CONFIG": config])
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.output.contains("ann@example.org"), "from \(cwd): \(r.output)")
+        }
+        // ./postern.toml in the working directory.
+        var r = postern(["admin", "user", "list"], cwd: dir.path)
+        XCTAssertTrue(r.output.contains("ann@example.org"), r.output)
+        // A relative -c from elsewhere.
+        r = postern(["admin", "user", "list", "-c", String(config.dropFirst(NSTemporaryDirectory().count))], cwd: NSTemporaryDirectory())
+        XCTAssertTrue(r.output.contains("ann@example.org"), r.output)
+        // check-config says which file and why.
+        r = postern(["check-config"], cwd: "/", env: ["POSTERN_CONFIG": config])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("using \(config) (from $POSTERN_CONFIG)"), r.output)
+        r = postern(["check-config"], cwd: dir.path)
+        XCTAssertTrue(r.output.contains("using \(config) (from ./postern.toml)"), r.output)
+    }
+
+    func testBuiltInDefaultIsWrittenOnceAndIsAValidConfig() throws {
+        let home = TempDir("builtin-home")
+        let empty = TempDir("builtin-cwd")
+        let found = try ConfigLocator.locate(explicit: nil, environment: ["HOME": home.path], workingDirectory: empty.path,
+                                             isRoot: false, systemFile: empty.path + "/no-such-system-file")
+        XCTAssertEqual(found.origin, .builtIn)
+        XCTAssertEqual(found.path, home.path + "/.local/share/postern/postern.toml")
+        guard case .success(let config) = HostConfig.load(file: found.path) else { return XCTFail("the built-in default does not load") }
+        XCTAssertEqual(config.role, "all-in-one")
+        XCTAssertEqual(config.dataDirectory, home.path + "/.local/share/postern")
+        XCTAssertTrue(config.listeners.allSatisfy { $0.tls == .starttls })
+        // Edited by the user, it is kept.
+        try "role = \"store\"\n".write(toFile: found.path, atomically: true, encoding: .utf8)
+        _ = try ConfigLocator.locate(explicit: nil, environment: ["HOME": home.path], workingDirectory: empty.path,
+                                     isRoot: false, systemFile: empty.path + "/no-such-system-file")
+        XCTAssertEqual(try String(contentsOfFile: found.path, encoding: .utf8), "role = \"store\"\n")
+        XCTAssertEqual(ConfigLocator.defaultDataDirectory(environment: [:], isRoot: true), "/var/lib/postern")
+        // Precedence: -c, then $POSTERN_CONFIG, then ./postern.toml.
+        let local = empty.path + "/postern.toml"
+        try "".write(toFile: local, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try ConfigLocator.locate(explicit: nil, environment: [:], workingDirectory: empty.path).origin, .workingDirectory)
+        XCTAssertEqual(try ConfigLocator.locate(explicit: nil, environment: ["POSTERN_CONFIG": "/x.toml"], workingDirectory: empty.path).path, "/x.toml")
+        XCTAssertEqual(try ConfigLocator.locate(explicit: "a.toml", environment: ["POSTERN_CONFIG": "/x.toml"], workingDirectory: "/etc").path, "/etc/a.toml")
+    }
+}

@@ -118,11 +118,53 @@ final class HostOperationsTests: XCTestCase {
         XCTAssertEqual(socketMode?.intValue, 0o600, "the control socket is for root only")
     }
 
+    /// A role means something: a store listener in a gateway, or an MX in a store, is refused by
+    /// check-config with the file and line of the listener's protocol.
+    func testRoleAndListenerMismatchIsRefusedWithFileAndLine() throws {
+        let dir = TempDir("roles")
+        let gateway = dir.write("gateway.toml", """
+            role = "gateway"
+            data_dir = "./var"
+            [plugin.queue]
+            [plugin.smtp]
+            [[listener]]
+            name = "mx"
+            address = "127.0.0.1"
+            port = \(freePort())
+            protocol = "smtp"
+            [[listener]]
+            name = "imap"
+            address = "127.0.0.1"
+            port = \(freePort())
+            protocol = "imap"
+            """)
+        var (code, output) = Build.run(Build.postern, ["check-config", "-c", gateway], cwd: dir.path)
+        XCTAssertEqual(code, 1, output)
+        XCTAssertTrue(output.contains("\(gateway):14: listener[1].protocol: listener 'imap' (imap) does not belong in the role 'gateway': imap serves all-in-one, store"), output)
+
+        let store = dir.write("store.toml", """
+            role = "store"
+            data_dir = "./var"
+            [plugin.store-sqlite]
+            [[listener]]
+            name = "mx"
+            address = "127.0.0.1"
+            port = \(freePort())
+            protocol = "smtp"
+            """)
+        (code, output) = Build.run(Build.postern, ["check-config", "-c", store], cwd: dir.path)
+        XCTAssertEqual(code, 1, output)
+        XCTAssertTrue(output.contains("\(store):8: listener[0].protocol: listener 'mx' (smtp) does not belong in the role 'store': smtp serves all-in-one, gateway, relay"), output)
+        // serve refuses the same config before starting a worker.
+        let refused = Build.run(Build.postern, ["serve", "-c", store], cwd: dir.path)
+        XCTAssertEqual(refused.status, 78, refused.output)
+    }
+
     /// Every config shipped in Config/ passes check-config on this machine.
     func testShippedConfigsAreValid() throws {
         let configDir = Build.packageRoot + "/Config"
         let files = try FileManager.default.contentsOfDirectory(atPath: configDir).filter { $0.hasSuffix(".toml") }.sorted()
-        XCTAssertTrue(files.contains("all-in-one.toml"))
+        XCTAssertEqual(Set(files), Set(HostConfig.roles.map { $0 + ".toml" }), "one config per role")
         let dir = TempDir("shipped")
         for file in files {
             let (code, output) = Build.run(Build.postern, ["check-config", "-c", configDir + "/" + file], cwd: dir.path)

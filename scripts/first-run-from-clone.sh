@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The first run as a new user meets it, from a clean clone: `make run` in the background, then the
+# README's quick-start block exactly as written, which sends a message and reads it back. Fails
+# unless the message comes back, and unless no Dovecot, Postfix or unbound is left listening.
+#
+#   scripts/first-run-from-clone.sh [REPOSITORY]   (default: this checkout's committed HEAD)
+set -euo pipefail
+repo="$(cd "${1:-$(dirname "$0")/..}" && pwd)"
+work="$(mktemp -d /tmp/postern-first-run.XXXXXX)"
+server=""
+cleanup() {
+  if [ -n "$server" ]; then
+    (cd "$work/postern" && .build/debug/postern ctl stop -c Config/all-in-one.toml >/dev/null 2>&1) || true
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+git clone -q "$repo" "$work/postern"
+cd "$work/postern"
+echo "first-run: make run in $work/postern (a fresh build)"
+make run > "$work/run.log" 2>&1 &
+server=$!
+for _ in $(seq 1 1800); do
+  grep -q "postern started" "$work/run.log" && break
+  if ! kill -0 "$server" 2>/dev/null; then echo "first-run: make run stopped:"; tail -40 "$work/run.log"; exit 1; fi
+  sleep 1
+done
+grep -q "postern started" "$work/run.log" || { echo "first-run: postern did not start"; tail -40 "$work/run.log"; exit 1; }
+grep "first run:" "$work/run.log" | sed 's/^/  /'
+
+# The README's block, as a user would paste it.
+sed -n '/<!-- quick-start/,/<!-- \/quick-start -->/p' README.md | sed '1,/^```sh$/d; /^```$/,$d' > "$work/quick-start.sh"
+[ -s "$work/quick-start.sh" ] || { echo "first-run: no quick-start block in README.md"; exit 1; }
+echo "first-run: running the README's quick start:"; sed 's/^/  | /' "$work/quick-start.sh"
+output="$(bash -e "$work/quick-start.sh" 2>&1)" || { echo "$output"; echo "first-run: the quick start failed"; exit 1; }
+echo "$output" | sed 's/^/  > /'
+echo "$output" | grep -q "Hello from Postern." || { echo "first-run: the message did not come back"; exit 1; }
+
+# No other mail server may be listening: make run installs none, and test installs leave them off.
+if ss -ltnp | grep -E '"(dovecot|master|postfix|smtpd|unbound)"'; then
+  echo "first-run: a Dovecot, Postfix or unbound is listening (above)"; exit 1
+fi
+echo "first-run: OK (sent and read back; no other mail server listening)"
