@@ -34,15 +34,11 @@ let plugins: [(Product, Target)] = [
     plugin("IMAP", path: "Plugins/IMAP", extra: ["CZlib"], exclude: ["README.md"]),
     // The outbound transports: smtp (MX routing, STARTTLS, PIPELINING, 8BITMIME downgrade) and lmtp.
     plugin("SMTPClient", path: "Plugins/SMTPClient", exclude: ["README.md"]),
-    // Test fixtures: a small line protocol and four plugins the loader must refuse.
-    plugin("Greeter", path: "Tests/Plugins/Greeter"),
-    plugin("BadABI", path: "Tests/Plugins/BadABI"),
-    // Deliberately links NIOCore itself, so it carries a private copy the loader must refuse.
-    plugin("PrivateNIO", path: "Tests/Plugins/PrivateNIO",
-           extra: [.product(name: "NIOCore", package: "swift-nio")]),
-    plugin("MissingDep", path: "Tests/Plugins/MissingDep"),
-    plugin("ThrowingEntry", path: "Tests/Plugins/ThrowingEntry"),
 ]
+// The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
+// are no products: the interop tests compile them with swiftc into .build/.../test-plugins
+// (FixturePlugins in Tests/PosternInteropTests/Harness.swift), so they never sit beside the
+// shipped plugins that `make run` and installs load.
 
 let package = Package(
     name: "Postern",
@@ -55,8 +51,6 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
-        // Only for the PrivateNIO test fixture above; nothing shipped may use it.
-        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift

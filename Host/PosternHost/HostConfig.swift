@@ -90,8 +90,23 @@ public struct HostConfig: Sendable {
     public var role: String
     public var dataDirectory: String
     public var workers: Int
+    /// `user` and `group` as written; the processes use `workerUser`/`workerGroup`.
     public var user: String?
     public var group: String?
+
+    /// Who workers, probes and tools run as when started as root (nil: they keep the identity they
+    /// were started with, which is never root unless `user = "root"` says so explicitly): `user`,
+    /// else the system user `postern` (`make install` creates it), else `nobody`.
+    public var workerUser: String? {
+        guard geteuid() == 0 else { return nil }
+        if let user { return user == "root" ? nil : user }
+        return Self.defaultWorkerUser
+    }
+    public var workerGroup: String? { workerUser == nil ? nil : group }
+    /// True when no `user` was given and the default applies (the master logs which).
+    public var workerUserIsDefault: Bool { geteuid() == 0 && user == nil }
+
+    public static var defaultWorkerUser: String { getpwnam("postern") != nil ? "postern" : "nobody" }
     public var drainTimeout: Double
     /// `first_account`: on a store without any domain, `postern serve` creates one and its
     /// postmaster (FirstRun).

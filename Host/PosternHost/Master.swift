@@ -110,10 +110,12 @@ public final class Master: @unchecked Sendable {
     }
 
     private func prepareDirectories() throws {
-        for dir in [config.dataDirectory, (config.controlSocket as NSString).deletingLastPathComponent] {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if config.workerUserIsDefault, let user = config.workerUser {
+            logger.notice("started as root without `user`: workers run as \(user)\(user == "nobody" ? " (create a system user 'postern', as make install does, or set user = in the config)" : "")")
         }
-        Privileges.chown(config.dataDirectory, user: config.user, group: config.group)
+        try Privileges.prepareDataDirectory(config.dataDirectory, user: config.workerUser, group: config.workerGroup,
+                                            keep: [runDirectory], logger: logger)
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         try makeSelfSignedCertificate(config)
     }
 
@@ -128,8 +130,8 @@ public final class Master: @unchecked Sendable {
         let pair = try SelfSignedCertificate.make(hostName: host)
         // The key first, owner-only (handed to the worker user), then the certificate: a
         // certificate file never exists without its key.
+        // Root's alone: workers read their keys before they drop privileges.
         try Self.writeFile(key, pair.key)
-        Privileges.chown(key, user: config.user, group: config.group)
         let tmp = certificate + ".tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(pair.certificate.utf8), attributes: [.posixPermissions: 0o644]),
               rename(tmp, certificate) == 0 else { throw SystemError.call("write \(certificate)", errno) }
@@ -188,7 +190,7 @@ public final class Master: @unchecked Sendable {
             do {
                 if let path = l.path {
                     bound[l.endpoint] = try ListeningSocket.bindUnix(path: path, mode: l.mode, backlog: l.backlog)
-                    Privileges.chown(path, user: config.user, group: config.group)
+                    Privileges.chown(path, user: config.workerUser, group: config.workerGroup)
                 } else {
                     bound[l.endpoint] = try ListeningSocket.bind(address: l.address, port: l.port, backlog: l.backlog)
                 }

@@ -119,6 +119,32 @@ public enum Privileges {
         guard setuid(0) != 0 else { throw SystemError.message("could still regain root after dropping privileges") }
     }
 
+    /// Creates the data directory and hands it to the worker user. When the directory belongs to
+    /// someone else (data written by an earlier run as root, or by a tool), everything in it is
+    /// handed over once, except `keep` (the master's run directory, which stays root's: a worker
+    /// must not reach the control socket).
+    public static func prepareDataDirectory(_ path: String, user: String?, group: String?, keep: [String] = [], logger: Logger? = nil) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard geteuid() == 0, let user, let pw = getpwnam(user) else { return }
+        let uid = pw.pointee.pw_uid
+        var gid = pw.pointee.pw_gid
+        if let group, let gr = getgrnam(group) { gid = gr.pointee.gr_gid }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_uid != uid else { return }
+        let skipped = Set(keep.map { ($0 as NSString).standardizingPath })
+        var count = 1
+        _ = Glibc.chown(path, uid, gid)
+        if let walker = FileManager.default.enumerator(atPath: path) {
+            for case let relative as String in walker {
+                let full = ((path as NSString).appendingPathComponent(relative) as NSString).standardizingPath
+                if skipped.contains(full) { walker.skipDescendants(); continue }
+                _ = Glibc.lchown(full, uid, gid)
+                count += 1
+            }
+        }
+        logger?.notice("handed the data directory to \(user)", metadata: ["directory": "\(path)", "entries": "\(count)"])
+    }
+
     /// Hands a directory to the worker user, so that unprivileged workers can write their data.
     public static func chown(_ path: String, user: String?, group: String?) {
         guard geteuid() == 0, let user, let pw = getpwnam(user) else { return }

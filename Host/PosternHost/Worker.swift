@@ -43,7 +43,7 @@ public final class Worker: @unchecked Sendable {
             return 78
         }
         do {
-            try Privileges.drop(user: config.user, group: config.group)
+            try Privileges.drop(user: config.workerUser, group: config.workerGroup)
         } catch {
             logger.critical("cannot drop privileges: \(error)")
             return 78

@@ -6,9 +6,25 @@ import PosternHost
 struct ConfigOption: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp(configHelp)) var config: String?
 
-    func context() throws -> AdminContext {
+    /// Started as root, a tool works as the user the workers run as (as doveadm works as the mail
+    /// user), so that every file it adds to the data directory is theirs too. `outputs`:
+    /// directories the tool writes outside the data directory, made and handed over first.
+    func context(outputs: [String] = []) throws -> AdminContext {
         let cfg = loadConfig(try locateConfig(config).path)
         PosternLogHandler.bootstrap(level: .warning)
+        if let user = cfg.workerUser {
+            try Privileges.prepareDataDirectory(cfg.dataDirectory, user: user, group: cfg.workerGroup,
+                                                keep: [(cfg.controlSocket as NSString).deletingLastPathComponent])
+            for directory in outputs {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                Privileges.chown(directory, user: user, group: cfg.workerGroup)
+            }
+            do {
+                try Privileges.drop(user: user, group: cfg.workerGroup)
+            } catch {
+                throw SystemError.message("cannot switch to the worker user \(user): \(error)")
+            }
+        }
         return try AdminContext(config: cfg)
     }
 }
@@ -16,9 +32,9 @@ struct ConfigOption: ParsableArguments {
 /// Runs an admin action and returns its result, printing a refusal as one line on stderr with
 /// exit status 1.
 @discardableResult
-func runAdmin<T: Sendable>(_ options: ConfigOption, _ action: @escaping @Sendable (AdminContext) async throws -> T) throws -> T {
+func runAdmin<T: Sendable>(_ options: ConfigOption, outputs: [String] = [], _ action: @escaping @Sendable (AdminContext) async throws -> T) throws -> T {
     do {
-        let context = try options.context()
+        let context = try options.context(outputs: outputs)
         return try runBlocking { try await action(context) }
     } catch {
         FileHandle.standardError.write(Data("postern admin: \(error)\n".utf8))
@@ -101,7 +117,7 @@ struct Admin: ParsableCommand {
         @Argument(help: "A directory that does not exist yet or is empty.", transform: absolutePath) var directory: String
         func run() throws {
             let directory = self.directory
-            let report = try runAdmin(options) { try await $0.store().backup(to: directory) }
+            let report = try runAdmin(options, outputs: [directory]) { try await $0.store().backup(to: directory) }
             print("backup \(directory): \(summary(report))")
         }
     }

@@ -174,7 +174,7 @@ struct ProbeCommand: ParsableCommand {
         InheritedDescriptors.closeAll(from: 3)
         let cfg = loadConfig(config, label: origin)
         PosternLogHandler.bootstrap(level: cfg.logLevel)
-        try Privileges.drop(user: cfg.user, group: cfg.group)
+        try Privileges.drop(user: cfg.workerUser, group: cfg.workerGroup)
         let (report, _) = Probe.run(config: cfg)
         let data = try JSONEncoder().encode(report)
         print("")

@@ -59,7 +59,12 @@ final class ServerProcess {
     init(dir: TempDir, config: String) throws {
         self.dir = dir
         // The tests make their own accounts; FirstRunTests turns the first account on.
-        configFile = dir.write("postern.toml", config.contains("first_account") ? config : "first_account = false\n" + config)
+        var text = config.contains("first_account") ? config : "first_account = false\n" + config
+        // The test plugins live outside the package's products (FixturePlugins).
+        if !text.contains("[plugins]"), FixturePlugins.isNamed(in: text) {
+            text += "\n[plugins]\npath = [\"\(FixturePlugins.path)\"]\n"
+        }
+        configFile = dir.write("postern.toml", text)
         logFile = dir.path + "/postern.log"
         // A server started again in the same directory (after a crash) appends to the same log.
         if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
@@ -228,41 +233,100 @@ func httpGet(port: Int, path: String) throws -> String {
     return lines[(blank + 1)...].joined(separator: "\n")
 }
 
+/// The test plugins (`Tests/Plugins/<Name>`): built for the tests alone, never products of the
+/// package, so they never land in the directory `make run` and installs load plugins from.
+/// Compiled once per test process with swiftc against the modules and `libPluginAPI.so` of the
+/// build that made this test bundle, into `.build/test-plugins/`; tests name that directory in
+/// `[plugins] path`.
+enum FixturePlugins {
+    static let names = ["Greeter", "BadABI", "MissingDep", "PrivateNIO", "ThrowingEntry"]
+    static let pluginNames = ["greeter", "bad-abi", "missing-dep", "private-nio", "throwing-entry"]
+
+    /// Whether a config uses one of them.
+    static func isNamed(in config: String) -> Bool {
+        pluginNames.contains { config.contains("\"\($0)\"") || config.contains("[plugin.\($0)]") }
+    }
+
+    /// `directory()`, or a path that does not exist when the build failed (which then shows as
+    /// "no file libPostern<Name>.so" in the test that needed it, after the build error printed here).
+    static var path: String {
+        do { return try directory() } catch {
+            print("FixturePlugins: \(error)")
+            return Build.directory + "/test-plugins-failed-to-build"
+        }
+    }
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var built: String?
+
+    /// The directory holding every fixture plugin, built on first use.
+    static func directory() throws -> String {
+        try lock.withLock {
+            if let built { return built }
+            let dir = Build.directory + "/test-plugins"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for name in names {
+                let sources = Build.packageRoot + "/Tests/Plugins/" + name
+                let files = try FileManager.default.contentsOfDirectory(atPath: sources).filter { $0.hasSuffix(".swift") }.sorted()
+                    .map { sources + "/" + $0 }
+                // The deliberately bad one carries its own NIOCore, linked from this build's objects.
+                let extra = name == "PrivateNIO" ? try privateNIOObjects() : []
+                try compile(module: "Postern\(name)", sources: files, objects: extra, into: dir, work: dir + "/work-\(name)")
+            }
+            built = dir
+            return dir
+        }
+    }
+
+    private static func privateNIOObjects() throws -> [String] {
+        let objects = Build.directory + "/NIOCore.build"
+        return try FileManager.default.contentsOfDirectory(atPath: objects).filter { $0.hasSuffix(".o") }.sorted().map { objects + "/" + $0 }
+    }
+
+    /// The C modules NIO imports, as SwiftPM passes them.
+    static var moduleMaps: [String] {
+        var maps: [String] = []
+        let build = Build.directory
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: build)) ?? [] where entry.hasSuffix(".build") {
+            let map = "\(build)/\(entry)/module.modulemap"
+            if FileManager.default.fileExists(atPath: map) { maps.append(map) }
+        }
+        for root in [Build.packageRoot + "/.build/checkouts", Build.packageRoot + "/PluginAPI/.build/checkouts"] {
+            for package in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+                let sourcesDir = "\(root)/\(package)/Sources"
+                for target in (try? FileManager.default.contentsOfDirectory(atPath: sourcesDir)) ?? [] {
+                    let map = "\(sourcesDir)/\(target)/include/module.modulemap"
+                    if FileManager.default.fileExists(atPath: map) { maps.append(map) }
+                }
+            }
+        }
+        return maps
+    }
+
+    /// `libMODULE.so` from `sources` (and `objects`) into `directory`, by rename: a mapped shared
+    /// object is never overwritten in place.
+    static func compile(module: String, sources: [String], objects: [String] = [], into directory: String, work: String) throws {
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let build = Build.directory
+        let staging = work + "/lib\(module).so.new"
+        var args = ["-emit-library", "-parse-as-library", "-module-name", module, "-swift-version", "5",
+                    "-I", build + "/Modules", "-L", build, "-lPluginAPI", "-module-cache-path", work + "/module-cache",
+                    "-Xlinker", "-rpath", "-Xlinker", build] + sources + objects + ["-o", staging]
+        for map in moduleMaps { args += ["-Xcc", "-fmodule-map-file=\(map)"] }
+        let (status, output) = Build.run(try Build.tool("swiftc"), args)
+        guard status == 0 else { throw SystemError.message("swiftc \(module) failed: \(output)") }
+        guard rename(staging, directory + "/lib\(module).so") == 0 else { throw SystemError.call("rename", errno) }
+    }
+}
+
 /// Compiles the Greeter test plugin with another greeting into `directory`, replacing the file
 /// there by rename, as an administrator installing a new build would (never overwrite a mapped
-/// shared object in place). Uses the modules of the build that made this test bundle.
+/// shared object in place).
 func rebuildGreeter(greeting: String, into directory: String, work: String) throws {
     let sources = Build.packageRoot + "/Tests/Plugins/Greeter"
     let src = work + "/src"
     try? FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
     try "let builtGreeting = \"\(greeting)\"\n".write(toFile: src + "/Greeting.swift", atomically: true, encoding: .utf8)
-    let plugin = src + "/Plugin.swift"
-    if !FileManager.default.fileExists(atPath: plugin) {
-        try FileManager.default.copyItem(atPath: sources + "/Plugin.swift", toPath: plugin)
-    }
-    // The C modules NIO imports, as SwiftPM passes them.
-    var moduleMaps: [String] = []
-    let build = Build.directory
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: build)) ?? [] where entry.hasSuffix(".build") {
-        let map = "\(build)/\(entry)/module.modulemap"
-        if FileManager.default.fileExists(atPath: map) { moduleMaps.append(map) }
-    }
-    let checkouts = Build.packageRoot + "/.build/checkouts"
-    for package in (try? FileManager.default.contentsOfDirectory(atPath: checkouts)) ?? [] {
-        let sourcesDir = "\(checkouts)/\(package)/Sources"
-        for target in (try? FileManager.default.contentsOfDirectory(atPath: sourcesDir)) ?? [] {
-            let map = "\(sourcesDir)/\(target)/include/module.modulemap"
-            if FileManager.default.fileExists(atPath: map) { moduleMaps.append(map) }
-        }
-    }
-    let staging = work + "/libPosternGreeter.so.new"
-    var args = ["-emit-library", "-parse-as-library", "-module-name", "PosternGreeter", "-swift-version", "5",
-                "-I", build + "/Modules", "-L", build, "-lPluginAPI", "-module-cache-path", work + "/module-cache",
-                src + "/Greeting.swift", plugin, "-o", staging]
-    for map in moduleMaps { args += ["-Xcc", "-fmodule-map-file=\(map)"] }
-    let (status, output) = Build.run(try Build.tool("swiftc"), args)
-    guard status == 0 else { throw SystemError.message("swiftc failed: \(output)") }
-    guard rename(staging, directory + "/libPosternGreeter.so") == 0 else { throw SystemError.call("rename", errno) }
+    try FixturePlugins.compile(module: "PosternGreeter", sources: [src + "/Greeting.swift", sources + "/Plugin.swift"], into: directory, work: work)
 }
 
 /// A self-signed certificate and key for `name` (openssl), in `dir`.

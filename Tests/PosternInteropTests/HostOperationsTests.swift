@@ -118,6 +118,63 @@ final class HostOperationsTests: XCTestCase {
         XCTAssertEqual(socketMode?.intValue, 0o600, "the control socket is for root only")
     }
 
+    /// Started as root with no `user` at all, the workers still never run as root: they take the
+    /// system user `postern` when it exists, else `nobody`; the data written before (by root) is
+    /// handed over, and a tool run as root afterwards works as that user too.
+    func testWorkersNeverKeepRootWithoutUser() throws {
+        guard geteuid() == 0 else { throw XCTSkip("not root: the privilege drop is checked in CI, which runs as root") }
+        let dir = TempDir("privs-default")
+        let expected = HostConfig.defaultWorkerUser
+        let workerUID = String(getpwnam(expected)!.pointee.pw_uid)
+        let imapPort = freePort()
+        let config = """
+            data_dir = "./var"
+            [plugin.store-sqlite]
+            password_iterations = 4096
+            [[listener]]
+            name = "imap"
+            address = "127.0.0.1"
+            port = \(imapPort)
+            protocol = "imap"
+            [listener.options]
+            allow_plaintext_on_loopback = true
+            """
+        // Data made by root before the server ever ran (an older install, or a tool as root).
+        let file = dir.write("postern.toml", "first_account = false\n" + config)
+        XCTAssertEqual(Build.run(Build.postern, ["admin", "domain", "add", "example.org", "-c", file], cwd: dir.path).status, 0)
+        let server = try ServerProcess.start(dir, config)
+        defer { server.stop() }
+        XCTAssertTrue(server.log.contains("started as root without `user`: workers run as \(expected)"), server.log)
+        let status = try server.status()
+        func uid(_ pid: Int32) -> String? {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map { String($0.split(separator: "\t")[1]) }
+        }
+        XCTAssertEqual(uid(status.pid), "0", "the master keeps root to bind ports on reload")
+        XCTAssertFalse(status.workers.isEmpty)
+        for w in status.workers { XCTAssertEqual(uid(w.pid), workerUID, "worker \(w.pid) runs as \(expected)") }
+        for path in ["/var", "/var/store", "/var/store/index.sqlite"] {
+            let owner = try FileManager.default.attributesOfItem(atPath: dir.path + path)[.ownerAccountID] as? NSNumber
+            XCTAssertEqual(owner?.stringValue, workerUID, "\(path) belongs to the worker user")
+        }
+        let runOwner = try FileManager.default.attributesOfItem(atPath: dir.path + "/var/run")[.ownerAccountID] as? NSNumber
+        XCTAssertEqual(runOwner?.stringValue, "0", "the control socket's directory stays root's")
+        // A tool run as root now adds files as the worker user, and the workers can use them.
+        XCTAssertEqual(Build.run(Build.postern, ["admin", "user", "add", "ann@example.org", "--password", "pw", "-c", server.configFile], cwd: dir.path).status, 0)
+        let mbox = dir.write("old.mbox", "From a@b Thu Jan  1 00:00:00 2026\nSubject: old\n\nold mail\n")
+        let imported = Build.run(Build.postern, ["admin", "import", "mbox", mbox, "--user", "ann@example.org", "-c", server.configFile], cwd: dir.path)
+        XCTAssertEqual(imported.status, 0, imported.output)
+        let python = try Build.tool("python3")
+        let check = dir.write("imap.py", """
+            import imaplib, sys
+            m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1])); m.login("ann@example.org", "pw"); m.select("INBOX")
+            typ, data = m.fetch("1", "(BODY[])"); assert b"old mail" in data[0][1], data
+            m.store("1", "+FLAGS", "\\\\Deleted"); m.expunge(); m.logout(); print("ok")
+            """)
+        let r = Build.run(python, [check, "\(imapPort)"])
+        XCTAssertEqual(r.status, 0, "a worker expunges what a root tool imported: \(r.output)")
+    }
+
     /// A role means something: a store listener in a gateway, or an MX in a store, is refused by
     /// check-config with the file and line of the listener's protocol.
     func testRoleAndListenerMismatchIsRefusedWithFileAndLine() throws {

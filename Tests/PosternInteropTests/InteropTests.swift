@@ -14,7 +14,7 @@ final class HostInteropTests: XCTestCase {
         [log]
         level = "info"
         [plugins]
-        path = [\(pluginPath.map { "\"\($0)\"" }.joined(separator: ", "))]
+        path = [\((pluginPath + [FixturePlugins.path]).map { "\"\($0)\"" }.joined(separator: ", "))]
         [plugin.greeter]
         suffix = ""
         [[listener]]
@@ -50,13 +50,13 @@ final class HostInteropTests: XCTestCase {
     func testRefusedPluginsGetTheirOwnMessageAndNeverReachAServingProcess() throws {
         let dir = TempDir("refuse")
         let port = freePort()
-        let bad = "[plugins]\nload = [\(Self.badPlugins.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+        let bad = "load = [\(Self.badPlugins.map { "\"\($0)\"" }.joined(separator: ", "))]\n[plugin.greeter]"
         // check-config names each refusal.
-        let badFile = dir.write("bad.toml", greeterConfig(port: port).replacingOccurrences(of: "[plugins]\npath = []\n", with: bad))
+        let badFile = dir.write("bad.toml", greeterConfig(port: port).replacingOccurrences(of: "[plugin.greeter]", with: bad))
         let (code, output) = Build.run(Build.postern, ["check-config", "-c", badFile], cwd: dir.path)
         XCTAssertEqual(code, 1, output)
         for text in Self.refusalTexts { XCTAssertTrue(output.contains(text), "missing «\(text)» in:\n\(output)") }
-        XCTAssertEqual(output.split(separator: "\n").count, 4, "one line per refused plugin:\n\(output)")
+        XCTAssertEqual(output.split(separator: "\n").filter { !$0.hasPrefix("using ") }.count, 4, "one line per refused plugin:\n\(output)")
 
         // serve refuses to start, and never spawns a worker.
         let refusedDir = TempDir("refuse-serve")
@@ -87,7 +87,7 @@ final class HostInteropTests: XCTestCase {
             }
         }
         XCTAssertFalse(processMaps(status.pid, contain: "libPosternGreeter"), "the master never maps a plugin")
-        XCTAssertTrue(server.log.split(separator: "\n").contains { $0.contains("reload refused: \(server.configFile):8: plugins.load: refused plugin 'throwing-entry'") },
+        XCTAssertTrue(server.log.split(separator: "\n").contains { $0.contains("reload refused: \(server.configFile):9: plugins.load: refused plugin 'throwing-entry'") },
                       "the log says why too:\n\(server.log)")
     }
 
@@ -130,7 +130,7 @@ final class HostInteropTests: XCTestCase {
              ":11: listener[0].address: a listener needs 'address' and 'port', or 'path' for a Unix socket"),
             ("no-such-user", "user = \"nobody-here-xyz\"\n" + good,
              ":1: user: no such user 'nobody-here-xyz'"),
-            ("refused-plugin", good.replacingOccurrences(of: "path = []", with: "path = []\nload = [\"throwing-entry\"]"),
+            ("refused-plugin", good.replacingOccurrences(of: "[plugin.greeter]", with: "load = [\"throwing-entry\"]\n[plugin.greeter]"),
              ":9: plugins.load: refused plugin 'throwing-entry' ("),
         ]
         XCTAssertGreaterThanOrEqual(cases.count, 10)
