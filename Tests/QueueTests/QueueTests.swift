@@ -24,6 +24,7 @@ final class QueueTests: XCTestCase {
             dir = TempDir(name)
             let source = """
                 data_dir = "\(dir.path)/data"
+                user = "root"   # the store runs inside this (root) test process: tools must keep root too
                 [plugin.store-sqlite]
                 password_iterations = 4096
                 [plugin.queue]

@@ -56,6 +56,7 @@ final class StoreFixture {
         dir = TempDir(name)
         let source = """
             data_dir = "\(dir.path)/data"
+            user = "root"   # the store runs inside this (root) test process: tools must keep root too
             [plugin.store-sqlite]
             password_iterations = 4096
             \(pluginSettings)
