@@ -7,6 +7,8 @@
 set -euo pipefail
 repo="$(cd "${1:-$(dirname "$0")/..}" && pwd)"
 work="$(mktemp -d /tmp/postern-first-run.XXXXXX)"
+# As root the workers run as postern or nobody, and must reach the data directory (mktemp makes 0700).
+chmod 755 "$work"
 server=""
 cleanup() {
   if [ -n "$server" ]; then

@@ -113,6 +113,9 @@ public final class Master: @unchecked Sendable {
         if config.workerUserIsDefault, let user = config.workerUser {
             logger.notice("started as root without `user`: workers run as \(user)\(user == "nobody" ? " (create a system user 'postern', as make install does, or set user = in the config)" : "")")
         }
+        if let why = Privileges.unreachable(config.dataDirectory, user: config.workerUser, group: config.workerGroup) {
+            throw SystemError.message(why)
+        }
         try Privileges.prepareDataDirectory(config.dataDirectory, user: config.workerUser, group: config.workerGroup,
                                             keep: [runDirectory], logger: logger)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)

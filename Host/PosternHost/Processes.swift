@@ -145,6 +145,28 @@ public enum Privileges {
         logger?.notice("handed the data directory to \(user)", metadata: ["directory": "\(path)", "entries": "\(count)"])
     }
 
+    /// Why `user` cannot reach `path` (a parent directory without search permission for it), or
+    /// nil. Mode bits only (no ACLs): the common case is a tree under /root or a 0700 home.
+    public static func unreachable(_ path: String, user: String?, group: String?) -> String? {
+        guard geteuid() == 0, let user, let pw = getpwnam(user) else { return nil }
+        let uid = pw.pointee.pw_uid
+        var gid = pw.pointee.pw_gid
+        if let group, let gr = getgrnam(group) { gid = gr.pointee.gr_gid }
+        var dir = (path as NSString).deletingLastPathComponent
+        while !dir.isEmpty && dir != "/" {
+            var st = stat()
+            if stat(dir, &st) == 0 {
+                let mode = st.st_mode
+                let ok = st.st_uid == uid ? mode & S_IXUSR != 0 : st.st_gid == gid ? mode & S_IXGRP != 0 : mode & S_IXOTH != 0
+                if !ok {
+                    return "the workers run as \(user) and cannot reach \(path): \(dir) is mode \(String(mode & 0o777, radix: 8)) owned by uid \(st.st_uid); run postern from a directory \(user) can enter, move data_dir, or set user = (and group =) to someone who can"
+                }
+            }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        return nil
+    }
+
     /// Hands a directory to the worker user, so that unprivileged workers can write their data.
     public static func chown(_ path: String, user: String?, group: String?) {
         guard geteuid() == 0, let user, let pw = getpwnam(user) else { return }

@@ -173,6 +173,15 @@ final class HostOperationsTests: XCTestCase {
             """)
         let r = Build.run(python, [check, "\(imapPort)"])
         XCTAssertEqual(r.status, 0, "a worker expunges what a root tool imported: \(r.output)")
+
+        // A data directory the worker user cannot reach (a tree under a 0700 directory, as /root
+        // is) is refused at start, saying why, rather than failing later in a worker.
+        let locked = TempDir("privs-locked")
+        chmod(locked.path, 0o700)
+        let lockedConfig = locked.write("postern.toml", "first_account = false\ndata_dir = \"./var\"\n[plugin.store-sqlite]\n")
+        let refused = Build.run(Build.postern, ["serve", "-c", lockedConfig], cwd: "/")
+        XCTAssertEqual(refused.status, 1, refused.output)
+        XCTAssertTrue(refused.output.contains("cannot reach \(locked.path)/var: \(locked.path) is mode 700"), refused.output)
     }
 
     /// A role means something: a store listener in a gateway, or an MX in a store, is refused by
