@@ -1,18 +1,22 @@
 // swift-tools-version:6.0
 // Postern: one host binary, plugins loaded at run time. Every plugin is one folder under Plugins/
-// and one dynamic product libPostern<Name>.so. Host, plugins and tests depend on the PluginAPI
+// and one dynamic product libPostern<Name>.so, built from a static core (Plugins/<Name>/Core) and a
+// two-symbol entry (Plugins/<Name>/Entry). Host, plugins and tests depend on the PluginAPI
 // *product* only (never on NIO, swift-log or swift-metrics directly): see ARCHITECTURE.md.
 import PackageDescription
 
 let pluginAPI: Target.Dependency = .product(name: "PluginAPI", package: "PluginAPI")
 
-/// A plugin: one folder, one shared object.
-func plugin(_ name: String, path: String, extra: [Target.Dependency] = [], exclude: [String] = []) -> (Product, Target) {
+/// A plugin: one folder, one shared object. `PATH/Core` holds all its logic as the static target
+/// `Postern<Name>Core` (linked into this plugin alone; tests `@testable import` it); `PATH/Entry`
+/// holds only the two exported C symbols, in the target behind the dynamic product.
+func plugin(_ name: String, path: String, extra: [Target.Dependency] = []) -> (Product, [Target]) {
     (.library(name: "Postern\(name)", type: .dynamic, targets: ["Postern\(name)"]),
-     .target(name: "Postern\(name)", dependencies: [pluginAPI] + extra, path: path, exclude: exclude))
+     [.target(name: "Postern\(name)Core", dependencies: [pluginAPI] + extra, path: path + "/Core"),
+      .target(name: "Postern\(name)", dependencies: [.target(name: "Postern\(name)Core"), pluginAPI], path: path + "/Entry")])
 }
 
-let plugins: [(Product, Target)] = [
+let plugins: [(Product, [Target])] = [
     // The embedded default store: SQLite (GRDB, linked into this plugin alone) and blob files.
     plugin("StoreSQLite", path: "Plugins/StoreSQLite", extra: [.product(name: "GRDB", package: "GRDB.swift")]),
     // LMTP delivery into the store (RFC 2033).
@@ -25,15 +29,15 @@ let plugins: [(Product, Target)] = [
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
-    plugin("DNS", path: "Plugins/DNS", exclude: ["README.md"]),
+    plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin.
     plugin("SMTP", path: "Plugins/SMTP"),
     // Lookup tables from Postfix-style key/value files (access tables, sender login maps).
     plugin("TableFile", path: "Plugins/TableFile"),
     // IMAP4rev1 on the store: Parser/ (commands, responses), Session/ (state machine), NIO glue.
-    plugin("IMAP", path: "Plugins/IMAP", extra: ["CZlib"], exclude: ["README.md"]),
+    plugin("IMAP", path: "Plugins/IMAP", extra: ["CZlib"]),
     // The outbound transports: smtp (MX routing, STARTTLS, PIPELINING, 8BITMIME downgrade) and lmtp.
-    plugin("SMTPClient", path: "Plugins/SMTPClient", exclude: ["README.md"]),
+    plugin("SMTPClient", path: "Plugins/SMTPClient"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -67,52 +71,43 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Host/postern"
         ),
-        // Helpers shared by the test targets (temporary directories, free ports).
-        .target(name: "PosternTestSupport", path: "Tests/TestSupport"),
-        .testTarget(
-            name: "PosternHostTests",
-            dependencies: ["PosternHost", pluginAPI],
-            path: "Tests/PosternHostTests"
-        ),
+        // Helpers shared by the test targets: temporary directories and free ports, the `postern`
+        // binary and its server processes (ServerHarness), a store opened as `postern admin` opens
+        // it (AdminFixture), a throw-away unbound (UnboundServer), the test plugins (FixturePlugins).
+        .target(name: "PosternTestSupport", dependencies: ["PosternHost", pluginAPI], path: "Tests/TestSupport"),
+        .testTarget(name: "PosternHostTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/PosternHostTests"),
         .testTarget(name: "MailCoreTests", dependencies: [pluginAPI], path: "Tests/MailCoreTests"),
-        // Not linked against the SASL plugin targets: each defines the C symbols postern_plugin_abi
-        // and postern_plugin_entry, so one bundle with both fails to link. The mechanism state
-        // machines are compiled in through the symlinks in Tests/SASLTests/Mechanisms, and the
-        // built .so files are loaded with the host's PluginLoader (PluginFileTests).
-        .testTarget(name: "SASLTests", dependencies: [pluginAPI, "PosternHost"], path: "Tests/SASLTests"),
-        // The IMAP parser and response encoder, and the session state machine, compiled in through
-        // the symlinks Tests/IMAPTests/Parser and Session (not linked, see the SASLTests note); the
-        // session tests open the built store plugin through the host (AdminContext).
-        .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/IMAPTests"),
-        // The store plugin through the host (AdminContext), never linked: see the SASLTests note.
+        // Each plugin's core is imported with @testable; the built .so files are loaded as a worker
+        // loads them where a test needs the plugin whole (PluginFileTests, PluginHarness, AdminContext).
+        .testTarget(name: "SASLTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",
+                                                      "PosternSASLPlainCore", "PosternSASLLoginCore"], path: "Tests/SASLTests"),
+        // The IMAP parser, response encoder and session state machine; sessions on the real store.
+        .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
+        // The store plugin through the host (AdminContext), as `postern admin` opens it.
         .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
-        // Backup and restore of the store, through the host like StoreTests (Support.swift is shared by symlink).
+        // Backup and restore of the store, through the host like StoreTests.
         .testTarget(name: "BackupTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/BackupTests"),
         // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
         .testTarget(name: "ImportTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/ImportTests"),
-        // The queue plugin with the real store, through the host like StoreTests (Support.swift shared by symlink).
-        .testTarget(name: "QueueTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/QueueTests"),
-        // The DNS codec through symlinks in Tests/DNSTests/Codec (not linked, see the SASLTests note),
-        // and the built libPosternDNS.so through PluginLoader against a throw-away unbound.
-        .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/DNSTests"),
-        // The POP3 parser and transfer encoding, compiled in through Tests/POP3Tests/Plugin symlinks.
-        .testTarget(name: "POP3Tests", path: "Tests/POP3Tests"),
-        // The SMTP session state machine without sockets, and the file table parser: plugin files
-        // compiled in through the symlinks in Tests/SMTPTests/Plugin (see the SASLTests note).
-        .testTarget(name: "SMTPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/SMTPTests"),
+        // The queue plugin with the real store, through the host; bounces and vacation from its core.
+        .testTarget(name: "QueueTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternQueueCore"], path: "Tests/QueueTests"),
+        // The DNS codec from its core, and the built libPosternDNS.so against a throw-away unbound.
+        .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternDNSCore"], path: "Tests/DNSTests"),
+        // The POP3 command parser and transfer encoding.
+        .testTarget(name: "POP3Tests", dependencies: ["PosternPOP3Core"], path: "Tests/POP3Tests"),
+        // The SMTP session state machine without sockets, with the PLAIN and LOGIN mechanisms and
+        // the file table parser.
+        .testTarget(name: "SMTPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSMTPCore",
+                                                      "PosternSASLPlainCore", "PosternSASLLoginCore", "PosternTableFileCore"], path: "Tests/SMTPTests"),
         // The imap plugin through the real binary: Python's imaplib, raw sockets, and the compliance
-        // transcripts against Postern and a throw-away Dovecot (Harness.swift shared by symlink).
+        // transcripts against Postern and a throw-away Dovecot.
         .testTarget(name: "IMAPInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/IMAPInteropTests", exclude: ["Scripts"]),
         // The smtp-client plugin's reply parser, session state machine, dot-stuffing and 8BITMIME
-        // downgrade through symlinks in Tests/SMTPClientTests/Client (not linked, see the SASLTests
-        // note); the built .so against a throw-away Postfix, smtp-sink, unbound and LMTP servers.
-        .testTarget(name: "SMTPClientTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/SMTPClientTests"),
-        .testTarget(
-            name: "PosternInteropTests",
-            dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
-            path: "Tests/PosternInteropTests"
-        ),
-    ] + plugins.map(\.1),
+        // downgrade from its core; the built .so against a throw-away Postfix, smtp-sink, unbound and LMTP servers.
+        .testTarget(name: "SMTPClientTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSMTPClientCore"],
+                    path: "Tests/SMTPClientTests"),
+        .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
+    ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
 )

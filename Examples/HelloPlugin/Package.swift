@@ -16,7 +16,11 @@ let package = Package(
         .package(name: "PluginAPI", path: "../../PluginAPI"),
     ],
     targets: [
-        .target(name: "PosternHello", dependencies: [.product(name: "PluginAPI", package: "PluginAPI")]),
+        // All the logic: static, linked into this plugin alone; tests `@testable import` it.
+        .target(name: "PosternHelloCore", dependencies: [.product(name: "PluginAPI", package: "PluginAPI")]),
+        // Only the two exported C symbols.
+        .target(name: "PosternHello", dependencies: ["PosternHelloCore", .product(name: "PluginAPI", package: "PluginAPI")]),
+        .testTarget(name: "PosternHelloTests", dependencies: ["PosternHelloCore", .product(name: "PluginAPI", package: "PluginAPI")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,6 @@
+import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// What a response means for the question asked: records at the end of a CNAME chain, NODATA,
 /// NXDOMAIN, failures, and the TTLs the cache keeps them for.

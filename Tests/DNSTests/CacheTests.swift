@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternDNSCore
 
 /// The cache with a clock driven by hand: TTLs, the size bound, and one lookup in flight per
 /// question however many ask.

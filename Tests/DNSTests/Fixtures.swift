@@ -1,4 +1,6 @@
+import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// Bytes from hex (whitespace ignored), for packets that must be exact.
 func hex(_ text: String) -> [UInt8] {

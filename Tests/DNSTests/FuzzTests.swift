@@ -1,4 +1,6 @@
+import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// Mutated real packets through the decoder: whatever the bytes, it returns a message or a
 /// DNSWireError, and what it returns survives encoding and decoding again. Seeded, so a failure

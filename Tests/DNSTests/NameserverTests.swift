@@ -1,4 +1,6 @@
+import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// Nameserver addresses from the config and resolv.conf, and the reverse names of PTR lookups.
 final class NameserverTests: XCTestCase {

@@ -1,7 +1,9 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import PosternHost
 import XCTest
+@testable import PosternDNSCore
 
 /// The built libPosternDNS.so (beside the test bundle, on the loader's search path), loaded with
 /// the host's PluginLoader and every check a worker runs, then activated with a config section

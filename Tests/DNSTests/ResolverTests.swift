@@ -3,6 +3,7 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// The built plugin against a real recursive server: a throw-away unbound serving the zones of
 /// UnboundServer.swift. Counters of queries actually sent come from the plugin's metrics.

@@ -2,6 +2,7 @@ import Foundation
 import PluginAPI
 import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// The built plugin against a scripted UDP server that answers each query with whatever
 /// datagrams a test wants: forged IDs, wrong questions, garbage. The resolver must ignore every

@@ -1,4 +1,6 @@
+import PosternTestSupport
 import XCTest
+@testable import PosternDNSCore
 
 /// The codec byte by byte: queries encoded exactly, captured responses decoded field by field,
 /// and every kind of malformed packet refused with its own error.

@@ -1,3 +1,4 @@
+import PosternTestSupport
 import Foundation
 
 /// The compliance transcripts: RFC 3501 examples and edge cases, and the extensions Postern

@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// Every command, well formed, fed whole and byte by byte, to its exact typed value.
 final class CommandTests: XCTestCase {

@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// FETCH items and SEARCH keys, down to each grammar rule.
 final class FetchSearchTests: XCTestCase {

@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// Lines, literals, limits, refusals and resynchronisation, pauses for AUTHENTICATE and IDLE.
 final class FramingTests: XCTestCase {

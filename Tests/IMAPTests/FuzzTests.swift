@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// SplitMix64: small, seeded, the same sequence on every platform.
 struct SeededGenerator: RandomNumberGenerator {

@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// The session's view of a selected mailbox (Session/MailboxView.swift): numbering, resolution of
 /// sequence and UID sets, and the untagged updates it owes the client after the store changed.

@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// Responses to exact bytes, from RFC 3501 §8 and the extensions' examples.
 final class ResponseEncoderTests: XCTestCase {

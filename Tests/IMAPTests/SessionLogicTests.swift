@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// The session's pure helpers: SEARCH translation, body sections and partial ranges, LIST
 /// patterns and the mailbox tree.

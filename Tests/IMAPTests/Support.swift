@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// Bytes of a Swift string literal, for readable fixtures.
 func b(_ text: String) -> [UInt8] { Array(text.utf8) }

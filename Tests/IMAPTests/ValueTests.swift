@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternIMAPCore
 
 /// Modified UTF-7, sequence sets, dates.
 final class ValueTests: XCTestCase {

@@ -127,7 +127,7 @@ final class DovecotImportTests: XCTestCase {
         func stop() {
             guard !stopped else { return }
             stopped = true
-            _ = Build.run("/usr/bin/doveadm", ["-c", config, "stop"])
+            _ = Build.runBytes("/usr/bin/doveadm", ["-c", config, "stop"])
             server.waitUntilExit()
         }
         defer {
@@ -137,7 +137,7 @@ final class DovecotImportTests: XCTestCase {
 
         let script = f.dir.write("client.py", Array(Self.client.utf8))
         let expectedFile = f.dir.path + "/dovecot.json"
-        let c = Build.run("/usr/bin/python3", [script, String(port), root + "/run/lmtp", expectedFile])
+        let c = Build.runBytes("/usr/bin/python3", [script, String(port), root + "/run/lmtp", expectedFile])
         let log = (try? String(contentsOfFile: root + "/dovecot.log", encoding: .utf8)) ?? ""
         guard c.status == 0 else { return XCTFail("client: \(String(decoding: c.stderr, as: UTF8.self))\ndovecot log:\n\(log)") }
         stop()

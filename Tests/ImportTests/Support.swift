@@ -3,42 +3,6 @@ import PosternTestSupport
 import PosternHost
 import XCTest
 
-/// Where SwiftPM put the `postern` binary and the plugins: beside this test bundle.
-enum Build {
-    static let directory: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = (exe as NSString).deletingLastPathComponent
-        if dir.hasSuffix(".xctest") { dir = (dir as NSString).deletingLastPathComponent }
-        return dir
-    }()
-    static let postern = directory + "/postern"
-
-    /// Runs a command; returns its exit status and raw standard output and error (message bytes
-    /// are compared exactly, so no text decoding here).
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) -> (status: Int32, stdout: Data, stderr: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return (-1, Data(), Data("cannot run \(executable): \(error)".utf8)) }
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return (process.terminationStatus, outData, errData)
-    }
-}
-
 /// An empty store for the `postern` binary: a config in a temporary directory, with one account.
 final class AdminFixture {
     let dir: TempDir
@@ -61,7 +25,7 @@ final class AdminFixture {
     func admin(_ arguments: String...) -> (status: Int32, stdout: Data, stderr: Data) { admin(arguments) }
 
     func admin(_ arguments: [String]) -> (status: Int32, stdout: Data, stderr: Data) {
-        Build.run(Build.postern, ["admin"] + arguments + ["-c", config])
+        Build.runBytes(Build.postern, ["admin"] + arguments + ["-c", config])
     }
 
     private func check(_ r: (status: Int32, stdout: Data, stderr: Data)) throws {

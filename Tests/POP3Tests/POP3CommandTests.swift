@@ -1,4 +1,5 @@
 import XCTest
+@testable import PosternPOP3Core
 
 /// The POP3 command parser and the transfer encoding, byte by byte (Plugin/ holds the plugin's
 /// own source files through symlinks; this bundle does not link the plugin).

@@ -10,9 +10,13 @@ final class HostOperationsTests: XCTestCase {
     /// the host's metrics.
     func testOutOfTreeExamplePluginLoadsIntoSeparatelyBuiltHost() throws {
         let scratch = Build.packageRoot + "/.build-example"
-        let (code, output) = Build.run(try Build.tool("swift"), ["build", "--package-path", Build.packageRoot + "/Examples/HelloPlugin",
-                                                                 "--scratch-path", scratch])
+        let package = Build.packageRoot + "/Examples/HelloPlugin"
+        let (code, output) = Build.run(try Build.tool("swift"), ["build", "--build-tests", "--package-path", package, "--scratch-path", scratch])
         XCTAssertEqual(code, 0, output)
+        // Its core's own tests, as a third party would run them.
+        let tests = Build.run(try Build.tool("swift"), ["test", "--skip-build", "--package-path", package, "--scratch-path", scratch])
+        XCTAssertEqual(tests.status, 0, tests.output)
+        XCTAssertTrue(tests.output.contains("Executed 1 test, with 0 failures"), tests.output)
         let pluginDir = scratch + "/debug"
         XCTAssertTrue(FileManager.default.fileExists(atPath: pluginDir + "/libPosternHello.so"), output)
 

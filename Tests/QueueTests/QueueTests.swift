@@ -3,6 +3,7 @@ import PosternTestSupport
 import PluginAPI
 import PosternHost
 import XCTest
+@testable import PosternQueueCore
 
 /// The queue plugin with the real store, activated as a serving worker activates it (its manager
 /// delivers): alias expansion, local delivery with Return-Path, retries, lifetime expiry, RFC 3464
@@ -254,7 +255,7 @@ final class QueueTests: XCTestCase {
         await assertEqual(try await f.queue.list().map(\.queue), ["hold"])
         await assertEqual(try await f.queue.list().first?.holdReason, "attachment-block: .exe")
         await assertEqual(try await f.store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).count, 0)
-        let r = Build.run(Build.postern, ["queue", "list", "-c", f.configFile])
+        let r = Build.runSeparately(Build.postern, ["queue", "list", "-c", f.configFile])
         XCTAssertTrue(r.stdout.hasPrefix("\(id)\thold\t") && r.stdout.contains("\tquarantined=attachment-block: .exe\n"), r.stdout)
         await assertEqual(try await f.queue.release(ids: [id]), 1)
         let delivered = try await f.inbox(alice, count: 1)
@@ -269,19 +270,19 @@ final class QueueTests: XCTestCase {
         // Deferred (no smtp transport), next try in an hour.
         for _ in 0..<100 where try await f.queue.list().first?.queue != "deferred" { try await Task.sleep(nanoseconds: 20_000_000) }
         let c = ["-c", f.configFile]
-        var r = Build.run(Build.postern, ["queue", "list"] + c)
+        var r = Build.runSeparately(Build.postern, ["queue", "list"] + c)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.hasPrefix("\(id)\tdeferred\t"), r.stdout)
         XCTAssertTrue(r.stdout.contains("\tdave@remote.example\t451 4.3.5 transport 'smtp' is not loaded\n1 message(s)\n"), r.stdout)
-        r = Build.run(Build.postern, ["queue", "hold", id] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "hold", id] + c)
         XCTAssertEqual(r.stdout, "held 1 message(s)\n", r.stderr)
-        r = Build.run(Build.postern, ["queue", "list", "--json"] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "list", "--json"] + c)
         let listed = try JSONDecoder().decode([QueueSummary].self, from: Data(r.stdout.utf8))
         XCTAssertEqual(listed.map(\.queue), ["hold"])
         XCTAssertNil(listed[0].nextAttempt)
-        r = Build.run(Build.postern, ["queue", "show", id] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "show", id] + c)
         XCTAssertTrue(r.stdout.contains("Subject: held\r\n"), r.stdout)
-        r = Build.run(Build.postern, ["queue", "release", id] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "release", id] + c)
         XCTAssertEqual(r.stdout, "released 1 message(s)\n", r.stderr)
         // Released means due now: tried again at once (and deferred again).
         for _ in 0..<100 where try await f.queue.list().first?.attempts != 2 { try await Task.sleep(nanoseconds: 20_000_000) }
@@ -289,7 +290,7 @@ final class QueueTests: XCTestCase {
         // An alias for the remote address, then requeue: routed again, delivered locally.
         try await f.accounts.createDomain("remote.example")
         try await f.accounts.setAlias("dave@remote.example", targets: [alice])
-        r = Build.run(Build.postern, ["queue", "requeue"] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "requeue"] + c)
         XCTAssertEqual(r.stdout, "requeued 1 message(s)\n", r.stderr)
         _ = try await f.inbox(alice, count: 1)
         try await f.drained()
@@ -297,10 +298,10 @@ final class QueueTests: XCTestCase {
         try await f.accounts.setAlias("dave@remote.example", targets: [])
         try await f.accounts.deleteDomain("remote.example")
         let id2 = try await f.send(from: alice, to: [EnvelopeRecipient(address: "dave@remote.example")], Self.mail("dropped"))
-        r = Build.run(Build.postern, ["queue", "delete", id2] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "delete", id2] + c)
         XCTAssertEqual(r.stdout, "deleted 1 message(s)\n", r.stderr)
         try await f.drained()
-        r = Build.run(Build.postern, ["queue", "show", id2] + c)
+        r = Build.runSeparately(Build.postern, ["queue", "show", id2] + c)
         XCTAssertEqual(r.status, 1)
         await assertEqual(try await f.store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).count, 1)
     }

@@ -1,6 +1,8 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import XCTest
+@testable import PosternQueueCore
 
 /// RFC 3834 decisions of the vacation responder (Plugin/ holds the plugin's files by symlink),
 /// and forwarding and vacation through the running queue and store.

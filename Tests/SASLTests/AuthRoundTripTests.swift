@@ -1,5 +1,8 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
 
 /// Accounts whose secrets are SCRAM storage strings, as a database column holds them; every
 /// password check parses the string and runs PBKDF2. Checks the password before telling a

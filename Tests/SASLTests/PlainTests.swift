@@ -1,5 +1,8 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
 
 /// PLAIN (RFC 4616) driven byte by byte, without any backend: the test plays the auth service.
 final class PlainTests: XCTestCase {

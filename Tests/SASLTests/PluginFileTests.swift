@@ -1,7 +1,10 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import PosternHost
 import XCTest
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
 
 /// The shipped files: `swift build` puts libPosternSASLPlain.so and libPosternSASLLogin.so beside
 /// the test bundle, which is on the loader's search path. Loading them runs every check a worker

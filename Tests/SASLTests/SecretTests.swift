@@ -1,5 +1,8 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
 
 /// SCRAMSecret: the RFC vectors, password checks, and both storage forms.
 final class SecretTests: XCTestCase {

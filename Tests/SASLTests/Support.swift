@@ -1,5 +1,8 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
 
 /// Bytes of a Swift string literal ("\0" is NUL), for readable fixtures.
 func b(_ text: String) -> [UInt8] { Array(text.utf8) }

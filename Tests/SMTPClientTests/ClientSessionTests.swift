@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSMTPClientCore
 
 /// `ClientSession` driven by scripted replies, without sockets: the commands it sends, in order,
 /// the stages it waits in, and the outcome of every recipient.

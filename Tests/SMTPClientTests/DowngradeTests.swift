@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSMTPClientCore
 
 /// `EightBitDowngrade` to exact bytes: what is converted, what is left byte for byte, and what
 /// cannot be converted.

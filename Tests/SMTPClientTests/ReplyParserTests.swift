@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSMTPClientCore
 
 /// `SMTPReplyParser` over byte fixtures: every fixture is fed whole, byte by byte, and cut in
 /// two at every offset, and must give the same replies and the same error each time.

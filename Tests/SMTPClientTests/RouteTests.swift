@@ -1,5 +1,7 @@
+import PosternTestSupport
 import PluginAPI
 import XCTest
+@testable import PosternSMTPClientCore
 
 /// Next-hop syntax (`Destination`) and MX routing (`RouteResolver`) against a scripted resolver.
 final class RouteTests: XCTestCase {

@@ -5,6 +5,7 @@ import PosternTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
+@testable import PosternSMTPClientCore
 #endif
 
 // The built plugins loaded as a worker loads them, and the real peers the transports talk to:
@@ -13,34 +14,6 @@ import Glibc
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Where SwiftPM put `postern` and the plugins: beside this test bundle.
-enum Build {
-    static let directory: String = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = (exe as NSString).deletingLastPathComponent
-        if dir.hasSuffix(".xctest") { dir = (dir as NSString).deletingLastPathComponent }
-        return dir
-    }()
-    static let postern = directory + "/postern"
-
-    /// Runs a command; returns its exit status and its standard output and error together.
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String], cwd: String? = nil) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return (-1, "cannot run \(executable): \(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 }
 
 /// Whether something accepts TCP connections on `address`:`port`.

@@ -2,6 +2,10 @@ import Foundation
 import PluginAPI
 import PosternTestSupport
 import XCTest
+@testable import PosternSMTPCore
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
+@testable import PosternTableFileCore
 
 // Test doubles of the services an SMTP session uses. `TestRouter` and `TestQueue` stand in for
 // the queue plugin's `MailRouter` and `MailQueue` (written elsewhere): the state machine only

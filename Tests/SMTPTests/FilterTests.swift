@@ -1,6 +1,11 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import XCTest
+@testable import PosternSMTPCore
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
+@testable import PosternTableFileCore
 
 /// The milter-style filter stages and their verdicts, and header changes before the queue.
 final class SMTPFilterTests: XCTestCase {

@@ -1,6 +1,11 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import XCTest
+@testable import PosternSMTPCore
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
+@testable import PosternTableFileCore
 
 /// The pure pieces: networks, access keys, options, Received:, header sections, xtext, and the
 /// file table parser over byte fixtures.

@@ -1,6 +1,11 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import XCTest
+@testable import PosternSMTPCore
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
+@testable import PosternTableFileCore
 
 /// Relay control: address tricks refused before any lookup, who may relay, access tables, DNSBL
 /// and reverse DNS.

@@ -1,6 +1,11 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import XCTest
+@testable import PosternSMTPCore
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
+@testable import PosternTableFileCore
 
 /// The session state machine command by command, without sockets: every reply as it goes on the
 /// wire.

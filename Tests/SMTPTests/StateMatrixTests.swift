@@ -1,6 +1,11 @@
+import PosternTestSupport
 import Foundation
 import PluginAPI
 import XCTest
+@testable import PosternSMTPCore
+@testable import PosternSASLPlainCore
+@testable import PosternSASLLoginCore
+@testable import PosternTableFileCore
 
 /// Every command in every command-reading state, one table: the state is set up on a fresh
 /// session, then one command is sent and its last reply line compared.

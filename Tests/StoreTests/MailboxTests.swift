@@ -328,7 +328,7 @@ final class MailboxTests: XCTestCase {
         var times = [timeval(tv_sec: time(nil) - 7200, tv_usec: 0), timeval(tv_sec: time(nil) - 7200, tv_usec: 0)]
         XCTAssertEqual(utimes(old, &times), 0)
         await assertEqual(try await f.store.verifyIntegrity().unreferencedFiles, [old, young])
-        let r = Build.run(Build.postern, ["admin", "check", "--repair", "-c", f.configFile])
+        let r = Build.runSeparately(Build.postern, ["admin", "check", "--repair", "-c", f.configFile])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.hasPrefix("removed \(old)\nunreferenced \(young)\nchecked 1 messages, 1 blobs: ok"), r.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: old))

@@ -96,7 +96,7 @@ final class SearchAndNotifyTests: XCTestCase {
 
         let mbox = f.dir.write("one.mbox", Array("From a@b Mon Jun  3 10:00:00 2024\nSubject: hi\n\nhello\n".utf8))
         let started = Date()
-        var r = Build.run(Build.postern, ["admin", "import", "mbox", mbox, "--user", alice, "-c", f.configFile])
+        var r = Build.runSeparately(Build.postern, ["admin", "import", "mbox", mbox, "--user", alice, "-c", f.configFile])
         XCTAssertEqual(r.status, 0, r.stderr)
         let seen = try await inbox.wait(for: 1, within: 1.0)
         XCTAssertEqual(seen.first?.kind, .messagesAdded)
@@ -105,7 +105,7 @@ final class SearchAndNotifyTests: XCTestCase {
         XCTAssertEqual(seen.first?.uids, [1])
         print("change seen by the other process after \(String(format: "%.3f", Date().timeIntervalSince(started))) s (postern admin start-up included)")
 
-        r = Build.run(Build.postern, ["admin", "import", "mbox", mbox, "--user", alice, "--mailbox", "Projects", "-c", f.configFile])
+        r = Build.runSeparately(Build.postern, ["admin", "import", "mbox", mbox, "--user", alice, "--mailbox", "Projects", "-c", f.configFile])
         XCTAssertEqual(r.status, 0, r.stderr)
         let sharedSeen = try await shared.wait(for: 1, within: 1.0)
         XCTAssertEqual(sharedSeen.first?.mailbox, "Other Users/alice@example.org/Projects")

@@ -164,6 +164,6 @@ final class UserImportTests: XCTestCase {
     }
 
     private func postern(_ f: StoreFixture, _ arguments: String...) -> (status: Int32, stdout: String, stderr: String) {
-        Build.run(Build.postern, ["admin"] + [arguments[0], arguments[1], "-c", f.configFile] + arguments.dropFirst(2), cwd: f.dir.path)
+        Build.runSeparately(Build.postern, ["admin"] + [arguments[0], arguments[1], "-c", f.configFile] + arguments.dropFirst(2), cwd: f.dir.path)
     }
 }

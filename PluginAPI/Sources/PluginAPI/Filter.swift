@@ -1,4 +1,4 @@
-/// A milter-style filter (ARCHITECTURE.md, "Message flow"). The host runs each stage of a message
+/// A milter-style filter (ARCHITECTURE.md, "Queue and routing"). The host runs each stage of a message
 /// through every filter concurrently and combines the verdicts: the most severe wins (reject over
 /// tempfail over discard over quarantine over continue), ties go to the filter registered first.
 /// A filter overrides only the stages it cares about; the rest continue.

@@ -1,4 +1,4 @@
-/// The kinds of plugin (ARCHITECTURE.md, "Plugin kinds"). A plugin declares the kinds it provides in
+/// The kinds of plugin (ARCHITECTURE.md, "Kinds and host services"). A plugin declares the kinds it provides in
 /// its manifest; the host checks that what the plugin registers matches what it declared.
 public enum PluginKind: String, Sendable, CaseIterable, Codable {
     /// Owns the sessions of a listener: smtp, lmtp, imap, pop3, proxies, http services.

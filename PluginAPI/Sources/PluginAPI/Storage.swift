@@ -1,4 +1,4 @@
-/// The message store (ARCHITECTURE.md, "Storage"): accounts' mailboxes and messages. Implemented
+/// The message store (ARCHITECTURE.md, "Store"): accounts' mailboxes and messages. Implemented
 /// by storage plugins (`store-sqlite` embedded, `store-postgres` scale-out); read by IMAP, POP3,
 /// webmail and the local delivery transport. Every method may be called from any thread.
 public protocol StorageBackend: Sendable {

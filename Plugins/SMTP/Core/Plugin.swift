@@ -1,0 +1,106 @@
+import Foundation
+import PluginAPI
+
+// SMTP (RFC 5321): the MTA's inbound side. One protocol service, `smtp`, serves MX (port 25),
+// submission (587, RFC 6409) and implicit-TLS submission (465, RFC 8314) by listener options.
+// Accepted messages go to the queue plugin (`services.queue`); recipients are classified by its
+// router (`services.router`). See README.md in this folder.
+
+/// What `postern_plugin_entry` (Entry/Entry.swift) hands the host: the manifest and how to
+/// activate the plugin. Here rather than in the entry so that tests can read it.
+package enum SMTPRegistration {
+    package static var registration: PluginRegistration {
+        PluginRegistration(
+            manifest: PluginManifest(
+                name: "smtp", version: "1.0.0", summary: "SMTP server: MX, submission and submissions (RFC 5321, 6409, 8314)",
+                kinds: [.protocolService],
+                uses: [.queue, .router, .credentialBackend, .saslMechanism, .lookupTable, .dnsResolver, .filter],
+                roles: ["all-in-one", "gateway", "relay"],
+                config: ConfigSchema([
+                    ConfigField("hostname", .string, default: .string(""),
+                                help: "name in the greeting, EHLO reply and Received: fields; default: the host name"),
+                ]),
+                protocols: ["smtp": SMTPOptions.schema]),
+            activate: { context in try SMTPPlugin(context: context) })
+    }
+}
+
+final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
+    let hostname: String
+    let spool: String
+    let metrics: SMTPMetrics
+    private let warned = NIOLockedValueBox<Set<String>>([])
+
+    init(context: PluginContext) throws {
+        let configured = context.config.string("hostname") ?? ""
+        hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
+        spool = context.dataDirectory + "/spool/smtp"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        Self.removeAbandonedSpoolFiles(spool, context.logger)
+        metrics = SMTPMetrics(counter: { label, dimensions in context.counter(label, dimensions: dimensions) })
+    }
+
+    var services: [ProvidedService] { [.protocolService(name: "smtp", self)] }
+
+    /// Spool files of sessions that died with their worker (SIGKILL, a crash) are never handed to
+    /// the queue. Workers of every generation share the directory, so only files untouched for a
+    /// day go: a live session writes its file at least every `timeout`.
+    static func removeAbandonedSpoolFiles(_ directory: String, _ logger: Logger) {
+        let cutoff = Date().addingTimeInterval(-86_400)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let path = directory + "/" + name
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                  modified < cutoff else { continue }
+            if unlink(path) == 0 { logger.info("removed abandoned spool file", metadata: ["file": "\(path)"]) }
+        }
+    }
+
+    /// Logs `message` once per worker and listener (services are complete only once every plugin
+    /// has activated, so this is checked at the first session rather than at activation).
+    private func warnOnce(_ key: String, _ logger: Logger, _ message: Logger.Message) {
+        let first = warned.withLockedValue { $0.insert(key).inserted }
+        if first { logger.warning(message) }
+    }
+
+    func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        // The channel is not active yet: the refusal is written when it is.
+        func refuse(_ text: String) -> EventLoopFuture<Void> {
+            let reply = MailReply(421, "4.3.0", "\(hostname) \(text)")
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(SMTPRefusalHandler(reply: reply))
+            }
+        }
+        let options: SMTPOptions
+        do {
+            options = try SMTPOptions(session.listener.options)
+        } catch {
+            session.logger.error("bad listener options: \(error)")
+            return refuse("service not configured")
+        }
+        let services = session.services
+        guard let queue = services.queue, let router = services.router else {
+            session.logger.error("no queue plugin loaded (services.queue / services.router): SMTP cannot accept mail")
+            return refuse("no mail queue configured")
+        }
+        if services.dns == nil && (!options.dnsbl.isEmpty || options.requireReverseDNS) {
+            warnOnce("dns:\(session.listener.name)", session.logger,
+                     "no DNS resolver plugin loaded: dnsbl and require_reverse_dns are skipped on this listener")
+        }
+        if options.mode == .submissions && session.listener.tls != .implicit {
+            warnOnce("tls:\(session.listener.name)", session.logger, "mode = \"submissions\" expects tls = \"implicit\" on this listener")
+        }
+        let environment = SMTPEnvironment(
+            hostname: hostname, listenerName: session.listener.name, sessionID: session.id, options: options,
+            router: router, queue: queue, auth: services.auth, directory: services.directory, dns: services.dns,
+            filters: services.filters, spoolDirectory: spool, logger: session.logger, metrics: metrics)
+        let client = SMTPClient(
+            address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },
+            localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },
+            isSecure: session.isSecure, canStartTLS: session.canStartTLS, isLoopback: session.isLoopback,
+            peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown")
+        let state = SMTPServerState(environment: environment, client: client)
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(session: session, state: state, timeout: options.timeout))
+        }
+    }
+}

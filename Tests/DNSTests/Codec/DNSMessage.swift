@@ -1,1 +1,0 @@
-../../../Plugins/DNS/DNSMessage.swift

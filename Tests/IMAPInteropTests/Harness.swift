@@ -1,1 +1,0 @@
-../PosternInteropTests/Harness.swift

@@ -1,1 +1,0 @@
-../../../Plugins/POP3/POP3Command.swift

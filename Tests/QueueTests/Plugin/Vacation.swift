@@ -1,1 +1,0 @@
-../../../Plugins/Queue/Vacation.swift

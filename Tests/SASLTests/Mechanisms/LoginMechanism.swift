@@ -1,1 +1,0 @@
-../../../Plugins/SASLLogin/LoginMechanism.swift

@@ -1,1 +1,0 @@
-../../../Plugins/SASLPlain/PlainMechanism.swift

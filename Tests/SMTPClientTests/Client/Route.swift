@@ -1,1 +1,0 @@
-../../../Plugins/SMTPClient/Route.swift

@@ -1,1 +1,0 @@
-../DNSTests/UnboundServer.swift

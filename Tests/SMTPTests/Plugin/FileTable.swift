@@ -1,1 +1,0 @@
-../../../Plugins/TableFile/FileTable.swift

@@ -1,1 +1,0 @@
-../../../Plugins/SMTP/Options.swift
