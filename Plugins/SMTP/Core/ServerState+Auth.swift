@@ -1,0 +1,95 @@
+import Foundation
+import PluginAPI
+
+// AUTH (RFC 4954): SASL exchanges through the host's auth service.
+extension SMTPServerState {
+    // MARK: - AUTH (RFC 4954)
+
+    func auth(_ mechanism: String, _ initial: String?) async -> [SMTPOutput] {
+        guard heloName != nil && extended else { return reply(503, "5.5.1", "send EHLO first") }
+        guard authenticatedUser == nil else { return reply(503, "5.5.1", "already authenticated") }
+        guard transaction == nil else { return reply(503, "5.5.1", "AUTH not permitted during a mail transaction") }
+        guard let m = env.auth.mechanisms.first(where: { $0.name.uppercased() == mechanism }) else {
+            return reply(504, "5.5.4", "unrecognized authentication type")
+        }
+        if m.isPlaintext && !client.isSecure && !(client.isLoopback && options.allowPlaintextAuthOnLoopback) {
+            return authFailed(MailReply(538, "5.7.11", "encryption required for requested authentication mechanism"))
+        }
+        guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
+            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure)) else {
+            return reply(504, "5.5.4", "unrecognized authentication type")
+        }
+        var response: [UInt8]?
+        if let initial {
+            if initial == "=" {
+                response = []
+            } else {
+                guard let decoded = Base64.decode(initial) else { return authFailed(MailReply(501, "5.5.2", "cannot decode the initial response")) }
+                response = decoded
+            }
+        }
+        return settle(await exchange.start(initialResponse: response), exchange)
+    }
+
+    func authResponse(_ exchange: AuthExchange, _ bytes: [UInt8]) async -> [SMTPOutput] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text == "*" {
+            phase = .command
+            return authFailed(MailReply(501, "5.0.0", "authentication cancelled"))
+        }
+        guard let decoded = Base64.decode(text) else { return abortAuth(MailReply(501, "5.5.2", "cannot decode the response")) }
+        return settle(await exchange.respond(decoded), exchange)
+    }
+
+    func settle(_ progress: AuthExchange.Progress, _ exchange: AuthExchange) -> [SMTPOutput] {
+        switch progress {
+        case .challenge(let bytes):
+            phase = .auth(exchange)
+            return reply(334, nil, Base64.encode(bytes))
+        case .success(let identity, let serverFinal?):
+            phase = .authFinal(identity)
+            return reply(334, nil, Base64.encode(serverFinal))
+        case .success(let identity, nil):
+            return authSucceeded(identity)
+        case .failure(let failure):
+            phase = .command
+            switch failure {
+            case .temporary(let why):
+                env.logger.warning("authentication backend unavailable: \(why)")
+                return authFailed(MailReply(454, "4.7.0", "temporary authentication failure"))
+            case .cancelled: return authFailed(MailReply(501, "5.0.0", "authentication cancelled"))
+            case .malformed: return authFailed(MailReply(501, "5.5.2", "malformed authentication response"))
+            case .mechanismUnavailable: return authFailed(MailReply(504, "5.5.4", "unrecognized authentication type"))
+            case .encryptionRequired: return authFailed(MailReply(538, "5.7.11", "encryption required for requested authentication mechanism"))
+            case .authenticationFailed, .accountDisabled, .authorizationFailed:
+                return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"), user: exchange.attemptedUser)
+            }
+        }
+    }
+
+    func authSucceeded(_ identity: SASLIdentity) -> [SMTPOutput] {
+        phase = .command
+        // Acting as someone else (a SASL authzid) is not something SMTP submission grants.
+        if let other = identity.authorizationIdentity {
+            env.logger.notice("authorization identity refused", metadata: ["user": "\(identity.user)", "authzid": "\(other)"])
+            return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
+        }
+        authenticatedUser = identity.user
+        env.metrics.authSucceeded.increment()
+        env.logger.info("authenticated", metadata: ["user": "\(identity.user)"])
+        return reply(235, "2.7.0", "authentication successful")
+    }
+
+    /// `user`: who the client tried to be, when the mechanism got that far (the logger names the
+    /// client's address).
+    func authFailed(_ r: MailReply, user: String? = nil) -> [SMTPOutput] {
+        env.metrics.authFailed.increment()
+        env.logger.notice("authentication failed", metadata: ["reply": "\(r)", "user": "\(user ?? "(none given)")"])
+        return [.reply(r)]
+    }
+
+    func abortAuth(_ r: MailReply) -> [SMTPOutput] {
+        phase = .command
+        return authFailed(r)
+    }
+}

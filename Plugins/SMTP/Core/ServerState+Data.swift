@@ -1,0 +1,231 @@
+import Foundation
+import PluginAPI
+
+// DATA and BDAT, the spool file, the end-of-message filters and the hand-over to the queue.
+extension SMTPServerState {
+    func data() -> [SMTPOutput] {
+        guard let t = transaction else { return reply(503, "5.5.1", "need MAIL command") }
+        if t.usedBDAT { return reply(503, "5.5.1", "DATA after BDAT") }
+        guard !t.recipients.isEmpty else { return reply(554, "5.5.1", "no valid recipients") }
+        if t.body == "BINARYMIME" { return reply(503, "5.5.1", "BODY=BINARYMIME needs BDAT") }
+        guard openSpool() else { return reply(451, "4.3.0", "cannot spool the message") }
+        phase = .data(DotStuffedReader(maxSize: options.maxMessageSize))
+        return reply(354, nil, "end data with <CR><LF>.<CR><LF>")
+    }
+
+    func bdat(size: Int, last: Bool) async -> [SMTPOutput] {
+        // The chunk is read whatever the answer, so its octets are never taken for commands.
+        var refusal: MailReply?
+        if transaction == nil {
+            refusal = MailReply(503, "5.5.1", "need MAIL command")
+        } else if !extended {
+            // CHUNKING is an extension (RFC 3030): a HELO client has not been offered it.
+            refusal = MailReply(503, "5.5.1", "BDAT needs EHLO")
+        } else if transaction!.recipients.isEmpty {
+            refusal = MailReply(554, "5.5.1", "no valid recipients")
+        } else if transaction!.spool == nil && !openSpool() {
+            refusal = MailReply(451, "4.3.0", "cannot spool the message")
+        }
+        transaction?.usedBDAT = true
+        chunkSize = size
+        guard size > 0 else { return await endOfChunk(last: last, refusal: refusal, size: 0) }
+        phase = .chunk(remaining: size, last: last, refusal: refusal)
+        return []
+    }
+
+    func endOfChunk(last: Bool, refusal: MailReply?, size: Int) async -> [SMTPOutput] {
+        if let refusal { return [.reply(refusal)] }
+        guard let t = transaction else { return reply(503, "5.5.1", "need MAIL command") }
+        if t.tooBig {
+            env.metrics.messagesRefused.increment()
+            await resetTransaction()
+            return reply(552, "5.3.4", "message exceeds fixed limit of \(options.maxMessageSize) bytes")
+        }
+        if t.spool?.failed == true {
+            env.logger.error("spool write failed")
+            await resetTransaction()
+            return reply(451, "4.3.0", "cannot spool the message")
+        }
+        guard last else { return reply(250, "2.0.0", "\(size) octets received") }
+        return await endOfMessage()
+    }
+
+    func endOfData(_ reader: DotStuffedReader) async -> [SMTPOutput] {
+        if reader.tooBig {
+            env.metrics.messagesRefused.increment()
+            await resetTransaction()
+            return reply(552, "5.3.4", "message exceeds fixed limit of \(options.maxMessageSize) bytes")
+        }
+        if reader.sawBareLineFeed && options.bareLineFeed == .reject {
+            env.metrics.messagesRefused.increment()
+            await resetTransaction()
+            return reply(550, "5.6.0", "message contains bare LF line ends; lines end with CRLF")
+        }
+        if transaction?.spool?.failed == true {
+            env.logger.error("spool write failed")
+            await resetTransaction()
+            return reply(451, "4.3.0", "cannot spool the message")
+        }
+        return await endOfMessage()
+    }
+
+    /// Writes the Received: field that starts the spool file and sets the reader up.
+    func openSpool() -> Bool {
+        guard var t = transaction else { return false }
+        do {
+            let spool = try SpoolFile(directory: env.spoolDirectory, name: t.id)
+            let protocolName = ReceivedField.protocolName(extended: extended, secure: client.isSecure,
+                                                          authenticated: authenticatedUser != nil, utf8: t.smtpUTF8)
+            spool.write(ReceivedField.make(helo: heloName ?? "unknown", clientHostname: clientHostname, clientAddress: client.address,
+                                           hostname: env.hostname, protocolName: protocolName, id: t.id,
+                                           recipient: t.recipients.count == 1 ? t.recipients[0].address : nil,
+                                           date: MailDate(secondsSince1970: env.now())))
+            t.spool = spool
+            transaction = t
+            return true
+        } catch {
+            env.logger.error("cannot open spool file: \(error)")
+            return false
+        }
+    }
+
+    // MARK: - End of message
+
+    func endOfMessage() async -> [SMTPOutput] {
+        guard var t = transaction, let spool = t.spool else { return reply(503, "5.5.1", "need MAIL command") }
+        spool.close()
+        var verdictQuarantine = t.quarantine ?? quarantineAll
+        if let filters = filterTransaction {
+            let (outcome, modifications) = await runMessageFilters(filters, path: spool.path)
+            switch outcome {
+            case .reject(let r):
+                env.metrics.messagesRefused.increment()
+                await finishTransaction(spool)
+                return [.reply(permanent(r))]
+            case .tempfail(let r):
+                env.metrics.messagesRefused.increment()
+                await finishTransaction(spool)
+                return [.reply(temporary(r))]
+            case .discard: t.discard = true
+            case .quarantine(let reason): verdictQuarantine = reason
+            case .continue, .accept: break
+            }
+            if !modifications.isEmpty && !t.discard {
+                for m in modifications {
+                    switch m {
+                    case .addRecipient(let r) where !t.recipients.contains(where: { $0.address == r }):
+                        t.recipients.append(EnvelopeRecipient(address: r))
+                    case .removeRecipient(let r):
+                        t.recipients.removeAll { $0.address.lowercased() == r.lowercased() }
+                    default: break
+                    }
+                }
+                if t.recipients.isEmpty { t.discard = true }
+                do {
+                    try rewrite(spool.path, modifications)
+                } catch {
+                    env.logger.error("cannot apply filter changes: \(error)")
+                    await finishTransaction(spool)
+                    return reply(451, "4.3.0", "cannot apply filter changes")
+                }
+            }
+        }
+        if t.discard || discardAll {
+            env.metrics.messagesDiscarded.increment()
+            env.logger.info("message discarded", metadata: ["id": "\(t.id)", "from": "\(t.sender)", "recipients": "\(t.recipients.count)"])
+            await finishTransaction(spool)
+            return reply(250, "2.0.0", "ok: discarded")
+        }
+        let envelope = Envelope(sender: t.sender, recipients: t.recipients, body: t.body, smtpUTF8: t.smtpUTF8,
+                                dsnReturn: t.dsnReturn, envelopeID: t.envelopeID)
+        var info = stat()
+        let size = stat(spool.path, &info) == 0 ? Int(info.st_size) : 0
+        do {
+            // Quarantine: accepted (the sender is not told, as with Postfix's HOLD) and kept in
+            // the hold queue until an administrator releases or deletes it.
+            let queueID = try await env.queue.enqueue(envelope: envelope, messagePath: spool.path, holdReason: verdictQuarantine)
+            env.metrics.messagesAccepted.increment()
+            env.logger.info(verdictQuarantine == nil ? "message queued" : "message quarantined",
+                            metadata: ["id": "\(t.id)", "queue_id": "\(queueID)", "from": "<\(t.sender)>",
+                                       "recipients": "\(t.recipients.count)", "size": "\(size)",
+                                       "user": "\(authenticatedUser ?? "-")", "reason": "\(verdictQuarantine ?? "-")"])
+            transaction = nil
+            return reply(250, "2.0.0", "ok: queued as \(queueID)")
+        } catch {
+            env.logger.error("queue refused the message", metadata: ["id": "\(t.id)", "error": "\(error)"])
+            env.metrics.messagesRefused.increment()
+            await finishTransaction(spool)
+            return reply(451, "4.3.0", "temporary queue failure, try again later")
+        }
+    }
+
+    /// Headers, body and end-of-message stages over the spooled message.
+    func runMessageFilters(_ filters: FilterChainTransaction, path: String) async -> (FilterVerdict, [FilterModification]) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return (.tempfail(MailReply(451, "4.3.0", "cannot read the message")), []) }
+        defer { try? handle.close() }
+        let head = [UInt8](handle.readData(ofLength: 1 << 20))
+        let section = HeaderSection(parsing: head)
+        let fields = section.unfolded
+        var verdict = await filters.run({ await $0.headers(fields) })
+        if verdict.severity >= FilterVerdict.tempfail(MailReply(451, nil, "")).severity { return (verdict, []) }
+        try? handle.seek(toOffset: UInt64(section.bodyOffset))
+        while true {
+            let chunk = [UInt8](handle.readData(ofLength: 1 << 16))
+            if chunk.isEmpty { break }
+            let v = await filters.run({ await $0.body(chunk) })
+            verdict = FilterChain.combine([verdict, v])
+            if verdict.severity >= 4 { return (verdict, []) }
+        }
+        let (final, modifications) = await filters.endOfMessage()
+        return (FilterChain.combine([verdict, final]), modifications)
+    }
+
+    /// Applies header changes and a replaced body by writing a new file over the spool file.
+    func rewrite(_ path: String, _ modifications: [FilterModification]) throws {
+        let headerChanges = modifications.filter {
+            if case .addHeader = $0 { return true }
+            if case .changeHeader = $0 { return true }
+            return false
+        }
+        let newBody = modifications.reduce(nil as [UInt8]?) { if case .replaceBody(let b) = $1 { return b } else { return $0 } }
+        guard !headerChanges.isEmpty || newBody != nil else { return }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw POSIXError(.EIO) }
+        defer { try? handle.close() }
+        let head = [UInt8](handle.readData(ofLength: 1 << 20))
+        var section = HeaderSection(parsing: head)
+        for m in headerChanges { section.apply(m) }
+        let temporary = path + ".rewrite"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(section.encoded)),
+              let out = FileHandle(forWritingAtPath: temporary) else { throw POSIXError(.EIO) }
+        defer { try? out.close() }
+        try out.seekToEnd()
+        if let newBody {
+            try out.write(contentsOf: newBody)
+        } else {
+            try handle.seek(toOffset: UInt64(section.bodyOffset))
+            while true {
+                let chunk = handle.readData(ofLength: 1 << 16)
+                if chunk.isEmpty { break }
+                try out.write(contentsOf: chunk)
+            }
+        }
+        guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    func finishTransaction(_ spool: SpoolFile) async {
+        spool.discard()
+        transaction = nil
+    }
+
+    func resetTransaction() async {
+        guard let t = transaction else { return }
+        t.spool?.discard()
+        transaction = nil
+        if let filters = filterTransaction { await filters.abort() }
+    }
+
+    func abortTransaction() {
+        transaction?.spool?.discard()
+        transaction = nil
+    }
+}
