@@ -65,9 +65,12 @@ let package = Package(
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
             path: "Host/PosternHost"
         ),
+        // Mail and account importers for `postern admin import` and `user import` (Maildir++, mbox,
+        // CSV): tools, not hosting, so outside Host/.
+        .target(name: "PosternImport", dependencies: [pluginAPI], path: "Tools/Import"),
         .executableTarget(
             name: "postern",
-            dependencies: ["PosternHost", pluginAPI,
+            dependencies: ["PosternHost", "PosternImport", pluginAPI,
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Host/postern"
         ),
@@ -84,11 +87,11 @@ let package = Package(
         // The IMAP parser, response encoder and session state machine; sessions on the real store.
         .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), as `postern admin` opens it.
-        .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/StoreTests"),
+        .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternImport"], path: "Tests/StoreTests"),
         // Backup and restore of the store, through the host like StoreTests.
         .testTarget(name: "BackupTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/BackupTests"),
         // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.
-        .testTarget(name: "ImportTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/ImportTests"),
+        .testTarget(name: "ImportTests", dependencies: ["PosternTestSupport", "PosternHost", "PosternImport", pluginAPI], path: "Tests/ImportTests"),
         // The queue plugin with the real store, through the host; bounces and vacation from its core.
         .testTarget(name: "QueueTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternQueueCore"], path: "Tests/QueueTests"),
         // The DNS codec from its core, and the built libPosternDNS.so against a throw-away unbound.

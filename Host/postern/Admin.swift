@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PluginAPI
 import PosternHost
+import PosternImport
 
 struct ConfigOption: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp(configHelp)) var config: String?

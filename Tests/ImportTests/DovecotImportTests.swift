@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import PosternHost
+import PosternImport
 import XCTest
 
 /// `postern admin import maildir` of a Maildir written by a real Dovecot (the Debian package,

@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import PosternHost
+import PosternImport
 import XCTest
 
 /// The Maildir++ reader as pure functions over listings and file bytes.

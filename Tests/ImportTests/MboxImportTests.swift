@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import PosternHost
+import PosternImport
 import XCTest
 
 /// `postern admin import mbox` through the binary: every message back byte for byte.

@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import PosternHost
+import PosternImport
 import XCTest
 
 /// The mbox reader as a pure function over bytes.

@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import PosternHost
+import PosternImport
 import XCTest
 
 /// An empty store for the `postern` binary: a config in a temporary directory, with one account.

@@ -2,6 +2,7 @@ import Foundation
 import PosternTestSupport
 import PluginAPI
 import PosternHost
+import PosternImport
 import XCTest
 
 /// The RFC 4180 reader behind `postern admin user import`, on fixtures.

@@ -2,6 +2,7 @@ import Foundation
 import PosternTestSupport
 import PluginAPI
 import PosternHost
+import PosternImport
 import XCTest
 
 /// `postern admin user import`: the file checks as a pure function, then the real binary on a

@@ -217,7 +217,7 @@ public enum Maildir {
     public static func list(root: String) throws -> [FolderListing] {
         let fm = FileManager.default
         var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else { throw SystemError.message("\(root): not a directory") }
+        guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else { throw ImportError("\(root): not a directory") }
         func names(_ path: String) -> [String]? {
             var d: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &d), d.boolValue else { return nil }
@@ -235,7 +235,7 @@ public enum Maildir {
             var d: ObjCBool = false
             if fm.fileExists(atPath: root + "/" + name, isDirectory: &d), d.boolValue { listings.append(listing(name)) }
         }
-        if top.cur == nil && top.new == nil && listings.count == 1 { throw SystemError.message("\(root): not a Maildir (no cur/, new/ or .Folder directories)") }
+        if top.cur == nil && top.new == nil && listings.count == 1 { throw ImportError("\(root): not a Maildir (no cur/, new/ or .Folder directories)") }
         return listings
     }
 
@@ -244,8 +244,8 @@ public enum Maildir {
     public static func read(root: String, entry: Entry) throws -> (bytes: [UInt8], internalDate: Int64) {
         let path = root + "/" + entry.path
         var st = stat()
-        guard stat(path, &st) == 0 else { throw SystemError.message(String(cString: strerror(errno))) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw SystemError.message("cannot read the file") }
+        guard stat(path, &st) == 0 else { throw ImportError(String(cString: strerror(errno))) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ImportError("cannot read the file") }
         return ([UInt8](data), Int64(st.st_mtim.tv_sec))
     }
 }

@@ -62,7 +62,7 @@ public enum MailImport {
 
     /// Imports an mbox file into one mailbox.
     public static func mbox(file: String, user: String, mailbox: String, format: Mbox.Format, into store: any StorageBackend) async throws -> Report {
-        guard let data = FileManager.default.contents(atPath: file) else { throw SystemError.message("cannot read \(file)") }
+        guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("cannot read \(file)") }
         let (messages, problems) = Mbox.parse([UInt8](data), format: format)
         var report = Report()
         report.refused += problems.map { "\(file):\($0.line): \($0.reason)" }
