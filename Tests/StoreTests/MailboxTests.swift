@@ -193,6 +193,10 @@ final class MailboxTests: XCTestCase {
         XCTAssertGreaterThan(status.highestModseq, modseq)
         await assertEqual(try await store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max).map(\.uid), [2])
         XCTAssertEqual(try f.index.blobRefs().count, 1)
+        // An expunged message is a typed answer, not a missing mailbox (IMAP answers EXPUNGEISSUED).
+        await XCTAssertThrowsExactly(StorageError.expunged(mailbox: "INBOX", uid: 3)) {
+            try await store.content(user: alice, mailbox: "INBOX", uid: 3)
+        }
         // UIDs are never reused.
         await assertEqual(try await store.append(user: alice, mailbox: "INBOX", message: message("m5"), flags: [], internalDate: nil), 5)
     }

@@ -437,6 +437,11 @@ public enum StorageError: Error, Sendable, Equatable {
     case overQuota(String)
     case permissionDenied(String)
     case hasChildren(String)
+    /// The message was expunged (by this or another session) since the caller learnt its UID.
+    case expunged(mailbox: String, uid: UInt32)
+    /// The store cannot answer now (database busy past its timeout, a backend unreachable):
+    /// callers answer with a temporary failure and the client tries again.
+    case temporary(String)
 }
 
 extension StorageError: CustomStringConvertible {
@@ -448,6 +453,8 @@ extension StorageError: CustomStringConvertible {
         case .overQuota(let why): return "over quota: \(why)"
         case .permissionDenied(let why): return "permission denied: \(why)"
         case .hasChildren(let m): return "mailbox '\(m)' has child mailboxes; delete them first"
+        case .expunged(let m, let uid): return "\(m) has no UID \(uid) (expunged)"
+        case .temporary(let why): return "store temporarily unavailable: \(why)"
         }
     }
 }

@@ -237,7 +237,7 @@ extension SQLiteStore {
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             guard let row = try Row.fetchOne(db, sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?",
                                              arguments: [box.id, Int64(uid)]) else {
-                throw StorageError.noSuchMailbox("\(mailbox) has no UID \(uid)")
+                throw StorageError.expunged(mailbox: mailbox, uid: uid)
             }
             return (row["partition"], row["digest"])
         }

@@ -176,7 +176,7 @@ extension IMAPSession {
                 return .tagged(tag, .no, .expungeIssued, "Some messages were expunged by another session.")
             }
             return .tagged(tag, .ok, "Fetch completed.")
-        } catch StorageError.noSuchMailbox(let text) where text.contains("has no UID") {
+        } catch StorageError.expunged {
             selection = sel
             return .tagged(tag, .no, .expungeIssued, "Some messages were expunged by another session.")
         } catch {

@@ -449,6 +449,11 @@ final class IMAPSession: @unchecked Sendable {
             return .tagged(tag, .no, .hasChildren, "Mailbox has children, delete them first")
         case .noSuchUser?:
             return .tagged(tag, .no, .unavailable, "Account not available")
+        case .expunged?:
+            return .tagged(tag, .no, .expungeIssued, "Some messages were expunged by another session.")
+        case .temporary(let why)?:
+            logger.warning("store temporarily unavailable: \(why)")
+            return .tagged(tag, .no, .unavailable, "Temporary failure, try again later.")
         case nil:
             logger.error("store failure: \(error)")
             return .tagged(tag, .no, .serverBug, "Internal error occurred. Refer to server log for more information.")
