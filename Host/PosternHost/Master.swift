@@ -166,7 +166,7 @@ public final class Master: @unchecked Sendable {
     private func startControlSocket() throws {
         let path = config.controlSocket
         if FileManager.default.fileExists(atPath: path) {
-            if (try? ControlClient.send(ControlRequest(command: "status"), socket: path, timeout: 2)) != nil {
+            if (try? ControlClient.send(ControlRequest(command: .status), socket: path, timeout: 2)) != nil {
                 throw SystemError.message("another postern master is running on \(path)")
             }
             unlink(path)
@@ -184,6 +184,11 @@ public final class Master: @unchecked Sendable {
                             let response = (try? result.get()) ?? ControlResponse(ok: false, message: "internal error")
                             channel.writeAndFlush(JSONLines.encode(response)).whenComplete { _ in channel.close(promise: nil) }
                         }
+                    }, onInvalid: { why, context in
+                        let known = ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")
+                        let response = ControlResponse(ok: false, message: "not a control request (commands: \(known)): \(why)")
+                        let channel = context.channel
+                        channel.writeAndFlush(JSONLines.encode(response)).whenComplete { _ in channel.close(promise: nil) }
                     }))
                 }
             }
@@ -310,6 +315,8 @@ public final class Master: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: 64 << 20)))
                     try channel.pipeline.syncOperations.addHandler(JSONLineHandler<WorkerMessage>(onMessage: { [weak self] message, _ in
                         self?.loop.execute { self?.received(message, from: record) }
+                    }, onInvalid: { [weak self] why, _ in
+                        self?.logger.error("worker \(record.pid) sent a status line that is not a worker message: \(why)")
                     }))
                 }
             }
@@ -334,14 +341,12 @@ public final class Master: @unchecked Sendable {
 
     private func received(_ message: WorkerMessage, from record: WorkerRecord) {
         switch message.event {
-        case "ready":
+        case .ready:
             if record.state == .starting { record.state = .ready }
             record.ready?.succeed(())
             record.ready = nil
-        case "report":
+        case .report:
             if let id = message.id, let promise = record.pending.removeValue(forKey: id) { promise.succeed(message) }
-        default:
-            break
         }
     }
 
@@ -465,20 +470,18 @@ public final class Master: @unchecked Sendable {
 
     private func handle(_ request: ControlRequest) -> EventLoopFuture<ControlResponse> {
         switch request.command {
-        case "status":
+        case .status:
             return status().map { ControlResponse(ok: true, message: "running", status: $0) }
-        case "reload":
+        case .reload:
             return reload()
-        case "stop":
+        case .stop:
             loop.execute { self.stop(reason: "postern ctl stop") }
             return loop.makeSucceededFuture(ControlResponse(ok: true, message: "stopping: draining \(workers.count) workers"))
-        default:
-            return loop.makeSucceededFuture(ControlResponse(ok: false, message: "unknown command '\(request.command)' (status, reload, stop)"))
         }
     }
 
     /// Asks a worker over its status channel; nil if it does not answer within a second.
-    private func ask(_ record: WorkerRecord, _ request: String) -> EventLoopFuture<WorkerMessage?> {
+    private func ask(_ record: WorkerRecord, _ request: WorkerRequest.Kind) -> EventLoopFuture<WorkerMessage?> {
         guard let channel = record.channel else { return loop.makeSucceededFuture(nil) }
         nextRequestID += 1
         let id = nextRequestID
@@ -493,7 +496,7 @@ public final class Master: @unchecked Sendable {
 
     func status() -> EventLoopFuture<StatusSnapshot> {
         let records = workers.values.sorted { ($0.generation, $0.index, $0.pid) < ($1.generation, $1.index, $1.pid) }
-        let answers = records.map { ask($0, "report") }
+        let answers = records.map { ask($0, .report) }
         return EventLoopFuture.whenAllComplete(answers, on: loop).map { results in
             let ws = zip(records, results).map { record, result in
                 StatusSnapshot.Worker(pid: record.pid, generation: record.generation, index: record.index,
@@ -513,7 +516,7 @@ public final class Master: @unchecked Sendable {
     func metrics() -> EventLoopFuture<String> {
         loop.flatSubmit {
             let records = self.workers.values.filter { $0.state != .starting }.sorted { $0.pid < $1.pid }
-            return EventLoopFuture.whenAllComplete(records.map { self.ask($0, "metrics") }, on: self.loop).map { results in
+            return EventLoopFuture.whenAllComplete(records.map { self.ask($0, .metrics) }, on: self.loop).map { results in
                 var sources = [MetricsMerge.Source(label: nil, text: PosternMetrics.exposition())]
                 for (record, result) in zip(records, results) {
                     if let text = (try? result.get())??.metrics {

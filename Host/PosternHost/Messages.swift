@@ -1,26 +1,43 @@
 import Foundation
 import PluginAPI
 
-/// master -> worker, one JSON object per line on the worker's status channel.
+/// master -> worker, one JSON object per line on the worker's status channel. A line that does not
+/// decode (an unknown request among them) is logged and answered by nothing.
 struct WorkerRequest: Codable {
+    enum Kind: String, Codable {
+        /// The session count.
+        case report
+        /// The session count and the worker's Prometheus text.
+        case metrics
+    }
     var id: Int
-    /// `report`: session count; `metrics`: session count and the Prometheus text.
-    var request: String
+    var request: Kind
 }
 
 /// worker -> master.
 struct WorkerMessage: Codable {
-    /// `ready` once every listener accepts; `report` answers a request.
-    var event: String
+    enum Event: String, Codable {
+        /// Every plugin started and every listener accepts.
+        case ready
+        /// The answer to a `WorkerRequest`.
+        case report
+    }
+    var event: Event
     var id: Int?
     var sessions: Int?
     var metrics: String?
 }
 
-/// `postern ctl` -> master, one JSON line on the control socket.
+/// What `postern ctl` asks the master.
+public enum ControlCommand: String, Codable, Sendable, CaseIterable {
+    case status, reload, stop
+}
+
+/// `postern ctl` -> master, one JSON line on the control socket. An unknown command does not
+/// decode, and the master answers that it is unknown.
 public struct ControlRequest: Codable, Sendable {
-    public var command: String
-    public init(command: String) { self.command = command }
+    public var command: ControlCommand
+    public init(command: ControlCommand) { self.command = command }
 }
 
 public struct ControlResponse: Codable, Sendable {
@@ -86,21 +103,29 @@ enum JSONLines {
     }
 }
 
-/// Hands each JSON line of a channel to `onMessage`, and EOF to `onClose`.
+/// Hands each JSON line of a channel to `onMessage`, a line that is not a `Message` to `onInvalid`
+/// (with why), and EOF to `onClose`.
 final class JSONLineHandler<Message: Decodable>: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = LineSplitter.Event
     let onMessage: (Message, ChannelHandlerContext) -> Void
+    let onInvalid: (String, ChannelHandlerContext) -> Void
     let onClose: () -> Void
 
-    init(onMessage: @escaping (Message, ChannelHandlerContext) -> Void, onClose: @escaping () -> Void = {}) {
+    init(onMessage: @escaping (Message, ChannelHandlerContext) -> Void,
+         onInvalid: @escaping (String, ChannelHandlerContext) -> Void,
+         onClose: @escaping () -> Void = {}) {
         self.onMessage = onMessage
+        self.onInvalid = onInvalid
         self.onClose = onClose
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .line(let bytes) = unwrapInboundIn(data), !bytes.isEmpty,
-              let message = JSONLines.decode(Message.self, bytes) else { return }
-        onMessage(message, context)
+        guard case .line(let bytes) = unwrapInboundIn(data), !bytes.isEmpty else { return }
+        do {
+            onMessage(try JSONDecoder().decode(Message.self, from: Data(bytes)), context)
+        } catch {
+            onInvalid("\(error)", context)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -196,16 +196,19 @@ public final class Worker: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: 1 << 20)))
                     try channel.pipeline.syncOperations.addHandler(JSONLineHandler<WorkerRequest>(
                         onMessage: { request, context in
-                            let reply = WorkerMessage(event: "report", id: request.id, sessions: sessions.count,
-                                                      metrics: request.request == "metrics" ? PosternMetrics.exposition() : nil)
+                            let reply = WorkerMessage(event: .report, id: request.id, sessions: sessions.count,
+                                                      metrics: request.request == .metrics ? PosternMetrics.exposition() : nil)
                             context.writeAndFlush(NIOAny(JSONLines.encode(reply)), promise: nil)
+                        },
+                        onInvalid: { [weak self] why, _ in
+                            self?.logger.error("the master sent a status line that is not a worker request: \(why)")
                         },
                         onClose: { [weak self] in self?.drain(reason: "master went away") }))
                 }
             }
             .withConnectedSocket(statusFD)
             .flatMap { channel in
-                channel.writeAndFlush(JSONLines.encode(WorkerMessage(event: "ready")))
+                channel.writeAndFlush(JSONLines.encode(WorkerMessage(event: .ready)))
             }
             .wait()
     }

@@ -72,7 +72,7 @@ struct CheckConfig: ParsableCommand {
             messages = diagnostics.all.map(\.description)
         case .success(let cfg):
             // Ports held by a master running this config are fine; anything else in use is not.
-            let running = try? ControlClient.send(ControlRequest(command: "status"), socket: cfg.controlSocket, timeout: 5)
+            let running = try? ControlClient.send(ControlRequest(command: .status), socket: cfg.controlSocket, timeout: 5)
             let held = Set((running?.status?.listeners ?? []).map { "\($0.address):\($0.port)" })
             for l in cfg.listeners where l.path == nil && !held.contains(l.endpoint) {
                 if let problem = ListeningSocket.probeAvailable(address: l.address, port: l.port) {
@@ -100,7 +100,7 @@ struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Talk to a running master over its control socket.",
         discussion: "Commands: status, reload, stop.")
-    @Argument(help: "status | reload | stop") var command: String
+    @Argument(help: "status | reload | stop") var command: ControlCommand
     @Option(name: .shortAndLong, help: ArgumentHelp(configHelp + " (To find the control socket.)")) var config: String?
     @Option(name: .long, help: "The control socket, instead of the one in the config.") var socket: String?
     @Flag(name: .long, help: "Print the answer as JSON.") var json = false
@@ -182,3 +182,5 @@ struct ProbeCommand: ParsableCommand {
         if !report.ok { throw ExitCode(1) }
     }
 }
+
+extension ControlCommand: ExpressibleByArgument {}

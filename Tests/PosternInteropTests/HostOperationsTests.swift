@@ -188,6 +188,26 @@ final class HostOperationsTests: XCTestCase {
         XCTAssertTrue(refused.output.contains("cannot reach \(locked.path)/var: \(locked.path) is mode 700"), refused.output)
     }
 
+    /// The control protocol is typed: an unknown command gets a clear refusal from the master
+    /// (not silence), and `postern ctl` refuses it before sending anything.
+    func testUnknownControlCommandsAreRefused() throws {
+        let dir = TempDir("control")
+        let server = try ServerProcess.start(dir, "data_dir = \"./var\"\nworkers = 1\n")
+        defer { server.stop() }
+        let script = dir.write("ctl.py", """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"command":"explode"}\\n')
+            print(s.makefile().readline().strip())
+            """)
+        let raw = Build.run(try Build.tool("python3"), [script, dir.path + "/var/run/postern.sock"])
+        XCTAssertEqual(raw.status, 0, raw.output)
+        XCTAssertTrue(raw.output.contains("\"ok\":false") && raw.output.contains("not a control request (commands: status, reload, stop)"), raw.output)
+        let cli = Build.run(Build.postern, ["ctl", "explode", "-c", server.configFile], cwd: dir.path)
+        XCTAssertNotEqual(cli.status, 0)
+        XCTAssertTrue(cli.output.contains("explode"), cli.output)
+        XCTAssertEqual(server.ctl("status").status, 0, "the master still answers")
+    }
+
     /// A role means something: a store listener in a gateway, or an MX in a store, is refused by
     /// check-config with the file and line of the listener's protocol.
     func testRoleAndListenerMismatchIsRefusedWithFileAndLine() throws {
