@@ -135,3 +135,26 @@ extension MessageEnvelope {
         return bytes(String(s[start..<end]))
     }
 }
+
+/// EnvelopeAddress: the one split of `local@domain` every plugin uses.
+final class EnvelopeAddressTests: XCTestCase {
+    func testSplitsAndNormalisesTheDomainOnly() {
+        let a = EnvelopeAddress("Alice.Smith+tag@Example.ORG")
+        XCTAssertEqual(a?.local, "Alice.Smith+tag")
+        XCTAssertEqual(a?.domain, "example.org")
+        XCTAssertEqual(a?.description, "Alice.Smith+tag@example.org")
+        XCTAssertEqual(EnvelopeAddress("\"quoted local\"@x.example")?.local, nil, "a space in the local part is no mailbox name here")
+    }
+
+    func testRefusesWhatCannotBeAMailbox() {
+        for bad in ["", "alice", "@example.org", "alice@", "a@b@example.org", "a\0b@example.org", "a b@example.org"] {
+            XCTAssertNil(EnvelopeAddress(bad), bad)
+        }
+    }
+
+    func testDomainOfAnything() {
+        XCTAssertEqual(EnvelopeAddress.domain(of: "x@Example.Org"), "example.org")
+        XCTAssertEqual(EnvelopeAddress.domain(of: ""), "")
+        XCTAssertEqual(EnvelopeAddress.domain(of: "postmaster"), "")
+    }
+}

@@ -124,11 +124,8 @@ struct Router: MailRouter {
         return nil
     }
 
-    /// `local@domain` with the domain lower-cased.
+    /// `local@domain` with the domain lower-cased (EnvelopeAddress).
     static func split(_ address: String) -> (local: String, domain: String)? {
-        guard let at = address.lastIndex(of: "@"), at != address.startIndex else { return nil }
-        let domain = address[address.index(after: at)...].lowercased()
-        guard !domain.isEmpty else { return nil }
-        return (String(address[..<at]), domain)
+        EnvelopeAddress(address).map { ($0.local, $0.domain) }
     }
 }

@@ -14,8 +14,8 @@ struct SenderRewriter {
     var isEmpty: Bool { canonicalTables.isEmpty && masqueradeDomains.isEmpty }
 
     func rewrite(_ address: String) async throws -> String {
-        guard !address.isEmpty, let at = address.lastIndex(of: "@") else { return address }
-        let local = String(address[..<at]), domain = address[address.index(after: at)...].lowercased()
+        guard let parsed = EnvelopeAddress(address) else { return address }
+        let local = parsed.local, domain = parsed.domain
         var result = address
         if let values = try await services.directory.lookup(address.lowercased(), in: canonicalTables), let first = values.first {
             result = first
@@ -23,10 +23,9 @@ struct SenderRewriter {
             // `@old.example  @new.example` keeps the local part.
             result = first.hasPrefix("@") ? local + first : first
         }
-        guard let at2 = result.lastIndex(of: "@") else { return result }
-        let resultDomain = result[result.index(after: at2)...].lowercased()
-        for masquerade in masqueradeDomains where resultDomain.hasSuffix("." + masquerade.lowercased()) {
-            return String(result[..<at2]) + "@" + masquerade.lowercased()
+        guard let rewritten = EnvelopeAddress(result) else { return result }
+        for masquerade in masqueradeDomains where rewritten.domain.hasSuffix("." + masquerade.lowercased()) {
+            return rewritten.local + "@" + masquerade.lowercased()
         }
         return result
     }

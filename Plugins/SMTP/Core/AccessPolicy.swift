@@ -89,9 +89,8 @@ struct AccessPolicy: Sendable {
     /// Keys for an address: the whole address, its domain and parents, then `local@`.
     static func addressKeys(_ prefix: String, _ address: String) -> [String] {
         guard !address.isEmpty else { return [prefix + "<>"] }
-        guard let at = address.lastIndex(of: "@") else { return [prefix + address.lowercased()] }
-        let local = address[..<at], domain = String(address[address.index(after: at)...])
-        return [prefix + local + "@" + domain.lowercased()] + domainKeys(prefix, domain) + [prefix + local + "@"]
+        guard let parsed = EnvelopeAddress(address) else { return [prefix + address.lowercased()] }
+        return [prefix + parsed.description] + domainKeys(prefix, parsed.domain) + [prefix + parsed.local + "@"]
     }
 }
 

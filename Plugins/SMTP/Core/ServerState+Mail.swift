@@ -86,7 +86,7 @@ extension SMTPServerState {
         if sender.lowercased() == user.lowercased() { return true }
         guard !options.senderLoginTables.isEmpty else { return false }
         var keys = [sender.lowercased()]
-        if let at = sender.lastIndex(of: "@") { keys.append(String(sender[at...]).lowercased()) }
+        if let address = EnvelopeAddress(sender) { keys.append("@" + address.domain) }
         for key in keys {
             guard let values = try? await env.directory.lookup(key, in: options.senderLoginTables) else { continue }
             let logins = values.flatMap { $0.split(whereSeparator: { $0 == "," || $0 == " " }) }.map { $0.lowercased() }

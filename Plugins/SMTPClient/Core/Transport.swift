@@ -221,10 +221,7 @@ final class OutboundTransport: Transport, @unchecked Sendable {
         recipients.map { RecipientOutcome(recipient: $0.address, status: status, reply: reply) }
     }
 
-    static func domain(of address: String) -> String {
-        guard let at = address.lastIndex(of: "@") else { return "" }
-        return address[address.index(after: at)...].lowercased()
-    }
+    static func domain(of address: String) -> String { EnvelopeAddress.domain(of: address) }
 
     /// Size and 8-bit octets of the message file, read once before any connection.
     static func scan(_ path: String) -> MessageContentScan? {

@@ -50,13 +50,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     // MARK: names
 
-    /// `local@domain` with the domain lower-cased; nil when it is not an address.
+    /// `local@domain` with the domain lower-cased; nil when it is not an address (EnvelopeAddress).
     static func split(_ address: String) -> (local: String, domain: String)? {
-        guard let at = address.lastIndex(of: "@") else { return nil }
-        let local = String(address[..<at]), domain = address[address.index(after: at)...].lowercased()
-        // `lastIndex` leaves any other `@` in the local part: `a@b@example.org` is no address.
-        guard !local.isEmpty, !domain.isEmpty, !local.contains(where: { $0 == " " || $0 == "\0" || $0 == "@" }) else { return nil }
-        return (local, domain)
+        EnvelopeAddress(address).map { ($0.local, $0.domain) }
     }
 
     static func validDomain(_ name: String) -> Bool {
