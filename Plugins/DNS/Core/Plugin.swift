@@ -30,7 +30,7 @@ final class DNSPlugin: Plugin {
 
     init(context: PluginContext) throws {
         let config = context.config
-        var nameservers = try (config.strings("nameservers") ?? []).map { try NameserverAddress(parsing: $0) }
+        var nameservers = try (config.strings("nameservers")!).map { try NameserverAddress(parsing: $0) }
         if nameservers.isEmpty {
             let (found, skipped) = ResolvConf.read()
             for address in skipped {
@@ -38,12 +38,12 @@ final class DNSPlugin: Plugin {
             }
             nameservers = found.isEmpty ? ResolvConf.fallback : found
         }
-        let seconds = config.duration("timeout") ?? 5
+        let seconds = config.duration("timeout")!
         guard seconds > 0 else { throw DNSConfigError("timeout: must be more than 0s") }
         let settings = ResolverSettings(nameservers: nameservers,
                                         timeout: .nanoseconds(Int64(seconds * 1e9)),
-                                        attempts: config.int("attempts") ?? 3,
-                                        cacheEntries: config.int("cache_entries") ?? 10_000)
+                                        attempts: config.int("attempts")!,
+                                        cacheEntries: config.int("cache_entries")!)
         resolver = try StubResolver(settings: settings, group: context.eventLoopGroup,
                                     metrics: ResolverMetrics { context.counter($0, dimensions: $1) },
                                     logger: context.logger)

@@ -58,7 +58,7 @@ struct IMAPListenerOptions {
     var store: String?
 
     init(_ section: ConfigSection) {
-        allowPlaintextOnLoopback = section.bool("allow_plaintext_on_loopback") ?? false
+        allowPlaintextOnLoopback = section.bool("allow_plaintext_on_loopback")!
         let append = section.size("max_append_size")!
         limits = IMAPParserLimits(maxLineLength: section.int("max_line_length")!, maxLiteralSize: section.size("max_literal_size")!,
                                   maxAppendMessageSize: append, maxAppendTotalSize: max(append, 4 * append),
@@ -81,13 +81,13 @@ final class IMAPPlugin: Plugin, ProtocolService, @unchecked Sendable {
 
     init(context: PluginContext) throws {
         let c = context.config
-        let configured = c.string("hostname") ?? ""
+        let configured = c.string("hostname")!
         hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
-        loginFailureDelay = c.duration("login_failure_delay") ?? 2
-        idleTimeout = c.duration("idle_timeout") ?? 1800
-        loginTimeout = c.duration("login_timeout") ?? 60
-        maxLoginFailuresPerSession = c.int("max_login_failures_per_session") ?? 3
-        throttle = LoginThrottle(limit: c.int("max_login_failures_per_ip") ?? 10, window: c.duration("login_failure_window") ?? 300)
+        loginFailureDelay = c.duration("login_failure_delay")!
+        idleTimeout = c.duration("idle_timeout")!
+        loginTimeout = c.duration("login_timeout")!
+        maxLoginFailuresPerSession = c.int("max_login_failures_per_session")!
+        throttle = LoginThrottle(limit: c.int("max_login_failures_per_ip")!, window: c.duration("login_failure_window")!)
         recent = RecentTracker(directory: context.dataDirectory + "/imap/recent")
         metrics = IMAPMetrics.counting(context)
     }

@@ -51,7 +51,7 @@ final class LMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let refusedRecipients: Counter
 
     init(context: PluginContext) throws {
-        let configured = context.config.string("hostname") ?? ""
+        let configured = context.config.string("hostname")!
         hostname = configured.isEmpty ? (ProcessInfo.processInfo.hostName) : configured
         spool = context.dataDirectory + "/spool/lmtp"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)

@@ -55,7 +55,7 @@ final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
     let failedLogins: Counter
 
     init(context: PluginContext) throws {
-        let configured = context.config.string("hostname") ?? ""
+        let configured = context.config.string("hostname")!
         hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
         throttle = LoginThrottle(failureDelay: context.config.duration("login_failure_delay")!,
                                  maxFailures: context.config.int("max_login_failures")!,

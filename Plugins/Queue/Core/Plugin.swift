@@ -53,7 +53,7 @@ final class QueueInstance: Plugin, @unchecked Sendable {
 
     init(context: PluginContext) throws {
         let c = context.config
-        let configured = c.string("hostname") ?? ""
+        let configured = c.string("hostname")!
         let hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
         let nonEmpty: (String) -> String? = { c.string($0).flatMap { $0.isEmpty ? nil : $0 } }
         var transports: [String: String] = [:]
@@ -61,10 +61,10 @@ final class QueueInstance: Plugin, @unchecked Sendable {
             if case .string(let s) = value { transports[domain.lowercased()] = s }
         }
         let spool = try Spool(root: context.dataDirectory + "/spool/queue")
-        let router = Router(services: context.services, relayDomains: Set((c.strings("relay_domains") ?? []).map { $0.lowercased() }),
-                            aliasTables: c.strings("alias_tables") ?? [], recipientDelimiter: c.string("recipient_delimiter") ?? "+",
+        let router = Router(services: context.services, relayDomains: Set((c.strings("relay_domains")!).map { $0.lowercased() }),
+                            aliasTables: c.strings("alias_tables")!, recipientDelimiter: c.string("recipient_delimiter")!,
                             transportMap: transports, relayHost: nonEmpty("relayhost"),
-                            localTransport: c.string("local_transport") ?? "local", remoteTransport: c.string("remote_transport") ?? "smtp")
+                            localTransport: c.string("local_transport")!, remoteTransport: c.string("remote_transport")!)
         let settings = QueueService.Settings(
             hostname: hostname, minBackoff: c.duration("min_backoff")!, maxBackoff: c.duration("max_backoff")!,
             lifetime: c.duration("lifetime")!, delayWarning: c.duration("delay_warning")!, scanInterval: max(0.05, c.duration("scan_interval")!),
@@ -72,8 +72,8 @@ final class QueueInstance: Plugin, @unchecked Sendable {
             transportConcurrency: (c.section("transport_concurrency")?.values ?? [:]).compactMapValues { if case .integer(let i) = $0 { return i } else { return nil } },
             bounceSizeLimit: c.size("bounce_size_limit")!, doubleBounceRecipient: nonEmpty("double_bounce_recipient") ?? "postmaster@\(hostname)",
             maxHops: c.int("max_hops")!)
-        let rewriter = SenderRewriter(services: context.services, canonicalTables: c.strings("sender_canonical_tables") ?? [],
-                                      masqueradeDomains: c.strings("masquerade_domains") ?? [])
+        let rewriter = SenderRewriter(services: context.services, canonicalTables: c.strings("sender_canonical_tables")!,
+                                      masqueradeDomains: c.strings("masquerade_domains")!)
         queue = QueueService(spool: spool, settings: settings, router: router, senderRewriter: rewriter, services: context.services,
                              logger: context.logger, context: context)
         storeName = nonEmpty("store")

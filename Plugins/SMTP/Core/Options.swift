@@ -83,30 +83,30 @@ struct SMTPOptions: Sendable {
 
     /// Reads a validated section; a `mynetworks` entry that is not a network is an error.
     init(_ section: ConfigSection) throws {
-        let mode = SMTPListenerMode(rawValue: section.string("mode") ?? "mx") ?? .mx
+        let mode = SMTPListenerMode(rawValue: section.string("mode")!) ?? .mx
         self.init(mode: mode)
         requireAuth = section.bool("require_auth") ?? requireAuth
-        allowPlaintextAuthOnLoopback = section.bool("allow_plaintext_auth_on_loopback") ?? false
+        allowPlaintextAuthOnLoopback = section.bool("allow_plaintext_auth_on_loopback")!
         maxMessageSize = section.size("max_message_size") ?? maxMessageSize
         maxRecipients = section.int("max_recipients") ?? maxRecipients
         maxLineLength = section.int("max_line_length") ?? maxLineLength
         maxErrors = section.int("max_errors") ?? maxErrors
         maxCommands = section.int("max_commands") ?? maxCommands
-        bareLineFeed = BareLineFeedPolicy(rawValue: section.string("bare_lf") ?? "reject") ?? .reject
-        mynetworks = try (section.strings("mynetworks") ?? []).map { text in
+        bareLineFeed = BareLineFeedPolicy(rawValue: section.string("bare_lf")!) ?? .reject
+        mynetworks = try (section.strings("mynetworks")!).map { text in
             guard let network = CIDR(text) else { throw SMTPConfigError.badNetwork(text) }
             return network
         }
-        if section.bool("trust_loopback") ?? false {
+        if section.bool("trust_loopback")! {
             mynetworks += [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]
         }
-        relayAuthenticated = section.bool("relay_authenticated") ?? true
-        accessTables = section.strings("access_tables") ?? []
-        dnsbl = section.strings("dnsbl") ?? []
-        requireReverseDNS = section.bool("require_reverse_dns") ?? false
+        relayAuthenticated = section.bool("relay_authenticated")!
+        accessTables = section.strings("access_tables")!
+        dnsbl = section.strings("dnsbl")!
+        requireReverseDNS = section.bool("require_reverse_dns")!
         senderLoginMatch = section.bool("sender_login_match") ?? senderLoginMatch
-        senderLoginTables = section.strings("sender_login_tables") ?? []
-        vrfy = section.bool("vrfy") ?? false
+        senderLoginTables = section.strings("sender_login_tables")!
+        vrfy = section.bool("vrfy")!
         timeout = section.duration("timeout") ?? timeout
         smtpUTF8 = section.bool("smtputf8") ?? true
     }

@@ -32,7 +32,7 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     private let warned = NIOLockedValueBox<Set<String>>([])
 
     init(context: PluginContext) throws {
-        let configured = context.config.string("hostname") ?? ""
+        let configured = context.config.string("hostname")!
         hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
         spool = context.dataDirectory + "/spool/smtp"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)

@@ -51,10 +51,10 @@ final class SMTPClientPlugin: Plugin {
 
     init(context: PluginContext) throws {
         let config = context.config
-        let configuredName = config.string("hostname") ?? ""
+        let configuredName = config.string("hostname")!
         let heloName = configuredName.isEmpty ? ProcessInfo.processInfo.hostName : configuredName
-        guard let tls = TLSPolicy(rawValue: config.string("tls") ?? "may") else { throw SMTPClientConfigError(description: "tls: unknown policy") }
-        let port = config.int("port") ?? 25
+        guard let tls = TLSPolicy(rawValue: config.string("tls")!) else { throw SMTPClientConfigError(description: "tls: unknown policy") }
+        let port = config.int("port")!
         var timeouts = ClientTimeouts(connect: 30, greeting: 300, command: 300, dataBlock: 180, finalReply: 600)
         let timeoutKeys: [(String, WritableKeyPath<ClientTimeouts, Double>)] = [
             ("connect_timeout", \.connect), ("greeting_timeout", \.greeting), ("command_timeout", \.command),
@@ -64,16 +64,16 @@ final class SMTPClientPlugin: Plugin {
             guard let seconds = config.duration(key), seconds > 0 else { throw SMTPClientConfigError(description: "\(key): must be more than 0s") }
             timeouts[keyPath: path] = seconds
         }
-        let relays = try (config.strings("fallback_relay") ?? []).map { try Destination.smtp(nextHop: $0, defaultPort: port) }
+        let relays = try (config.strings("fallback_relay")!).map { try Destination.smtp(nextHop: $0, defaultPort: port) }
         let lmtpNextHop = config.string("lmtp_nexthop").flatMap { $0.isEmpty ? nil : $0 }
-        if let lmtpNextHop { _ = try Destination.lmtp(nextHop: lmtpNextHop, defaultPort: config.int("lmtp_port") ?? 24) }
-        let settings = OutboundSettings(heloName: heloName, tls: tls, port: port, lmtpPort: config.int("lmtp_port") ?? 24,
+        if let lmtpNextHop { _ = try Destination.lmtp(nextHop: lmtpNextHop, defaultPort: config.int("lmtp_port")!) }
+        let settings = OutboundSettings(heloName: heloName, tls: tls, port: port, lmtpPort: config.int("lmtp_port")!,
                                         lmtpNextHop: lmtpNextHop, fallbackRelays: relays,
-                                        maxAddresses: config.int("max_addresses") ?? 5, timeouts: timeouts,
-                                        saslPasswordTables: config.strings("sasl_password_tables") ?? [])
+                                        maxAddresses: config.int("max_addresses")!, timeouts: timeouts,
+                                        saslPasswordTables: config.strings("sasl_password_tables")!)
         let context_ = context
         let counter: (String, [(String, String)]) -> Counter = { context_.counter($0, dimensions: $1) }
-        let tlsContext = try Self.tlsContext(tls, caFile: config.string("tls_ca_file") ?? "", services: context.services)
+        let tlsContext = try Self.tlsContext(tls, caFile: config.string("tls_ca_file")!, services: context.services)
         smtp = OutboundTransport(kind: .smtp, settings: settings, services: context.services, group: context.eventLoopGroup,
                                  logger: context.logger, tlsContext: tlsContext, counter: counter)
         lmtp = OutboundTransport(kind: .lmtp, settings: settings, services: context.services, group: context.eventLoopGroup,

@@ -28,13 +28,13 @@ package enum StoreSQLitePlugin {
         let c = context.config
         let directory = (c.string("directory").flatMap { $0.isEmpty ? nil : $0 } ?? context.dataDirectory + "/store")
         let absolute: (String) -> String = { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
-        let partitions = (c.strings("partitions") ?? []).map(absolute)
+        let partitions = (c.strings("partitions")!).map(absolute)
         return SQLiteStore.Settings(directory: absolute(directory),
                                     partitions: partitions.isEmpty ? [absolute(directory) + "/blobs"] : partitions,
-                                    recipientDelimiter: c.string("recipient_delimiter") ?? "+",
+                                    recipientDelimiter: c.string("recipient_delimiter")!,
                                     quotaExceededIsPermanent: c.string("quota_exceeded") == "permanent",
-                                    passwordIterations: c.int("password_iterations") ?? 4096,
-                                    busyTimeout: c.duration("busy_timeout") ?? 10)
+                                    passwordIterations: c.int("password_iterations")!,
+                                    busyTimeout: c.duration("busy_timeout")!)
     }
 }
 
