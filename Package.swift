@@ -68,16 +68,20 @@ let package = Package(
         // Mail and account importers for `postern admin import` and `user import` (Maildir++, mbox,
         // CSV): tools, not hosting, so outside Host/.
         .target(name: "PosternImport", dependencies: [pluginAPI], path: "Tools/Import"),
+        // `postern admin` and `postern queue`: the command-line tools over the store and the queue.
+        .target(name: "PosternCommands", dependencies: ["PosternHost", "PosternImport", pluginAPI,
+                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Tools/Commands"),
         .executableTarget(
             name: "postern",
-            dependencies: ["PosternHost", "PosternImport", pluginAPI,
+            dependencies: ["PosternHost", "PosternCommands", pluginAPI,
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Host/postern"
         ),
         // Helpers shared by the test targets: temporary directories and free ports, the `postern`
         // binary and its server processes (ServerHarness), a store opened as `postern admin` opens
         // it (AdminFixture), a throw-away unbound (UnboundServer), the test plugins (FixturePlugins).
-        .target(name: "PosternTestSupport", dependencies: ["PosternHost", pluginAPI], path: "Tests/TestSupport"),
+        .target(name: "PosternTestSupport", dependencies: ["PosternHost", "PosternCommands", pluginAPI], path: "Tests/TestSupport"),
         .testTarget(name: "PosternHostTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/PosternHostTests"),
         .testTarget(name: "MailCoreTests", dependencies: [pluginAPI], path: "Tests/MailCoreTests"),
         // Each plugin's core is imported with @testable; the built .so files are loaded as a worker

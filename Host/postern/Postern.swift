@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PluginAPI
 import PosternHost
+import PosternCommands
 
 @main
 struct Postern: ParsableCommand {
@@ -9,37 +10,6 @@ struct Postern: ParsableCommand {
         commandName: "postern",
         abstract: "Postern mail system: one host binary, protocol and policy plugins loaded at run time.",
         subcommands: [Serve.self, CheckConfig.self, Ctl.self, Admin.self, QueueCommand.self, WorkerCommand.self, ProbeCommand.self])
-}
-
-let configHelp = "The configuration file; default: $POSTERN_CONFIG, ./postern.toml, /etc/postern/postern.toml, else the built-in default."
-
-/// Finds the config (ConfigLocator), or says why not and exits 78.
-func locateConfig(_ explicit: String?) throws -> ConfigLocator.Found {
-    do {
-        return try ConfigLocator.locate(explicit: explicit)
-    } catch {
-        FileHandle.standardError.write(Data("postern: no config file given or found, and the built-in default cannot be written: \(error)\n".utf8))
-        throw ExitCode(78)
-    }
-}
-
-/// A path the user typed, made absolute against the directory they typed it in (commands then
-/// run from the config's directory).
-func absolutePath(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-}
-
-/// Loads a config or prints every diagnostic and exits 78 (EX_CONFIG). Then works from the
-/// config's directory, so that relative paths in plugin sections mean the same in every process.
-func loadConfig(_ file: String, label: String? = nil) -> HostConfig {
-    switch HostConfig.load(file: file, label: label) {
-    case .success(let config):
-        _ = FileManager.default.changeCurrentDirectoryPath(HostConfig.baseDirectory(of: label ?? file))
-        return config
-    case .failure(let diagnostics):
-        for d in diagnostics.all { FileHandle.standardError.write(Data("\(d)\n".utf8)) }
-        Foundation.exit(78)
-    }
 }
 
 struct Serve: ParsableCommand {

@@ -44,3 +44,6 @@ public func freePort() -> Int {
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
+
+// The tools' runtime (AdminContext, FirstRun's preparation), for every test that imports this.
+@_exported import PosternCommands

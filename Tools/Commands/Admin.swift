@@ -66,8 +66,10 @@ func summary(_ r: BackupReport) -> String {
     "\(r.messages) messages, \(r.blobs) files, \(formatSize(r.bytes)) bytes in \(String(format: "%.1f", r.seconds)) s"
 }
 
-struct Admin: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Admin: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
         subcommands: [Init.self, DomainCommand.self, UserCommand.self, AliasCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self])
 

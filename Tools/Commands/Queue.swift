@@ -5,8 +5,10 @@ import PosternHost
 
 /// `postern queue ...`: the mail queue, whether or not the server runs (the spool is shared
 /// between processes; an entry being delivered is left alone until its attempt ends).
-struct QueueCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct QueueCommand: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "queue", abstract: "List and control the mail queue.",
         subcommands: [List.self, Show.self, Hold.self, Release.self, Delete.self, Flush.self, Requeue.self])
 

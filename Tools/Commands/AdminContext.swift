@@ -1,5 +1,6 @@
 import Foundation
 import PluginAPI
+import PosternHost
 
 /// What `postern admin` works on: the storage plugins of a config, loaded and activated in this
 /// process (a short-lived one, like a probe). Works whether or not the server runs: the embedded
