@@ -229,11 +229,10 @@ public final class Worker: @unchecked Sendable {
         sessions.beginDrain()
         let deadline = Date().addingTimeInterval(config.drainTimeout)
         DispatchQueue.global().async { [self] in
-            while sessions.count > 0 && Date() < deadline { usleep(20_000) }
-            if sessions.count > 0 {
+            if !sessions.waitUntilEmpty(deadline: deadline) {
                 logger.warning("drain timeout, closing sessions", metadata: ["sessions": "\(sessions.count)"])
                 sessions.closeAll()
-                usleep(100_000)
+                _ = sessions.waitUntilEmpty(deadline: Date().addingTimeInterval(1))
             }
             finished.signal()
         }
@@ -245,6 +244,7 @@ final class SessionTable: @unchecked Sendable {
     private let lock = NIOLock()
     private var sessions: [ObjectIdentifier: (session: Session, channel: any Channel)] = [:]
     private var perListener: [String: Int] = [:]
+    private var emptyWaiters: [DispatchSemaphore] = []
 
     var count: Int { lock.withLock { sessions.count } }
 
@@ -258,11 +258,30 @@ final class SessionTable: @unchecked Sendable {
     }
 
     func remove(_ channel: any Channel) {
-        lock.withLock {
+        let waiters: [DispatchSemaphore] = lock.withLock {
             if let entry = sessions.removeValue(forKey: ObjectIdentifier(channel)) {
                 perListener[entry.session.listener.name, default: 1] -= 1
             }
+            guard sessions.isEmpty else { return [] }
+            defer { emptyWaiters.removeAll() }
+            return emptyWaiters
         }
+        waiters.forEach { $0.signal() }
+    }
+
+    /// Blocks until the last session has gone (woken by `remove`, no polling) or `deadline`
+    /// passes; true when none is left.
+    func waitUntilEmpty(deadline: Date) -> Bool {
+        let semaphore = DispatchSemaphore(value: 0)
+        let empty: Bool = lock.withLock {
+            if sessions.isEmpty { return true }
+            emptyWaiters.append(semaphore)
+            return false
+        }
+        if empty { return true }
+        let seconds = max(0, deadline.timeIntervalSinceNow)
+        _ = semaphore.wait(timeout: .now() + seconds)
+        return lock.withLock { sessions.isEmpty }
     }
 
     func beginDrain() {
