@@ -398,7 +398,7 @@ public struct HostConfig: Sendable {
     }
 
     /// `path` made absolute against `base` (default: the working directory).
-    static func absolute(_ path: String, base: String? = nil) -> String {
+    public static func absolute(_ path: String, base: String? = nil) -> String {
         if path.hasPrefix("/") { return (path as NSString).standardizingPath }
         let from = base ?? FileManager.default.currentDirectoryPath
         return ((from as NSString).appendingPathComponent(path) as NSString).standardizingPath

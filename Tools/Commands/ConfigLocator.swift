@@ -1,4 +1,5 @@
 import Foundation
+import PosternHost
 
 /// Which config file a `postern` command uses, found the same way by every subcommand:
 ///
