@@ -3,6 +3,7 @@ import PluginAPI
 
 /// The TLS contexts of one process, built from the listeners' certificates: one server context per
 /// listener, switching certificate by SNI when the listener lists `[[listener.sni]]` entries.
+// @unchecked Sendable: the only stored property is a let dictionary of NIOSSLContexts, immutable and thread-safe once built
 public final class HostTLS: TLSProvider, @unchecked Sendable {
     private let contexts: [String: NIOSSLContext]
 

@@ -5,6 +5,7 @@ import PluginAPI
 /// throw-away child, runs generations of workers on the bound sockets, restarts crashed workers
 /// with backoff, reloads into a new generation, and answers the control socket and `/metrics`.
 /// It never maps a plugin itself. All of its state lives on one event loop.
+// @unchecked Sendable: UNSAFE? off `loop`, run() sets controlChannel/metricsChannel and shutdownNow() reads workers mid-serving
 public final class Master: @unchecked Sendable {
     final class WorkerRecord {
         enum State: String { case starting, ready, draining }

@@ -105,6 +105,7 @@ enum JSONLines {
 
 /// Hands each JSON line of a channel to `onMessage`, a line that is not a `Message` to `onInvalid`
 /// (with why), and EOF to `onClose`.
+// @unchecked Sendable: its closures are let and only called by NIO on the channel's event loop (ChannelHandler)
 final class JSONLineHandler<Message: Decodable>: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = LineSplitter.Event
     let onMessage: (Message, ChannelHandlerContext) -> Void

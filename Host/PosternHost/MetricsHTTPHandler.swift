@@ -2,6 +2,7 @@ import Foundation
 import PluginAPI
 
 /// `GET /metrics` in the Prometheus text format; anything else is 404.
+// @unchecked Sendable: ChannelHandler: NIO calls it only on its channel's event loop, the only place `path` is touched
 final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart

@@ -10,7 +10,8 @@ import PluginAPI
 ///
 /// `shutdown` goes in the reverse of the start order. A worker does all three; a tool process
 /// (`postern admin`, `postern queue`) activates and shuts down, and never starts anything.
-public final class PluginLifecycle: @unchecked Sendable {  // written once in init, then read only
+// @unchecked Sendable: all stored properties are let (members, startOrder, ignoredCycles), written once in init, then read only
+public final class PluginLifecycle: @unchecked Sendable {
     struct Member {
         let manifest: PluginManifest
         let instance: any Plugin

@@ -4,6 +4,7 @@ import PluginAPI
 /// A worker process: loads the plugins, serves its generation's listeners on sockets inherited from
 /// the master, reports to the master over its status channel, and drains on SIGTERM (or when the
 /// master goes away): stop accepting, let sessions finish within `drain_timeout`, then exit.
+// @unchecked Sendable: acceptors, draining and plugins only under `lock`; signalSources only touched by run()'s thread; rest let
 public final class Worker: @unchecked Sendable {
     let config: HostConfig
     let generation: Int
@@ -240,6 +241,7 @@ public final class Worker: @unchecked Sendable {
 }
 
 /// The sessions of a worker, for drain and for the per-listener connection limit.
+// @unchecked Sendable: sessions, perListener and emptyWaiters are only read and written under `lock`
 final class SessionTable: @unchecked Sendable {
     private let lock = NIOLock()
     private var sessions: [ObjectIdentifier: (session: Session, channel: any Channel)] = [:]
@@ -307,6 +309,7 @@ final class SessionTable: @unchecked Sendable {
 
 /// The last handler of every session: counts errors no protocol handler dealt with, logs them and
 /// closes the connection (a protocol plugin handles its own errors first).
+// @unchecked Sendable: stored properties are let (a Counter, a Logger), and NIO calls it only on its channel's event loop
 final class SessionErrorCounter: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = NIOAny
     let errors: Counter
@@ -349,6 +352,7 @@ final class SessionErrorCounter: ChannelInboundHandler, @unchecked Sendable {
 /// such an empty wake-up as a bug and traps in debug builds, which is why the workers do not use
 /// `ServerBootstrap.withBoundSocket` on inherited sockets.) Stopping closes nothing shared: the
 /// thread just stops taking connections and leaves them queued for the processes that go on.
+// @unchecked Sendable: all stored properties are let; onConnection only runs on the accept thread, stop() only writes the pipe
 final class Acceptor: @unchecked Sendable {
     let fd: CInt
     let name: String

@@ -5,6 +5,7 @@ import PosternHost
 /// What `postern admin` works on: the storage plugins of a config, loaded and activated in this
 /// process (a short-lived one, like a probe). Works whether or not the server runs: the embedded
 /// store is shared between processes.
+// @unchecked Sendable: plugins is written only in init and read in deinit; config, services and group are let
 public final class AdminContext: @unchecked Sendable {
     public let config: HostConfig
     public let services: HostServices

@@ -56,6 +56,7 @@ public enum PluginABI {
 
 /// What `postern_plugin_entry` hands the host: the registration, or the error that prevented it.
 /// A class so it can cross the C boundary as one retained pointer.
+// @unchecked Sendable: its only stored property is a let Result, immutable after init
 public final class PluginEntryOutcome: @unchecked Sendable {
     public let result: Result<PluginRegistration, any Error>
 

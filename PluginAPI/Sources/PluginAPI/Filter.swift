@@ -113,6 +113,7 @@ public struct FilterChain: Sendable {
 }
 
 /// One connection's run through every filter.
+// @unchecked Sendable: accepted is only read and written under `lock`; transactions is a let array of Sendable transactions
 public final class FilterChainTransaction: @unchecked Sendable {
     private let transactions: [(name: String, transaction: any FilterTransaction)]
     /// Filters that answered `.accept` are not asked again for this message.

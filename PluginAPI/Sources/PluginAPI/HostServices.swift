@@ -5,6 +5,7 @@
 ///
 /// Plugins are activated in dependency order; a plugin sees the services of every plugin activated
 /// before it, so a plugin that needs a store lists the store plugin in `dependencies`.
+// @unchecked Sendable: registered and complete are only read and written under `lock`; tls is let
 public final class HostServices: @unchecked Sendable {
     private let lock = NIOLock()
     private var registered: [ProvidedService] = []

@@ -4,6 +4,7 @@ import Foundation
 /// each failed login waits `failureDelay` before its reply, and a client address with
 /// `maxFailures` failures within `window` seconds is refused outright until the window passes.
 /// One table per process (a worker); an attacker spread over worker processes meets each table.
+// @unchecked Sendable: failures is only read and written under `lock`; failureDelay, maxFailures and window are let
 public final class LoginThrottle: @unchecked Sendable {
     public let failureDelay: Double
     public let maxFailures: Int

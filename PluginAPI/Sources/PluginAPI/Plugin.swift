@@ -186,6 +186,7 @@ public enum ServiceType: String, Sendable, CaseIterable, Codable {
 }
 
 /// What the host gives a plugin when it activates it.
+// @unchecked Sendable: all stored properties are let (names, Logger, ConfigSection, event loop group, HostServices)
 public final class PluginContext: @unchecked Sendable {
     /// The plugin's name from its manifest.
     public let pluginName: String

@@ -42,6 +42,7 @@ public struct ListenerInfo: Sendable {
 }
 
 /// One accepted connection. Created by the host; used on the channel's event loop.
+// @unchecked Sendable: drainHandlers, draining, _isSecure under `lock`; logger is a var never written after init; rest let
 public final class Session: @unchecked Sendable {
     /// A short unique id, on every log line of the session (`session=...`).
     public let id: String

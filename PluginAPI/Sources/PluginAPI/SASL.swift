@@ -198,6 +198,7 @@ public struct AuthService: Sendable {
 }
 
 /// An exchange in progress, with the backend round trips done for the session.
+// @unchecked Sendable: one caller at a time: its session awaits each start/respond before the next, then reads attemptedUser
 public final class AuthExchange: @unchecked Sendable {
     /// What the session does next.
     public enum Progress: Sendable, Equatable {

@@ -4,6 +4,7 @@ import PluginAPI
 /// One IMAP connection on a NIO channel: the channel handler turns reads, closes and writability
 /// into the session's input stream, and the transport carries the session's writes, STARTTLS and
 /// close back to the channel. The session itself (Session/IMAPSession.swift) runs in its own task.
+// @unchecked Sendable: writable/writableWaiters under `lock`; started on the event loop; imap handed from loop to session task
 final class IMAPConnection: IMAPTransport, @unchecked Sendable {
     let channel: any Channel
     let session: Session
@@ -145,6 +146,7 @@ final class IMAPConnection: IMAPTransport, @unchecked Sendable {
     /// Reads into the session's input, with back-pressure: once more than `maxBufferedInput`
     /// bytes wait for the session (a client pipelining while a long command runs), the channel
     /// is not read again until the session has taken half of them.
+    // @unchecked Sendable: buffered under `lock`; paused, readWanted, ticker, connection on the event loop; context set once
     final class Handler: ChannelDuplexHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         typealias OutboundIn = ByteBuffer

@@ -69,6 +69,7 @@ struct IMAPListenerOptions {
     }
 }
 
+// @unchecked Sendable: all stored properties are let; throttle and recent do their own locking
 final class IMAPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let hostname: String
     let loginFailureDelay: Double
@@ -129,6 +130,7 @@ extension IMAPMetrics {
 }
 
 /// Counters of one label, one per dimension value, made on first use.
+// @unchecked Sendable: counters is only read and written under `lock`; make is a let @Sendable closure
 final class CounterFamily: @unchecked Sendable {
     private let lock = NSLock()
     private var counters: [String: Counter] = [:]

@@ -44,6 +44,7 @@ struct LMTPOptions {
     }
 }
 
+// @unchecked Sendable: all stored properties are let (hostname, spool, two Counters)
 final class LMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let hostname: String
     let spool: String

@@ -5,6 +5,7 @@ import PluginAPI
 /// `DATA` go to the DATA reader, not the line splitter); commands that ask the store (RCPT, the
 /// end of DATA) pause the reading of pipelined input until the store answers, so replies keep
 /// their order (RFC 2920).
+// @unchecked Sendable: ChannelHandler confined to its channel's event loop; store tasks hop back via NIOLoopBound to touch state
 final class LMTPSession: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -6,6 +6,7 @@ import PluginAPI
 /// as Dovecot does). Input is raw bytes split into lines here; commands that wait for the store
 /// or the credential backends pause the reading of pipelined input (RFC 2449 PIPELINING), so
 /// replies keep their order.
+// @unchecked Sendable: ChannelHandler confined to its channel's event loop; async work hops back via NIOLoopBound to touch state
 final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -449,6 +450,7 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
 /// One POP3 session per maildrop (RFC 1939 §8), across every process: an `flock` on a file per
 /// account under `DATA/pop3/locks`, held for the session and released by the kernel if the
 /// process dies.
+// @unchecked Sendable: its only stored property is a let directory; exclusion comes from flock on the files
 final class MaildropLocks: @unchecked Sendable {
     let directory: String
     init(directory: String) throws {
@@ -469,6 +471,7 @@ final class MaildropLocks: @unchecked Sendable {
     }
 }
 
+// @unchecked Sendable: fd is only read and written under `lock`
 final class MaildropLock: @unchecked Sendable {
     private var fd: Int32
     private let lock = NSLock()

@@ -48,6 +48,7 @@ struct POP3Options {
     }
 }
 
+// @unchecked Sendable: all stored properties are let; throttle and locks do their own locking
 final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
     let hostname: String
     let throttle: LoginThrottle

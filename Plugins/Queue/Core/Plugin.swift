@@ -46,6 +46,7 @@ package enum QueuePlugin {
         activate: { context in try QueueInstance(context: context) })
 }
 
+// @unchecked Sendable: all stored properties are let (queue locks its own state, local is a Sendable struct, storeName a String)
 final class QueueInstance: Plugin, @unchecked Sendable {
     let queue: QueueService
     let local: LocalTransport

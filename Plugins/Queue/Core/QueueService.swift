@@ -3,6 +3,7 @@ import PluginAPI
 
 /// The queue: `enqueue` (the SMTP session's 250 waits for it), the queue manager that delivers
 /// (in serving processes), and queue control for `postern queue`.
+// @unchecked Sendable: every var (running, stopped, wakeUp, inFlight, destinations, ...) is only touched under `lock`; rest let
 final class QueueService: MailQueue, @unchecked Sendable {
     struct Settings {
         var hostname: String

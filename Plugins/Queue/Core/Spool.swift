@@ -178,6 +178,7 @@ struct Spool {
 }
 
 /// An flock held on an entry's data file; released when closed (or when the process dies).
+// @unchecked Sendable: one owner at a time: scan(), modify() or requeue() holds it, or hands it to one attempt task to release
 final class EntryLock: @unchecked Sendable {
     private var fd: Int32
     init(fd: Int32) { self.fd = fd }

@@ -25,6 +25,7 @@ package enum SMTPRegistration {
     }
 }
 
+// @unchecked Sendable: all stored properties are let; warned is a NIOLockedValueBox
 final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let hostname: String
     let spool: String

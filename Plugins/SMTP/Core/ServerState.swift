@@ -11,6 +11,7 @@ import PluginAPI
 /// `+Rcpt` (recipient checks: access tables, router, relay control, filters), `+Data` (DATA and
 /// BDAT, the spool file, end-of-message filters, the queue hand-over) and `+Auth` (SASL). Not
 /// thread-safe: one call at a time (the driver guarantees it).
+// @unchecked Sendable: one caller at a time: SMTPSessionHandler's `busy` flag allows one call at once, in a Task or on its loop
 final class SMTPServerState: @unchecked Sendable {
     let env: SMTPEnvironment
     var options: SMTPOptions { env.options }

@@ -4,6 +4,7 @@ import PluginAPI
 /// batch at a time; while it works (asking the router, the credential backends, the queue), what
 /// the client pipelines waits here, so replies go out in command order (RFC 2920). Reading stops
 /// when too much is waiting.
+// @unchecked Sendable: ChannelHandler confined to its channel's event loop; state-machine tasks hop back via NIOLoopBound
 final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -9,6 +9,7 @@ enum ConnectTarget: Sendable {
 
 /// TLS for STARTTLS: the context, and the name sent in SNI and checked against the certificate
 /// (nil for an address literal: SNI carries names only).
+// @unchecked Sendable: value type holding a String and an NIOSSLContext, which is immutable and thread-safe once built
 struct ClientTLS: @unchecked Sendable {
     var context: NIOSSLContext
     var serverName: String?
@@ -218,6 +219,7 @@ enum ClientConnectionError: Error, CustomStringConvertible {
 
 /// Closes the connection when the current stage's time runs out; the session then sees the
 /// connection end and `expired` tells why.
+// @unchecked Sendable: timer and fired are only read and written under `lock`; channel is let
 final class Watchdog: @unchecked Sendable {
     private let channel: any Channel
     private let lock = NIOLock()

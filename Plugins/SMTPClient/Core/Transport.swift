@@ -21,6 +21,7 @@ struct OutboundSettings: Sendable {
 /// The `smtp` and `lmtp` transports: one delivery attempt of a queued message to the servers of
 /// its destination, one connection at a time, until a server takes the transaction or none is
 /// left.
+// @unchecked Sendable: all stored properties are let (settings, Counters, HostServices, event loop group, NIOSSLContext)
 final class OutboundTransport: Transport, @unchecked Sendable {
     let kind: ClientProtocol
     let settings: OutboundSettings

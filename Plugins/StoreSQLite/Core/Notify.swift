@@ -13,6 +13,7 @@ import PluginAPI
 /// watcher within milliseconds and nothing polls. Changes that follow each other quickly may
 /// coalesce into one event: subscribers treat an event as "look again" (IMAP reads the mailbox
 /// state anew), so a lost intermediate change loses nothing.
+// @unchecked Sendable: handlers and watching are only read and written under `lock`; directory is let
 final class ChangeChannel: @unchecked Sendable {
     let directory: String
     private let lock = NSLock()
@@ -47,6 +48,7 @@ final class ChangeChannel: @unchecked Sendable {
         if rename(tmp, "\(directory)/\(id)") != 0 { unlink(tmp) }
     }
 
+    // @unchecked Sendable: its only stored property is a let closure, which takes ChangeChannel's `lock`
     final class Subscription: ChangeSubscription, @unchecked Sendable {
         let cancelAction: () -> Void
         init(_ cancel: @escaping () -> Void) { cancelAction = cancel }

@@ -38,6 +38,7 @@ package enum StoreSQLitePlugin {
     }
 }
 
+// @unchecked Sendable: its only stored property is a let SQLiteStore
 final class StoreSQLiteInstance: Plugin, @unchecked Sendable {
     let store: SQLiteStore
 

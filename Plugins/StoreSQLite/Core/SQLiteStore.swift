@@ -6,6 +6,7 @@ import PluginAPI
 /// commits), contents in content-addressed blob files on one or more partitions. Safe to share
 /// between processes (worker generations, the LMTP worker, `postern admin`): SQLite locks the
 /// index, blob files are written once and never changed.
+// @unchecked Sendable: all stored properties are let; GRDB's DatabasePool and ChangeChannel synchronise their own access
 final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unchecked Sendable {
     struct Settings {
         var directory: String

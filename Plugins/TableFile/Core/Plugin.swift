@@ -22,6 +22,7 @@ package enum TableFileRegistration {
     }
 }
 
+// @unchecked Sendable: its only stored property is a let array of parsed FileTables, immutable after init
 final class TableFilePlugin: Plugin, @unchecked Sendable {
     let tables: [(name: String, table: FileTable)]
 

@@ -25,6 +25,7 @@ struct IMAPSessionServices: Sendable {
 /// One task runs `run`, handling one input at a time and each command to its end before the next
 /// (commands that wait for the store hold back the rest of the pipelined input, so responses keep
 /// their order). Nothing else touches the session's state, so it needs no lock.
+// @unchecked Sendable: one caller at a time: only the task running run() touches its state; changePosted is under `changeFlag`
 final class IMAPSession: @unchecked Sendable {
     enum State: Equatable { case notAuthenticated, authenticated, selected, logout }
 

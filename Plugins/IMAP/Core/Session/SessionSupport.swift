@@ -74,6 +74,7 @@ struct IMAPSessionSettings: Sendable {
 /// (`NO [UNAVAILABLE]`) until the oldest failure leaves the window. Each worker keeps its own
 /// table (no shared memory between processes), so with W workers an address gets at most W×limit
 /// tries per window.
+// @unchecked Sendable: failures is only read and written under `lock`; limit, window and capacity are let
 final class LoginThrottle: @unchecked Sendable {
     let limit: Int
     let window: Double
@@ -120,6 +121,7 @@ final class LoginThrottle: @unchecked Sendable {
 /// recent for itself and moves the mark to UIDNEXT, under an exclusive `flock`, so two sessions
 /// never both claim a message. EXAMINE looks without moving the mark. This is Dovecot's rule; a
 /// renamed mailbox starts again (its messages may show as recent once more).
+// @unchecked Sendable: its only stored property is a let directory; the marks live in files, shared under flock
 final class RecentTracker: @unchecked Sendable {
     let directory: String
 
