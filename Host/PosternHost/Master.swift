@@ -5,7 +5,7 @@ import PluginAPI
 /// throw-away child, runs generations of workers on the bound sockets, restarts crashed workers
 /// with backoff, reloads into a new generation, and answers the control socket and `/metrics`.
 /// It never maps a plugin itself. All of its state lives on one event loop.
-// @unchecked Sendable: UNSAFE? off `loop`, run() sets controlChannel/metricsChannel and shutdownNow() reads workers mid-serving
+// @unchecked Sendable: every mutable property is read and written on `loop` only (run() hands its results over there)
 public final class Master: @unchecked Sendable {
     final class WorkerRecord {
         enum State: String { case starting, ready, draining }
@@ -75,15 +75,17 @@ public final class Master: @unchecked Sendable {
             try bindListeners(for: config)
             try startControlSocket()
             try startMetricsEndpoint()
-            installSignalHandlers()
+            try installSignalHandlers()
             try loop.flatSubmit { self.startGeneration(config: self.config, number: 1) }.wait()
-            loop.execute {
+            // From here a reload (SIGHUP, ctl) may replace `config` on `loop`: read it there.
+            let started = try loop.submit {
                 self.generation = 1
                 self.generationGauge.record(1)
-            }
-            logger.info("postern started", metadata: ["role": "\(config.role)", "generation": "1",
-                                                      "listeners": "\(config.listeners.map { "\($0.name)@\($0.endpoint)" })",
-                                                      "control": "\(config.controlSocket)"])
+                return self.config
+            }.wait()
+            logger.info("postern started", metadata: ["role": "\(started.role)", "generation": "1",
+                                                      "listeners": "\(started.listeners.map { "\($0.name)@\($0.endpoint)" })",
+                                                      "control": "\(started.controlSocket)"])
         } catch {
             logger.critical("cannot start: \(error)")
             shutdownNow()
@@ -174,7 +176,7 @@ public final class Master: @unchecked Sendable {
         }
         let old = umask(0o177)
         defer { umask(old) }
-        controlChannel = try ServerBootstrap(group: group)
+        let control = try ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: 65536)))
@@ -196,11 +198,13 @@ public final class Master: @unchecked Sendable {
             .bind(unixDomainSocketPath: path)
             .wait()
         chmod(path, 0o600)
+        // The master's state belongs to `loop`; a stop handled there reads this.
+        try loop.submit { self.controlChannel = control }.wait()
     }
 
     private func startMetricsEndpoint() throws {
         guard let listen = config.metricsListen else { return }
-        metricsChannel = try ServerBootstrap(group: group)
+        let metrics = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
@@ -209,9 +213,10 @@ public final class Master: @unchecked Sendable {
             }
             .bind(host: listen.host, port: listen.port)
             .wait()
+        try loop.submit { self.metricsChannel = metrics }.wait()
     }
 
-    private func installSignalHandlers() {
+    private func installSignalHandlers() throws {
         let actions: [(CInt, () -> Void)] = [
             (SIGHUP, { [weak self] in
                 guard let self else { return }
@@ -225,13 +230,15 @@ public final class Master: @unchecked Sendable {
             (SIGINT, { [weak self] in self?.loop.execute { self?.stop(reason: "SIGINT") } }),
             (SIGCHLD, { [weak self] in self?.loop.execute { self?.reap() } }),
         ]
+        var sources: [any DispatchSourceSignal] = []
         for (sig, action) in actions {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler(handler: action)
             source.resume()
-            signalSources.append(source)
+            sources.append(source)
         }
+        try loop.submit { self.signalSources += sources }.wait()
         signal(SIGPIPE, SIG_IGN)
     }
 
@@ -264,9 +271,13 @@ public final class Master: @unchecked Sendable {
         done.signal()
     }
 
+    /// Start-up failed: kill what was spawned and leave. The state is `loop`'s, where `reap` may
+    /// be running because a worker just exited, so it is read there.
     private func shutdownNow() {
-        for w in workers.values { kill(w.pid, SIGKILL) }
-        if controlChannel != nil { unlink(config.controlSocket) }
+        try? loop.submit {
+            for w in self.workers.values { kill(w.pid, SIGKILL) }
+            if self.controlChannel != nil { unlink(self.config.controlSocket) }
+        }.wait()
         try? group.syncShutdownGracefully()
     }
 
