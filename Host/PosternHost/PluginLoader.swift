@@ -14,8 +14,7 @@ public struct PluginRefusal: Error, Sendable, Equatable, CustomStringConvertible
 
 /// A plugin mapped into this process with its registration. Never unloaded: unloading a Swift
 /// image breaks later conformance look-ups, so handles are opened with RTLD_NODELETE and kept.
-// @unchecked Sendable: value type whose stored properties (a String, a Sendable PluginRegistration) are all Sendable
-public struct LoadedPlugin: @unchecked Sendable {
+public struct LoadedPlugin: Sendable {
     public var file: String
     public var registration: PluginRegistration
     public var manifest: PluginManifest { registration.manifest }

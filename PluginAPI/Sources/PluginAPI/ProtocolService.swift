@@ -42,7 +42,7 @@ public struct ListenerInfo: Sendable {
 }
 
 /// One accepted connection. Created by the host; used on the channel's event loop.
-// @unchecked Sendable: drainHandlers, draining, _isSecure under `lock`; logger is a var never written after init; rest let
+// @unchecked Sendable: drainHandlers, draining and _isSecure are guarded by `lock`; every other property is a let
 public final class Session: @unchecked Sendable {
     /// A short unique id, on every log line of the session (`session=...`).
     public let id: String
@@ -50,7 +50,7 @@ public final class Session: @unchecked Sendable {
     public let local: SocketAddress?
     public let listener: ListenerInfo
     /// Carries `session`, `peer` and `listener` metadata on every line.
-    public var logger: Logger
+    public let logger: Logger
     public let services: HostServices
 
     private let tlsStarter: (@Sendable (any Channel) -> EventLoopFuture<Void>)?
