@@ -245,4 +245,29 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(IMAPCommand.uidExpunge(set("1")).requiredState, .selected)
         XCTAssertEqual(IMAPCommand.copy(set("1"), mailbox: "x", byUID: true).name, "UID COPY")
     }
+
+    /// Every command the parser produces has its row in IMAPCommandTable (a missing row would stop
+    /// the session), and the table says which answers may carry EXPUNGE (RFC 3501 §7.4.1).
+    func testCommandTableCoversEveryCommand() {
+        let lines = [
+            "CAPABILITY", "NOOP", "LOGOUT", "ID NIL", "STARTTLS", "AUTHENTICATE PLAIN", "LOGIN a b", "ENABLE CONDSTORE",
+            "SELECT INBOX", "EXAMINE INBOX", "CREATE x", "DELETE x", "RENAME x y", "SUBSCRIBE x", "UNSUBSCRIBE x",
+            "LIST \"\" *", "LSUB \"\" *", "NAMESPACE", "STATUS INBOX (MESSAGES)", "APPEND x {1+}\r\nm", "IDLE",
+            "GETQUOTA \"\"", "GETQUOTAROOT INBOX", "SETQUOTA \"\" (STORAGE 1)", "SETACL x bob lr", "DELETEACL x bob",
+            "GETACL x", "LISTRIGHTS x bob", "MYRIGHTS x", "COMPRESS DEFLATE", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE",
+            "UID EXPUNGE 1", "SEARCH ALL", "UID SEARCH ALL", "FETCH 1 FLAGS", "UID FETCH 1 FLAGS",
+            "STORE 1 FLAGS (\\Seen)", "UID STORE 1 FLAGS (\\Seen)", "COPY 1 x", "UID COPY 1 x", "MOVE 1 x", "UID MOVE 1 x",
+        ]
+        var names = Set<String>()
+        for line in lines {
+            for case .command(let tagged) in events("a1 \(line)\r\n") {
+                XCTAssertNotNil(IMAPCommandTable.rows[tagged.command.name], "no row for \(tagged.command.name)")
+                names.insert(tagged.command.name)
+            }
+        }
+        XCTAssertEqual(names, Set(IMAPCommandTable.rows.keys), "each row is a command the parser knows, and each parsed command has one")
+        XCTAssertFalse(IMAPCommandTable.rows["FETCH"]!.expungeResponses)
+        XCTAssertTrue(IMAPCommandTable.rows["UID FETCH"]!.expungeResponses)
+        XCTAssertTrue(IMAPCommandTable.rows["COPY"]!.expungeResponses)
+    }
 }

@@ -118,15 +118,54 @@ public enum IMAPCommand: Sendable, Hashable {
         }
     }
 
+    /// The command's row in `IMAPCommandTable`.
+    public var row: IMAPCommandTable.Row {
+        guard let row = IMAPCommandTable.rows[name] else { preconditionFailure("IMAPCommandTable has no row for \(name)") }
+        return row
+    }
+
     /// The connection state the command needs (RFC 3501 §3, §6).
-    public var requiredState: IMAPCommandState {
-        switch self {
-        case .capability, .noop, .logout, .id: return .any
-        case .startTLS, .authenticate, .login: return .notAuthenticated
-        case .check, .close, .unselect, .expunge, .uidExpunge, .search, .fetch, .store, .copy, .move: return .selected
-        default: return .authenticated
+    public var requiredState: IMAPCommandState { row.state }
+}
+
+/// Every command in one place: the state it needs and whether untagged EXPUNGE responses may go
+/// with its answer. The session reads these instead of switching over commands itself.
+public enum IMAPCommandTable {
+    public struct Row: Sendable, Hashable {
+        /// RFC 3501 §3 and §6: where the command may be given.
+        public var state: IMAPCommandState
+        /// RFC 3501 §7.4.1: no EXPUNGE while answering FETCH, STORE or SEARCH, whose answers
+        /// use message numbers; the UID forms do not, and may carry them.
+        public var expungeResponses: Bool
+
+        init(_ state: IMAPCommandState, expungeResponses: Bool = true) {
+            self.state = state
+            self.expungeResponses = expungeResponses
         }
     }
+
+    public static let rows: [String: Row] = [
+        // Any state.
+        "CAPABILITY": Row(.any), "NOOP": Row(.any), "LOGOUT": Row(.any), "ID": Row(.any),
+        // Not authenticated.
+        "STARTTLS": Row(.notAuthenticated), "AUTHENTICATE": Row(.notAuthenticated), "LOGIN": Row(.notAuthenticated),
+        // Authenticated (or selected).
+        "ENABLE": Row(.authenticated), "SELECT": Row(.authenticated), "EXAMINE": Row(.authenticated),
+        "CREATE": Row(.authenticated), "DELETE": Row(.authenticated), "RENAME": Row(.authenticated),
+        "SUBSCRIBE": Row(.authenticated), "UNSUBSCRIBE": Row(.authenticated), "LIST": Row(.authenticated),
+        "LSUB": Row(.authenticated), "NAMESPACE": Row(.authenticated), "STATUS": Row(.authenticated),
+        "APPEND": Row(.authenticated), "IDLE": Row(.authenticated), "GETQUOTA": Row(.authenticated),
+        "GETQUOTAROOT": Row(.authenticated), "SETQUOTA": Row(.authenticated), "SETACL": Row(.authenticated),
+        "DELETEACL": Row(.authenticated), "GETACL": Row(.authenticated), "LISTRIGHTS": Row(.authenticated),
+        "MYRIGHTS": Row(.authenticated), "COMPRESS": Row(.authenticated),
+        // Selected.
+        "CHECK": Row(.selected), "CLOSE": Row(.selected), "UNSELECT": Row(.selected), "EXPUNGE": Row(.selected),
+        "UID EXPUNGE": Row(.selected),
+        "SEARCH": Row(.selected, expungeResponses: false), "UID SEARCH": Row(.selected),
+        "FETCH": Row(.selected, expungeResponses: false), "UID FETCH": Row(.selected),
+        "STORE": Row(.selected, expungeResponses: false), "UID STORE": Row(.selected),
+        "COPY": Row(.selected), "UID COPY": Row(.selected), "MOVE": Row(.selected), "UID MOVE": Row(.selected),
+    ]
 }
 
 /// Where a command may be given.

@@ -375,16 +375,7 @@ final class IMAPSession: @unchecked Sendable {
         }
         guard let done, !closing else { return }
         if selection != nil {
-            // RFC 3501 §7.4.1: no EXPUNGE while answering FETCH, STORE or SEARCH (the UID forms
-            // may: they do not use sequence numbers).
-            var expungesAllowed = true
-            switch command {
-            case .fetch(let f): expungesAllowed = f.byUID
-            case .store(let s): expungesAllowed = s.byUID
-            case .search(let s): expungesAllowed = s.byUID
-            default: break
-            }
-            await synchronize(expungesAllowed: expungesAllowed)
+            await synchronize(expungesAllowed: command.row.expungeResponses)
         }
         send(.status(done))
     }
