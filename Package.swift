@@ -10,10 +10,10 @@ let pluginAPI: Target.Dependency = .product(name: "PluginAPI", package: "PluginA
 /// A plugin: one folder, one shared object. `PATH/Core` holds all its logic as the static target
 /// `Postern<Name>Core` (linked into this plugin alone; tests `@testable import` it); `PATH/Entry`
 /// holds only the two exported C symbols, in the target behind the dynamic product.
-func plugin(_ name: String, path: String, extra: [Target.Dependency] = []) -> (Product, [Target]) {
+func plugin(_ name: String, path: String, extra: [Target.Dependency] = [], mode: SwiftLanguageMode = .v6) -> (Product, [Target]) {
     (.library(name: "Postern\(name)", type: .dynamic, targets: ["Postern\(name)"]),
-     [.target(name: "Postern\(name)Core", dependencies: [pluginAPI] + extra, path: path + "/Core"),
-      .target(name: "Postern\(name)", dependencies: [.target(name: "Postern\(name)Core"), pluginAPI], path: path + "/Entry")])
+     [.target(name: "Postern\(name)Core", dependencies: [pluginAPI] + extra, path: path + "/Core", swiftSettings: [.swiftLanguageMode(mode)]),
+      .target(name: "Postern\(name)", dependencies: [.target(name: "Postern\(name)Core"), pluginAPI], path: path + "/Entry", swiftSettings: [.swiftLanguageMode(.v6)])])
 }
 
 let plugins: [(Product, [Target])] = [
@@ -63,15 +63,15 @@ let package = Package(
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
-            path: "Host/PosternHost"
+            path: "Host/PosternHost", swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Mail and account importers for `postern admin import` and `user import` (Maildir++, mbox,
         // CSV): tools, not hosting, so outside Host/.
-        .target(name: "PosternImport", dependencies: [pluginAPI], path: "Tools/Import"),
+        .target(name: "PosternImport", dependencies: [pluginAPI], path: "Tools/Import", swiftSettings: [.swiftLanguageMode(.v6)]),
         // `postern admin` and `postern queue`: the command-line tools over the store and the queue.
         .target(name: "PosternCommands", dependencies: ["PosternHost", "PosternImport", pluginAPI,
                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                path: "Tools/Commands"),
+                path: "Tools/Commands", swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(
             name: "postern",
             dependencies: ["PosternHost", "PosternCommands", pluginAPI,

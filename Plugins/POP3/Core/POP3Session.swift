@@ -244,11 +244,13 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
     private func runAsync<T: Sendable>(_ context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
                                        then: @escaping (POP3Session, ChannelHandlerContext, T) -> Void) {
         busy = true
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        // The session, its context and the continuation belong to the channel's event loop; only
+        // `work` runs elsewhere, and its result comes back to the loop.
+        let loopBound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
         Task {
             let result = await work()
             loopBound.eventLoop.execute {
-                let (me, ctx) = loopBound.value
+                let (me, ctx, then) = loopBound.value
                 me.busy = false
                 if case .closed = me.state { return }
                 then(me, ctx, result)
