@@ -80,7 +80,7 @@ let package = Package(
         ),
         // Helpers shared by the test targets: temporary directories and free ports, the `postern`
         // binary and its server processes (ServerHarness), a store opened as `postern admin` opens
-        // it (AdminFixture), a throw-away unbound (UnboundServer), the test plugins (FixturePlugins).
+        // it (StoreFixture), a throw-away unbound (UnboundServer), the test plugins (FixturePlugins).
         .target(name: "PosternTestSupport", dependencies: ["PosternHost", "PosternCommands", pluginAPI], path: "Tests/TestSupport"),
         .testTarget(name: "PosternHostTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/PosternHostTests"),
         .testTarget(name: "MailCoreTests", dependencies: [pluginAPI], path: "Tests/MailCoreTests"),

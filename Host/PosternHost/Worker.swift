@@ -163,10 +163,14 @@ public final class Worker: @unchecked Sendable {
             }
             var one: CInt = 1
             setsockopt(connection, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<CInt>.size))
-            bootstrap.withConnectedSocket(connection).whenFailure { error in
+            // Counted until its session is in the table: a drain waits for it too.
+            sessions.connectionAccepted()
+            let starting = bootstrap.withConnectedSocket(connection)
+            starting.whenFailure { error in
                 errors.increment()
                 logger.warning("cannot start session: \(error)", metadata: ["listener": "\(listener.name)"])
             }
+            starting.whenComplete { _ in sessions.connectionStarted() }
         }
         acceptor.start()
         return acceptor
@@ -241,22 +245,43 @@ public final class Worker: @unchecked Sendable {
 }
 
 /// The sessions of a worker, for drain and for the per-listener connection limit.
-// @unchecked Sendable: sessions, perListener and emptyWaiters are only read and written under `lock`
+// @unchecked Sendable: every stored property but `lock` is only read and written under `lock`
 final class SessionTable: @unchecked Sendable {
     private let lock = NIOLock()
     private var sessions: [ObjectIdentifier: (session: Session, channel: any Channel)] = [:]
     private var perListener: [String: Int] = [:]
     private var emptyWaiters: [DispatchSemaphore] = []
+    /// Connections accepted whose channel is not set up yet (their session is not in the table).
+    private var starting = 0
+    private var draining = false
+
+    private var isIdle: Bool { sessions.isEmpty && starting == 0 }
 
     var count: Int { lock.withLock { sessions.count } }
 
     func count(listener: String) -> Int { lock.withLock { perListener[listener, default: 0] } }
 
     func add(_ session: Session, channel: any Channel) {
-        lock.withLock {
+        let late: Bool = lock.withLock {
             sessions[ObjectIdentifier(channel)] = (session, channel)
             perListener[session.listener.name, default: 0] += 1
+            return draining
         }
+        // Accepted just before the drain began: it is told at once, like the others were.
+        if late { session.beginDrain() }
+    }
+
+    func connectionAccepted() {
+        lock.withLock { starting += 1 }
+    }
+
+    /// Its channel is set up (the session is in the table) or failed to be.
+    func connectionStarted() {
+        let waiters: [DispatchSemaphore] = lock.withLock {
+            starting = max(0, starting - 1)
+            return takeWaitersIfIdle()
+        }
+        waiters.forEach { $0.signal() }
     }
 
     func remove(_ channel: any Channel) {
@@ -264,11 +289,16 @@ final class SessionTable: @unchecked Sendable {
             if let entry = sessions.removeValue(forKey: ObjectIdentifier(channel)) {
                 perListener[entry.session.listener.name, default: 1] -= 1
             }
-            guard sessions.isEmpty else { return [] }
-            defer { emptyWaiters.removeAll() }
-            return emptyWaiters
+            return takeWaitersIfIdle()
         }
         waiters.forEach { $0.signal() }
+    }
+
+    /// Under `lock`.
+    private func takeWaitersIfIdle() -> [DispatchSemaphore] {
+        guard isIdle else { return [] }
+        defer { emptyWaiters.removeAll() }
+        return emptyWaiters
     }
 
     /// Blocks until the last session has gone (woken by `remove`, no polling) or `deadline`
@@ -276,18 +306,21 @@ final class SessionTable: @unchecked Sendable {
     func waitUntilEmpty(deadline: Date) -> Bool {
         let semaphore = DispatchSemaphore(value: 0)
         let empty: Bool = lock.withLock {
-            if sessions.isEmpty { return true }
+            if isIdle { return true }
             emptyWaiters.append(semaphore)
             return false
         }
         if empty { return true }
         let seconds = max(0, deadline.timeIntervalSinceNow)
         _ = semaphore.wait(timeout: .now() + seconds)
-        return lock.withLock { sessions.isEmpty }
+        return lock.withLock { isIdle }
     }
 
     func beginDrain() {
-        lock.withLock { sessions.values.map(\.session) }.forEach { $0.beginDrain() }
+        lock.withLock {
+            draining = true
+            return sessions.values.map(\.session)
+        }.forEach { $0.beginDrain() }
     }
 
     func closeAll() {
@@ -352,12 +385,15 @@ final class SessionErrorCounter: ChannelInboundHandler, @unchecked Sendable {
 /// such an empty wake-up as a bug and traps in debug builds, which is why the workers do not use
 /// `ServerBootstrap.withBoundSocket` on inherited sockets.) Stopping closes nothing shared: the
 /// thread just stops taking connections and leaves them queued for the processes that go on.
-// @unchecked Sendable: all stored properties are let; onConnection only runs on the accept thread, stop() only writes the pipe
+// @unchecked Sendable: `stopped` is under `lock`, the rest is let; onConnection only runs on the accept thread
 final class Acceptor: @unchecked Sendable {
     let fd: CInt
     let name: String
     let onConnection: (CInt) -> Void
     private let wake: [CInt]
+    private let lock = NIOLock()
+    private var stopped = false
+    private let exited = DispatchSemaphore(value: 0)
 
     init(fd: CInt, name: String, onConnection: @escaping (CInt) -> Void) throws {
         self.fd = fd
@@ -380,12 +416,17 @@ final class Acceptor: @unchecked Sendable {
         thread.start()
     }
 
+    /// Stops taking connections and returns once the accept thread is done (at most a second):
+    /// after this no connection of this acceptor starts a session.
     func stop() {
+        lock.withLock { stopped = true }
         var byte: UInt8 = 1
         _ = write(wake[1], &byte, 1)
+        _ = exited.wait(timeout: .now() + 1)
     }
 
     private func run() {
+        defer { exited.signal() }
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake[0], events: Int16(POLLIN), revents: 0)]
         while true {
             fds[0].revents = 0
@@ -402,6 +443,7 @@ final class Acceptor: @unchecked Sendable {
             }
             // Take what is queued, up to a batch, then poll again (fairness with other workers).
             for _ in 0..<64 {
+                if lock.withLock({ stopped }) { return }
                 let connection = accept(fd, nil, nil)
                 if connection >= 0 {
                     // Workers spawn nothing, so setting close-on-exec after accept races with no exec.

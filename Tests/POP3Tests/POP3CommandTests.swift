@@ -1,8 +1,7 @@
 import XCTest
 @testable import PosternPOP3Core
 
-/// The POP3 command parser and the transfer encoding, byte by byte (Plugin/ holds the plugin's
-/// own source files through symlinks; this bundle does not link the plugin).
+/// The POP3 command parser and the transfer encoding, byte by byte, from the plugin's core.
 final class POP3CommandTests: XCTestCase {
     func parse(_ text: String) -> Result<POP3Command, POP3Command.ParseError> { POP3Command.parse(Array(text.utf8)) }
 

@@ -85,6 +85,8 @@ final class LMTPSession: ChannelInboundHandler, @unchecked Sendable {
             for event in events { handle(event, context) }
         }
         context.flush()
+        // A transaction that ended without a delivery (RSET, a refused message) ends the drain too.
+        if session.isDraining { closeIfIdle(context) }
     }
 
     private func handle(_ event: LineSplitter.Event, _ context: ChannelHandlerContext) {

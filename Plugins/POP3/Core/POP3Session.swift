@@ -109,6 +109,11 @@ final class POP3Session: ChannelInboundHandler, @unchecked Sendable {
             }
         }
         context.flush()
+        // A drain that came while a command ran: leave now that it answered.
+        if session.isDraining, !busy, !startingTLS {
+            if case .closed = state { return }
+            close(context, "-ERR [SYS/TEMP] server shutting down, try again")
+        }
     }
 
     private func handle(_ line: [UInt8], _ context: ChannelHandlerContext) {

@@ -1,8 +1,8 @@
 import PluginAPI
 
 // The LOGIN state machine (draft-murchison-sasl-login, never an RFC but what many clients still
-// send), kept apart from the plugin's entry points and free of NIO so that the tests compile this
-// very file (through a symlink in Tests/SASLTests/Mechanisms) and drive it byte by byte. Base64 and
+// send), free of NIO so that the tests (Tests/SASLTests, through `@testable import
+// PosternSASLLoginCore`) drive it byte by byte. Base64 and
 // the client's `*` cancellation are the protocol's job.
 
 /// SASL LOGIN: challenges "Username:" then "Password:", checked by the credential backends.

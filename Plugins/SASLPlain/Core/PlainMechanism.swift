@@ -1,8 +1,7 @@
 import PluginAPI
 
-// The PLAIN state machine (RFC 4616), kept apart from the plugin's entry points and free of NIO
-// so that the tests compile this very file (through a symlink in Tests/SASLTests/Mechanisms) and
-// drive it byte by byte. Base64 and the client's `*` cancellation are the protocol's job: the
+// The PLAIN state machine (RFC 4616), free of NIO so that the tests (Tests/SASLTests, through
+// `@testable import PosternSASLPlainCore`) drive it byte by byte. Base64 and the client's `*` cancellation are the protocol's job: the
 // mechanism only ever sees decoded responses.
 
 /// SASL PLAIN: one message `[authzid] NUL authcid NUL passwd`, checked by the credential backends.
