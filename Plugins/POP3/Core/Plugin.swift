@@ -40,6 +40,13 @@ struct POP3Options {
     var allowPlaintextOnLoopback: Bool
     var store: String?
 
+    init(maxLineLength: Int = 1024, maxErrors: Int = 20, allowPlaintextOnLoopback: Bool = false, store: String? = nil) {
+        self.maxLineLength = maxLineLength
+        self.maxErrors = maxErrors
+        self.allowPlaintextOnLoopback = allowPlaintextOnLoopback
+        self.store = store
+    }
+
     init(_ section: ConfigSection) {
         maxLineLength = section.int("max_line_length")!
         maxErrors = section.int("max_errors")!
@@ -69,8 +76,13 @@ final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
 
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
         let options = POP3Options(session.listener.options)
+        let env = POP3Environment(hostname: hostname, options: options, auth: session.services.auth,
+                                  store: session.services.store(named: options.store), throttle: throttle, locks: locks,
+                                  peerAddress: session.peer?.ipAddress ?? "unknown", isLoopback: session.isLoopback,
+                                  offersTLS: session.canStartTLS, logger: session.logger, failedLogins: failedLogins)
+        let state = POP3ServerState(env: env, isSecure: session.isSecure)
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(POP3Session(plugin: self, session: session, options: options))
+            try channel.pipeline.syncOperations.addHandler(POP3Connection(session: session, state: state, maxLineLength: options.maxLineLength))
         }
     }
 }
