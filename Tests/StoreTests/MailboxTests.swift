@@ -341,3 +341,38 @@ final class MailboxTests: XCTestCase {
         await assertEqual(try await f.store.verifyIntegrity(), IntegrityReport(problems: [], unreferencedFiles: [], messages: 1, blobs: 1))
     }
 }
+
+/// The index locked by another process past `busy_timeout` is a temporary failure the protocols
+/// turn into 451 / NO [UNAVAILABLE] / a deferral, never an unknown error.
+final class BusyIndexTests: XCTestCase {
+    func testIndexHeldByAnotherProcessIsATemporaryFailure() async throws {
+        let f = try StoreFixture("busy", pluginSettings: "busy_timeout = \"200ms\"")
+        try await f.populate(users: ["alice"])
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute("BEGIN EXCLUSIVE")
+            print("locked", flush=True)
+            time.sleep(3)
+            """, f.storeDirectory + "/index.sqlite"]
+        let out = Pipe()
+        holder.standardOutput = out
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        XCTAssertTrue(line.hasPrefix("locked"), line)
+        do {
+            _ = try await f.store.append(user: "alice@example.org", mailbox: "INBOX", message: message("held"), flags: [], internalDate: nil)
+            XCTFail("the write went through an exclusive lock")
+        } catch StorageError.temporary(let why) {
+            XCTAssertTrue(why.contains("busy"), why)
+        }
+        holder.terminate()
+        holder.waitUntilExit()
+        // Once the other process lets go, the same write succeeds.
+        await assertEqual(try await f.store.append(user: "alice@example.org", mailbox: "INBOX", message: message("later"),
+                                                   flags: [], internalDate: nil), 1)
+    }
+}

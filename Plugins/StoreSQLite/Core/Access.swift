@@ -69,7 +69,7 @@ extension SQLiteStore {
     }
 
     func acl(user: String, mailbox: String) async throws -> [ACLEntry] {
-        try await pool.read { db in
+        try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "a")
             // The owner's implicit rights come first, as GETACL shows them.
             return [ACLEntry(identifier: box.owner, rights: .owner)]
@@ -81,7 +81,7 @@ extension SQLiteStore {
 
     func setACL(user: String, mailbox: String, identifier: String, change: ACLChange) async throws {
         let change = change
-        try await pool.write { db in
+        try await writing { db in
             let box = try Self.resolve(db, user, mailbox, needing: "a")
             let subject = identifier.hasPrefix("-") ? String(identifier.dropFirst()) : identifier
             if subject.caseInsensitiveCompare(box.owner) == .orderedSame {
@@ -115,17 +115,17 @@ extension SQLiteStore {
     }
 
     func myRights(user: String, mailbox: String) async throws -> ACLRights {
-        try await pool.read { db in try Self.resolve(db, user, mailbox).rights }
+        try await reading { db in try Self.resolve(db, user, mailbox).rights }
     }
 
     func subscriptions(user: String) async throws -> [String] {
-        try await pool.read { db in
+        try await reading { db in
             try String.fetchAll(db, sql: "SELECT name FROM subscription WHERE account_id = ? ORDER BY name", arguments: [try Self.accountID(db, user)])
         }
     }
 
     func setSubscribed(user: String, mailbox: String, subscribed: Bool) async throws {
-        try await pool.write { db in
+        try await writing { db in
             let id = try Self.accountID(db, user)
             let name = mailbox.uppercased() == "INBOX" ? "INBOX" : mailbox
             if subscribed {
@@ -158,7 +158,7 @@ extension SQLiteStore {
               Self.validDomain(domain) else { throw AccountError.invalidName(address) }
         for target in targets where Self.split(target) == nil { throw AccountError.invalidName(target) }
         let key = catchAll ? "@\(domain)" : "\(local)@\(domain)"
-        try await pool.write { db in
+        try await writing { db in
             guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
                 throw AccountError.noSuchDomain(domain)
             }
@@ -176,7 +176,7 @@ extension SQLiteStore {
     }
 
     func aliases(domain: String?) async throws -> [MailAlias] {
-        try await pool.read { db in
+        try await reading { db in
             let rows = try domain.map { d in
                 try Row.fetchAll(db, sql: "SELECT a.address, a.targets FROM alias a JOIN domain d ON d.id = a.domain_id WHERE d.name = ? ORDER BY a.address",
                                  arguments: [d.lowercased()])
@@ -186,7 +186,7 @@ extension SQLiteStore {
     }
 
     func alias(_ address: String) async throws -> [String]? {
-        try await pool.read { db in
+        try await reading { db in
             try String.fetchOne(db, sql: "SELECT targets FROM alias WHERE address = ?", arguments: [address])
                 .map { $0.split(separator: " ").map(String.init) }
         }
@@ -198,14 +198,14 @@ extension SQLiteStore {
 extension SQLiteStore {
     private func setJSON<T: Encodable>(_ column: String, account: String, _ value: T?) async throws {
         let text = try value.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "UPDATE account SET \(column) = ? WHERE name = ?", arguments: [text, account])
             if db.changesCount == 0 { throw AccountError.noSuchAccount(account) }
         }
     }
 
     private func getJSON<T: Decodable>(_ column: String, account: String, as: T.Type) async throws -> T? {
-        let text: String? = try await pool.read { db in
+        let text: String? = try await reading { db in
             try String.fetchOne(db, sql: "SELECT \(column) FROM account WHERE name = ?", arguments: [account])
         }
         return try text.map { try JSONDecoder().decode(T.self, from: Data($0.utf8)) }
@@ -223,7 +223,7 @@ extension SQLiteStore {
     func setVacation(account: String, _ vacation: Vacation?) async throws {
         try await setJSON("vacation", account: account, vacation)
         // A new message starts a new period for everyone.
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM vacation_log WHERE account_id = (SELECT id FROM account WHERE name = ?)", arguments: [account])
         }
     }
@@ -234,7 +234,7 @@ extension SQLiteStore {
 
     func claimVacationReply(account: String, sender: String, period: Double) async throws -> Bool {
         let now = Self.now()
-        return try await pool.write { db in
+        return try await writing { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM account WHERE name = ?", arguments: [account]) else { return false }
             if let last = try Int64.fetchOne(db, sql: "SELECT sent FROM vacation_log WHERE account_id = ? AND sender = ?", arguments: [id, sender]),
                Double(now - last) < period {

@@ -13,7 +13,7 @@ extension SQLiteStore {
     }
 
     func mailboxes(user: String) async throws -> [MailboxInfo] {
-        try await pool.read { db in
+        try await reading { db in
             let id = try Self.accountID(db, user)
             let own = try Row.fetchAll(db, sql: "SELECT name, special_use FROM mailbox WHERE account_id = ? ORDER BY name = 'INBOX' DESC, name",
                                        arguments: [id]).map { row in
@@ -56,7 +56,7 @@ extension SQLiteStore {
     }
 
     func createMailbox(user: String, name: String) async throws {
-        try await pool.write { db in
+        try await writing { db in
             let (accountID, own) = try Self.creationTarget(db, user, name)
             guard Self.validMailboxName(own) else { throw StorageError.permissionDenied("'\(name)' is not a valid mailbox name") }
             guard own.uppercased() != "INBOX",
@@ -82,7 +82,7 @@ extension SQLiteStore {
     }
 
     func deleteMailbox(user: String, name: String) async throws {
-        let box: ResolvedMailbox = try await pool.write { db in
+        let box: ResolvedMailbox = try await writing { db in
             let box = try Self.resolve(db, user, name, needing: "x")
             guard box.name.uppercased() != "INBOX" else { throw StorageError.permissionDenied("INBOX cannot be deleted") }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND substr(name, 1, ?) = ?",
@@ -100,7 +100,7 @@ extension SQLiteStore {
     }
 
     func renameMailbox(user: String, from: String, to: String) async throws {
-        let box: ResolvedMailbox = try await pool.write { db in
+        let box: ResolvedMailbox = try await writing { db in
             let box = try Self.resolve(db, user, from, needing: "x")
             let (targetAccount, target) = try Self.creationTarget(db, user, to)
             guard box.name.uppercased() != "INBOX", target.uppercased() != "INBOX" else {
@@ -137,7 +137,7 @@ extension SQLiteStore {
     }
 
     func status(user: String, mailbox: String) async throws -> MailboxStatus {
-        try await pool.read { db in
+        try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ?", arguments: [box.id]) ?? 0
             let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Seen %'", arguments: [box.id]) ?? 0
@@ -148,7 +148,7 @@ extension SQLiteStore {
 
     /// O(1): the mailbox row only; `messages` and `unseen` are not counted (0).
     func changeStamp(user: String, mailbox: String) async throws -> MailboxStatus {
-        try await pool.read { db in
+        try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             return MailboxStatus(messages: 0, unseen: 0, uidValidity: UInt32(truncatingIfNeeded: box.uidValidity),
                                  uidNext: UInt32(box.uidNext), highestModseq: UInt64(box.highestModseq))
@@ -177,14 +177,14 @@ extension SQLiteStore {
         guard FileManager.default.createFile(atPath: tmp, contents: Data(message)) else { throw StorageError.permissionDenied("cannot write \(tmp)") }
         defer { unlink(tmp) }
         // The owner's partition: a message appended to a shared mailbox is the owner's.
-        let partition: String = try await pool.read { db in
+        let partition: String = try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "i")
             try Self.checkQuota(db, accountID: box.accountID, adding: message.count, messages: 1)
             return try String.fetchOne(db, sql: "SELECT partition FROM account WHERE id = ?", arguments: [box.accountID])!
         }
         let blob = try BlobStore.store(file: tmp, root: partition)
         let date = internalDate ?? Self.now()
-        let (box, uid, modseq): (ResolvedMailbox, Int64, Int64) = try await pool.write { db in
+        let (box, uid, modseq): (ResolvedMailbox, Int64, Int64) = try await writing { db in
             if access(BlobStore.path(root: partition, digest: blob.digest), F_OK) != 0 { _ = try BlobStore.store(file: tmp, root: partition) }
             let box = try Self.resolve(db, user, mailbox, needing: "i")
             try Self.checkQuota(db, accountID: box.accountID, adding: blob.size, messages: 1)
@@ -202,7 +202,7 @@ extension SQLiteStore {
     }
 
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage] {
-        try await pool.read { db in
+        try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             return try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
                                            arguments: [box.id, Int64(uids.lowerBound), Int64(uids.upperBound)])
@@ -210,7 +210,7 @@ extension SQLiteStore {
     }
 
     func changes(user: String, mailbox: String, since modseq: UInt64) async throws -> MailboxChanges {
-        try await pool.read { db in
+        try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let changed = try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
                                                   arguments: [box.id, Int64(clamping: modseq)])
@@ -233,7 +233,7 @@ extension SQLiteStore {
     }
 
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8] {
-        let (root, digest): (String, String) = try await pool.read { db in
+        let (root, digest): (String, String) = try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             guard let row = try Row.fetchOne(db, sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?",
                                              arguments: [box.id, Int64(uid)]) else {
@@ -247,7 +247,7 @@ extension SQLiteStore {
     func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
         // One read transaction for the whole batch: resolving the mailbox and its rights once,
         // not once per message, is most of what a FETCH of many small bodies costs.
-        let located: [(UInt32, String, String)] = try await pool.read { db in
+        let located: [(UInt32, String, String)] = try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let statement = try db.cachedStatement(sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?")
             var out: [(UInt32, String, String)] = []
@@ -272,7 +272,7 @@ extension SQLiteStore {
 
     func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64] {
         let change = Self.normalise(flags)
-        let (box, changed, top): (ResolvedMailbox, [UInt32: UInt64], Int64) = try await pool.write { db in
+        let (box, changed, top): (ResolvedMailbox, [UInt32: UInt64], Int64) = try await writing { db in
             let box = try Self.resolve(db, user, mailbox)
             // RFC 4314 §4: \Seen needs `s`, \Deleted `t`, anything else `w`; a replace touches
             // every flag, so it needs the rights for all three kinds the user could change.
@@ -312,7 +312,7 @@ extension SQLiteStore {
     }
 
     func copy(user: String, from: String, uids: [UInt32], to: String, move: Bool) async throws -> [UInt32] {
-        let (source, target, newUIDs, moved): (ResolvedMailbox, ResolvedMailbox, [UInt32], [UInt32]) = try await pool.write { db in
+        let (source, target, newUIDs, moved): (ResolvedMailbox, ResolvedMailbox, [UInt32], [UInt32]) = try await writing { db in
             // RFC 6851 §4.1 / RFC 4314 §4: read the source, insert into the target; a move also
             // deletes and expunges in the source.
             let source = try Self.resolve(db, user, from, needing: move ? "rte" : "r")
@@ -354,7 +354,7 @@ extension SQLiteStore {
     }
 
     func expunge(user: String, mailbox: String, uids: [UInt32]?) async throws -> [UInt32] {
-        let (box, expunged): (ResolvedMailbox, [UInt32]) = try await pool.write { db in
+        let (box, expunged): (ResolvedMailbox, [UInt32]) = try await writing { db in
             let box = try Self.resolve(db, user, mailbox, needing: "e")
             var rows = try Row.fetchAll(db, sql: "SELECT id, uid, blob_id, flags FROM message WHERE mailbox_id = ? ORDER BY uid", arguments: [box.id])
                 .filter { Self.flags($0["flags"]).contains { $0.lowercased() == "\\deleted" } }
@@ -374,7 +374,7 @@ extension SQLiteStore {
         // The blob's place is read only when some criterion needs the content; columns are read
         // by position. A search on flags over a large mailbox is mostly this loop.
         let needsContent = query.needsContent
-        let rows: [Indexed] = try await pool.read { db in
+        let rows: [Indexed] = try await reading { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let sql = needsContent
                 ? "SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq, b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid"
@@ -420,7 +420,7 @@ extension SQLiteStore {
 extension SQLiteStore {
     func verifyIntegrity() async throws -> IntegrityReport {
         let partitions = settings.partitions
-        return try await pool.read { db in
+        return try await reading { db in
             var problems: [String] = []
             let sqlite = try String.fetchAll(db, sql: "PRAGMA integrity_check")
             if sqlite != ["ok"] { problems += sqlite.map { "sqlite: \($0)" } }
@@ -480,7 +480,7 @@ extension SQLiteStore {
         // Checked again under the write lock, which deliveries take before referencing a file
         // they wrote: a file young enough to belong to a delivery in progress is kept by age,
         // and one referenced meanwhile is seen here.
-        return try await pool.write { db in
+        return try await writing { db in
             var removed: [String] = []
             for path in candidates {
                 var st = stat()

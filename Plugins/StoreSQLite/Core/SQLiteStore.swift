@@ -69,7 +69,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     func createDomain(_ name: String) async throws {
         let domain = name.lowercased()
         guard Self.validDomain(domain) else { throw AccountError.invalidName(name) }
-        try await pool.write { db in
+        try await writing { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain]) == true {
                 throw AccountError.domainExists(domain)
             }
@@ -79,7 +79,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     func deleteDomain(_ name: String) async throws {
         let domain = name.lowercased()
-        try await pool.write { db in
+        try await writing { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
                 throw AccountError.noSuchDomain(domain)
             }
@@ -91,7 +91,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func domains() async throws -> [String] {
-        try await pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM domain ORDER BY name") }
+        try await reading { db in try String.fetchAll(db, sql: "SELECT name FROM domain ORDER BY name") }
     }
 
     func createAccount(_ new: NewAccount) async throws -> AccountInfo {
@@ -115,7 +115,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             names[i] = ("\(local)@\(domain)", domain)
         }
         let wantedDomains = Set(names.values.map(\.domain))
-        let (knownDomains, existing): (Set<String>, Set<String>) = try await pool.read { db in
+        let (knownDomains, existing): (Set<String>, Set<String>) = try await reading { db in
             let domains = Set(try String.fetchAll(db, sql: "SELECT name FROM domain"))
             // Lower-cased: account names compare without case (COLLATE NOCASE).
             var existing = Set<String>()
@@ -170,7 +170,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         // Immutable copies for the write closure.
         let checkedNames = names, derived = secrets
         for chunk in stride(from: 0, to: ready.count, by: Self.insertChunk).map({ ready[$0..<min($0 + Self.insertChunk, ready.count)] }) {
-            let created: [(Int, Result<AccountInfo, AccountError>)] = try await pool.write { db in
+            let created: [(Int, Result<AccountInfo, AccountError>)] = try await writing { db in
                 var out: [(Int, Result<AccountInfo, AccountError>)] = []
                 // The partition with the fewest accounts; a root added to the config is used at once.
                 var counts: [String: Int] = [:]
@@ -230,7 +230,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     static let insertChunk = 2_000
 
     func deleteAccount(_ name: String) async throws {
-        try await pool.write { db in
+        try await writing { db in
             guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM account WHERE name = ?", arguments: [name]) else {
                 throw AccountError.noSuchAccount(name)
             }
@@ -248,11 +248,11 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func account(_ name: String) async throws -> AccountInfo? {
-        try await pool.read { db in try Self.accountInfos(db, where: "a.name = ?", [name]).first }
+        try await reading { db in try Self.accountInfos(db, where: "a.name = ?", [name]).first }
     }
 
     func accounts(domain: String?) async throws -> [AccountInfo] {
-        try await pool.read { db in
+        try await reading { db in
             if let domain { return try Self.accountInfos(db, where: "d.name = ?", [domain.lowercased()]) }
             return try Self.accountInfos(db, where: "1", [])
         }
@@ -294,7 +294,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     private func updateAccount(_ name: String, _ assignments: String, _ values: StatementArguments) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "UPDATE account SET \(assignments) WHERE name = ?", arguments: values + [name])
             if db.changesCount == 0 { throw AccountError.noSuchAccount(name) }
         }
@@ -305,7 +305,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     /// Name, secret and whether enabled; read as plain values so the read is the asynchronous
     /// one (GRDB's `Row` is not Sendable, and returning it would pick the blocking overload).
     private func credentials(_ user: String) async throws -> (name: String, secret: String, enabled: Bool)? {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
                 .map { ($0["name"] as String, $0["secret"] as String, $0["enabled"] as Bool) }
         }
@@ -337,7 +337,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         guard let (local, domain) = Self.split(address) else { return .notLocal }
         let base = settings.recipientDelimiter.isEmpty ? local
             : String(local.components(separatedBy: settings.recipientDelimiter).first ?? local)
-        return try await pool.read { db in
+        return try await reading { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain]) == true else { return .notLocal }
             guard let row = try Row.fetchOne(db, sql: "SELECT name, enabled FROM account WHERE name = ?", arguments: ["\(base)@\(domain)"]) else {
                 return .unknownUser
@@ -370,7 +370,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         guard !accounts.isEmpty else { return recipients.map { outcomes[$0]! } }
         let local = accounts   // an immutable copy for the database closures
-        let partitionOf: [String: String] = try await pool.read { db in
+        let partitionOf: [String: String] = try await reading { db in
             var out: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, partition FROM account WHERE name IN (\(local.keys.map { _ in "?" }.joined(separator: ",")))",
                                         arguments: StatementArguments(Array(local.keys))) {
@@ -385,7 +385,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let wanted = mailbox
-        let (accepted, added): ([String], [(ResolvedMailbox, Int64)]) = try await pool.write { db in
+        let (accepted, added): ([String], [(ResolvedMailbox, Int64)]) = try await writing { db in
             // A blob file found present before this transaction may have been removed since by an
             // expunge in another process (removal happens under the write lock): store it again.
             for (root, blob) in stored where access(BlobStore.path(root: root, digest: blob.digest), F_OK) != 0 {
@@ -468,7 +468,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     /// Removes blob files that no row references (written for recipients that were all refused).
     private func removeUnreferenced(_ candidates: [(String, String)]) async throws {
-        try await pool.write { db in
+        try await writing { db in
             for (root, digest) in candidates
             where try Bool.fetchOne(db, sql: "SELECT 1 FROM blob WHERE partition = ? AND digest = ?", arguments: [root, digest]) != true {
                 BlobStore.remove(root: root, digest: digest)
