@@ -501,6 +501,22 @@ final class SMTPSessionTests: XCTestCase {
         XCTAssertEqual(rcpt, "451 4.3.0 <alice@example.org>: temporary lookup failure\r\n")
     }
 
+    /// While accounts are being moved, unknown local recipients can get 450 (the sender retries),
+    /// as Postfix's unknown_local_recipient_reject_code; everything else is unchanged.
+    func testUnknownRecipientCodeCanBeTemporary() async {
+        var options = SMTPOptions(mode: .mx)
+        options.unknownRecipientCode = 450
+        let h = SMTPHarness(options: options)
+        await h.ready()
+        let replies = await h.each(["EHLO client.example", "MAIL FROM:<a@remote.example>", "RCPT TO:<nobody@example.org>",
+                                    "RCPT TO:<dave@example.org>", "RCPT TO:<x@remote.example>"])
+        XCTAssertEqual(Array(replies.suffix(3)), [
+            "450 4.1.1 <nobody@example.org>: no such user here",
+            "550 5.2.1 <dave@example.org>: mailbox disabled",
+            "554 5.7.1 <x@remote.example>: relay access denied",
+        ])
+    }
+
     func testVRFYWhenEnabled() async {
         var options = SMTPOptions(mode: .mx)
         options.vrfy = true

@@ -140,18 +140,19 @@ final class LMTPSession: ChannelInboundHandler, @unchecked Sendable {
                     case .success(.local):
                         me.recipients.append(address)
                         me.reply(ctx, MailReply(250, "2.1.5", "recipient ok"))
+                    // The same named refusals as the SMTP server's (RecipientRefusal).
                     case .success(.unknownUser):
                         me.plugin.refusedRecipients.increment()
-                        me.reply(ctx, MailReply(550, "5.1.1", "no such user"))
+                        me.reply(ctx, RecipientRefusal.unknownUser.reply(address))
                     case .success(.disabled):
                         me.plugin.refusedRecipients.increment()
-                        me.reply(ctx, MailReply(550, "5.2.1", "mailbox disabled"))
+                        me.reply(ctx, RecipientRefusal.disabled.reply(address))
                     case .success(.notLocal):
                         me.plugin.refusedRecipients.increment()
-                        me.reply(ctx, MailReply(550, "5.1.2", "not a local domain"))
+                        me.reply(ctx, RecipientRefusal.notLocal.reply(address))
                     case .failure(let error):
                         me.session.logger.error("recipient check failed: \(error)")
-                        me.reply(ctx, MailReply(451, "4.3.0", "temporary store failure"))
+                        me.reply(ctx, RecipientRefusal.lookupFailed.reply(address))
                     }
                     me.process(ctx)
                 }

@@ -50,6 +50,8 @@ struct SMTPOptions: Sendable {
         ConfigField("sender_login_tables", .array(.string), default: .array([]),
                     help: "lookup tables: sender address or @domain -> logins allowed to use it"),
         ConfigField("vrfy", .boolean, default: .boolean(false), help: "answer VRFY from the router instead of 252"),
+        ConfigField("unknown_recipient_reject_code", .oneOf(["550", "450"]), default: .string("550"),
+                    help: "550 refuses an unknown local recipient; 450 asks the sender to retry (while accounts are being moved), as Postfix's unknown_local_recipient_reject_code"),
         ConfigField("timeout", .duration, default: .string("5m"), help: "idle time before 421 and close"),
         ConfigField("smtputf8", .boolean, default: .boolean(true), help: "offer SMTPUTF8 (RFC 6531)"),
     ])
@@ -71,6 +73,7 @@ struct SMTPOptions: Sendable {
     var senderLoginMatch = false
     var senderLoginTables: [String] = []
     var vrfy = false
+    var unknownRecipientCode = 550
     var timeout: Double = 300
     var smtpUTF8 = true
 
@@ -107,6 +110,7 @@ struct SMTPOptions: Sendable {
         senderLoginMatch = section.bool("sender_login_match") ?? senderLoginMatch
         senderLoginTables = section.strings("sender_login_tables")!
         vrfy = section.bool("vrfy")!
+        unknownRecipientCode = Int(section.string("unknown_recipient_reject_code")!) ?? 550
         timeout = section.duration("timeout") ?? timeout
         smtpUTF8 = section.bool("smtputf8") ?? true
     }

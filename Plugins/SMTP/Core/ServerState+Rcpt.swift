@@ -1,7 +1,8 @@
 import Foundation
 import PluginAPI
 
-// RCPT TO: each recipient through syntax, access tables, the router, relay control and filters.
+// RCPT TO: each recipient through its syntax and parameters, then RecipientPolicy (access tables,
+// the router, relay control), then the filters.
 extension SMTPServerState {
     func rcpt(_ to: SMTPPath, _ parameters: [SMTPParameter]) async -> [SMTPOutput] {
         guard var t = transaction else { return reply(503, "5.5.1", "need MAIL command") }
@@ -44,46 +45,19 @@ extension SMTPServerState {
             env.metrics.recipientRefused(.syntax)
             return reply(501, "5.1.3", "bad recipient domain")
         }
-        var relayByAccess = false
-        if !clientWhitelisted, let (key, action) = await accessPolicy.decide(AccessPolicy.addressKeys("to:", address)) {
-            env.logger.info("recipient access table decision", metadata: ["key": "\(key)", "action": "\(action)"])
-            switch action {
-            case .reject(let text):
-                env.metrics.recipientRefused(.access)
-                return reply(550, "5.7.1", "<\(address)>: \(text ?? "recipient address rejected")")
-            case .tempfail(let text):
-                env.metrics.recipientRefused(.access)
-                return reply(450, "4.7.1", "<\(address)>: \(text ?? "try again later")")
-            case .discard: t.discard = true
-            case .relay: relayByAccess = true
-            case .ok: break
-            }
-        }
-        let destination: RecipientClass
-        do {
-            destination = try await env.router.classify(address)
-        } catch {
-            env.logger.error("recipient lookup failed", metadata: ["to": "\(address)", "error": "\(error)"])
-            env.metrics.recipientRefused(.temporary)
-            return reply(451, "4.3.0", "<\(address)>: temporary lookup failure")
-        }
-        switch destination {
-        case .local, .relayDomain:
-            break
-        case .unknownUser:
-            env.metrics.recipientRefused(.unknownUser)
-            return reply(550, "5.1.1", "<\(address)>: no such user here")
-        case .disabled:
-            env.metrics.recipientRefused(.disabled)
-            return reply(550, "5.2.1", "<\(address)>: mailbox disabled")
-        case .remote:
-            guard mayRelay || relayByAccess else {
-                env.metrics.recipientRefused(.relayDenied)
+        let policy = RecipientPolicy(access: accessPolicy, router: env.router, clientWhitelisted: clientWhitelisted,
+                                     mayRelay: mayRelay, unknownUserCode: options.unknownRecipientCode, logger: env.logger)
+        switch await policy.decide(address) {
+        case .accept(let discard):
+            if discard { t.discard = true }
+        case .refuse(let refusal, let reason):
+            env.metrics.recipientRefused(reason)
+            if reason == .relayDenied {
                 env.metrics.relayDenied.increment()
                 env.logger.notice("relay denied", metadata: ["to": "\(address)", "from": "\(t.sender)",
                                                              "user": "\(authenticatedUser ?? "-")"])
-                return reply(554, "5.7.1", "<\(address)>: relay access denied")
             }
+            return [.reply(refusal)]
         }
         if let filters = filterTransaction {
             let params = Dictionary(parameters.map { ($0.key, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })

@@ -404,8 +404,8 @@ final class SMTPServerState: @unchecked Sendable {
         }
         switch try? await env.router.classify(address) {
         case .local?: return reply(250, "2.1.5", "<\(address)>")
-        case .unknownUser?: return reply(550, "5.1.1", "<\(address)>: no such user here")
-        case .disabled?: return reply(550, "5.2.1", "<\(address)>: mailbox disabled")
+        case .unknownUser?: return [.reply(RecipientRefusal.unknownUser.reply(address, unknownUserCode: options.unknownRecipientCode))]
+        case .disabled?: return [.reply(RecipientRefusal.disabled.reply(address))]
         case .relayDomain?, .remote?: return reply(252, "2.5.0", "<\(address)>: not local, will attempt delivery")
         case nil: return reply(451, "4.3.0", "temporary lookup failure")
         }
