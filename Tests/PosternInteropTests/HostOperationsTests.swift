@@ -186,6 +186,10 @@ final class HostOperationsTests: XCTestCase {
         let refused = Build.run(Build.postern, ["serve", "-c", lockedConfig], cwd: "/")
         XCTAssertEqual(refused.status, 1, refused.output)
         XCTAssertTrue(refused.output.contains("cannot reach \(locked.path)/var: \(locked.path) is mode 700"), refused.output)
+        // A tool started as root says the same instead of failing inside the store.
+        let tool = Build.run(Build.postern, ["admin", "user", "list", "-c", lockedConfig], cwd: "/")
+        XCTAssertEqual(tool.status, 1, tool.output)
+        XCTAssertTrue(tool.output.contains("cannot reach \(locked.path)/var"), tool.output)
     }
 
     /// The control protocol is typed: an unknown command gets a clear refusal from the master

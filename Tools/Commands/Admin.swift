@@ -14,6 +14,7 @@ struct ConfigOption: ParsableArguments {
         let cfg = loadConfig(try locateConfig(config).path)
         PosternLogHandler.bootstrap(level: .warning)
         if let user = cfg.workerUser {
+            if let why = Privileges.unreachable(cfg.dataDirectory, user: user, group: cfg.workerGroup) { throw SystemError.message(why) }
             try Privileges.prepareDataDirectory(cfg.dataDirectory, user: user, group: cfg.workerGroup,
                                                 keep: [(cfg.controlSocket as NSString).deletingLastPathComponent])
             for directory in outputs {
