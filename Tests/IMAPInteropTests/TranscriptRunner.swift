@@ -124,18 +124,9 @@ final class RawIMAPConnection {
     private var buffer: [UInt8] = []
 
     init(port: Int, timeout: Int = 15) throws {
-        fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if rc != 0 {
-            close(fd)
-            throw SystemError.message("connect to \(port): \(String(cString: strerror(errno)))")
+        switch connectLoopback(port: port, timeout: timeout) {
+        case .success(let fd): self.fd = fd
+        case .failure(let e): throw SystemError.message("connect to \(port): \(String(cString: strerror(e.code)))")
         }
     }
 

@@ -181,6 +181,28 @@ public final class ServerProcess {
     }
 }
 
+/// Why `connectLoopback` failed: the connect's errno.
+public struct ConnectError: Error { public let code: Int32 }
+
+/// A blocking TCP connection to 127.0.0.1:`port` with send and receive timeouts.
+public func connectLoopback(port: Int, timeout: Int) -> Result<CInt, ConnectError> {
+    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    var tv = timeval(tv_sec: timeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard rc == 0 else {
+        let e = errno
+        close(fd)
+        return .failure(ConnectError(code: e))
+    }
+    return .success(fd)
+}
+
 /// A blocking line client for the test protocols, with timeouts.
 public final class LineClient {
     public let fd: CInt
@@ -199,19 +221,9 @@ public final class LineClient {
     }
 
     public init(port: Int, timeout: Int = 10) throws {
-        fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if rc != 0 {
-            let e = errno
-            close(fd)
-            throw Failure.refused(e)
+        switch connectLoopback(port: port, timeout: timeout) {
+        case .success(let fd): self.fd = fd
+        case .failure(let e): throw Failure.refused(e.code)
         }
     }
 
