@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
 # Every test target is in exactly one of these (PosternHostTests checks it against Package.swift).
-UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests
+UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests WebmailTests
 INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests
 space := $(subst ,, )
 bar := |

@@ -10,9 +10,11 @@ let pluginAPI: Target.Dependency = .product(name: "PluginAPI", package: "PluginA
 /// A plugin: one folder, one shared object. `PATH/Core` holds all its logic as the static target
 /// `Postern<Name>Core` (linked into this plugin alone; tests `@testable import` it); `PATH/Entry`
 /// holds only the two exported C symbols, in the target behind the dynamic product.
-func plugin(_ name: String, path: String, extra: [Target.Dependency] = [], mode: SwiftLanguageMode = .v6) -> (Product, [Target]) {
+func plugin(_ name: String, path: String, extra: [Target.Dependency] = [], resources: [Resource]? = nil,
+            mode: SwiftLanguageMode = .v6) -> (Product, [Target]) {
     (.library(name: "Postern\(name)", type: .dynamic, targets: ["Postern\(name)"]),
-     [.target(name: "Postern\(name)Core", dependencies: [pluginAPI] + extra, path: path + "/Core", swiftSettings: [.swiftLanguageMode(mode)]),
+     [.target(name: "Postern\(name)Core", dependencies: [pluginAPI] + extra, path: path + "/Core", resources: resources,
+              swiftSettings: [.swiftLanguageMode(mode)]),
       .target(name: "Postern\(name)", dependencies: [.target(name: "Postern\(name)Core"), pluginAPI], path: path + "/Entry", swiftSettings: [.swiftLanguageMode(.v6)])])
 }
 
@@ -38,6 +40,11 @@ let plugins: [(Product, [Target])] = [
     plugin("IMAP", path: "Plugins/IMAP", extra: ["CZlib"]),
     // The outbound transports: smtp (MX routing, STARTTLS, PIPELINING, 8BITMIME downgrade) and lmtp.
     plugin("SMTPClient", path: "Plugins/SMTPClient"),
+    // Webmail over IMAP: HTTP from PluginAPI's PluginHTTP module (Hummingbird), pages from
+    // Mustache templates (linked into this plugin alone), sessions in SQLite through GRDB.
+    plugin("Webmail", path: "Plugins/Webmail", extra: [.product(name: "Mustache", package: "swift-mustache"),
+                                                      .product(name: "GRDB", package: "GRDB.swift")],
+           resources: [.copy("Resources")]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -55,6 +62,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
     ],
     targets: [
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
@@ -114,6 +122,11 @@ let package = Package(
         // downgrade from its core; the built .so against a throw-away Postfix, smtp-sink, unbound and LMTP servers.
         .testTarget(name: "SMTPClientTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSMTPClientCore"],
                     path: "Tests/SMTPClientTests"),
+        // The webmail's core: the HTML sanitizer (with the hostile corpus), the IMAP client's
+        // response framer and parser, the session store, message display, catalogues; and the
+        // plugin whole, through the binary, in headless Chromium (WebmailBrowserTests).
+        .testTarget(name: "WebmailTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
+                    path: "Tests/WebmailTests", exclude: ["Fixtures", "Scripts"]),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // PluginAPI is its own package with ONE dynamic product. The host, every plugin and every
 // third-party plugin link this single image, so types and global state (NIO, swift-log,
 // swift-metrics) exist exactly once per process. See ARCHITECTURE.md, "Plugins".
@@ -8,7 +8,9 @@ let package = Package(
     name: "PluginAPI",
     platforms: [.macOS(.v14)],
     products: [
-        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI"]),
+        // PluginHTTP (Hummingbird and the glue that serves it on a host listener) is a second module
+        // of the same image: the HTTP plugins (webmail, admin) import it, and NIO stays one copy.
+        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI", "PluginHTTP"]),
     ],
     dependencies: [
         // Pinned exactly: a plugin and the host must agree on these to the byte.
@@ -22,6 +24,10 @@ let package = Package(
         // X.509: the self-signed certificate a new installation serves until a real one is put in place.
         .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
+        // HTTP for the webmail and admin plugins. Without the swift-configuration trait: Postern's
+        // config is its own TOML, read by the host.
+        .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: ["FullFoundation"]),
     ],
     targets: [
         .target(
@@ -44,6 +50,15 @@ let package = Package(
                 // Internal only (SelfSignedCertificate); not re-exported.
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .target(
+            name: "PluginHTTP",
+            dependencies: [
+                "PluginAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ],

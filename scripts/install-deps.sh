@@ -36,6 +36,9 @@ test_packages=(
   swaks              # SMTP interop tests: a real SMTP client (STARTTLS, implicit TLS, AUTH, pipelining)
   libnet-ssleay-perl # swaks's TLS support (without it swaks cannot do STARTTLS or --tls-on-connect)
   postfix          # SMTP client tests: a throw-away Postfix as the remote MX, and its smtp-sink
+  chromium         # webmail tests: a real browser, headless, driven through WebDriver
+  chromium-driver
+  python3-selenium # (Debian's /usr/bin/python3 drives it)
 )
 
 # The system services the test packages bring, none of which may stay running.

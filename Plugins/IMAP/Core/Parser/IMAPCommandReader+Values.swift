@@ -1,4 +1,6 @@
+import PluginAPI
 // Mailbox names, list patterns, flags, sequence sets and dates.
+
 extension IMAPCommandReader {
     // MARK: - Mailboxes and flags
 

@@ -16,7 +16,7 @@ public enum ModifiedUTF7 {
         String(decoding: encodeBytes(name), as: UTF8.self)
     }
 
-    static func encodeBytes(_ name: String) -> [UInt8] {
+    public static func encodeBytes(_ name: String) -> [UInt8] {
         var out: [UInt8] = []
         var pending: [UInt16] = []
         func flush() {
