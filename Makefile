@@ -6,12 +6,12 @@ SHELL := /bin/bash
 
 # Every test target is in exactly one of these (PosternHostTests checks it against Package.swift).
 UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests WebmailTests
-INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests
+INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests WebmailBrowserTests
 space := $(subst ,, )
 bar := |
 target_filter = "^($(subst $(space),$(bar),$(strip $(1))))\."
 
-.PHONY: deps test-deps build run check test unit interop install clean
+.PHONY: deps test-deps build run check test unit interop screenshots install clean
 
 deps:            ## install the Debian packages needed to build and run (no mail servers)
 	./scripts/install-deps.sh build
@@ -46,17 +46,27 @@ interop:         ## interop tests only (minutes): real sockets, real peers and c
 	$(SWIFT) test --skip-build --filter $(call target_filter,$(INTEROP_TARGETS)) 2>&1 | tee .build/test-interop.log
 	python3 scripts/check-skips.py .build/test-interop.log Tests/optional-tests.txt
 
+# Screenshots of the webmail (inbox and a message, at 1280 and 360 pixels wide) for people to
+# look at, taken by the browser test in headless Chromium.
+screenshots:     ## write the webmail's screenshots into ./screenshots
+	$(SWIFT) build --build-tests
+	mkdir -p screenshots
+	POSTERN_SCREENSHOTS=$(CURDIR)/screenshots $(SWIFT) test --skip-build --filter '^WebmailBrowserTests\.' 2>&1 | tee .build/test-screenshots.log
+	@ls screenshots/*.png
+
 # `make install` (as root): a release build into $(PREFIX)/lib/postern (the binary, libPluginAPI.so
 # and the shipped plugins, which the loader finds in ../lib/postern beside the binary),
 # $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
 # /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
 PREFIX ?= /usr/local
-SHIPPED_PLUGINS := StoreSQLite LMTP Queue POP3 SASLPlain SASLLogin DNS SMTP TableFile IMAP SMTPClient
+SHIPPED_PLUGINS := StoreSQLite LMTP Queue POP3 SASLPlain SASLLogin DNS SMTP TableFile IMAP SMTPClient Webmail
 install: deps
 	$(SWIFT) build -c release
 	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern
 	install -m 755 .build/release/postern .build/release/libPluginAPI.so $(DESTDIR)$(PREFIX)/lib/postern/
 	for p in $(SHIPPED_PLUGINS); do install -m 755 .build/release/libPostern$$p.so $(DESTDIR)$(PREFIX)/lib/postern/; done
+	# The webmail's templates, strings and static files, found beside the binary.
+	cp -r .build/release/Postern_PosternWebmailCore.resources $(DESTDIR)$(PREFIX)/lib/postern/
 	ln -sf ../lib/postern/postern $(DESTDIR)$(PREFIX)/bin/postern
 	id postern >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postern --no-create-home --shell /usr/sbin/nologin postern
 	[ -e $(DESTDIR)/etc/postern/postern.toml ] || sed -e 's|^data_dir = .*|data_dir = "/var/lib/postern"|' \

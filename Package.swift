@@ -126,7 +126,9 @@ let package = Package(
         // response framer and parser, the session store, message display, catalogues; and the
         // plugin whole, through the binary, in headless Chromium (WebmailBrowserTests).
         .testTarget(name: "WebmailTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
-                    path: "Tests/WebmailTests", exclude: ["Fixtures", "Scripts"]),
+                    path: "Tests/WebmailTests", exclude: ["Fixtures"]),
+        .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

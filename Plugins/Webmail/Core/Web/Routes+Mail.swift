@@ -73,6 +73,11 @@ extension Webmail {
         }
     }
 
+    /// A folder's name as the user reads it: the special-use ones in the user's language.
+    func displayName(_ folder: String, strings: [String: String]) -> String {
+        folder.uppercased() == "INBOX" ? (strings["folder_inbox"] ?? folder) : folder
+    }
+
     func quotaData(_ mail: MailAccess) async -> [String: Any]? {
         guard let quota = try? await mail.quota(), quota.limitKiB > 0 else { return nil }
         let percent = min(100, quota.usedKiB * 100 / quota.limitKiB)
@@ -104,7 +109,7 @@ extension Webmail {
         var data: [String: Any] = [
             "csrf": user.session.csrf, "user": user.session.user,
             "folders": try await folderList(mail, current: folder, strings: strings),
-            "folder": folder, "folderQuery": folderQuery, "messages": rows, "empty": rows.isEmpty,
+            "folder": displayName(folder, strings: strings), "folderQuery": folderQuery, "messages": rows, "empty": rows.isEmpty,
             "total": page.total, "page": pageNumber + 1, "pages": page.pageCount,
         ]
         if pageNumber > 0 { data["prev"] = "/mail?f=\(folderQuery)&p=\(pageNumber - 1)" }
@@ -131,7 +136,7 @@ extension Webmail {
         var data: [String: Any] = [
             "csrf": user.session.csrf, "user": user.session.user,
             "folders": try await folderList(mail, current: folder, strings: strings),
-            "folder": folder, "folderQuery": folderQuery, "uid": uid,
+            "folder": displayName(folder, strings: strings), "folderQuery": folderQuery, "uid": uid,
             "subject": view.subject.isEmpty ? (strings["message_nosubject"] ?? "") : view.subject,
             "from": view.from, "to": view.to, "cc": view.cc, "hasCc": !view.cc.isEmpty, "date": view.date,
             "attachments": view.attachments.map { a in
@@ -140,6 +145,13 @@ extension Webmail {
             "hasAttachments": !view.attachments.isEmpty,
         ]
         var csp: String?
+        if case .html(let html) = view.body {
+            // Images the HTML shows inline (cid:) are part of the text, not attachments to list.
+            let shown = view.attachments.filter { a in a.contentID.map { html.contains("cid:" + $0) } ?? false }
+            data["attachments"] = (data["attachments"] as? [[String: Any]] ?? []).enumerated()
+                .filter { i, _ in !shown.contains(view.attachments[i]) }.map(\.element)
+            data["hasAttachments"] = view.attachments.count > shown.count
+        }
         switch view.body {
         case .html(let html):
             var sanitizerOptions = HTMLSanitizer.Options()
