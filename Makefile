@@ -51,7 +51,7 @@ interop:         ## interop tests only (minutes): real sockets, real peers and c
 # $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
 # /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
 PREFIX ?= /usr/local
-SHIPPED_PLUGINS := StoreSQLite LMTP Queue POP3 SASLPlain SASLLogin DNS SMTP TableFile IMAP SMTPClient
+SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin DNS SMTP TableFile IMAP SMTPClient
 install: deps
 	$(SWIFT) build -c release
 	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern
