@@ -36,6 +36,13 @@ enum SMTPDialect: Sendable {
     case lmtp(store: any StorageBackend)
 }
 
+extension SMTPDialect {
+    var isLMTP: Bool {
+        if case .lmtp = self { return true }
+        return false
+    }
+}
+
 /// The services a session works with. The queue and the router are the two PluginAPI protocols
 /// the queue plugin provides; tests pass small doubles of them (and of the store, for LMTP).
 struct SMTPEnvironment: Sendable {

@@ -87,19 +87,14 @@ final class SMTPServerState: @unchecked Sendable {
         self.client = client
         // AUTH lines may be up to 12288 octets (RFC 4954 §4); other lines are held to the option.
         // LMTP has no AUTH.
-        let lmtp: Bool
-        if case .lmtp = environment.dialect { lmtp = true } else { lmtp = false }
-        let longest = lmtp ? environment.options.maxLineLength : max(environment.options.maxLineLength, 12288)
+        let longest = environment.dialect.isLMTP ? environment.options.maxLineLength : max(environment.options.maxLineLength, 12288)
         splitter = LineSplitter(maxLength: longest,
                                 bareLineFeed: environment.options.bareLineFeed == .reject ? .reject : .accept)
         trustedNetwork = client.address.map { a in environment.options.mynetworks.contains { $0.contains(a) } } ?? false
     }
 
     /// The session speaks LMTP (RFC 2033) and delivers into the store.
-    var isLMTP: Bool {
-        if case .lmtp = env.dialect { return true }
-        return false
-    }
+    var isLMTP: Bool { env.dialect.isLMTP }
 
     /// Whether a mail transaction or an exchange is under way (a draining session waits for it).
     var isIdle: Bool {
