@@ -21,8 +21,6 @@ func plugin(_ name: String, path: String, extra: [Target.Dependency] = [], resou
 let plugins: [(Product, [Target])] = [
     // The embedded default store: SQLite (GRDB, linked into this plugin alone) and blob files.
     plugin("StoreSQLite", path: "Plugins/StoreSQLite", extra: [.product(name: "GRDB", package: "GRDB.swift")]),
-    // LMTP delivery into the store (RFC 2033).
-    plugin("LMTP", path: "Plugins/LMTP"),
     // The mail queue: spool, manager, retries, delivery reports, routing; local and discard transports.
     plugin("Queue", path: "Plugins/Queue"),
     // POP3 access to the INBOX.
@@ -32,7 +30,8 @@ let plugins: [(Product, [Target])] = [
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
-    // The SMTP server (MX, submission, submissions): hands messages to the queue plugin.
+    // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
+    // machine in LMTP mode serves lmtp listeners too, delivering into the store (RFC 2033).
     plugin("SMTP", path: "Plugins/SMTP"),
     // Lookup tables from Postfix-style key/value files (access tables, sender login maps).
     plugin("TableFile", path: "Plugins/TableFile"),

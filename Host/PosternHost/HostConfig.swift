@@ -123,6 +123,12 @@ public struct HostConfig: Sendable {
 
     public static let roles = ["all-in-one", "gateway", "relay", "store", "proxy", "webmail", "admin"]
 
+    /// Protocol services served by a plugin of another name. A listener's `protocol` (and a
+    /// `[plugins] load` entry) names a plugin, or one of these services, which then means its plugin
+    /// and that service: LMTP became a mode of the smtp plugin's state machine (a core is linked into
+    /// one plugin image only), and configs that say `protocol = "lmtp"` keep working.
+    public static let servicesOfOtherPlugins: [String: String] = ["lmtp": "smtp"]
+
     static let sniSchema = ConfigSchema([
         ConfigField("domain", .string, required: true, help: "the server name clients ask for"),
         ConfigField("certificate", .string, required: true),
@@ -224,7 +230,7 @@ public struct HostConfig: Sendable {
             guard case .table(let t)? = v["plugin"] else { return [:] }
             return t.compactMapValues { if case .table(let s) = $0 { return s } else { return nil } }
         }()
-        var requested = pluginsSection.strings("load")!
+        var requested = pluginsSection.strings("load")!.map { Self.servicesOfOtherPlugins[$0] ?? $0 }
 
         var listeners: [ListenerConfig] = []
         if case .array(let items)? = v["listener"] {
@@ -244,10 +250,12 @@ public struct HostConfig: Sendable {
                     if case .table(let o)? = l["options"] { return o } else { return [:] }
                 }()
                 let tls = TLSMode(rawValue: l.string("tls")!)!
+                let named = l.string("protocol")!
+                let home = Self.servicesOfOtherPlugins[named]
                 var listener = ListenerConfig(
                     index: i, name: l.string("name")!, address: l.string("address") ?? "", port: l.int("port") ?? 0,
                     path: l.string("path").map(absolute), mode: mode_t(l.string("mode").flatMap { Int($0, radix: 8) } ?? -1),
-                    plugin: l.string("protocol")!, service: l.string("service"),
+                    plugin: home ?? named, service: l.string("service") ?? (home == nil ? nil : named),
                     tls: tls, certificate: l.string("certificate").map(absolute),
                     key: l.string("key").map(absolute), sni: sni, options: options,
                     backlog: l.int("backlog")!, maxConnections: l.int("max_connections")!)
@@ -348,6 +356,11 @@ public struct HostConfig: Sendable {
             for (j, s) in l.sni.enumerated() {
                 issues += Self.checkCertificate(s.certificate, at: at + ["sni", String(j), "certificate"])
                 issues += Self.checkKey(s.key, at: at + ["sni", String(j), "key"])
+            }
+        }
+        for name in pluginSections.keys.sorted() {
+            if let home = Self.servicesOfOtherPlugins[name] {
+                issues.append(ConfigIssue(keyPath: ["plugin", name], message: "'\(name)' is a protocol service of the plugin '\(home)', not a plugin: its settings are in [plugin.\(home)]"))
             }
         }
         for name in pluginSections.keys.sorted() where !PluginManifest.isValidName(name) {

@@ -66,14 +66,23 @@ public enum Probe {
             guard let plugin = byName[name] else { continue }
             issues += plugin.manifest.config.validate(section, at: ["plugin", name])
         }
-        // Roles mean something: a plugin serves the roles its manifest names. The error points at
-        // what brought the plugin in: its listener, its section, or the role line.
+        // Roles mean something: a plugin serves the roles its manifest names, and a listener the
+        // roles of its protocol service (which may be narrower). The error points at what brought
+        // the plugin in: its listener, its section, or the role line; one error per service.
+        var refusedServices = Set<String>()
+        for l in config.listeners {
+            guard let m = byName[l.plugin]?.manifest, let (service, _) = serviceSchema(m, l.service) else { continue }
+            let roles = m.roles(ofProtocol: service)
+            guard !roles.isEmpty, !roles.contains(config.role), refusedServices.insert(service).inserted else { continue }
+            let serves = roles.sorted().joined(separator: ", ")
+            issues.append(ConfigIssue(keyPath: ["listener", String(l.index), "protocol"],
+                message: "listener '\(l.name)' (\(service)) does not belong in the role '\(config.role)': \(service) serves \(serves); move it to a config of one of those roles or change role"))
+        }
         for plugin in loaded where !plugin.manifest.roles.isEmpty && !plugin.manifest.roles.contains(config.role) {
             let m = plugin.manifest
             let serves = m.roles.sorted().joined(separator: ", ")
-            if let l = config.listeners.first(where: { $0.plugin == m.name }) {
-                issues.append(ConfigIssue(keyPath: ["listener", String(l.index), "protocol"],
-                    message: "listener '\(l.name)' (\(m.name)) does not belong in the role '\(config.role)': \(m.name) serves \(serves); move it to a config of one of those roles or change role"))
+            if config.listeners.contains(where: { $0.plugin == m.name }) {
+                continue  // refused above, or one of its services serves this role
             } else if config.pluginSections[m.name] != nil {
                 issues.append(ConfigIssue(keyPath: ["plugin", m.name],
                     message: "plugin '\(m.name)' does not belong in the role '\(config.role)': it serves \(serves)"))

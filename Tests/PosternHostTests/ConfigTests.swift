@@ -65,6 +65,21 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(e4.count, 1, "a Unix listener needs no address: \(e4)")
     }
 
+    /// `protocol = "lmtp"` keeps meaning LMTP now that the smtp plugin serves it: the listener gets
+    /// that plugin and its `lmtp` service, `[plugins] load` maps the same way, and a `[plugin.lmtp]`
+    /// section is refused with where its settings went.
+    func testProtocolServedByAnotherPlugin() throws {
+        let config = try parse("[plugins]\nload = [\"lmtp\"]\n[[listener]]\nname = \"lmtp\"\naddress = \"127.0.0.1\"\nport = 2424\nprotocol = \"lmtp\"\n").get()
+        XCTAssertEqual(config.listeners.first?.plugin, "smtp")
+        XCTAssertEqual(config.listeners.first?.service, "lmtp")
+        XCTAssertEqual(config.requestedPlugins, ["smtp"])
+        // A service named explicitly wins, as for any listener.
+        let named = try parse("[[listener]]\nname = \"l\"\naddress = \"127.0.0.1\"\nport = 2424\nprotocol = \"lmtp\"\nservice = \"x\"\n").get()
+        XCTAssertEqual(named.listeners.first?.service, "x")
+        XCTAssertEqual(errors("[plugin.lmtp]\nhostname = \"a\"\n"),
+                       ["test.toml:1: plugin.lmtp: 'lmtp' is a protocol service of the plugin 'smtp', not a plugin: its settings are in [plugin.smtp]"])
+    }
+
     func testDuplicateListenerAndEndpoint() {
         let e = errors(listener + "\n" + listener)
         XCTAssertEqual(e, ["test.toml:7: listener[1].name: listener name 'smtp' is already used by listener[0]",

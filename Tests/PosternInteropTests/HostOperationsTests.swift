@@ -252,6 +252,28 @@ final class HostOperationsTests: XCTestCase {
         // serve refuses the same config before starting a worker.
         let refused = Build.run(Build.postern, ["serve", "-c", store], cwd: dir.path)
         XCTAssertEqual(refused.status, 78, refused.output)
+
+        // One plugin, two services with their own roles: LMTP (the smtp plugin's lmtp service)
+        // belongs to the store roles, and is refused in a gateway beside an smtp listener that is not.
+        let mixed = dir.write("mixed.toml", """
+            role = "gateway"
+            data_dir = "./var"
+            [plugin.queue]
+            [[listener]]
+            name = "mx"
+            address = "127.0.0.1"
+            port = \(freePort())
+            protocol = "smtp"
+            [[listener]]
+            name = "lmtp"
+            address = "127.0.0.1"
+            port = \(freePort())
+            protocol = "lmtp"
+            """)
+        (code, output) = Build.run(Build.postern, ["check-config", "-c", mixed], cwd: dir.path)
+        XCTAssertEqual(code, 1, output)
+        XCTAssertTrue(output.contains("\(mixed):13: listener[1].protocol: listener 'lmtp' (lmtp) does not belong in the role 'gateway': lmtp serves all-in-one, store"), output)
+        XCTAssertFalse(output.contains("listener[0]"), output)
     }
 
     /// Every config shipped in Config/ passes check-config on this machine.

@@ -156,7 +156,8 @@ final class TestFilter: MailFilter, FilterTransaction, @unchecked Sendable {
     func abort() async { _ = note("abort") }
 }
 
-/// One session over the state machine, with the replies as they would go on the wire.
+/// One session over the state machine, with the replies as they would go on the wire. With
+/// `lmtpStore` set, the session runs in LMTP mode on that store (the real one: `StoreFixture`).
 final class SMTPHarness {
     let dir = TempDir("smtp")
     let router = TestRouter()
@@ -167,6 +168,8 @@ final class SMTPHarness {
     var tables: [(name: String, table: any LookupTable)] = []
     var dns: (any DNSResolver)?
     var filters: [(name: String, filter: any MailFilter)] = []
+    var lmtpStore: (any StorageBackend)?
+    var hostname = "mx.example.org"
     private(set) var state: SMTPServerState!
 
     static let outside = SMTPClient(address: IPAddress("203.0.113.9"), localAddress: IPAddress("192.0.2.25"), isSecure: false,
@@ -180,7 +183,8 @@ final class SMTPHarness {
     }
 
     var environment: SMTPEnvironment {
-        SMTPEnvironment(hostname: "mx.example.org", listenerName: "test", sessionID: "S1", options: options, router: router, queue: queue,
+        SMTPEnvironment(hostname: hostname, listenerName: "test", sessionID: "S1", options: options,
+                        dialect: lmtpStore.map { .lmtp(store: $0) } ?? .smtp(router: router, queue: queue),
                         auth: AuthService(mechanisms: mechanisms, backends: [TestBackend()]), directory: Directory(tables: tables),
                         dns: dns, filters: FilterChain(filters: filters), spoolDirectory: dir.path, logger: Logger(label: "smtp-test"),
                         metrics: SMTPMetrics(counter: { Counter(label: $0, dimensions: $1) }), now: { 1_700_000_000 })

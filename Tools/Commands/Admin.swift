@@ -74,13 +74,12 @@ public struct Admin: ParsableCommand {
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
         subcommands: [Init.self, DomainCommand.self, UserCommand.self, AliasCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self])
 
-    struct Check: ParsableCommand {
+    struct Check: AdminAction {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
         @OptionGroup var options: ConfigOption
         @Flag(help: "Remove content files no message refers to (left by interrupted deliveries) once an hour old.") var repair = false
-        func run() throws {
-            let repair = self.repair
-            try runAdmin(options) { ctx in
+        func operation() -> AdminOperation {
+            { [repair] ctx in
                 let store = try ctx.store()
                 let removed = repair ? try await store.removeUnreferencedFiles(olderThan: 3600) : []
                 for f in removed { print("removed \(f)") }
@@ -93,20 +92,22 @@ public struct Admin: ParsableCommand {
         }
     }
 
-    struct Backup: ParsableCommand {
+    struct Backup: AdminAction {
         static let configuration = CommandConfiguration(
             abstract: "Copy the whole store into a new directory, consistent while the server runs.",
             discussion: "The directory gets index.sqlite, blobs/ and, written last, MANIFEST: a directory without MANIFEST is an incomplete backup.")
         @OptionGroup var options: ConfigOption
         @Argument(help: "A directory that does not exist yet or is empty.", transform: absolutePath) var directory: String
-        func run() throws {
-            let directory = self.directory
-            let report = try runAdmin(options, outputs: [directory]) { try await $0.store().backup(to: directory) }
-            print("backup \(directory): \(summary(report))")
+        var outputs: [String] { [directory] }
+        func operation() -> AdminOperation {
+            { [directory] ctx in
+                let report = try await ctx.store().backup(to: directory)
+                print("backup \(directory): \(summary(report))")
+            }
         }
     }
 
-    struct Restore: ParsableCommand {
+    struct Restore: AdminAction {
         static let configuration = CommandConfiguration(
             abstract: "Replace the store's contents with a backup.",
             discussion: """
@@ -116,24 +117,24 @@ public struct Admin: ParsableCommand {
         @OptionGroup var options: ConfigOption
         @Argument(help: "A directory written by 'postern admin backup'.", transform: absolutePath) var directory: String
         @Flag(help: "Replace a store that has accounts (everything in it is lost).") var force = false
-        func run() throws {
-            let directory = self.directory, force = self.force
-            let report = try runAdmin(options) { try await $0.store().restore(from: directory, force: force) }
-            print("restored \(directory): \(summary(report))")
+        func operation() -> AdminOperation {
+            { [directory, force] ctx in
+                let report = try await ctx.store().restore(from: directory, force: force)
+                print("restored \(directory): \(summary(report))")
+            }
         }
     }
 
     struct MessageCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "message", abstract: "Messages of a mailbox.", subcommands: [List.self, Get.self])
 
-        struct List: ParsableCommand {
+        struct List: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
             @Option var mailbox: String = "INBOX"
             @Flag(help: "Add a fifth column: the internal date (UTC, ISO 8601).") var dates = false
-            func run() throws {
-                let user = self.user, mailbox = self.mailbox, dates = self.dates
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [user, mailbox, dates] ctx in
                     let store = try ctx.store()
                     let format = ISO8601DateFormatter()
                     for m in try await store.messages(user: user, mailbox: mailbox, uids: 1...UInt32.max) {
@@ -146,14 +147,13 @@ public struct Admin: ParsableCommand {
             }
         }
 
-        struct Get: ParsableCommand {
+        struct Get: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
             @Argument var uid: UInt32
             @Option var mailbox: String = "INBOX"
-            func run() throws {
-                let user = self.user, mailbox = self.mailbox, uid = self.uid
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [user, mailbox, uid] ctx in
                     try FileHandle.standardOutput.write(contentsOf: Data(try await ctx.store().content(user: user, mailbox: mailbox, uid: uid)))
                 }
             }
@@ -216,27 +216,21 @@ public struct Admin: ParsableCommand {
     struct DomainCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "domain", abstract: "Virtual domains.", subcommands: [Add.self, List.self, Remove.self])
 
-        struct Add: ParsableCommand {
+        struct Add: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { try await $0.accounts().createDomain(name); print("domain \(name.lowercased()) added") }
-            }
+            func operation() -> AdminOperation { { [name] ctx in try await ctx.accounts().createDomain(name); print("domain \(name.lowercased()) added") } }
         }
 
-        struct List: ParsableCommand {
+        struct List: AdminAction {
             @OptionGroup var options: ConfigOption
-            func run() throws { try runAdmin(options) { for d in try await $0.accounts().domains() { print(d) } } }
+            func operation() -> AdminOperation { { for d in try await $0.accounts().domains() { print(d) } } }
         }
 
-        struct Remove: ParsableCommand {
+        struct Remove: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { try await $0.accounts().deleteDomain(name); print("domain \(name.lowercased()) removed") }
-            }
+            func operation() -> AdminOperation { { [name] ctx in try await ctx.accounts().deleteDomain(name); print("domain \(name.lowercased()) removed") } }
         }
     }
 
@@ -245,7 +239,7 @@ public struct Admin: ParsableCommand {
                                                         subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self,
                                                                       Forward.self, VacationCommand.self])
 
-        struct Forward: ParsableCommand {
+        struct Forward: AdminAction {
             static let configuration = CommandConfiguration(
                 abstract: "Forward an account's mail elsewhere (what a .forward file does), or stop (--off).")
             @OptionGroup var options: ConfigOption
@@ -256,14 +250,15 @@ public struct Admin: ParsableCommand {
             func validate() throws {
                 if off == !targets.isEmpty { throw ValidationError("give --to ADDRESS (one or more), or --off") }
             }
-            func run() throws {
-                let user = self.user, targets = self.targets, keep = self.keep
-                try runAdmin(options) { try await $0.accounts().setForwarding(account: user, to: targets, keepCopy: keep) }
-                print(targets.isEmpty ? "\(user): forwarding off" : "\(user): forwarding to \(targets.joined(separator: ", "))\(keep ? ", keeping a copy" : "")")
+            func operation() -> AdminOperation {
+                { [user, targets, keep] ctx in
+                    try await ctx.accounts().setForwarding(account: user, to: targets, keepCopy: keep)
+                    print(targets.isEmpty ? "\(user): forwarding off" : "\(user): forwarding to \(targets.joined(separator: ", "))\(keep ? ", keeping a copy" : "")")
+                }
             }
         }
 
-        struct VacationCommand: ParsableCommand {
+        struct VacationCommand: AdminAction {
             static let configuration = CommandConfiguration(
                 commandName: "vacation",
                 abstract: "Set an account's vacation auto-reply (RFC 3834: once per sender per period, never to lists or automated mail), or stop it (--off).")
@@ -274,12 +269,8 @@ public struct Admin: ParsableCommand {
             @Option(help: "Between two replies to one sender, e.g. 7d, 12h.") var period: String = "7d"
             @Option(help: "Stop replying after this date (YYYY-MM-DD, UTC).") var until: String?
             @Flag(help: "Stop the auto-reply.") var off = false
-            func run() throws {
-                let user = self.user
-                if off {
-                    try runAdmin(options) { try await $0.accounts().setVacation(account: user, nil) }
-                    return print("\(user): vacation reply off")
-                }
+            func operation() throws -> AdminOperation {
+                if off { return { [user] ctx in try await ctx.accounts().setVacation(account: user, nil); print("\(user): vacation reply off") } }
                 guard let file = messageFile, let body = try? String(contentsOfFile: file, encoding: .utf8) else {
                     throw ValidationError("give --message-file FILE with the reply's text, or --off")
                 }
@@ -291,12 +282,11 @@ public struct Admin: ParsableCommand {
                     end = MailDate(year: parts[0], month: parts[1], day: parts[2]).secondsSince1970 + 86_400
                 }
                 let vacation = Vacation(subject: subject, body: body, period: seconds, start: nil, end: end)
-                try runAdmin(options) { try await $0.accounts().setVacation(account: user, vacation) }
-                print("\(user): vacation reply on")
+                return { [user] ctx in try await ctx.accounts().setVacation(account: user, vacation); print("\(user): vacation reply on") }
             }
         }
 
-        struct Add: ParsableCommand {
+        struct Add: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument(help: "user@domain") var name: String
             @Option(help: "The password (else --password-file, else one line of standard input).") var password: String?
@@ -304,7 +294,7 @@ public struct Admin: ParsableCommand {
             @Option(help: "user, domain-admin or site-admin.") var admin: String = "user"
             @Option(help: "Storage quota, e.g. 1G.") var quota: String?
             @Option(help: "Message count quota.") var quotaMessages: Int?
-            func run() throws {
+            func operation() throws -> AdminOperation {
                 guard let level = UserRecord.AdminLevel(rawValue: admin) else { throw ValidationError("--admin is user, domain-admin or site-admin") }
                 let bytes = try quota.map { q -> Int in
                     guard let n = ConfigSection.parseSize(q) else { throw ValidationError("--quota: not a size: \(q)") }
@@ -312,7 +302,7 @@ public struct Admin: ParsableCommand {
                 }
                 let new = NewAccount(name: name, password: try readPassword(password, file: passwordFile), adminLevel: level,
                                      quotaBytes: bytes, quotaMessages: quotaMessages)
-                try runAdmin(options) { let info = try await $0.accounts().createAccount(new); print("account \(info.name) added on \(info.partition)") }
+                return { let info = try await $0.accounts().createAccount(new); print("account \(info.name) added on \(info.partition)") }
             }
         }
 
@@ -343,12 +333,11 @@ public struct Admin: ParsableCommand {
             }
         }
 
-        struct List: ParsableCommand {
+        struct List: AdminAction {
             @OptionGroup var options: ConfigOption
             @Option(help: "Only this domain.") var domain: String?
-            func run() throws {
-                let domain = self.domain
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [domain] ctx in
                     for a in try await ctx.accounts().accounts(domain: domain) {
                         print("\(a.name)\t\(a.enabled ? "enabled" : "suspended")\t\(a.adminLevel)\t\(formatSize(a.bytesUsed))/\(formatSize(a.quotaBytes))")
                     }
@@ -356,12 +345,11 @@ public struct Admin: ParsableCommand {
             }
         }
 
-        struct Show: ParsableCommand {
+        struct Show: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [name] ctx in
                     guard let a = try await ctx.accounts().account(name) else { throw AccountError.noSuchAccount(name) }
                     print("""
                         account:   \(a.name)
@@ -376,54 +364,45 @@ public struct Admin: ParsableCommand {
             }
         }
 
-        struct Passwd: ParsableCommand {
+        struct Passwd: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
             @Option var password: String?
             @Option(transform: absolutePath) var passwordFile: String?
-            func run() throws {
-                let name = self.name, secret = try readPassword(password, file: passwordFile)
-                try runAdmin(options) { try await $0.accounts().setPassword(account: name, password: secret); print("password of \(name) changed") }
+            func operation() throws -> AdminOperation {
+                let secret = try readPassword(password, file: passwordFile)
+                return { [name] ctx in try await ctx.accounts().setPassword(account: name, password: secret); print("password of \(name) changed") }
             }
         }
 
-        struct Suspend: ParsableCommand {
+        struct Suspend: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { try await $0.accounts().setEnabled(account: name, enabled: false); print("\(name) suspended") }
-            }
+            func operation() -> AdminOperation { { [name] ctx in try await ctx.accounts().setEnabled(account: name, enabled: false); print("\(name) suspended") } }
         }
 
-        struct Enable: ParsableCommand {
+        struct Enable: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { try await $0.accounts().setEnabled(account: name, enabled: true); print("\(name) enabled") }
-            }
+            func operation() -> AdminOperation { { [name] ctx in try await ctx.accounts().setEnabled(account: name, enabled: true); print("\(name) enabled") } }
         }
 
-        struct Remove: ParsableCommand {
+        struct Remove: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { try await $0.accounts().deleteAccount(name); print("account \(name) removed with its mail") }
-            }
+            func operation() -> AdminOperation { { [name] ctx in try await ctx.accounts().deleteAccount(name); print("account \(name) removed with its mail") } }
         }
     }
 
     struct QuotaCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "quota", abstract: "Quotas (RFC 9208 STORAGE and MESSAGE).", subcommands: [Set.self, Show.self])
 
-        struct Set: ParsableCommand {
+        struct Set: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
             @Option(help: "Storage limit, e.g. 500M; 'none' removes it.") var storage: String = "none"
             @Option(help: "Message count limit; 'none' removes it.") var messages: String = "none"
-            func run() throws {
+            func operation() throws -> AdminOperation {
                 let bytes: Int? = storage == "none" ? nil : try {
                     guard let n = ConfigSection.parseSize(storage) else { throw ValidationError("--storage: not a size: \(storage)") }
                     return n
@@ -432,17 +411,18 @@ public struct Admin: ParsableCommand {
                     guard let n = Int(messages), n >= 0 else { throw ValidationError("--messages: not a count: \(messages)") }
                     return n
                 }()
-                let name = self.name
-                try runAdmin(options) { try await $0.accounts().setQuota(account: name, bytes: bytes, messages: count); print("quota of \(name): \(formatSize(bytes)), \(count.map(String.init) ?? "unlimited") messages") }
+                return { [name] ctx in
+                    try await ctx.accounts().setQuota(account: name, bytes: bytes, messages: count)
+                    print("quota of \(name): \(formatSize(bytes)), \(count.map(String.init) ?? "unlimited") messages")
+                }
             }
         }
 
-        struct Show: ParsableCommand {
+        struct Show: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var name: String
-            func run() throws {
-                let name = self.name
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [name] ctx in
                     let q = try await ctx.store().quota(user: name)
                     print("STORAGE \(q.bytesUsed / 1024) \(q.bytesLimit.map { String($0 / 1024) } ?? "-") (KiB)")
                     print("MESSAGE \(q.messagesUsed) \(q.messagesLimit.map(String.init) ?? "-")")
@@ -457,50 +437,45 @@ public struct Admin: ParsableCommand {
             discussion: "'@example.org' is the domain's catch-all: it receives what no account or alias of the domain takes.",
             subcommands: [Add.self, List.self, Remove.self])
 
-        struct Add: ParsableCommand {
+        struct Add: AdminAction {
             static let configuration = CommandConfiguration(abstract: "Create an alias, or replace its targets.")
             @OptionGroup var options: ConfigOption
             @Argument(help: "The alias (user@domain, or @domain for a catch-all).") var address: String
             @Argument(help: "Where its mail goes: accounts, aliases or remote addresses.") var targets: [String]
-            func run() throws {
-                let address = self.address, targets = self.targets
+            func operation() throws -> AdminOperation {
                 guard !targets.isEmpty else { throw ValidationError("give at least one target") }
-                try runAdmin(options) { try await $0.accounts().setAlias(address, targets: targets) }
-                print("alias \(address) -> \(targets.joined(separator: ", "))")
-            }
-        }
-
-        struct List: ParsableCommand {
-            @OptionGroup var options: ConfigOption
-            @Option var domain: String?
-            func run() throws {
-                let domain = self.domain
-                for alias in try runAdmin(options, { try await $0.accounts().aliases(domain: domain) }) {
-                    print("\(alias.address)\t\(alias.targets.joined(separator: " "))")
+                return { [address, targets] ctx in
+                    try await ctx.accounts().setAlias(address, targets: targets)
+                    print("alias \(address) -> \(targets.joined(separator: ", "))")
                 }
             }
         }
 
-        struct Remove: ParsableCommand {
+        struct List: AdminAction {
+            @OptionGroup var options: ConfigOption
+            @Option var domain: String?
+            func operation() -> AdminOperation {
+                { [domain] ctx in
+                    for alias in try await ctx.accounts().aliases(domain: domain) { print("\(alias.address)\t\(alias.targets.joined(separator: " "))") }
+                }
+            }
+        }
+
+        struct Remove: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var address: String
-            func run() throws {
-                let address = self.address
-                try runAdmin(options) { try await $0.accounts().setAlias(address, targets: []) }
-                print("alias \(address) removed")
-            }
+            func operation() -> AdminOperation { { [address] ctx in try await ctx.accounts().setAlias(address, targets: []); print("alias \(address) removed") } }
         }
     }
 
     struct MailboxCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "mailbox", abstract: "An account's mailboxes.", subcommands: [List.self, Create.self, Delete.self, Share.self, Unshare.self, ACL.self])
 
-        struct List: ParsableCommand {
+        struct List: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
-            func run() throws {
-                let user = self.user
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [user] ctx in
                     let store = try ctx.store()
                     for m in try await store.mailboxes(user: user) {
                         // Another user's mailbox shared with lookup but not read shows no counts.
@@ -514,7 +489,7 @@ public struct Admin: ParsableCommand {
             }
         }
 
-        struct Share: ParsableCommand {
+        struct Share: AdminAction {
             static let configuration = CommandConfiguration(
                 abstract: "Grant another account (or 'anyone') rights on a mailbox (RFC 4314 letters).",
                 discussion: """
@@ -527,62 +502,53 @@ public struct Admin: ParsableCommand {
             @Argument(help: "The owner's mailbox.") var mailbox: String
             @Argument(help: "An account of this store, or 'anyone'.") var grantee: String
             @Option(help: "Right letters.") var rights: String = "lrs"
-            func run() throws {
-                let owner = self.owner, mailbox = self.mailbox, grantee = self.grantee
+            func operation() throws -> AdminOperation {
                 guard let rights = ACLRights(self.rights), !rights.isEmpty else { throw ValidationError("'\(self.rights)' is not a set of rights (lrswipkxtea)") }
-                try runAdmin(options) { ctx in
+                return { [owner, mailbox, grantee] ctx in
                     try await ctx.store().setACL(user: owner, mailbox: mailbox, identifier: grantee, change: .replace(rights))
                     print("\(owner) \(mailbox): \(grantee) has \(rights)")
                 }
             }
         }
 
-        struct Unshare: ParsableCommand {
+        struct Unshare: AdminAction {
             static let configuration = CommandConfiguration(abstract: "Remove a grantee's entry from a mailbox's ACL.")
             @OptionGroup var options: ConfigOption
             @Argument var owner: String
             @Argument var mailbox: String
             @Argument var grantee: String
-            func run() throws {
-                let owner = self.owner, mailbox = self.mailbox, grantee = self.grantee
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [owner, mailbox, grantee] ctx in
                     try await ctx.store().setACL(user: owner, mailbox: mailbox, identifier: grantee, change: .delete)
                     print("\(owner) \(mailbox): \(grantee) removed")
                 }
             }
         }
 
-        struct ACL: ParsableCommand {
+        struct ACL: AdminAction {
             static let configuration = CommandConfiguration(commandName: "acl", abstract: "Show a mailbox's access control list.")
             @OptionGroup var options: ConfigOption
             @Argument var owner: String
             @Argument var mailbox: String
-            func run() throws {
-                let owner = self.owner, mailbox = self.mailbox
-                try runAdmin(options) { ctx in
+            func operation() -> AdminOperation {
+                { [owner, mailbox] ctx in
                     for entry in try await ctx.store().acl(user: owner, mailbox: mailbox) { print("\(entry.identifier)\t\(entry.rights)") }
                 }
             }
         }
 
-        struct Create: ParsableCommand {
+        struct Create: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
             @Argument var name: String
-            func run() throws {
-                let user = self.user, name = self.name
-                try runAdmin(options) { try await $0.store().createMailbox(user: user, name: name); print("mailbox \(name) created for \(user)") }
-            }
+            func operation() -> AdminOperation { { [user, name] ctx in try await ctx.store().createMailbox(user: user, name: name); print("mailbox \(name) created for \(user)") } }
         }
 
-        struct Delete: ParsableCommand {
+        struct Delete: AdminAction {
             @OptionGroup var options: ConfigOption
             @Argument var user: String
             @Argument var name: String
-            func run() throws {
-                let user = self.user, name = self.name
-                try runAdmin(options) { try await $0.store().deleteMailbox(user: user, name: name); print("mailbox \(name) of \(user) deleted") }
-            }
+            func operation() -> AdminOperation { { [user, name] ctx in try await ctx.store().deleteMailbox(user: user, name: name); print("mailbox \(name) of \(user) deleted") } }
         }
     }
 }

@@ -12,7 +12,7 @@ public enum PluginABI {
     /// built against the previous level. Inlined into each client, so a plugin reports the level
     /// it was *compiled* against, not the level of the library it happens to be loaded with.
     @_alwaysEmitIntoClient
-    public static var apiLevelCompiledIn: Int { 2 }
+    public static var apiLevelCompiledIn: Int { 3 }
 
     /// The compiler version that compiled the calling binary (evaluated in the client).
     @_alwaysEmitIntoClient
@@ -38,7 +38,7 @@ public enum PluginABI {
         #endif
     }
 
-    /// The tag of the calling binary, e.g. `postern-plugin-api/2 swift/6.3.1`.
+    /// The tag of the calling binary, e.g. `postern-plugin-api/3 swift/6.3.1`.
     @_alwaysEmitIntoClient
     public static var tagCompiledIn: String {
         "postern-plugin-api/\(apiLevelCompiledIn) swift/\(compilerCompiledIn)"

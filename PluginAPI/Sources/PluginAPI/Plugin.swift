@@ -30,6 +30,9 @@ public struct PluginManifest: Sendable, Equatable {
     public var dependencies: [String]
     /// Roles the plugin may run in (`gateway`, `store`, ...); empty means any role.
     public var roles: Set<String>
+    /// Roles of a protocol service narrower than the plugin's: a listener on that service is checked
+    /// against these (the smtp plugin serves `lmtp` in store roles and `smtp` in gateway roles).
+    public var protocolRoles: [String: Set<String>]
     /// The keys of `[plugin.NAME]`, with defaults.
     public var config: ConfigSchema
     /// The protocol services this plugin provides, by name, each with the schema of the
@@ -44,7 +47,8 @@ public struct PluginManifest: Sendable, Equatable {
 
     public init(name: String, version: String, summary: String = "", kinds: Set<PluginKind>,
                 dependencies: [String] = [], uses: Set<ServiceType> = [], roles: Set<String> = [],
-                config: ConfigSchema = ConfigSchema(), protocols: [String: ConfigSchema] = [:]) {
+                config: ConfigSchema = ConfigSchema(), protocols: [String: ConfigSchema] = [:],
+                protocolRoles: [String: Set<String>] = [:]) {
         self.name = name
         self.version = version
         self.summary = summary
@@ -54,6 +58,12 @@ public struct PluginManifest: Sendable, Equatable {
         self.roles = roles
         self.config = config
         self.protocols = protocols
+        self.protocolRoles = protocolRoles
+    }
+
+    /// The roles a listener on the protocol service `service` may run in; empty means any role.
+    public func roles(ofProtocol service: String) -> Set<String> {
+        protocolRoles[service] ?? roles
     }
 
     /// Whether `name` is a valid plugin name: it maps to a file `libPostern<Name>.so`.

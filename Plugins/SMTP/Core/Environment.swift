@@ -25,15 +25,32 @@ struct SMTPClient: Sendable {
     var peerDescription: String
 }
 
+/// The protocol a session speaks, with the services that decide its recipients and take its
+/// messages. LMTP (RFC 2033) is a mode of the same state machine, as Dovecot's SMTP_PROTOCOL_LMTP
+/// is of its SMTP server: LHLO for EHLO; no STARTTLS, AUTH or BDAT; recipients checked by the
+/// store; after DATA, one reply per accepted recipient for its delivery into the store.
+enum SMTPDialect: Sendable {
+    /// RFC 5321: the queue plugin's router classifies recipients and its queue takes messages.
+    case smtp(router: any MailRouter, queue: any MailQueue)
+    /// RFC 2033: the store checks recipients and delivers messages itself.
+    case lmtp(store: any StorageBackend)
+}
+
+extension SMTPDialect {
+    var isLMTP: Bool {
+        if case .lmtp = self { return true }
+        return false
+    }
+}
+
 /// The services a session works with. The queue and the router are the two PluginAPI protocols
-/// the queue plugin provides; tests pass small doubles of them.
+/// the queue plugin provides; tests pass small doubles of them (and of the store, for LMTP).
 struct SMTPEnvironment: Sendable {
     var hostname: String
     var listenerName: String
     var sessionID: String
     var options: SMTPOptions
-    var router: any MailRouter
-    var queue: any MailQueue
+    var dialect: SMTPDialect
     var auth: AuthService
     var directory: Directory
     /// Nil when no DNS plugin is loaded: DNSBL and reverse-DNS checks are skipped.
@@ -45,6 +62,18 @@ struct SMTPEnvironment: Sendable {
     var metrics: SMTPMetrics
     /// Seconds since 1970, for the Received: date.
     var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+}
+
+extension SMTPEnvironment {
+    /// An SMTP session's environment (the tests' and the smtp listeners').
+    init(hostname: String, listenerName: String, sessionID: String, options: SMTPOptions, router: any MailRouter,
+         queue: any MailQueue, auth: AuthService, directory: Directory, dns: (any DNSResolver)?, filters: FilterChain,
+         spoolDirectory: String, logger: Logger, metrics: SMTPMetrics,
+         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.init(hostname: hostname, listenerName: listenerName, sessionID: sessionID, options: options,
+                  dialect: .smtp(router: router, queue: queue), auth: auth, directory: directory, dns: dns, filters: filters,
+                  spoolDirectory: spoolDirectory, logger: logger, metrics: metrics, now: now)
+    }
 }
 
 /// The plugin's counters (labelled with the plugin by the host).
@@ -59,6 +88,9 @@ struct SMTPMetrics: Sendable {
     let relayDenied: Counter
     let authSucceeded: Counter
     let authFailed: Counter
+    /// LMTP: recipients delivered into the store, and refused (at RCPT or by the store after DATA).
+    let lmtpDelivered: Counter
+    let lmtpRefused: Counter
     private let recipientsRefused: [String: Counter]
 
     init(counter: (String, [(String, String)]) -> Counter) {
@@ -68,6 +100,8 @@ struct SMTPMetrics: Sendable {
         relayDenied = counter("postern_smtp_relay_denied_total", [])
         authSucceeded = counter("postern_smtp_auth_total", [("result", "success")])
         authFailed = counter("postern_smtp_auth_total", [("result", "failure")])
+        lmtpDelivered = counter("postern_lmtp_recipients_total", [("result", "delivered")])
+        lmtpRefused = counter("postern_lmtp_recipients_total", [("result", "refused")])
         var refused: [String: Counter] = [:]
         for reason in RefusalReason.allCases {
             refused[reason.rawValue] = counter("postern_smtp_recipients_refused_total", [("reason", reason.rawValue)])

@@ -125,3 +125,40 @@ enum SMTPConfigError: Error, CustomStringConvertible {
         }
     }
 }
+
+/// An lmtp listener's `[listener.options]` (the schema LMTP listeners have always had). The session
+/// runs on `SMTPOptions` made from them: what LMTP has no key for is fixed (`smtpOptions`).
+struct LMTPOptions: Sendable {
+    static let schema = ConfigSchema([
+        ConfigField("max_message_size", .size, default: .string("50M")),
+        ConfigField("max_recipients", .integer(1...100_000), default: .integer(1000)),
+        ConfigField("max_line_length", .integer(512...65536), default: .integer(2048)),
+        ConfigField("store", .string, default: .string(""), help: "the storage plugin to deliver to; default: the first loaded"),
+    ])
+
+    var maxMessageSize: Int
+    var maxRecipients: Int
+    var maxLineLength: Int
+    /// The storage plugin to deliver to; nil: the first loaded.
+    var store: String?
+
+    init(_ section: ConfigSection) {
+        maxMessageSize = section.size("max_message_size")!
+        maxRecipients = section.int("max_recipients")!
+        maxLineLength = section.int("max_line_length")!
+        store = section.string("store").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The state machine's options for an LMTP session: the client is the site's own MTA, so lines
+    /// ending in a bare LF are taken, and no error or command count ends the session.
+    var smtpOptions: SMTPOptions {
+        var options = SMTPOptions(mode: .mx)
+        options.maxMessageSize = maxMessageSize
+        options.maxRecipients = maxRecipients
+        options.maxLineLength = maxLineLength
+        options.bareLineFeed = .accept
+        options.maxErrors = .max
+        options.maxCommands = .max
+        return options
+    }
+}

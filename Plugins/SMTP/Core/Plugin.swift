@@ -1,10 +1,11 @@
 import Foundation
 import PluginAPI
 
-// SMTP (RFC 5321): the MTA's inbound side. One protocol service, `smtp`, serves MX (port 25),
+// SMTP (RFC 5321): the MTA's inbound side. The protocol service `smtp` serves MX (port 25),
 // submission (587, RFC 6409) and implicit-TLS submission (465, RFC 8314) by listener options.
 // Accepted messages go to the queue plugin (`services.queue`); recipients are classified by its
-// router (`services.router`). See README.md in this folder.
+// router (`services.router`). The protocol service `lmtp` (RFC 2033) is the same state machine in
+// LMTP mode, delivering into the store (`services.store`). See README.md in this folder.
 
 /// What `postern_plugin_entry` (Entry/Entry.swift) hands the host: the manifest and how to
 /// activate the plugin. Here rather than in the entry so that tests can read it.
@@ -12,15 +13,20 @@ package enum SMTPRegistration {
     package static var registration: PluginRegistration {
         PluginRegistration(
             manifest: PluginManifest(
-                name: "smtp", version: "1.0.0", summary: "SMTP server: MX, submission and submissions (RFC 5321, 6409, 8314)",
+                name: "smtp", version: "1.0.0",
+                summary: "SMTP server: MX, submission and submissions (RFC 5321, 6409, 8314); LMTP delivery into the store (RFC 2033)",
                 kinds: [.protocolService],
-                uses: [.queue, .router, .credentialBackend, .saslMechanism, .lookupTable, .dnsResolver, .filter],
-                roles: ["all-in-one", "gateway", "relay"],
+                uses: [.queue, .router, .credentialBackend, .saslMechanism, .lookupTable, .dnsResolver, .filter, .storage],
+                roles: ["all-in-one", "gateway", "relay", "store"],
                 config: ConfigSchema([
                     ConfigField("hostname", .string, default: .string(""),
                                 help: "name in the greeting, EHLO reply and Received: fields; default: the host name"),
+                    ConfigField("lmtp_hostname", .string, default: .string(""),
+                                help: "name in the LMTP greeting and LHLO reply; default: the host name"),
                 ]),
-                protocols: ["smtp": SMTPOptions.schema]),
+                protocols: ["smtp": SMTPOptions.schema, "lmtp": LMTPOptions.schema],
+                // SMTP belongs to the MTA roles, LMTP to the mailbox roles (as the lmtp plugin did).
+                protocolRoles: ["smtp": ["all-in-one", "gateway", "relay"], "lmtp": ["all-in-one", "store"]]),
             activate: { context in try SMTPPlugin(context: context) })
     }
 }
@@ -28,20 +34,27 @@ package enum SMTPRegistration {
 // @unchecked Sendable: all stored properties are let; warned is a NIOLockedValueBox
 final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let hostname: String
+    let lmtpHostname: String
     let spool: String
+    let lmtpSpool: String
     let metrics: SMTPMetrics
     private let warned = NIOLockedValueBox<Set<String>>([])
 
     init(context: PluginContext) throws {
         let configured = context.config.string("hostname")!
         hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
+        let lmtpConfigured = context.config.string("lmtp_hostname")!
+        lmtpHostname = lmtpConfigured.isEmpty ? ProcessInfo.processInfo.hostName : lmtpConfigured
         spool = context.dataDirectory + "/spool/smtp"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        lmtpSpool = context.dataDirectory + "/spool/lmtp"
+        try FileManager.default.createDirectory(atPath: lmtpSpool, withIntermediateDirectories: true)
         Self.removeAbandonedSpoolFiles(spool, context.logger)
         metrics = SMTPMetrics(counter: { label, dimensions in context.counter(label, dimensions: dimensions) })
     }
 
-    var services: [ProvidedService] { [.protocolService(name: "smtp", self)] }
+    /// One service object, two protocols: `startSession` reads which from the listener.
+    var services: [ProvidedService] { [.protocolService(name: "smtp", self), .protocolService(name: "lmtp", self)] }
 
     /// Spool files of sessions that died with their worker (SIGKILL, a crash) are never handed to
     /// the queue. Workers of every generation share the directory, so only files untouched for a
@@ -64,6 +77,7 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     }
 
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        if session.listener.protocolName == "lmtp" { return startLMTPSession(on: channel, session: session) }
         // The channel is not active yet: the refusal is written when it is.
         func refuse(_ text: String) -> EventLoopFuture<Void> {
             let reply = MailReply(421, "4.3.0", "\(hostname) \(text)")
@@ -102,6 +116,32 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         let state = SMTPServerState(environment: environment, client: client)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(session: session, state: state, timeout: options.timeout))
+        }
+    }
+
+    /// An lmtp listener's session: the same state machine in LMTP mode, on the store. No DNS,
+    /// access tables, filters or SASL: the client is the site's own MTA.
+    func startLMTPSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        let options = LMTPOptions(session.listener.options)
+        guard let store = session.services.store(named: options.store) else {
+            session.logger.error("no storage plugin loaded: LMTP cannot deliver")
+            // Written once the channel is active: a write before that never reaches the client.
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(SMTPRefusalHandler(reply: MailReply(421, "4.3.0", "no message store configured")))
+            }
+        }
+        let environment = SMTPEnvironment(
+            hostname: lmtpHostname, listenerName: session.listener.name, sessionID: session.id, options: options.smtpOptions,
+            dialect: .lmtp(store: store), auth: AuthService(mechanisms: [], backends: []), directory: Directory(tables: []), dns: nil,
+            filters: FilterChain(filters: []), spoolDirectory: lmtpSpool, logger: session.logger, metrics: metrics)
+        let client = SMTPClient(
+            address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },
+            localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },
+            isSecure: session.isSecure, canStartTLS: false, isLoopback: session.isLoopback,
+            peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown")
+        let state = SMTPServerState(environment: environment, client: client)
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(session: session, state: state, timeout: nil))
         }
     }
 }

@@ -1,16 +1,17 @@
 import Foundation
 import PluginAPI
 
-// DATA and BDAT, the spool file, the end-of-message filters and the hand-over to the queue.
+// DATA and BDAT, the spool file, the end-of-message filters and the hand-over to the queue (in
+// LMTP mode, to the store: +LMTP).
 extension SMTPServerState {
     func data() -> [SMTPOutput] {
-        guard let t = transaction else { return reply(503, "5.5.1", "need MAIL command") }
+        guard let t = transaction else { return reply(503, "5.5.1", isLMTP ? "MAIL first" : "need MAIL command") }
         if t.usedBDAT { return reply(503, "5.5.1", "DATA after BDAT") }
-        guard !t.recipients.isEmpty else { return reply(554, "5.5.1", "no valid recipients") }
+        guard !t.recipients.isEmpty else { return reply(isLMTP ? 503 : 554, "5.5.1", "no valid recipients") }
         if t.body == "BINARYMIME" { return reply(503, "5.5.1", "BODY=BINARYMIME needs BDAT") }
         guard openSpool() else { return reply(451, "4.3.0", "cannot spool the message") }
         phase = .data(DotStuffedReader(maxSize: options.maxMessageSize))
-        return reply(354, nil, "end data with <CR><LF>.<CR><LF>")
+        return reply(354, nil, isLMTP ? "send the message, end with <CRLF>.<CRLF>" : "end data with <CR><LF>.<CR><LF>")
     }
 
     func bdat(size: Int, last: Bool) async -> [SMTPOutput] {
@@ -51,6 +52,12 @@ extension SMTPServerState {
     }
 
     func endOfData(_ reader: DotStuffedReader) async -> [SMTPOutput] {
+        if reader.tooBig && isLMTP {
+            // RFC 2033 §4.2: after DATA, one reply per accepted recipient, refusals included.
+            let refusals = perRecipient(MailReply(552, "5.3.4", "message exceeds \(options.maxMessageSize) bytes"))
+            await resetTransaction()
+            return refusals
+        }
         if reader.tooBig {
             env.metrics.messagesRefused.increment()
             await resetTransaction()
@@ -69,11 +76,17 @@ extension SMTPServerState {
         return await endOfMessage()
     }
 
-    /// Writes the Received: field that starts the spool file and sets the reader up.
+    /// Writes the Received: field that starts the spool file and sets the reader up. LMTP stores
+    /// the message as received: the MTA that hands it over has added its trace fields.
     func openSpool() -> Bool {
         guard var t = transaction else { return false }
         do {
             let spool = try SpoolFile(directory: env.spoolDirectory, name: t.id)
+            if isLMTP {
+                t.spool = spool
+                transaction = t
+                return true
+            }
             let protocolName = ReceivedField.protocolName(extended: extended, secure: client.isSecure,
                                                           authenticated: authenticatedUser != nil, utf8: t.smtpUTF8)
             spool.write(ReceivedField.make(helo: heloName ?? "unknown", clientHostname: clientHostname, clientAddress: client.address,
@@ -94,6 +107,11 @@ extension SMTPServerState {
     func endOfMessage() async -> [SMTPOutput] {
         guard var t = transaction, let spool = t.spool else { return reply(503, "5.5.1", "need MAIL command") }
         spool.close()
+        let queue: any MailQueue
+        switch env.dialect {
+        case .lmtp(let store): return await deliverToStore(store, spool)
+        case .smtp(_, let smtpQueue): queue = smtpQueue
+        }
         var verdictQuarantine = t.quarantine ?? quarantineAll
         if let filters = filterTransaction {
             let (outcome, modifications) = await runMessageFilters(filters, path: spool.path)
@@ -143,7 +161,7 @@ extension SMTPServerState {
         do {
             // Quarantine: accepted (the sender is not told, as with Postfix's HOLD) and kept in
             // the hold queue until an administrator releases or deletes it.
-            let queueID = try await env.queue.enqueue(envelope: envelope, messagePath: spool.path, holdReason: verdictQuarantine)
+            let queueID = try await queue.enqueue(envelope: envelope, messagePath: spool.path, holdReason: verdictQuarantine)
             env.metrics.messagesAccepted.increment()
             env.logger.info(verdictQuarantine == nil ? "message queued" : "message quarantined",
                             metadata: ["id": "\(t.id)", "queue_id": "\(queueID)", "from": "<\(t.sender)>",

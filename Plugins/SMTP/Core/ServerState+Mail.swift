@@ -4,9 +4,9 @@ import PluginAPI
 // MAIL FROM: the sender, its parameters and the sender checks (access tables, login maps).
 extension SMTPServerState {
     func mail(_ from: SMTPPath, _ parameters: [SMTPParameter]) async -> [SMTPOutput] {
-        guard heloName != nil else { return reply(503, "5.5.1", "send HELO or EHLO first") }
+        guard heloName != nil else { return reply(503, "5.5.1", isLMTP ? "LHLO first" : "send HELO or EHLO first") }
         guard transaction == nil else { return reply(503, "5.5.1", "nested MAIL command") }
-        if draining { return closing(MailReply(421, "4.3.2", "\(env.hostname) service shutting down, try again later")) }
+        if draining { return closing(drainReply) }
         if options.requireAuth && authenticatedUser == nil { return reply(530, "5.7.0", "authentication required") }
         if !parameters.isEmpty && !extended { return reply(555, "5.5.4", "MAIL parameters need EHLO") }
         var t = Transaction(id: "\(env.sessionID).\(transactionCount + 1)", sender: "")
@@ -14,9 +14,11 @@ extension SMTPServerState {
             switch p.key {
             case "SIZE":
                 guard let v = p.value, !v.isEmpty, v.count <= 20, v.allSatisfy(\.isASCIIDigit), let n = Int(v) else {
-                    return reply(501, "5.5.4", "bad SIZE value")
+                    return reply(501, "5.5.4", isLMTP ? "bad SIZE" : "bad SIZE value")
                 }
-                if n > options.maxMessageSize { return reply(552, "5.3.4", "message size exceeds fixed limit of \(options.maxMessageSize) bytes") }
+                if n > options.maxMessageSize {
+                    return reply(552, "5.3.4", isLMTP ? "message too big for this server" : "message size exceeds fixed limit of \(options.maxMessageSize) bytes")
+                }
             case "BODY":
                 guard let v = p.value?.uppercased(), ["7BIT", "8BITMIME", "BINARYMIME"].contains(v) else {
                     return reply(501, "5.5.4", "BODY is 7BIT, 8BITMIME or BINARYMIME")
@@ -37,14 +39,16 @@ extension SMTPServerState {
                 // otherwise not used (this server trusts no one's AUTH=).
                 guard let v = p.value, v == "<>" || XText.isValid(v) else { return reply(501, "5.5.4", "bad AUTH value") }
             default:
+                if isLMTP { return [.reply(SMTPCommandError.badParameter(p.key).reply)] }
                 return reply(555, "5.5.4", "unsupported MAIL parameter \(p.key)")
             }
         }
-        if from.needsSMTPUTF8 && !t.smtpUTF8 { return reply(553, "5.6.7", "non-ASCII sender address needs SMTPUTF8") }
+        // LMTP's client is the site's own MTA, which checked the sender when it took the message.
+        if from.needsSMTPUTF8 && !t.smtpUTF8 && !isLMTP { return reply(553, "5.6.7", "non-ASCII sender address needs SMTPUTF8") }
         // A source route in the reverse path is ignored (RFC 5321 §3.3 and §4.1.1.2).
         let sender = from.isNull ? "" : from.address
         t.sender = sender
-        let outside = !trustedNetwork && authenticatedUser == nil
+        let outside = !isLMTP && !trustedNetwork && authenticatedUser == nil
         if outside && !from.isNull && !SenderSyntax.isFullyQualified(from) {
             return reply(504, "5.5.2", "<\(sender)>: sender address must be fully qualified")
         }

@@ -2,14 +2,19 @@ import Foundation
 import PluginAPI
 
 // RCPT TO: each recipient through its syntax and parameters, then RecipientPolicy (access tables,
-// the router, relay control), then the filters.
+// the router, relay control), then the filters. In LMTP mode, the store's check (+LMTP) instead.
 extension SMTPServerState {
     func rcpt(_ to: SMTPPath, _ parameters: [SMTPParameter]) async -> [SMTPOutput] {
-        guard var t = transaction else { return reply(503, "5.5.1", "need MAIL command") }
+        guard var t = transaction else { return reply(503, "5.5.1", isLMTP ? "MAIL first" : "need MAIL command") }
         if t.usedBDAT { return reply(503, "5.5.1", "RCPT after BDAT") }
         guard t.recipients.count < options.maxRecipients else {
-            env.metrics.recipientRefused(.limit)
+            if !isLMTP { env.metrics.recipientRefused(.limit) }
             return reply(452, "4.5.3", "too many recipients")
+        }
+        let router: any MailRouter
+        switch env.dialect {
+        case .lmtp(let store): return await storeRecipient(to, store)
+        case .smtp(let smtpRouter, _): router = smtpRouter
         }
         if !parameters.isEmpty && !extended { return reply(555, "5.5.4", "RCPT parameters need EHLO") }
         var notify: [String] = []
@@ -45,7 +50,7 @@ extension SMTPServerState {
             env.metrics.recipientRefused(.syntax)
             return reply(501, "5.1.3", "bad recipient domain")
         }
-        let policy = RecipientPolicy(access: accessPolicy, router: env.router, clientWhitelisted: clientWhitelisted,
+        let policy = RecipientPolicy(access: accessPolicy, router: router, clientWhitelisted: clientWhitelisted,
                                      mayRelay: mayRelay, unknownUserCode: options.unknownRecipientCode, logger: env.logger)
         switch await policy.decide(address) {
         case .accept(let discard):

@@ -7,10 +7,13 @@ import PluginAPI
 /// writes what comes back, so replies leave in command order however the client pipelines.
 ///
 /// This file holds the phase machine: connection checks, line splitting, command sequencing,
-/// HELO/EHLO, VRFY and STARTTLS. Each transaction step has its own file: `+Mail` (sender checks),
+/// HELO/EHLO/LHLO, VRFY and STARTTLS. Each transaction step has its own file: `+Mail` (sender checks),
 /// `+Rcpt` (recipient checks: access tables, router, relay control, filters), `+Data` (DATA and
-/// BDAT, the spool file, end-of-message filters, the queue hand-over) and `+Auth` (SASL). Not
-/// thread-safe: one call at a time (the driver guarantees it).
+/// BDAT, the spool file, end-of-message filters, the queue hand-over) and `+Auth` (SASL).
+/// In LMTP mode (`env.dialect`, RFC 2033) the same machine serves LMTP listeners; where LMTP
+/// differs, the code says `isLMTP` at the place, and `+LMTP` holds its two store steps (the
+/// recipient check and the delivery with one reply per recipient). Not thread-safe: one call at a
+/// time (the driver guarantees it).
 // @unchecked Sendable: one caller at a time: SMTPSessionHandler's `busy` flag allows one call at once, in a Task or on its loop
 final class SMTPServerState: @unchecked Sendable {
     let env: SMTPEnvironment
@@ -83,10 +86,15 @@ final class SMTPServerState: @unchecked Sendable {
         env = environment
         self.client = client
         // AUTH lines may be up to 12288 octets (RFC 4954 §4); other lines are held to the option.
-        splitter = LineSplitter(maxLength: max(environment.options.maxLineLength, 12288),
+        // LMTP has no AUTH.
+        let longest = environment.dialect.isLMTP ? environment.options.maxLineLength : max(environment.options.maxLineLength, 12288)
+        splitter = LineSplitter(maxLength: longest,
                                 bareLineFeed: environment.options.bareLineFeed == .reject ? .reject : .accept)
         trustedNetwork = client.address.map { a in environment.options.mynetworks.contains { $0.contains(a) } } ?? false
     }
+
+    /// The session speaks LMTP (RFC 2033) and delivers into the store.
+    var isLMTP: Bool { env.dialect.isLMTP }
 
     /// Whether a mail transaction or an exchange is under way (a draining session waits for it).
     var isIdle: Bool {
@@ -155,7 +163,7 @@ final class SMTPServerState: @unchecked Sendable {
             case .continue, .accept: break
             }
         }
-        return [.reply(MailReply(220, nil, "\(env.hostname) ESMTP Postern"))]
+        return [.reply(MailReply(220, nil, isLMTP ? "\(env.hostname) LMTP Postern ready" : "\(env.hostname) ESMTP Postern"))]
     }
 
     var reverseLookupFailedTemporarily = false
@@ -204,7 +212,11 @@ final class SMTPServerState: @unchecked Sendable {
 
     /// The worker drains: a session between transactions is told to come back (RFC 5321 §3.8).
     func drainNow() -> [SMTPOutput] {
-        closing(MailReply(421, "4.3.2", "\(env.hostname) service shutting down, try again later"))
+        closing(drainReply)
+    }
+
+    var drainReply: MailReply {
+        MailReply(421, "4.3.2", isLMTP ? "\(env.hostname) shutting down, try again" : "\(env.hostname) service shutting down, try again later")
     }
 
     /// The client went away.
@@ -235,6 +247,10 @@ final class SMTPServerState: @unchecked Sendable {
                 input.removeFirst(consumed)
                 phase = .data(reader)
                 if !reader.tooBig { transaction?.spool?.write(data) }
+                if isLMTP && transaction?.spool?.failed == true {
+                    out += spoolFailedMidMessage()
+                    break
+                }
                 if reader.finished {
                     phase = .command
                     out += counted(await endOfData(reader))
@@ -330,21 +346,29 @@ final class SMTPServerState: @unchecked Sendable {
             }
         }
         switch command {
+        case .helo where isLMTP, .ehlo where isLMTP: return reply(500, "5.5.1", "this is LMTP: use LHLO")
         case .helo(let name): return await hello(name, extended: false)
         case .ehlo(let name): return await hello(name, extended: true)
+        case .lhlo(let name) where isLMTP: return await hello(name, extended: true)
         case .lhlo: return reply(500, "5.5.1", "this is SMTP: use EHLO")
         case .mail(let from, let parameters): return await mail(from, parameters)
         case .rcpt(let to, let parameters): return await rcpt(to, parameters)
         case .data: return data()
+        // LMTP offers no CHUNKING: the command is refused and what follows it read as commands.
+        case .bdat where isLMTP: return reply(502, "5.5.1", "BDAT is not offered here")
         case .bdat(let size, let last): return await bdat(size: size, last: last)
         case .rset:
             await resetTransaction()
-            return reply(250, "2.0.0", "ok")
+            return reply(250, "2.0.0", isLMTP ? "reset" : "ok")
         case .noop: return reply(250, "2.0.0", "ok")
         case .quit: return closing(MailReply(221, "2.0.0", "bye"))
+        case .help where isLMTP: return reply(214, "2.0.0", "LHLO MAIL RCPT DATA RSET NOOP QUIT")
         case .help: return reply(214, "2.0.0", "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS AUTH; see RFC 5321")
+        case .vrfy where isLMTP: return reply(252, "2.5.0", "cannot verify, but will try")
         case .vrfy(let argument): return await vrfy(argument)
         case .expn: return reply(502, "5.5.1", "EXPN is disabled")
+        // LMTP is for the site's own MTA, on loopback, the local network or a Unix socket.
+        case .startTLS where isLMTP, .auth where isLMTP: return reply(502, "5.5.1", "not offered on LMTP")
         case .startTLS: return startTLS()
         case .auth(let mechanism, let initial): return await auth(mechanism, initial)
         }
@@ -372,6 +396,10 @@ final class SMTPServerState: @unchecked Sendable {
         }
         heloName = name
         self.extended = extended
+        if isLMTP {
+            return reply(250, nil, [env.hostname, "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8",
+                                    "SIZE \(options.maxMessageSize)"].joined(separator: "\n"))
+        }
         guard extended else { return reply(250, nil, env.hostname) }
         var lines = [env.hostname, "PIPELINING", "SIZE \(options.maxMessageSize)", "8BITMIME"]
         if options.smtpUTF8 { lines.append("SMTPUTF8") }
@@ -402,7 +430,9 @@ final class SMTPServerState: @unchecked Sendable {
               let address = RecipientSyntax.normalised(path, hostname: env.hostname) else {
             return reply(501, "5.1.3", "VRFY needs a full address")
         }
-        switch try? await env.router.classify(address) {
+        // LMTP answers VRFY without asking (execute); only SMTP has a router to ask.
+        guard case .smtp(let router, _) = env.dialect else { return reply(252, "2.5.0", "cannot verify, but will try") }
+        switch try? await router.classify(address) {
         case .local?: return reply(250, "2.1.5", "<\(address)>")
         case .unknownUser?: return [.reply(RecipientRefusal.unknownUser.reply(address, unknownUserCode: options.unknownRecipientCode))]
         case .disabled?: return [.reply(RecipientRefusal.disabled.reply(address))]

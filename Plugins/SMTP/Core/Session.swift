@@ -11,7 +11,8 @@ final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private let session: Session
     private let state: SMTPServerState
-    private let timeout: TimeAmount
+    /// Idle time before 421; nil: none (LMTP sessions have never timed out).
+    private let timeout: TimeAmount?
 
     private var pending: [UInt8] = []
     /// A call into the state machine is under way.
@@ -25,10 +26,10 @@ final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Past this much unprocessed input, reading stops until the state machine catches up.
     private static let pauseThreshold = 1 << 20
 
-    init(session: Session, state: SMTPServerState, timeout: Double) {
+    init(session: Session, state: SMTPServerState, timeout: Double?) {
         self.session = session
         self.state = state
-        self.timeout = .milliseconds(Int64(timeout * 1000))
+        self.timeout = timeout.map { .milliseconds(Int64($0 * 1000)) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -143,7 +144,7 @@ final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func resetTimer(_ context: ChannelHandlerContext) {
         idleTimer?.cancel()
-        guard !closed else { return }
+        guard !closed, let timeout else { return }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         idleTimer = context.eventLoop.scheduleTask(in: timeout) {
             let (me, ctx) = loopBound.value
