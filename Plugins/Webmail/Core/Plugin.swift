@@ -36,6 +36,14 @@ struct WebmailOptions: Sendable {
                     help: "none is for loopback only; tls is implicit TLS (port 993)"),
         ConfigField("imap_verify_certificate", .boolean, default: .boolean(true),
                     help: "false only for a self-signed certificate on a trusted network"),
+        ConfigField("submission_host", .string, default: .string("127.0.0.1"), help: "the submission server mail is sent through"),
+        ConfigField("submission_port", .integer(1...65535), default: .integer(587)),
+        ConfigField("submission_security", .oneOf(["none", "tls", "starttls"]), default: .string("starttls"),
+                    help: "none is for loopback only; tls is implicit TLS (port 465)"),
+        ConfigField("submission_verify_certificate", .boolean, default: .boolean(true),
+                    help: "false only for a self-signed certificate on a trusted network"),
+        ConfigField("max_upload_size", .size, default: .string("25M"),
+                    help: "attachments of one message together; keep it under the submission listener's max_message_size"),
         ConfigField("session_store", .string, default: .string(""),
                     help: "the shared session database; default: DATA/webmail/sessions.sqlite"),
         ConfigField("idle_timeout", .duration, default: .string("30m"), help: "a session unused this long is logged out"),
@@ -51,6 +59,8 @@ struct WebmailOptions: Sendable {
     ])
 
     var imap: IMAPEndpoint
+    var submission: SubmissionEndpoint
+    var maxUploadSize: Int
     var sessionStore: String
     var idleTimeout: Double
     var absoluteTimeout: Double
@@ -64,6 +74,10 @@ struct WebmailOptions: Sendable {
         imap = IMAPEndpoint(host: section.string("imap_host")!, port: section.int("imap_port")!,
                             security: IMAPEndpoint.Security(rawValue: section.string("imap_security")!) ?? .none,
                             verifyCertificate: section.bool("imap_verify_certificate")!)
+        submission = SubmissionEndpoint(host: section.string("submission_host")!, port: section.int("submission_port")!,
+                                        security: SubmissionEndpoint.Security(rawValue: section.string("submission_security")!) ?? .starttls,
+                                        verifyCertificate: section.bool("submission_verify_certificate")!)
+        maxUploadSize = section.size("max_upload_size")!
         let store = section.string("session_store")!
         sessionStore = store.isEmpty ? dataDirectory + "/webmail/sessions.sqlite" : store
         idleTimeout = section.duration("idle_timeout")!

@@ -54,7 +54,7 @@ struct FolderPage: Sendable {
 /// `serial` queues callers.
 final class MailAccess: Sendable {
     let connection: IMAPClientConnection
-    private let serial = AsyncSerialQueue()
+    let serial = AsyncSerialQueue()
 
     init(connection: IMAPClientConnection) {
         self.connection = connection
@@ -197,7 +197,7 @@ final class MailAccess: Sendable {
 
     /// SELECT, every time: the answer brings the current EXISTS, which another device may have
     /// changed since this connection last looked.
-    private func select(_ folder: String) async throws -> Int {
+    func select(_ folder: String) async throws -> Int {
         let result = try await connection.run([.text("SELECT "), IMAPSyntax.mailbox(folder)])
         for case .data(let n?, "EXISTS", _) in result.data { return n }
         return 0
@@ -217,7 +217,7 @@ final class MailAccess: Sendable {
         return map
     }
 
-    private static func summary(_ response: IMAPServerResponse) -> MessageSummary? {
+    static func summary(_ response: IMAPServerResponse) -> MessageSummary? {
         guard case .data(let seq?, "FETCH", let values) = response, let items = values.first?.list else { return nil }
         return summary(sequence: seq, fetchItems(items))
     }

@@ -30,6 +30,10 @@ struct MessageView: Sendable {
     /// The plain-text alternative when the body shown is HTML (for replies and quoting).
     var plainAlternative: String?
     var attachments: [Attachment]
+    /// Addresses as addr-specs, for replies: Reply-To (or From), To and Cc.
+    var replyAddresses: [String]
+    var toAddresses: [String]
+    var ccAddresses: [String]
 
     init(raw: [UInt8]) {
         let message = MIMEMessage(parsing: raw)
@@ -42,6 +46,12 @@ struct MessageView: Sendable {
         to = Self.addresses(root.field("To"))
         cc = Self.addresses(root.field("Cc"))
         date = header("Date")
+        func specs(_ name: String) -> [String] {
+            root.fields.filter { $0.hasName(name) }.flatMap { MailAddressList(parsing: $0.value).mailboxes.map { $0.localPart + "@" + $0.domain } }
+        }
+        replyAddresses = specs("Reply-To").isEmpty ? specs("From") : specs("Reply-To")
+        toAddresses = specs("To")
+        ccAddresses = specs("Cc")
         messageID = root.field("Message-ID").map { String(decoding: $0.value, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
         references = (header("References") + " " + header("In-Reply-To")).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
             .map(String.init).filter { $0.hasPrefix("<") }
@@ -95,6 +105,13 @@ struct MessageView: Sendable {
         let last = decoded.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? decoded
         let clean = String(last.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F })
         return clean.isEmpty ? nil : clean
+    }
+
+    /// An uploaded file's name as the browser sent it, reduced to a safe last path component.
+    static func filename(fromUpload raw: String) -> String {
+        let last = raw.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? raw
+        let clean = String(last.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F })
+        return clean.isEmpty || clean == "." || clean == ".." ? "attachment" : clean
     }
 
     static func defaultName(_ type: String, _ index: Int) -> String {

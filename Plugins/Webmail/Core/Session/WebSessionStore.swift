@@ -54,6 +54,7 @@ final class WebSessionStore: Sendable {
                 CREATE INDEX IF NOT EXISTS web_session_user ON web_session(user);
                 CREATE TABLE IF NOT EXISTS web_preferences (user TEXT PRIMARY KEY, json TEXT NOT NULL);
                 """)
+            try db.execute(sql: Self.composeSchema)
         }
         chmod(path, 0o600)
     }
@@ -88,6 +89,7 @@ final class WebSessionStore: Sendable {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM web_session WHERE last_seen < ? OR created < ?",
                            arguments: [now - idleTimeout, now - absoluteTimeout])
+            try removeOrphanedComposes(db)
             try db.execute(sql: """
                 INSERT INTO web_session (id, user, created, last_seen, csrf, sealed_password, client_address)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -97,14 +99,27 @@ final class WebSessionStore: Sendable {
     }
 
     func delete(id: String) throws {
-        _ = try pool.write { db in try db.execute(sql: "DELETE FROM web_session WHERE id = ?", arguments: [id]) }
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM web_session WHERE id = ?", arguments: [id])
+            try removeOrphanedComposes(db)
+        }
     }
 
     /// "Log out everywhere": every session of the user, on every device.
     func deleteAll(user: String) throws -> Int {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM web_session WHERE user = ?", arguments: [user])
-            return db.changesCount
+            let n = db.changesCount
+            try removeOrphanedComposes(db)
+            return n
+        }
+    }
+
+    /// Seals the new password into the session after the user changed it.
+    func reseal(id: String, password: String, token: String) throws {
+        let sealed = try CredentialSeal.seal(password, token: token)
+        try pool.write { db in
+            try db.execute(sql: "UPDATE web_session SET sealed_password = ? WHERE id = ?", arguments: [Data(sealed), id])
         }
     }
 

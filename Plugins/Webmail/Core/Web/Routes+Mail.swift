@@ -78,6 +78,12 @@ extension Webmail {
         folder.uppercased() == "INBOX" ? (strings["folder_inbox"] ?? folder) : folder
     }
 
+    /// The folders a message can be moved to from `folder`.
+    func moveTargets(_ mail: MailAccess, from folder: String, strings: [String: String]) async throws -> [[String: Any]] {
+        try await mail.folders().filter { $0.selectable && $0.name != folder }
+            .map { ["name": $0.name, "label": $0.specialUse.flatMap { strings["folder_\($0)"] } ?? $0.name] }
+    }
+
     func quotaData(_ mail: MailAccess) async -> [String: Any]? {
         guard let quota = try? await mail.quota(), quota.limitKiB > 0 else { return nil }
         let percent = min(100, quota.usedKiB * 100 / quota.limitKiB)
@@ -111,6 +117,8 @@ extension Webmail {
             "folders": try await folderList(mail, current: folder, strings: strings),
             "folder": displayName(folder, strings: strings), "folderQuery": folderQuery, "messages": rows, "empty": rows.isEmpty,
             "total": page.total, "page": pageNumber + 1, "pages": page.pageCount,
+            "folderName": folder, "moveTargets": try await moveTargets(mail, from: folder, strings: strings),
+            "sent": query["sent"] == "1",
         ]
         if pageNumber > 0 { data["prev"] = "/mail?f=\(folderQuery)&p=\(pageNumber - 1)" }
         if pageNumber + 1 < page.pageCount { data["next"] = "/mail?f=\(folderQuery)&p=\(pageNumber + 1)" }
@@ -137,6 +145,7 @@ extension Webmail {
             "csrf": user.session.csrf, "user": user.session.user,
             "folders": try await folderList(mail, current: folder, strings: strings),
             "folder": displayName(folder, strings: strings), "folderQuery": folderQuery, "uid": uid,
+            "folderName": folder, "moveTargets": try await moveTargets(mail, from: folder, strings: strings),
             "subject": view.subject.isEmpty ? (strings["message_nosubject"] ?? "") : view.subject,
             "from": view.from, "to": view.to, "cc": view.cc, "hasCc": !view.cc.isEmpty, "date": view.date,
             "attachments": view.attachments.map { a in

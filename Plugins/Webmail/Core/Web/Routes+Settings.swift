@@ -6,7 +6,10 @@ extension Webmail {
     func addSettingsRoutes(_ router: Router<WebmailRequestContext>) {
         router.get("/settings") { request, context -> Response in
             let saved = request.uri.queryParameters["saved"] == "1"
-            return try await self.signedInPage(request, context) { user, mail in try await self.settingsPage(user, mail, saved: saved) }
+            let account = request.uri.queryParameters["account"].map(String.init)
+            return try await self.signedInPage(request, context) { user, mail in
+                try await self.settingsPage(user, mail, saved: saved, accountMessage: account)
+            }
         }
         router.post("/settings") { request, context -> Response in
             guard let user = try self.signedIn(request) else { return Self.redirect("/login") }
@@ -16,12 +19,16 @@ extension Webmail {
             if let language = form["language"], PageRenderer.languages.contains(language) { prefs.language = language }
             if let size = form["page_size"].flatMap(Int.init), (5...500).contains(size) { prefs.pageSize = size }
             if let zone = form["time_zone"], TimeZone(identifier: zone) != nil { prefs.timeZone = zone }
+            if let name = form["display_name"] {
+                let clean = name.trimmingCharacters(in: .whitespaces)
+                prefs.displayName = clean.isEmpty ? nil : String(clean.prefix(100))
+            }
             try self.sessions.setPreferences(prefs, user: user.session.user)
             return Self.redirect("/settings?saved=1")
         }
     }
 
-    private func settingsPage(_ user: SignedIn, _ mail: MailAccess, saved: Bool) async throws -> Response {
+    private func settingsPage(_ user: SignedIn, _ mail: MailAccess, saved: Bool, accountMessage: String?) async throws -> Response {
         let strings = pages.strings(user.language)
         let names = ["en": "English", "de": "Deutsch", "fr": "Français", "ja": "日本語"]
         let pageSize = user.preferences.pageSize ?? options.pageSize
@@ -31,9 +38,11 @@ extension Webmail {
             "languages": PageRenderer.languages.map { ["code": $0, "name": names[$0] ?? $0, "selected": $0 == user.language] },
             "pageSizes": [10, 25, 50, 100, 200].map { ["value": $0, "selected": $0 == pageSize] },
             "timeZone": user.preferences.timeZone ?? "UTC",
-            "saved": saved,
+            "saved": saved, "displayName": user.preferences.displayName ?? "",
         ]
-        return Self.html(pages.render("settings", brand: user.brandKey, language: user.language, data))
+        var page = data
+        if let account = await accountSettings(user, message: accountMessage) { page["account"] = account } else { page["accountRemote"] = true }
+        return Self.html(pages.render("settings", brand: user.brandKey, language: user.language, page))
     }
 
     func addStaticRoutes(_ router: Router<WebmailRequestContext>) {

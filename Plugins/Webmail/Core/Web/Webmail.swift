@@ -83,7 +83,10 @@ final class Webmail: Sendable {
         let router = Router(context: WebmailRequestContext.self)
         addAuthRoutes(router)
         addMailRoutes(router)
+        addComposeRoutes(router)
+        addActionRoutes(router)
         addSettingsRoutes(router)
+        addAccountRoutes(router)
         addStaticRoutes(router)
         return router
     }
