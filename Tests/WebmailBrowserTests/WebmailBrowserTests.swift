@@ -36,7 +36,7 @@ final class WebmailBrowserTests: XCTestCase {
 
     static func start() throws -> Run {
         let dir = TempDir("webmail-browser")
-        let lmtp = freePort(), imap = freePort(), web = freePort()
+        let lmtp = freePort(), imap = freePort(), web = freePort(), submission = freePort()
         let server = try ServerProcess.start(dir, """
             data_dir = "./var"
             workers = 1
@@ -44,8 +44,19 @@ final class WebmailBrowserTests: XCTestCase {
             [plugin.sasl-plain]
             [plugin.imap]
             login_failure_delay = "100ms"
+            [plugin.queue]
+            [plugin.smtp]
+            hostname = "mail.example.org"
             [plugin.webmail]
             login_failure_delay = "100ms"
+            [[listener]]
+            name = "submission"
+            address = "127.0.0.1"
+            port = \(submission)
+            protocol = "smtp"
+            [listener.options]
+            mode = "submission"
+            allow_plaintext_auth_on_loopback = true
             [[listener]]
             name = "lmtp"
             address = "127.0.0.1"
@@ -65,13 +76,15 @@ final class WebmailBrowserTests: XCTestCase {
             protocol = "webmail"
             [listener.options]
             imap_port = \(imap)
+            submission_port = \(submission)
+            submission_security = "none"
             """)
         func admin(_ args: [String]) throws {
             let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
             guard status == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
         }
         try admin(["domain", "add", "example.org"])
-        for user in ["alice", "big", "hostile"] {
+        for user in ["alice", "big", "hostile", "bob", "carol"] {
             try admin(["user", "add", "\(user)@example.org", "--password", "\(user)-Secret-1"])
         }
         func deliver(_ user: String, _ count: Int, _ kind: String) throws {
@@ -88,7 +101,8 @@ final class WebmailBrowserTests: XCTestCase {
             "base": "http://localhost:\(web)", "user": "alice@example.org", "password": "alice-Secret-1",
             "big_user": "big@example.org", "big_password": "big-Secret-1",
             "hostile_user": "hostile@example.org", "hostile_password": "hostile-Secret-1",
-            "postern": Build.postern, "config": server.configFile, "screenshots": screenshots,
+            "postern": Build.postern, "config": server.configFile, "screenshots": screenshots, "imap_port": imap,
+            "bob_password": "bob-Secret-1", "carol_password": "carol-Secret-1", "new_password": "alice-Changed-2",
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
         let (status, stdout, stderr) = Build.runSeparately(python, [scripts + "/webmail_browser.py", "browse", json])
@@ -171,6 +185,10 @@ final class WebmailBrowserTests: XCTestCase {
         XCTAssertEqual(c["after_kill_url"] as? String, "/mail?f=INBOX")
         XCTAssertEqual(c["after_kill_user"] as? String, "alice@example.org")
         XCTAssertEqual(c["after_reload_user"] as? String, "alice@example.org")
+        let compose = try XCTUnwrap(c["after_kill_compose"] as? [Any])
+        XCTAssertEqual(compose[0] as? String, "Survives a crash")
+        XCTAssertEqual(compose[1] as? String, "typed before the crash")
+        XCTAssertEqual(compose[2] as? [String], ["upload-notes.txt"], "the draft in progress is intact")
     }
 
     func testAFolderOfTenThousandMessagesPages() throws {
@@ -200,6 +218,64 @@ final class WebmailBrowserTests: XCTestCase {
         XCTAssertEqual(c["mail_after_logout_url"] as? String, "/login")
         XCTAssertEqual(c["other_device_before"] as? Int, 200)
         XCTAssertEqual(c["other_device_after"] as? Int, 303, "the other device's session is gone: redirected to the login")
+    }
+
+    func testComposeSendsWithAnAttachmentAndKeepsACopyInSent() throws {
+        let c = try browser().checks
+        XCTAssertEqual(c["send_url"] as? String, "/mail?f=INBOX&sent=1")
+        XCTAssertEqual(c["send_notice"] as? String, "Your message was sent.")
+        XCTAssertEqual(c["sent_received"] as? Bool, true, "delivered to bob through submission and the queue")
+        XCTAssertEqual(c["sent_from"] as? String, "alice@example.org")
+        XCTAssertEqual(c["sent_body"] as? String, "Hello Bob, from the browser. Grüße")
+        let attachments = try XCTUnwrap(c["sent_attachments"] as? [[Any]])
+        XCTAssertEqual(attachments.first?.first as? String, "upload-notes.txt")
+        XCTAssertEqual(c["sent_copy"] as? Bool, true)
+    }
+
+    func testReplyReplyAllAndForward() throws {
+        let c = try browser().checks
+        XCTAssertEqual(c["reply_to"] as? String, "bob@example.org")
+        XCTAssertEqual(c["reply_subject"] as? String, "Re: Plain hello")
+        XCTAssertEqual(c["reply_quote"] as? Bool, true)
+        XCTAssertEqual(c["reply_in_reply_to"] as? String, "<plain-1@example.net>")
+        XCTAssertEqual(c["reply_body_start"] as? String, "Thanks Bob. ")
+        XCTAssertEqual(c["conversation"] as? [String], ["Plain hello", "Re: Plain hello"], "the reply in Sent joins the thread")
+        XCTAssertEqual(c["contacts"] as? [String], ["bob@example.org"])
+        XCTAssertEqual(c["replyall_to"] as? String, "bob@example.org", "Reply-To, not ourselves")
+        XCTAssertEqual(c["replyall_cc"] as? String, "carol@example.org")
+        XCTAssertEqual(c["forward_subject"] as? String, "Fwd: Report attached")
+        XCTAssertEqual(c["forward_uploads"] as? [String], ["Bericht für Q4.pdf"])
+        let forwarded = try XCTUnwrap(c["forward_attachments"] as? [[String]])
+        XCTAssertEqual(forwarded, [["Bericht für Q4.pdf", "application/pdf"]])
+        XCTAssertEqual(c["forward_attach_notice"] as? Bool, true)
+        XCTAssertEqual(c["forward_attach_inner_subject"] as? String, "Report attached")
+    }
+
+    func testADraftIsSavedResumedAndSent() throws {
+        let c = try browser().checks
+        XCTAssertEqual(c["draft_notice"] as? String, "The draft was saved in Drafts.")
+        XCTAssertEqual(c["draft_resumed_to"] as? String, "bob@example.org")
+        XCTAssertEqual(c["draft_resumed_body"] as? String, "first words")
+        XCTAssertEqual(c["draft_resumed_uploads"] as? [String], ["upload-notes.txt"])
+        XCTAssertEqual(c["draft_sent"] as? Bool, true)
+        XCTAssertEqual(c["drafts_after_send"] as? [String], [], "the draft goes once it is sent")
+    }
+
+    func testSearchDeleteAndArchive() throws {
+        let c = try browser().checks
+        let results = try XCTUnwrap(c["search_results"] as? [String])
+        XCTAssertTrue(results.contains("Report attached"), "\(results)")
+        XCTAssertTrue(results.contains("Fwd: Report attached"), "searches every folder: \(results)")
+        XCTAssertFalse((c["after_delete_inbox"] as? [String] ?? []).contains("Plain hello"))
+        XCTAssertEqual(c["trash"] as? [String], ["Plain hello"])
+        XCTAssertEqual(c["archive"] as? [String], ["Report attached"])
+    }
+
+    func testPasswordChange() throws {
+        let c = try browser().checks
+        XCTAssertEqual(c["password_message"] as? String, "Ihr Passwort wurde geändert. Andere Geräte müssen sich neu anmelden.", "alice chose German earlier")
+        XCTAssertEqual(c["password_session_continues"] as? String, "alice@example.org")
+        XCTAssertEqual(c["old_password_error"] as? String, "The address or password is wrong.")
     }
 
     func testScreenshotsAreWrittenAndThePhoneLayoutFits() throws {

@@ -35,7 +35,7 @@ def deliver(port, user, count, kind):
                 lmtp.sendmail("attacker@example.net", [user], raw)
         else:
             plain = EmailMessage()
-            plain["From"] = "Bob Example <bob@example.net>"
+            plain["From"] = "Bob Example <bob@example.org>"
             plain["To"] = user
             plain["Subject"] = "Plain hello"
             plain["Date"] = "Sat, 05 Dec 2026 09:00:00 +0000"
@@ -44,7 +44,9 @@ def deliver(port, user, count, kind):
             lmtp.send_message(plain)
             html = EmailMessage()
             html["From"] = "=?utf-8?q?J=C3=B6rg?= <jorg@example.de>"
+            html["Reply-To"] = "bob@example.org"
             html["To"] = user
+            html["Cc"] = "carol@example.org"
             html["Subject"] = "=?utf-8?q?HTML_Gr=C3=BC=C3=9Fe?="
             html["Date"] = "Sat, 05 Dec 2026 09:30:00 +0000"
             html.set_content("plain alternative")
@@ -68,6 +70,7 @@ def browse(settings):
     from selenium import webdriver
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -145,7 +148,48 @@ def browse(settings):
         driver.save_screenshot(path)
         out["screenshots"].append(path)
 
+    def imap_messages(account, password, folder="INBOX"):
+        """Subjects and parsed messages of an account's folder, through real IMAP."""
+        import imaplib, email
+        from email import policy
+        found = []
+        with imaplib.IMAP4("127.0.0.1", settings["imap_port"]) as imap:
+            imap.login(account, password)
+            imap.select(folder, readonly=True)
+            _, data = imap.uid("SEARCH", None, "ALL")
+            for uid in data[0].split():
+                _, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+                found.append(email.message_from_bytes(parts[0][1], policy=policy.default))
+        return found
+
+    def wait_for(account, password, subject, folder="INBOX", timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for m in imap_messages(account, password, folder):
+                if m["Subject"] == subject:
+                    return m
+            time.sleep(0.3)
+        return None
+
+    def compose_fill(to=None, cc=None, subject=None, body=None):
+        for field, value in (("to", to), ("cc", cc), ("subject", subject)):
+            if value is not None:
+                el = driver.find_element(By.ID, field)
+                el.clear()
+                el.send_keys(value)
+        if body is not None:
+            el = driver.find_element(By.ID, "body")
+            el.send_keys(Keys.CONTROL, Keys.HOME)
+            el.send_keys(body)
+
+    def field(id_):
+        return driver.find_element(By.ID, id_).get_attribute("value")
+
     user, password = settings["user"], settings["password"]
+    upload = os.path.join(settings["screenshots"], "..", "upload-notes.txt")
+    with open(upload, "w") as f:
+        f.write("notes for the meeting\n")
+    upload = os.path.abspath(upload)
     try:
         # A wrong password: the form again, with the error, and no session cookie.
         login(user, "wrong-password")
@@ -207,6 +251,105 @@ def browse(settings):
         checks["source_has_header"] = b"Subject: Report attached" in body
         checks["source_type"] = headers.get("Content-Type")
 
+        # Compose a new message with an attachment and send it (to bob, a local account).
+        driver.get(base + "/mail?f=INBOX")
+        click(driver.find_element(By.ID, "new-message"))
+        compose_fill(to="Bob <bob@example.org>", subject="Webmail sends", body="Hello Bob, from the browser. Grüße")
+        driver.find_element(By.ID, "files").send_keys(upload)
+        click(driver.find_element(By.ID, "send"))
+        checks["send_url"] = driver.current_url.replace(base, "")
+        checks["send_notice"] = text("#sent-notice")
+        m = wait_for("bob@example.org", settings["bob_password"], "Webmail sends")
+        checks["sent_received"] = m is not None
+        if m is not None:
+            checks["sent_from"] = m["From"]
+            checks["sent_body"] = m.get_body(preferencelist=("plain",)).get_content().strip()
+            checks["sent_attachments"] = [(a.get_filename(), a.get_content()) for a in m.iter_attachments()]
+        sent_copy = [x["Subject"] for x in imap_messages(user, password, "Sent")]
+        checks["sent_copy"] = "Webmail sends" in sent_copy
+
+        # Reply: to the sender, quoted, threaded.
+        driver.get(base + "/mail?f=INBOX")
+        click(driver.find_element(By.LINK_TEXT, "Plain hello"))
+        click(driver.find_element(By.ID, "reply"))
+        checks["reply_to"] = field("to")
+        checks["reply_subject"] = field("subject")
+        checks["reply_quote"] = "> Hello Alice," in driver.find_element(By.ID, "body").get_attribute("value")
+        compose_fill(body="Thanks Bob. ")
+        click(driver.find_element(By.ID, "send"))
+        m = wait_for("bob@example.org", settings["bob_password"], "Re: Plain hello")
+        checks["reply_in_reply_to"] = m["In-Reply-To"] if m else None
+        checks["reply_body_start"] = m.get_body(preferencelist=("plain",)).get_content().splitlines()[0] if m else None
+        # The conversation spans folders: the original in the Inbox, the reply in Sent.
+        driver.get(base + "/mail?f=INBOX")
+        click(driver.find_element(By.LINK_TEXT, "Plain hello"))
+        checks["conversation"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#conversation li a")]
+        # Address completion offers the people written to.
+        click(driver.find_element(By.ID, "new-message"))
+        checks["contacts"] = [e.get_attribute("value") for e in driver.find_elements(By.CSS_SELECTOR, "#contacts option")]
+        click(driver.find_element(By.ID, "discard"))
+
+        # Reply all: the Reply-To and the Cc, without ourselves.
+        driver.get(base + "/mail?f=INBOX")
+        click(driver.find_element(By.PARTIAL_LINK_TEXT, "HTML Gr"))
+        click(driver.find_element(By.ID, "reply-all"))
+        checks["replyall_to"] = field("to")
+        checks["replyall_cc"] = field("cc")
+        click(driver.find_element(By.ID, "discard"))
+
+        # Forward inline (the attachment comes along) and as an attachment.
+        driver.get(base + "/mail?f=INBOX")
+        click(driver.find_element(By.LINK_TEXT, "Report attached"))
+        click(driver.find_element(By.ID, "forward"))
+        checks["forward_subject"] = field("subject")
+        checks["forward_uploads"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#uploads .upload-name")]
+        compose_fill(to="carol@example.org")
+        click(driver.find_element(By.ID, "send"))
+        m = wait_for("carol@example.org", settings["carol_password"], "Fwd: Report attached")
+        checks["forward_attachments"] = [(a.get_filename(), a.get_content_type()) for a in m.iter_attachments()] if m else None
+        driver.get(base + "/mail?f=INBOX")
+        click(driver.find_element(By.LINK_TEXT, "Report attached"))
+        click(driver.find_element(By.ID, "forward-attach"))
+        checks["forward_attach_notice"] = text("#forwarded-original") is not None
+        compose_fill(to="carol@example.org", subject="Forwarded whole")
+        click(driver.find_element(By.ID, "send"))
+        m = wait_for("carol@example.org", settings["carol_password"], "Forwarded whole")
+        if m is not None:
+            inner = [a for a in m.iter_attachments() if a.get_content_type() == "message/rfc822"]
+            checks["forward_attach_inner_subject"] = inner[0].get_content()["Subject"] if inner else None
+
+        # A draft: saved with an attachment, resumed from Drafts, then sent.
+        click(driver.find_element(By.ID, "new-message"))
+        compose_fill(to="bob@example.org", subject="Draft to resume", body="first words")
+        driver.find_element(By.ID, "files").send_keys(upload)
+        click(driver.find_element(By.ID, "save-draft"))
+        checks["draft_notice"] = text("#compose-notice")
+        driver.get(base + "/mail?f=Drafts")
+        click(driver.find_element(By.LINK_TEXT, "Draft to resume"))
+        click(driver.find_element(By.ID, "edit-draft"))
+        checks["draft_resumed_to"] = field("to")
+        checks["draft_resumed_body"] = driver.find_element(By.ID, "body").get_attribute("value").strip()
+        checks["draft_resumed_uploads"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#uploads .upload-name")]
+        click(driver.find_element(By.ID, "send"))
+        checks["draft_sent"] = wait_for("bob@example.org", settings["bob_password"], "Draft to resume") is not None
+        checks["drafts_after_send"] = [x["Subject"] for x in imap_messages(user, password, "Drafts")]
+
+        # Search, then delete one message to the Trash and move another to the Archive.
+        driver.get(base + "/search")
+        driver.find_element(By.ID, "q").send_keys("Report")
+        click(driver.find_element(By.ID, "search"))
+        checks["search_results"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages td.subject a")]
+        driver.get(base + "/mail?f=INBOX")
+        row = [r for r in driver.find_elements(By.CSS_SELECTOR, "#messages tbody tr")
+               if r.find_element(By.CSS_SELECTOR, "td.subject a").text == "Plain hello"][0]
+        row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
+        click(driver.find_element(By.ID, "delete-selected"))
+        checks["after_delete_inbox"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages td.subject a")]
+        checks["trash"] = [x["Subject"] for x in imap_messages(user, password, "Trash")]
+        click(driver.find_element(By.LINK_TEXT, "Report attached"))
+        click(driver.find_element(By.ID, "archive"))
+        checks["archive"] = [x["Subject"] for x in imap_messages(user, password, "Archive")]
+
         # CSRF: a post without the token, or with another, is refused and changes nothing.
         status, _, _ = http("/settings", data=b"language=ja")
         checks["settings_without_csrf"] = status
@@ -226,7 +369,13 @@ def browse(settings):
         checks["german_inbox"] = text("li.use-inbox a")
         checks["german_html_lang"] = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
 
-        # A session survives the worker's death (SIGKILL) and a reload, between two requests.
+        # A session survives the worker's death (SIGKILL) and a reload, between two requests,
+        # with a message being written (text and an uploaded file) intact.
+        click(driver.find_element(By.ID, "new-message"))
+        compose_fill(to="bob@example.org", subject="Survives a crash", body="typed before the crash")
+        driver.find_element(By.ID, "files").send_keys(upload)
+        click(driver.find_element(By.ID, "attach"))
+        compose_id = driver.find_element(By.CSS_SELECTOR, "input[name=c]").get_attribute("value")
         def status_json():
             return json.loads(subprocess.run([settings["postern"], "ctl", "status", "-c", settings["config"], "--json"],
                                              capture_output=True, text=True).stdout)["status"]
@@ -246,6 +395,9 @@ def browse(settings):
         driver.get(base + "/mail?f=INBOX")
         checks["after_kill_url"] = driver.current_url.replace(base, "")
         checks["after_kill_user"] = text("#user")
+        driver.get(base + "/compose?c=" + compose_id)
+        checks["after_kill_compose"] = [field("subject"), driver.find_element(By.ID, "body").get_attribute("value").strip(),
+                                        [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#uploads .upload-name")]]
         subprocess.run([settings["postern"], "ctl", "reload", "-c", settings["config"]], capture_output=True)
         time.sleep(1.5)
         driver.get(base + "/mail?f=INBOX")
@@ -288,6 +440,21 @@ def browse(settings):
             foreign = foreign_requests()
             out["hostile"][subject] = {"alert": alert, "errors": errors, "foreign": foreign}
         click(driver.find_element(By.ID, "logout"))
+
+        # Password change: the old one no longer works, the new one does.
+        login(user, password)
+        driver.get(base + "/settings")
+        driver.find_element(By.ID, "current").send_keys(password)
+        driver.find_element(By.ID, "new").send_keys(settings["new_password"])
+        driver.find_element(By.ID, "again").send_keys(settings["new_password"])
+        click(driver.find_element(By.ID, "change-password"))
+        checks["password_message"] = text("#account-message")
+        driver.get(base + "/mail?f=INBOX")
+        checks["password_session_continues"] = text("#user")
+        click(driver.find_element(By.ID, "logout"))
+        login(user, password)
+        checks["old_password_error"] = text("#login-error")
+        password = settings["new_password"]
 
         # Logout: the cookie is gone and a page asks for the login again.
         login(user, password)

@@ -38,6 +38,7 @@ extension MailAccess {
     /// Sets or clears a flag on messages.
     func setFlag(_ flag: String, on: Bool, uids: [Int], folder: String) async throws {
         guard !uids.isEmpty else { return }
+        forgetFolders()
         try await serial.run {
             _ = try await select(folder)
             try await connection.run([.text("UID STORE \(Self.uidSet(uids)) \(on ? "+" : "-")FLAGS.SILENT (\(flag))")])
@@ -47,6 +48,7 @@ extension MailAccess {
     /// Moves messages (RFC 6851 MOVE, else COPY, then delete and expunge only those UIDs).
     func move(uids: [Int], from folder: String, to target: String) async throws {
         guard !uids.isEmpty, folder != target else { return }
+        forgetFolders()
         try await serial.run {
             _ = try await select(folder)
             let set = Self.uidSet(uids)
@@ -64,6 +66,7 @@ extension MailAccess {
     /// Removes messages for good (from the Trash, or a folder with no Trash to move them to).
     func expunge(uids: [Int], folder: String) async throws {
         guard !uids.isEmpty else { return }
+        forgetFolders()
         try await serial.run {
             _ = try await select(folder)
             let set = Self.uidSet(uids)
@@ -79,7 +82,8 @@ extension MailAccess {
     /// Appends a message (a sent copy, a draft); returns its UID when the server says (UIDPLUS).
     @discardableResult
     func append(_ message: [UInt8], to folder: String, flags: [String]) async throws -> Int? {
-        try await serial.run {
+        forgetFolders()
+        return try await serial.run {
             let result = try await connection.run([.text("APPEND "), IMAPSyntax.mailbox(folder), .text(" (\(flags.joined(separator: " "))) "),
                                                    .literal(message)])
             // [APPENDUID uidvalidity uid]
@@ -91,6 +95,7 @@ extension MailAccess {
     }
 
     func createFolder(_ name: String) async throws {
+        forgetFolders()
         try await serial.run {
             try await connection.run([.text("CREATE "), IMAPSyntax.mailbox(name)])
             _ = try? await connection.run([.text("SUBSCRIBE "), IMAPSyntax.mailbox(name)])
@@ -98,12 +103,14 @@ extension MailAccess {
     }
 
     func renameFolder(_ name: String, to newName: String) async throws {
+        forgetFolders()
         try await serial.run {
             try await connection.run([.text("RENAME "), IMAPSyntax.mailbox(name), .text(" "), IMAPSyntax.mailbox(newName)])
         }
     }
 
     func deleteFolder(_ name: String) async throws {
+        forgetFolders()
         try await serial.run {
             // A selected folder cannot always be deleted: leave it first.
             if await connection.capabilities.contains("UNSELECT") { _ = try? await connection.run([.text("UNSELECT")]) }
@@ -130,6 +137,27 @@ extension MailAccess {
             let result = try await connection.run([.text("UID FETCH \(Self.uidSet(uids)) (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (\(Self.listHeaderFields))])")])
             return result.data.compactMap(Self.summary).sorted { $0.uid > $1.uid }
         }
+    }
+
+    /// The messages of a conversation in the given folders: those whose Message-ID is `root`, or
+    /// whose References or In-Reply-To name it. Spanning folders is the point: the user's own
+    /// replies in Sent appear beside the messages in the Inbox.
+    func conversation(root: String, folders: [String]) async throws -> [(folder: String, summary: MessageSummary)] {
+        var found: [(String, MessageSummary)] = []
+        let id = IMAPSyntax.astring(root)
+        for folder in folders {
+            let query: [IMAPCommandPart] = [.text("UID SEARCH OR OR HEADER Message-ID "), id, .text(" HEADER References "), id,
+                                            .text(" HEADER In-Reply-To "), id]
+            let uids: [Int] = try await serial.run {
+                _ = try await select(folder)
+                let result = try await connection.run(query)
+                var uids: [Int] = []
+                for case .data(_, "SEARCH", let values) in result.data { uids += values.compactMap(\.number) }
+                return uids
+            }
+            for summary in try await summaries(uids: Array(uids.suffix(50)), folder: folder) { found.append((folder, summary)) }
+        }
+        return found
     }
 
     /// The folder with a special use (`drafts`, `sent`, `trash`, `junk`, `archive`), if any.

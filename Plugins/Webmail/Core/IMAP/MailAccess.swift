@@ -55,6 +55,7 @@ struct FolderPage: Sendable {
 final class MailAccess: Sendable {
     let connection: IMAPClientConnection
     let serial = AsyncSerialQueue()
+    private let folderCache = NIOLockedValueBox<(at: Double, folders: [FolderInfo])?>(nil)
 
     init(connection: IMAPClientConnection) {
         self.connection = connection
@@ -94,7 +95,21 @@ final class MailAccess: Sendable {
 
     // MARK: - Folders
 
+    /// The folder list, from a cache of a few seconds: one page asks for it several times
+    /// (sidebar, move targets, special folders), and a LIST per ask would be the page's cost.
     func folders() async throws -> [FolderInfo] {
+        let now = Date().timeIntervalSince1970
+        if let cached = folderCache.withLockedValue({ $0 }), now - cached.at < 3 { return cached.folders }
+        let fresh = try await listFolders()
+        folderCache.withLockedValue { $0 = (now, fresh) }
+        return fresh
+    }
+
+    func forgetFolders() {
+        folderCache.withLockedValue { $0 = nil }
+    }
+
+    private func listFolders() async throws -> [FolderInfo] {
         try await serial.run {
             let caps = await connection.capabilities
             var folders: [String: FolderInfo] = [:]

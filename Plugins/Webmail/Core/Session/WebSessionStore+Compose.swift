@@ -16,6 +16,9 @@ struct ComposeState: Sendable, Equatable, Codable {
     /// Set on a reply: the original gets \Answered once this is sent.
     var answeredFolder: String?
     var answeredUID: Int?
+    /// The text fields as last posted (to, cc, bcc, subject, body): a compose reopened after a
+    /// crash, a reload, or on another node shows what was typed up to the last post.
+    var fields: [String: String]?
 }
 
 struct StoredUpload: Sendable, Equatable {
@@ -31,6 +34,8 @@ extension WebSessionStore {
         CREATE TABLE IF NOT EXISTS web_upload (id INTEGER PRIMARY KEY AUTOINCREMENT, compose_id TEXT NOT NULL,
             filename TEXT NOT NULL, mime_type TEXT NOT NULL, data BLOB NOT NULL);
         CREATE INDEX IF NOT EXISTS web_upload_compose ON web_upload(compose_id);
+        CREATE TABLE IF NOT EXISTS web_contact (user TEXT NOT NULL, address TEXT NOT NULL, last_used REAL NOT NULL, uses INTEGER NOT NULL,
+            PRIMARY KEY (user, address));
         """
 
     func saveCompose(_ state: ComposeState, sessionID: String) throws {
@@ -88,6 +93,26 @@ extension WebSessionStore {
     func removeUpload(id: Int64, composeID: String) throws {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM web_upload WHERE id = ? AND compose_id = ?", arguments: [id, composeID])
+        }
+    }
+
+    /// Remembers the people a user writes to, for address completion on every device.
+    func noteRecipients(_ addresses: [String], user: String, now: Double = Date().timeIntervalSince1970) throws {
+        try pool.write { db in
+            for address in addresses {
+                try db.execute(sql: """
+                    INSERT INTO web_contact (user, address, last_used, uses) VALUES (?, ?, ?, 1)
+                    ON CONFLICT(user, address) DO UPDATE SET last_used = excluded.last_used, uses = uses + 1
+                    """, arguments: [user, address.lowercased(), now])
+            }
+        }
+    }
+
+    /// The user's recent correspondents, most used first.
+    func contacts(user: String, limit: Int = 200) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT address FROM web_contact WHERE user = ? ORDER BY uses DESC, last_used DESC LIMIT ?",
+                                arguments: [user, limit])
         }
     }
 

@@ -30,7 +30,7 @@ extension Webmail {
         let query = request.uri.queryParameters
         let strings = pages.strings(user.language)
         if let id = query["c"].map(String.init), let state = try sessions.compose(id: id, sessionID: user.session.id) {
-            return try await composePage(user, mail, state: state, fields: [:], notice: nil, error: nil)
+            return try await composePage(user, mail, state: state, fields: state.fields ?? [:], notice: nil, error: nil)
         }
         var state = ComposeState(id: WebSessionStore.randomToken())
         var fields: [String: String] = [:]
@@ -85,6 +85,7 @@ extension Webmail {
                 break
             }
         }
+        state.fields = fields
         try sessions.saveCompose(state, sessionID: user.session.id)
         return try await composePage(user, mail, state: state, fields: fields, notice: nil, error: nil)
     }
@@ -94,6 +95,8 @@ extension Webmail {
         guard let id = form.fields["c"], var state = try sessions.compose(id: id, sessionID: user.session.id) else {
             return errorPage(user, strings["compose_gone"] ?? "", status: .notFound)
         }
+        state.fields = form.fields.filter { ["to", "cc", "bcc", "subject", "body"].contains($0.key) }
+        try sessions.saveCompose(state, sessionID: user.session.id)
         for file in form.files where file.field == "files" {
             let name = MessageView.filename(fromUpload: file.filename)
             try sessions.addUpload(composeID: id, filename: name, mimeType: OutgoingMessage.safeType(file.mimeType), data: file.data)
@@ -137,6 +140,7 @@ extension Webmail {
                 let text = (strings["compose_sendfailed"] ?? "") + " " + "\(error)"
                 return try await composePage(user, mail, state: state, fields: form.fields, notice: nil, error: text)
             }
+            try? sessions.noteRecipients(outgoing.recipients, user: user.session.user)
             plugin.context.logger.info("webmail message sent", metadata: ["user": "\(user.session.user)", "recipients": "\(outgoing.recipients.count)"])
             if let sent = try await mail.specialFolder("sent") {
                 try await mail.append(outgoing.rendered(includeBcc: true), to: sent, flags: ["\\Seen"])
@@ -199,6 +203,7 @@ extension Webmail {
             "forwardedAsAttachment": state.forwardedUID != nil,
             "notice": notice ?? "", "hasNotice": notice != nil, "error": error ?? "", "hasError": error != nil,
             "maxUpload": Self.size(options.maxUploadSize),
+            "contacts": (try? sessions.contacts(user: user.session.user)) ?? [],
         ]
         return Self.html(pages.render("compose", brand: user.brandKey, language: user.language, data),
                          status: error == nil ? .ok : .unprocessableContent)

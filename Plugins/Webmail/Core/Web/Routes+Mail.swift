@@ -146,6 +146,7 @@ extension Webmail {
             "folders": try await folderList(mail, current: folder, strings: strings),
             "folder": displayName(folder, strings: strings), "folderQuery": folderQuery, "uid": uid,
             "folderName": folder, "moveTargets": try await moveTargets(mail, from: folder, strings: strings),
+            "isDraft": try await mail.specialFolder("drafts") == folder,
             "subject": view.subject.isEmpty ? (strings["message_nosubject"] ?? "") : view.subject,
             "from": view.from, "to": view.to, "cc": view.cc, "hasCc": !view.cc.isEmpty, "date": view.date,
             "attachments": view.attachments.map { a in
@@ -181,7 +182,38 @@ extension Webmail {
             data["html"] = ""
         }
         data["sourceURL"] = "/source?f=\(folderQuery)&uid=\(uid)"
+        if let thread = try await conversation(view, folder: folder, uid: uid, user, mail), thread.count > 1 {
+            data["conversation"] = thread
+            data["hasConversation"] = true
+        }
         return Self.html(pages.render("message", brand: user.brandKey, language: user.language, data), csp: csp)
+    }
+
+    /// The conversation around a message, in the Inbox, Sent, Archive and its own folder, oldest first.
+    private func conversation(_ view: MessageView, folder: String, uid: Int, _ user: SignedIn,
+                              _ mail: MailAccess) async throws -> [[String: Any]]? {
+        guard let root = view.references.first ?? view.messageID else { return nil }
+        var folders = ["INBOX", folder]
+        for use in ["sent", "archive"] { if let f = try await mail.specialFolder(use) { folders.append(f) } }
+        var seen = Set<String>()
+        folders = folders.filter { seen.insert($0).inserted }
+        let strings = pages.strings(user.language)
+        let timeZone = user.preferences.timeZone.flatMap(TimeZone.init(identifier:)) ?? .gmt
+        let items = try await mail.conversation(root: root, folders: folders)
+        let labels = Dictionary(try await mail.folders().map { f in (f.name, f.specialUse.flatMap { strings["folder_\($0)"] } ?? f.name) },
+                                uniquingKeysWith: { a, _ in a })
+        return items.map { item -> (Int64, [String: Any]) in
+            let header = MIMEMessage(parsing: item.summary.header + [13, 10]).root
+            let date = header.field("Date").flatMap { MailDate(rfc5322: String(decoding: $0.value, as: UTF8.self)) }
+            return (date?.secondsSince1970 ?? 0, [
+                "url": "/read?f=\(Self.queryEscape(item.folder))&uid=\(item.summary.uid)",
+                "from": MessageView.addresses(header.field("From")),
+                "subject": header.fields.first { $0.hasName("Subject") }.map { EncodedWords.decode($0.value) } ?? "",
+                "date": Self.shortDate(header.field("Date"), item.summary.internalDate, timeZone: timeZone),
+                "folder": labels[item.folder] ?? item.folder,
+                "current": item.folder == folder && item.summary.uid == uid,
+            ])
+        }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// An attachment, always as a download unless it is an image shown inline (`cid:`): a part
