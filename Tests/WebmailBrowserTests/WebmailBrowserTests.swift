@@ -36,6 +36,13 @@ final class WebmailBrowserTests: XCTestCase {
 
     static func start() throws -> Run {
         let dir = TempDir("webmail-browser")
+        // Two brands: example.org in its own colours, example.com in German by default.
+        let brands = dir.path + "/brands"
+        for (domain, json) in [("example.org", ##"{"product": "Example Org Mail", "primaryColor": "#0b6e4f", "footer": "Example Org, Postern demo"}"##),
+                               ("example.com", ##"{"product": "Beispiel Mail", "primaryColor": "#8a1538", "defaultLanguage": "de"}"##)] {
+            try FileManager.default.createDirectory(atPath: brands + "/" + domain, withIntermediateDirectories: true)
+            try json.write(toFile: brands + "/\(domain)/brand.json", atomically: true, encoding: .utf8)
+        }
         let lmtp = freePort(), imap = freePort(), web = freePort(), submission = freePort()
         let server = try ServerProcess.start(dir, """
             data_dir = "./var"
@@ -78,12 +85,15 @@ final class WebmailBrowserTests: XCTestCase {
             imap_port = \(imap)
             submission_port = \(submission)
             submission_security = "none"
+            brands = "\(brands)"
             """)
         func admin(_ args: [String]) throws {
             let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
             guard status == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
         }
         try admin(["domain", "add", "example.org"])
+        try admin(["domain", "add", "example.com"])
+        try admin(["user", "add", "hans@example.com", "--password", "hans-Secret-1"])
         for user in ["alice", "big", "hostile", "bob", "carol"] {
             try admin(["user", "add", "\(user)@example.org", "--password", "\(user)-Secret-1"])
         }
@@ -102,7 +112,7 @@ final class WebmailBrowserTests: XCTestCase {
             "big_user": "big@example.org", "big_password": "big-Secret-1",
             "hostile_user": "hostile@example.org", "hostile_password": "hostile-Secret-1",
             "postern": Build.postern, "config": server.configFile, "screenshots": screenshots, "imap_port": imap,
-            "bob_password": "bob-Secret-1", "carol_password": "carol-Secret-1", "new_password": "alice-Changed-2",
+            "bob_password": "bob-Secret-1", "brand_user": "hans@example.com", "brand_password": "hans-Secret-1", "carol_password": "carol-Secret-1", "new_password": "alice-Changed-2",
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
         let (status, stdout, stderr) = Build.runSeparately(python, [scripts + "/webmail_browser.py", "browse", json])
@@ -276,6 +286,16 @@ final class WebmailBrowserTests: XCTestCase {
         XCTAssertEqual(c["password_message"] as? String, "Ihr Passwort wurde geändert. Andere Geräte müssen sich neu anmelden.", "alice chose German earlier")
         XCTAssertEqual(c["password_session_continues"] as? String, "alice@example.org")
         XCTAssertEqual(c["old_password_error"] as? String, "The address or password is wrong.")
+    }
+
+    func testTwoDomainsShowTheirOwnBrandAndLanguage() throws {
+        let c = try browser().checks
+        XCTAssertEqual(c["brand_org_product"] as? String, "Example Org Mail")
+        XCTAssertEqual(c["brand_org_footer"] as? String, "Example Org, Postern demo")
+        XCTAssertEqual(c["brand_org_color"] as? String, "rgb(11, 110, 79)")
+        XCTAssertEqual(c["brand_com_product"] as? String, "Beispiel Mail")
+        XCTAssertEqual(c["brand_com_color"] as? String, "rgb(138, 21, 56)")
+        XCTAssertEqual(c["brand_com_inbox"] as? String, "Posteingang", "the domain's default language")
     }
 
     func testScreenshotsAreWrittenAndThePhoneLayoutFits() throws {

@@ -203,6 +203,9 @@ def browse(settings):
         checks["inbox_subjects"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages td.subject a")]
         checks["inbox_unseen_rows"] = len(driver.find_elements(By.CSS_SELECTOR, "#messages tr.unseen"))
         checks["user_shown"] = text("#user")
+        checks["brand_org_product"] = text(".topbar .product")
+        checks["brand_org_footer"] = text(".footer")
+        checks["brand_org_color"] = driver.execute_script("return getComputedStyle(document.querySelector('.topbar')).backgroundColor")
         session = [c for c in driver.get_cookies() if c["name"] == "postern_session"]
         checks["cookie"] = session[0] if session else None
         shoot("inbox", 1280)
@@ -419,6 +422,13 @@ def browse(settings):
         out["timings"]["big_next_page_ms"] = int((time.time() - start) * 1000)
         rows = driver.find_elements(By.CSS_SELECTOR, "#messages td.subject a")
         checks["big_second_page_first_subject"] = rows[0].text if rows else None
+        click(driver.find_element(By.ID, "logout"))
+
+        # Another domain's user sees that domain's brand, in its default language.
+        login(settings["brand_user"], settings["brand_password"])
+        checks["brand_com_product"] = text(".topbar .product")
+        checks["brand_com_color"] = driver.execute_script("return getComputedStyle(document.querySelector('.topbar')).backgroundColor")
+        checks["brand_com_inbox"] = text("li.use-inbox a")
         click(driver.find_element(By.ID, "logout"))
 
         # The hostile corpus, each message opened in the browser.

@@ -102,6 +102,13 @@ extension MailAccess {
         }
     }
 
+    func setSubscribed(_ name: String, _ subscribed: Bool) async throws {
+        forgetFolders()
+        try await serial.run {
+            try await connection.run([.text(subscribed ? "SUBSCRIBE " : "UNSUBSCRIBE "), IMAPSyntax.mailbox(name)])
+        }
+    }
+
     func renameFolder(_ name: String, to newName: String) async throws {
         forgetFolders()
         try await serial.run {

@@ -19,6 +19,7 @@ struct FolderInfo: Sendable, Equatable {
     }
 
     var selectable: Bool { !attributes.contains("\\noselect") && !attributes.contains("\\nonexistent") }
+    var subscribed: Bool { attributes.contains("\\subscribed") }
 }
 
 /// One message of a list page: what the list shows, from the header fields and FETCH items.
@@ -115,7 +116,8 @@ final class MailAccess: Sendable {
             var folders: [String: FolderInfo] = [:]
             var order: [String] = []
             let listStatus = caps.contains("LIST-STATUS")
-            let command = listStatus ? "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))" : "LIST \"\" \"*\""
+            let subscribed = caps.contains("LIST-EXTENDED") ? "SUBSCRIBED " : ""
+            let command = listStatus ? "LIST \"\" \"*\" RETURN (\(subscribed)SPECIAL-USE STATUS (MESSAGES UNSEEN))" : "LIST \"\" \"*\""
             let result = try await connection.run([.text(command)])
             for response in result.data {
                 guard case .data(_, let name, let values) = response else { continue }

@@ -28,6 +28,8 @@ struct WebPreferences: Sendable, Equatable, Codable {
     var pageSize: Int?
     var timeZone: String?
     var displayName: String?
+    /// Added below new messages and replies (after the RFC 3676 "-- " line).
+    var signature: String?
 }
 
 /// The shared session store: an SQLite file (WAL, busy timeout) that every worker generation

@@ -34,6 +34,8 @@ extension Webmail {
                     case "create" where !name.isEmpty: try await mail.createFolder(name)
                     case "rename" where !name.isEmpty: try await mail.renameFolder(form["folder"] ?? "", to: name)
                     case "delete": try await mail.deleteFolder(form["folder"] ?? "")
+                    case "subscribe": try await mail.setSubscribed(form["folder"] ?? "", true)
+                    case "unsubscribe": try await mail.setSubscribed(form["folder"] ?? "", false)
                     default: break
                     }
                 } catch IMAPClientError.refused(_, _, let text) {
@@ -118,7 +120,8 @@ extension Webmail {
     func foldersPage(_ user: SignedIn, _ mail: MailAccess, error: String?) async throws -> Response {
         let strings = pages.strings(user.language)
         let folders = try await folderList(mail, current: "", strings: strings)
-        let own = try await mail.folders().filter { $0.specialUse == nil }.map { ["name": $0.name, "messages": $0.messages ?? 0] as [String: Any] }
+        let own = try await mail.folders().filter { $0.specialUse == nil }
+            .map { ["name": $0.name, "messages": $0.messages ?? 0, "subscribed": $0.subscribed] as [String: Any] }
         let data: [String: Any] = [
             "csrf": user.session.csrf, "user": user.session.user, "folders": folders, "own": own,
             "error": error ?? "", "hasError": error != nil,

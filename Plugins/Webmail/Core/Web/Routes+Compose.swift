@@ -85,6 +85,10 @@ extension Webmail {
                 break
             }
         }
+        if let signature = user.preferences.signature, query["draft"] == nil {
+            // Below what the user writes, above a quote (RFC 3676 §4.3 "-- " separator).
+            fields["body"] = "\n\n-- \n" + signature + (fields["body"].map { "\n" + $0 } ?? "\n")
+        }
         state.fields = fields
         try sessions.saveCompose(state, sessionID: user.session.id)
         return try await composePage(user, mail, state: state, fields: fields, notice: nil, error: nil)

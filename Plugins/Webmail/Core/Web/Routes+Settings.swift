@@ -19,6 +19,10 @@ extension Webmail {
             if let language = form["language"], PageRenderer.languages.contains(language) { prefs.language = language }
             if let size = form["page_size"].flatMap(Int.init), (5...500).contains(size) { prefs.pageSize = size }
             if let zone = form["time_zone"], TimeZone(identifier: zone) != nil { prefs.timeZone = zone }
+            if let signature = form["signature"] {
+                let clean = signature.replacingOccurrences(of: "\r\n", with: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+                prefs.signature = clean.isEmpty ? nil : String(clean.prefix(2000))
+            }
             if let name = form["display_name"] {
                 let clean = name.trimmingCharacters(in: .whitespaces)
                 prefs.displayName = clean.isEmpty ? nil : String(clean.prefix(100))
@@ -38,7 +42,7 @@ extension Webmail {
             "languages": PageRenderer.languages.map { ["code": $0, "name": names[$0] ?? $0, "selected": $0 == user.language] },
             "pageSizes": [10, 25, 50, 100, 200].map { ["value": $0, "selected": $0 == pageSize] },
             "timeZone": user.preferences.timeZone ?? "UTC",
-            "saved": saved, "displayName": user.preferences.displayName ?? "",
+            "saved": saved, "displayName": user.preferences.displayName ?? "", "signature": user.preferences.signature ?? "",
         ]
         var page = data
         if let account = await accountSettings(user, message: accountMessage) { page["account"] = account } else { page["accountRemote"] = true }
