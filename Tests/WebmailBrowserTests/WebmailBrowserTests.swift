@@ -111,7 +111,7 @@ final class WebmailBrowserTests: XCTestCase {
             "base": "http://localhost:\(web)", "user": "alice@example.org", "password": "alice-Secret-1",
             "big_user": "big@example.org", "big_password": "big-Secret-1",
             "hostile_user": "hostile@example.org", "hostile_password": "hostile-Secret-1",
-            "postern": Build.postern, "config": server.configFile, "screenshots": screenshots, "imap_port": imap,
+            "postern": Build.postern, "config": server.configFile, "screenshots": screenshots, "imap_port": imap, "lmtp_port": lmtp,
             "bob_password": "bob-Secret-1", "brand_user": "hans@example.com", "brand_password": "hans-Secret-1", "carol_password": "carol-Secret-1", "new_password": "alice-Changed-2",
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
@@ -137,6 +137,12 @@ final class WebmailBrowserTests: XCTestCase {
         XCTAssertEqual(c["user_shown"] as? String, "alice@example.org")
         XCTAssertEqual(c["inbox_subjects"] as? [String], ["Report attached", "HTML Grüße", "Plain hello"], "newest first")
         XCTAssertEqual(c["inbox_unseen_rows"] as? Int, 3)
+    }
+
+    func testNewMailIsAnnouncedWhileTheFolderIsOpen() throws {
+        let c = try browser().checks
+        XCTAssertEqual(c["live_banner"] as? String, "New mail has arrived: show it")
+        XCTAssertTrue((c["live_title"] as? String)?.hasPrefix("(4) ") ?? false, "\(c["live_title"] ?? "")")
     }
 
     func testTheSessionCookieIsSecureHttpOnlyAndSameSite() throws {

@@ -214,6 +214,24 @@ def browse(settings):
             "return document.documentElement.scrollWidth <= window.innerWidth + 1")
         driver.set_window_size(1280, 900)
 
+        # Live updates: mail delivered while the folder is open shows a banner (app.js and
+        # server-sent events; the page itself works without them).
+        driver.get(base + "/mail?f=INBOX")
+        time.sleep(1)
+        live = EmailMessage()
+        live["From"] = "bob@example.org"
+        live["To"] = user
+        live["Subject"] = "Live arrival"
+        live.set_content("arrived while the inbox was open")
+        with smtplib.LMTP("127.0.0.1", settings["lmtp_port"]) as lmtp:
+            lmtp.send_message(live)
+        try:
+            WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "new-mail"))
+            checks["live_banner"] = text("#new-mail")
+        except Exception:
+            checks["live_banner"] = None
+        checks["live_title"] = driver.title
+
         # Reading: plain text, then HTML with a remote image, a cid image and a script.
         drain_logs()
         click(driver.find_element(By.LINK_TEXT, "Plain hello"))

@@ -167,6 +167,29 @@ extension MailAccess {
         return found
     }
 
+    /// STATUS of a folder: (messages, unseen, uidnext), without selecting it.
+    func status(_ folder: String) async throws -> (messages: Int, unseen: Int, uidNext: Int) {
+        try await serial.run {
+            let result = try await connection.run([.text("STATUS "), IMAPSyntax.mailbox(folder), .text(" (MESSAGES UNSEEN UIDNEXT)")])
+            var out = (messages: 0, unseen: 0, uidNext: 0)
+            for case .data(_, "STATUS", let values) in result.data {
+                guard values.count >= 2, let items = values[1].list else { continue }
+                var i = 0
+                while i + 1 < items.count {
+                    let n = items[i + 1].number ?? 0
+                    switch items[i].text?.uppercased() {
+                    case "MESSAGES": out.messages = n
+                    case "UNSEEN": out.unseen = n
+                    case "UIDNEXT": out.uidNext = n
+                    default: break
+                    }
+                    i += 2
+                }
+            }
+            return out
+        }
+    }
+
     /// The folder with a special use (`drafts`, `sent`, `trash`, `junk`, `archive`), if any.
     func specialFolder(_ use: String) async throws -> String? {
         try await folders().first { $0.specialUse == use }?.name

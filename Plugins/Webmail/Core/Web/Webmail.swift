@@ -88,6 +88,7 @@ final class Webmail: Sendable {
         addSettingsRoutes(router)
         addAccountRoutes(router)
         addStaticRoutes(router)
+        addEventRoutes(router)
         return router
     }
 

@@ -25,4 +25,27 @@
       if (back) window.location.href = back.href;
     }
   });
+
+  // New mail: the folder page listens for changes and offers to show them.
+  var list = document.getElementById("messages");
+  var folderField = document.querySelector("#list-form input[name=f]");
+  if (list && folderField && window.EventSource) {
+    var source = new EventSource("/events?f=" + encodeURIComponent(folderField.value));
+    source.addEventListener("mail", function (event) {
+      var data = JSON.parse(event.data);
+      if (!data["new"]) return;
+      var banner = document.getElementById("new-mail");
+      if (!banner) {
+        banner = document.createElement("p");
+        banner.id = "new-mail";
+        banner.className = "notice";
+        var link = document.createElement("a");
+        link.href = window.location.href;
+        link.textContent = document.documentElement.getAttribute("data-new-mail") || "New mail";
+        banner.appendChild(link);
+        list.parentNode.insertBefore(banner, list.parentNode.firstChild);
+      }
+      document.title = "(" + data.unseen + ") " + document.title.replace(/^\(\d+\) /, "");
+    });
+  }
 })();
