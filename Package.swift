@@ -126,7 +126,7 @@ let package = Package(
         // plugin whole, through the binary, in headless Chromium (WebmailBrowserTests).
         .testTarget(name: "WebmailTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
-        .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+        .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
