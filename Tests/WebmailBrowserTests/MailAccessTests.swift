@@ -14,11 +14,11 @@ final class MailAccessTests: XCTestCase {
 
     /// Runs the async scenario to its end on the test's own thread, so that stopping the servers
     /// (Foundation's Process waits) happens outside the concurrency pool.
-    func runScenario(port: Int, user: String) throws {
+    func runScenario(port: Int, user: String, expectSort: Bool) throws {
         let done = DispatchSemaphore(value: 0)
         let outcome = NIOLockedValueBox<Result<Void, any Error>?>(nil)
         Task {
-            do { try await self.exercise(port: port, user: user); outcome.withLockedValue { $0 = .success(()) } }
+            do { try await self.exercise(port: port, user: user, expectSort: expectSort); outcome.withLockedValue { $0 = .success(()) } }
             catch { outcome.withLockedValue { $0 = .failure(error) } }
             done.signal()
         }
@@ -48,16 +48,17 @@ final class MailAccessTests: XCTestCase {
             let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
             XCTAssertEqual(status, 0, output)
         }
-        try runScenario(port: imap, user: "alice@example.org")
+        try runScenario(port: imap, user: "alice@example.org", expectSort: false)
     }
 
     func testAgainstDovecot() throws {
         let dovecot = try DovecotFixture(users: ["alice"], password: Self.password)
         defer { dovecot.stop() }
-        try runScenario(port: dovecot.port, user: "alice")
+        try runScenario(port: dovecot.port, user: "alice", expectSort: true)
+        XCTAssertTrue(dovecot.log.contains("Login: user=<alice>"), "the scenario ran against Dovecot")
     }
 
-    func exercise(port: Int, user: String) async throws {
+    func exercise(port: Int, user: String, expectSort: Bool) async throws {
         let endpoint = IMAPEndpoint(host: "127.0.0.1", port: port, security: .none, verifyCertificate: false)
         let group = MultiThreadedEventLoopGroup.singleton
         do {
@@ -98,6 +99,15 @@ final class MailAccessTests: XCTestCase {
 
         let fetched = try await mail.message(folder: "INBOX", uid: third!)
         let read = try XCTUnwrap(fetched)
+        let canSort = await mail.canSort
+        XCTAssertEqual(canSort, expectSort)
+        if canSort {
+            // Dovecot sorts (RFC 5256); Postern lists in arrival order until its server sorts.
+            let bySubject = try await mail.page(folder: "INBOX", page: 0, pageSize: 10, sort: .subject, reverse: false)
+            XCTAssertEqual(bySubject.messages.map { MessageView(raw: $0.header + [13, 10]).subject }, ["First", "Grüße"])
+            let bySize = try await mail.page(folder: "INBOX", page: 0, pageSize: 1, sort: .size, reverse: true)
+            XCTAssertEqual(bySize.messages.map(\.uid), [third!], "the larger message first, one per page")
+        }
         XCTAssertEqual(MessageView(raw: read.raw).subject, "Grüße")
         let afterRead = try await mail.page(folder: "INBOX", page: 0, pageSize: 1)
         XCTAssertTrue(afterRead.messages[0].seen, "reading marks it seen")

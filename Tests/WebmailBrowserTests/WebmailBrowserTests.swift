@@ -308,7 +308,7 @@ final class WebmailBrowserTests: XCTestCase {
         let run = try browser()
         let shots = try XCTUnwrap(run.result["screenshots"] as? [String])
         XCTAssertEqual(Set(shots.map { URL(fileURLWithPath: $0).lastPathComponent }),
-                       ["inbox-1280.png", "inbox-360.png", "message-1280.png", "message-360.png"])
+                       ["inbox-1280.png", "inbox-360.png", "message-1280.png", "message-360.png", "compose-1280.png", "compose-360.png"])
         for shot in shots {
             let data = try Data(contentsOf: URL(fileURLWithPath: shot))
             XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], shot)

@@ -180,8 +180,17 @@ final class MailAccess: Sendable {
     /// ten messages or of 100,000.
     static let listHeaderFields = "FROM TO CC SUBJECT DATE CONTENT-TYPE MESSAGE-ID IN-REPLY-TO REFERENCES"
 
-    func page(folder: String, page: Int, pageSize: Int) async throws -> FolderPage {
-        try await serial.run {
+    /// A list order the server sorts by (RFC 5256 SORT); arrival order needs no SORT.
+    enum SortKey: String, Sendable, CaseIterable {
+        case date, from, subject, size
+        var criterion: String { ["date": "DATE", "from": "FROM", "subject": "SUBJECT", "size": "SIZE"][rawValue]! }
+    }
+
+    var canSort: Bool { get async { await connection.capabilities.contains("SORT") } }
+
+    func page(folder: String, page: Int, pageSize: Int, sort: SortKey? = nil, reverse: Bool = true) async throws -> FolderPage {
+        if let sort, await canSort { return try await sortedPage(folder: folder, page: page, pageSize: pageSize, sort: sort, reverse: reverse) }
+        return try await serial.run {
             let exists = try await select(folder)
             let newest = exists - page * pageSize
             guard exists > 0, newest >= 1 else {
@@ -191,6 +200,21 @@ final class MailAccess: Sendable {
             let result = try await connection.run([.text("FETCH \(oldest):\(newest) (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (\(Self.listHeaderFields))])")])
             let summaries = result.data.compactMap(Self.summary).sorted { $0.sequence > $1.sequence }
             return FolderPage(folder: folder, total: exists, page: page, pageSize: pageSize, messages: summaries)
+        }
+    }
+
+    /// One page in the server's SORT order: the sorted UIDs, then a FETCH of the page's slice.
+    private func sortedPage(folder: String, page: Int, pageSize: Int, sort: SortKey, reverse: Bool) async throws -> FolderPage {
+        try await serial.run {
+            let exists = try await select(folder)
+            let result = try await connection.run([.text("UID SORT (\(reverse ? "REVERSE " : "")\(sort.criterion)) UTF-8 ALL")])
+            var uids: [Int] = []
+            for case .data(_, "SORT", let values) in result.data { uids += values.compactMap(\.number) }
+            let slice = Array(uids.dropFirst(page * pageSize).prefix(pageSize))
+            guard !slice.isEmpty else { return FolderPage(folder: folder, total: exists, page: page, pageSize: pageSize, messages: []) }
+            let fetched = try await connection.run([.text("UID FETCH \(Self.uidSet(slice)) (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (\(Self.listHeaderFields))])")])
+            let byUID = Dictionary(fetched.data.compactMap(Self.summary).map { ($0.uid, $0) }, uniquingKeysWith: { a, _ in a })
+            return FolderPage(folder: folder, total: exists, page: page, pageSize: pageSize, messages: slice.compactMap { byUID[$0] })
         }
     }
 

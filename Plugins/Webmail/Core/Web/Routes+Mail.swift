@@ -96,7 +96,9 @@ extension Webmail {
         let pageNumber = max(0, query["p"].flatMap { Int(String($0)) } ?? 0)
         let pageSize = user.preferences.pageSize ?? options.pageSize
         let strings = pages.strings(user.language)
-        let page = try await mail.page(folder: folder, page: pageNumber, pageSize: pageSize)
+        let sort = query["sort"].flatMap { MailAccess.SortKey(rawValue: String($0)) }
+        let reverse = query["order"] != "asc"
+        let page = try await mail.page(folder: folder, page: pageNumber, pageSize: pageSize, sort: sort, reverse: reverse)
         let timeZone = user.preferences.timeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
         let rows: [[String: Any]] = page.messages.map { m in
             let header = MIMEMessage(parsing: m.header + [13, 10]).root
@@ -120,8 +122,16 @@ extension Webmail {
             "folderName": folder, "moveTargets": try await moveTargets(mail, from: folder, strings: strings),
             "sent": query["sent"] == "1",
         ]
-        if pageNumber > 0 { data["prev"] = "/mail?f=\(folderQuery)&p=\(pageNumber - 1)" }
-        if pageNumber + 1 < page.pageCount { data["next"] = "/mail?f=\(folderQuery)&p=\(pageNumber + 1)" }
+        let sortQuery = sort.map { "&sort=\($0.rawValue)&order=\(reverse ? "desc" : "asc")" } ?? ""
+        if pageNumber > 0 { data["prev"] = "/mail?f=\(folderQuery)&p=\(pageNumber - 1)\(sortQuery)" }
+        if pageNumber + 1 < page.pageCount { data["next"] = "/mail?f=\(folderQuery)&p=\(pageNumber + 1)\(sortQuery)" }
+        if await mail.canSort {
+            // Column headers sort; the current column's link turns the order around.
+            data["sortLinks"] = Dictionary(uniqueKeysWithValues: MailAccess.SortKey.allCases.map { key in
+                let order = key == sort && reverse ? "asc" : "desc"
+                return (key.rawValue, "/mail?f=\(folderQuery)&sort=\(key.rawValue)&order=\(order)")
+            })
+        }
         if let quota = await quotaData(mail) { data["quota"] = quota }
         return Self.html(pages.render("mailbox", brand: user.brandKey, language: user.language, data))
     }
