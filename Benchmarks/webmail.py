@@ -122,7 +122,8 @@ class Browser:
 
 def expect(cond, what, status, body):
     if not cond:
-        raise Failure("%s: HTTP %s, %r" % (what, status, body[:300]))
+        m = re.search(r'class="error"[^>]*>([^<]*)<', body)
+        raise Failure("%s: HTTP %s, %r" % (what, status, m.group(1) if m else body[:300]))
 
 
 def hidden(body, name):
@@ -238,8 +239,12 @@ class Roundcube:
 def run_for(seconds, users, setup, op):
     """`users` threads, each with its own session from `setup`, repeat `op` for `seconds`."""
     latencies, errors, lock = [], [], threading.Lock()
-    start_gate = threading.Barrier(users + 1)
     box = {}
+
+    def go():   # runs once, when every session is set up, before anyone starts
+        box["begin"] = time.time()
+        box["stop"] = box["begin"] + seconds
+    start_gate = threading.Barrier(users + 1, action=go)
 
     def worker():
         try:
@@ -264,12 +269,9 @@ def run_for(seconds, users, setup, op):
 
     threads = [threading.Thread(target=worker) for _ in range(users)]
     [t.start() for t in threads]
-    box["stop"] = None
     start_gate.wait()
-    begin = time.time()
-    box["stop"] = begin + seconds
     [t.join() for t in threads]
-    elapsed = time.time() - begin
+    elapsed = time.time() - box["begin"]
     if errors:
         print("    %d errors, first: %s" % (len(errors), errors[0][:400]), flush=True)
     if not latencies:
@@ -285,7 +287,8 @@ def measure(app, args, users):
     out["login+inbox"] = run_for(args.seconds, users, lambda: None, app.login_inbox)
     out["open message"] = run_for(args.seconds, users, app.login, app.open)
     out["search"] = run_for(args.seconds, users, app.login, app.search)
-    out["send"] = run_for(args.seconds, users, app.login, app.send)
+    if getattr(app, "can_send", True):
+        out["send"] = run_for(args.seconds, users, app.login, app.send)
     return out
 
 
@@ -409,7 +412,7 @@ hostname = "mx.example.org"
 [plugin.queue]
 [plugin.webmail]
 login_failure_delay = "10ms"
-max_login_failures = 1000000
+max_login_failures = 100000
 [[listener]]
 name = "imap"
 address = "127.0.0.1"
@@ -440,7 +443,10 @@ allow_plaintext_auth_on_loopback = true
     p = subprocess.Popen([postern, "serve", "-c", conf], stdout=log, stderr=subprocess.STDOUT)
     procs.append(p)
     for port in ports.values():
-        wait_port(port)
+        try:
+            wait_port(port, timeout=30)
+        except RuntimeError:
+            sys.exit("postern did not start: " + open(os.path.join(work, "postern.log")).read()[-2000:])
     t = time.time()
     per = (args.messages + 3) // 4
     fillers = [threading.Thread(target=lmtp_fill, args=(ports["lmtp"], [USER], min(per, args.messages - k * per),
@@ -530,9 +536,17 @@ def main():
         for key, name, app, _ in apps:
             app.login_inbox(None)
             b = app.login()
-            app.open(b), app.search(b), app.send(b)
+            app.open(b), app.search(b)
+            try:
+                app.send(b)
+                app.can_send = True
+                print("%s: every action checked" % name, flush=True)
+            except Failure as e:
+                if "not wired" not in str(e):
+                    raise
+                app.can_send = False
+                print("%s: sending is not wired in this build; send is left out for it" % name, flush=True)
             b.close()
-            print("%s: every action checked" % name, flush=True)
         results = {}
         for level in levels:
             for key, name, app, pids in apps:
@@ -550,12 +564,15 @@ def main():
             for level in levels:
                 row = "| %s | %d |" % (action, level)
                 for k, _, _, _ in apps:
-                    r = results[(k, level)][action]
+                    r = results[(k, level)].get(action)
+                    if r is None:
+                        row += " not wired | | |"
+                        continue
                     err = " (%d err)" % r["errors"] if r["errors"] else ""
                     row += " %.1f%s | %.0f | %.0f |" % (r["rate"], err, r["p50"], r["p95"])
                 for k in ratios:
-                    p, d = results[(k, level)][action]["rate"], results[("roundcube", level)][action]["rate"]
-                    row += " %.2f |" % (p / d) if d else " - |"
+                    p, d = results[(k, level)].get(action), results[("roundcube", level)].get(action)
+                    row += " %.2f |" % (p["rate"] / d["rate"]) if p and d and d["rate"] else " - |"
                 print(row)
     finally:
         for p in reversed(procs):

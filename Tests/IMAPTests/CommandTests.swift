@@ -255,7 +255,7 @@ final class CommandTests: XCTestCase {
             "LIST \"\" *", "LSUB \"\" *", "NAMESPACE", "STATUS INBOX (MESSAGES)", "APPEND x {1+}\r\nm", "IDLE",
             "GETQUOTA \"\"", "GETQUOTAROOT INBOX", "SETQUOTA \"\" (STORAGE 1)", "SETACL x bob lr", "DELETEACL x bob",
             "GETACL x", "LISTRIGHTS x bob", "MYRIGHTS x", "COMPRESS DEFLATE", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE",
-            "UID EXPUNGE 1", "SEARCH ALL", "UID SEARCH ALL", "FETCH 1 FLAGS", "UID FETCH 1 FLAGS",
+            "UID EXPUNGE 1", "SEARCH ALL", "UID SEARCH ALL", "SORT (DATE) UTF-8 ALL", "UID SORT (DATE) UTF-8 ALL", "FETCH 1 FLAGS", "UID FETCH 1 FLAGS",
             "STORE 1 FLAGS (\\Seen)", "UID STORE 1 FLAGS (\\Seen)", "COPY 1 x", "UID COPY 1 x", "MOVE 1 x", "UID MOVE 1 x",
         ]
         var names = Set<String>()

@@ -66,6 +66,7 @@ public enum IMAPCommand: Sendable, Hashable {
     /// RFC 4315 UIDPLUS.
     case uidExpunge(IMAPSequenceSet)
     case search(IMAPSearchCommand)
+    case sort(IMAPSortCommand)
     case fetch(IMAPFetchCommand)
     case store(IMAPStoreCommand)
     case copy(IMAPSequenceSet, mailbox: String, byUID: Bool)
@@ -111,6 +112,7 @@ public enum IMAPCommand: Sendable, Hashable {
         case .expunge: return "EXPUNGE"
         case .uidExpunge: return "UID EXPUNGE"
         case .search(let s): return s.byUID ? "UID SEARCH" : "SEARCH"
+        case .sort(let s): return s.search.byUID ? "UID SORT" : "SORT"
         case .fetch(let f): return f.byUID ? "UID FETCH" : "FETCH"
         case .store(let s): return s.byUID ? "UID STORE" : "STORE"
         case .copy(_, _, let uid): return uid ? "UID COPY" : "COPY"
@@ -162,6 +164,7 @@ public enum IMAPCommandTable {
         "CHECK": Row(.selected), "CLOSE": Row(.selected), "UNSELECT": Row(.selected), "EXPUNGE": Row(.selected),
         "UID EXPUNGE": Row(.selected),
         "SEARCH": Row(.selected, expungeResponses: false), "UID SEARCH": Row(.selected),
+        "SORT": Row(.selected, expungeResponses: false), "UID SORT": Row(.selected),
         "FETCH": Row(.selected, expungeResponses: false), "UID FETCH": Row(.selected),
         "STORE": Row(.selected, expungeResponses: false), "UID STORE": Row(.selected),
         "COPY": Row(.selected), "UID COPY": Row(.selected), "MOVE": Row(.selected), "UID MOVE": Row(.selected),

@@ -104,14 +104,14 @@ extension IMAPCommandReader {
         case "COMPRESS":
             try space("a compression mechanism")
             return .compress(mechanism: IMAPCharacters.upper(try atom("a compression mechanism")))
-        case "SEARCH", "FETCH", "STORE", "COPY", "MOVE":
+        case "SEARCH", "SORT", "FETCH", "STORE", "COPY", "MOVE":
             return try selectedCommand(name, byUID: false)
         case "UID":
             try space("a UID command")
             let sub = IMAPCharacters.upper(try atom("a UID command"))
             commandName = "UID " + sub
             switch sub {
-            case "SEARCH", "FETCH", "STORE", "COPY", "MOVE": return try selectedCommand(sub, byUID: true)
+            case "SEARCH", "SORT", "FETCH", "STORE", "COPY", "MOVE": return try selectedCommand(sub, byUID: true)
             case "EXPUNGE":
                 try space("a UID set")
                 return .uidExpunge(try sequenceSet("a UID set"))
@@ -125,6 +125,7 @@ extension IMAPCommandReader {
     mutating func selectedCommand(_ name: String, byUID: Bool) throws -> IMAPCommand {
         switch name {
         case "SEARCH": return .search(try search(byUID: byUID))
+        case "SORT": return .sort(try sort(byUID: byUID))
         case "FETCH": return .fetch(try fetch(byUID: byUID))
         case "STORE": return .store(try store(byUID: byUID))
         default:

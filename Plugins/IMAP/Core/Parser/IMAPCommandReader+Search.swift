@@ -27,13 +27,43 @@ extension IMAPCommandReader {
             command.charset = IMAPCharacters.upper(try astring("a charset name"))
             try space("search criteria")
         }
+        command.key = try searchKeys()
+        return command
+    }
+
+    /// One or more search keys separated by spaces, as one key.
+    mutating func searchKeys() throws -> IMAPSearchKey {
         var keys = [try searchKey()]
         while peek(is: " ") {
             pos += 1
             keys.append(try searchKey())
         }
-        command.key = keys.count == 1 ? keys[0] : .and(keys)
-        return command
+        return keys.count == 1 ? keys[0] : .and(keys)
+    }
+
+    // MARK: SORT
+
+    /// `SORT (criteria) charset keys` (RFC 5256 §3): the charset is not optional here.
+    mutating func sort(byUID: Bool) throws -> IMAPSortCommand {
+        try space("sort criteria")
+        try expect("(", "sort criteria")
+        var criteria: [IMAPSortCriterion] = []
+        while true {
+            var word = IMAPCharacters.upper(try atom("a sort criterion"))
+            var reverse = false
+            if word == "REVERSE" {
+                reverse = true
+                try space("a sort key")
+                word = IMAPCharacters.upper(try atom("a sort key"))
+            }
+            guard let key = IMAPSortCriterion.Key(rawValue: word) else { throw IMAPReaderStop.bad("Unknown sort key \(echo(word))") }
+            criteria.append(IMAPSortCriterion(key, reverse: reverse))
+            guard try nextListItem("a sort criterion") else { break }
+        }
+        try space("a charset name")
+        let charset = IMAPCharacters.upper(try astring("a charset name"))
+        try space("search criteria")
+        return IMAPSortCommand(criteria: criteria, search: IMAPSearchCommand(charset: charset, key: try searchKeys(), byUID: byUID))
     }
 
     mutating func searchKey() throws -> IMAPSearchKey {

@@ -126,6 +126,8 @@ public enum IMAPResponseData: Sendable, Hashable {
     case status(mailbox: String, [IMAPStatusValue])
     /// `* SEARCH n n n` with RFC 7162's `(MODSEQ n)` when given.
     case search([UInt32], modSeq: UInt64?)
+    /// `* SORT n...` (RFC 5256): the numbers in the order asked.
+    case sort([UInt32])
     /// RFC 4731.
     case esearch(IMAPESearchResponse)
     case exists(UInt32)

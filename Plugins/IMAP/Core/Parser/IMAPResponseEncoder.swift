@@ -222,6 +222,9 @@ public struct IMAPResponseEncoder: Sendable {
             put("SEARCH")
             for n in numbers { put(" \(n)") }
             if let modSeq { put(" (MODSEQ \(modSeq))") }
+        case .sort(let numbers):
+            put("SORT")
+            for n in numbers { put(" \(n)") }
         case .esearch(let e):
             put("ESEARCH")
             if let tag = e.tag { put(" (TAG "); string(Array(tag.utf8), into: &out); put(")") }

@@ -95,3 +95,29 @@ public struct IMAPSearchCommand: Sendable, Hashable {
         self.byUID = byUID
     }
 }
+
+/// A SORT criterion (RFC 5256 §3): a key, possibly reversed.
+public struct IMAPSortCriterion: Sendable, Hashable {
+    public enum Key: String, Sendable, CaseIterable {
+        case arrival = "ARRIVAL", cc = "CC", date = "DATE", from = "FROM", size = "SIZE", subject = "SUBJECT", to = "TO"
+    }
+    public var key: Key
+    public var reverse: Bool
+
+    public init(_ key: Key, reverse: Bool = false) {
+        self.key = key
+        self.reverse = reverse
+    }
+}
+
+/// `SORT (criteria) charset search-keys` (RFC 5256): a SEARCH whose answer is ordered.
+public struct IMAPSortCommand: Sendable, Hashable {
+    public var criteria: [IMAPSortCriterion]
+    /// The search part; its `charset` is SORT's mandatory charset.
+    public var search: IMAPSearchCommand
+
+    public init(criteria: [IMAPSortCriterion], search: IMAPSearchCommand) {
+        self.criteria = criteria
+        self.search = search
+    }
+}

@@ -274,7 +274,7 @@ final class IMAPSession: @unchecked Sendable {
         } else {
             caps += ["NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
                      "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "ACL", "RIGHTS=texk", "CONDSTORE", "QRESYNC",
-                     "ESEARCH", "SEARCHRES", "MULTIAPPEND", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
+                     "ESEARCH", "SEARCHRES", "SORT", "MULTIAPPEND", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
                      "APPENDLIMIT=\(settings.parserLimits.maxAppendMessageSize)"]
             if transport.canCompress { caps.append("COMPRESS=DEFLATE") }
         }
@@ -368,6 +368,7 @@ final class IMAPSession: @unchecked Sendable {
         case .expunge: done = await expunge(tag, uids: nil)
         case .uidExpunge(let set): done = await expunge(tag, uids: set)
         case .search(let search): done = await self.search(tag, search)
+        case .sort(let sort): done = await self.sort(tag, sort)
         case .fetch(let fetch): done = await self.fetch(tag, fetch)
         case .store(let store): done = await self.store(tag, store)
         case .copy(let set, let target, let byUID): done = await copy(tag, set, target, byUID: byUID, move: false)
