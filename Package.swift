@@ -117,8 +117,9 @@ let package = Package(
         // transcripts against Postern and a throw-away Dovecot.
         .testTarget(name: "IMAPInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/IMAPInteropTests", exclude: ["Scripts"]),
-        // The smtp-client plugin's reply parser, session state machine, dot-stuffing and 8BITMIME
-        // downgrade from its core; the built .so against a throw-away Postfix, smtp-sink, unbound and LMTP servers.
+        // The smtp-client plugin's next hops and MX routing from its core; PluginAPI's SMTPSubmission
+        // against `postern serve`; the built .so against a throw-away Postfix, smtp-sink, unbound and
+        // LMTP servers. (PluginAPI's SMTP client units, parser to session, are in MailCoreTests.)
         .testTarget(name: "SMTPClientTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSMTPClientCore"],
                     path: "Tests/SMTPClientTests"),
         // The webmail's core: the HTML sanitizer (with the hostile corpus), the IMAP client's

@@ -25,7 +25,7 @@ struct SMTPClientConfigError: Error, CustomStringConvertible {
 final class SMTPClientPlugin: Plugin {
     static let schema = ConfigSchema([
         ConfigField("hostname", .string, default: .string(""), help: "the name in EHLO/LHLO; default: the host name"),
-        ConfigField("tls", .oneOf(TLSPolicy.allCases.map(\.rawValue)), default: .string("may"),
+        ConfigField("tls", .oneOf(SMTPClientTLSPolicy.allCases.map(\.rawValue)), default: .string("may"),
                     help: "STARTTLS: none, may (when offered, certificate not checked) or encrypt (required and verified)"),
         ConfigField("tls_ca_file", .string, default: .string(""),
                     help: "PEM file of the certificates trusted under tls = \"encrypt\"; default: the system's trust store"),
@@ -53,10 +53,10 @@ final class SMTPClientPlugin: Plugin {
         let config = context.config
         let configuredName = config.string("hostname")!
         let heloName = configuredName.isEmpty ? ProcessInfo.processInfo.hostName : configuredName
-        guard let tls = TLSPolicy(rawValue: config.string("tls")!) else { throw SMTPClientConfigError(description: "tls: unknown policy") }
+        guard let tls = SMTPClientTLSPolicy(rawValue: config.string("tls")!) else { throw SMTPClientConfigError(description: "tls: unknown policy") }
         let port = config.int("port")!
-        var timeouts = ClientTimeouts(connect: 30, greeting: 300, command: 300, dataBlock: 180, finalReply: 600)
-        let timeoutKeys: [(String, WritableKeyPath<ClientTimeouts, Double>)] = [
+        var timeouts = SMTPClientTimeouts(connect: 30, greeting: 300, command: 300, dataBlock: 180, finalReply: 600)
+        let timeoutKeys: [(String, WritableKeyPath<SMTPClientTimeouts, Double>)] = [
             ("connect_timeout", \.connect), ("greeting_timeout", \.greeting), ("command_timeout", \.command),
             ("data_timeout", \.dataBlock), ("final_timeout", \.finalReply),
         ]
@@ -87,7 +87,7 @@ final class SMTPClientPlugin: Plugin {
     /// needs one that does not verify at all: the host's verifies and offers no way to turn it
     /// off, and an unverified certificate is what opportunistic TLS accepts (RFC 7435; Postfix
     /// `may`). Built once here, so a broken CA file refuses the plugin at start, not each delivery.
-    static func tlsContext(_ policy: TLSPolicy, caFile: String, services: HostServices) throws -> NIOSSLContext? {
+    static func tlsContext(_ policy: SMTPClientTLSPolicy, caFile: String, services: HostServices) throws -> NIOSSLContext? {
         switch policy {
         case .none:
             return nil

@@ -4,7 +4,7 @@ import PluginAPI
 /// The plugin's settings, from `[plugin.smtp-client]`.
 struct OutboundSettings: Sendable {
     var heloName: String
-    var tls: TLSPolicy
+    var tls: SMTPClientTLSPolicy
     /// The port of MX hosts and of next hops without one.
     var port: Int
     var lmtpPort: Int
@@ -13,7 +13,7 @@ struct OutboundSettings: Sendable {
     /// Tried in order when every host of the destination failed (SMTP only).
     var fallbackRelays: [Destination]
     var maxAddresses: Int
-    var timeouts: ClientTimeouts
+    var timeouts: SMTPClientTimeouts
     /// Lookup tables giving `USER:PASSWORD` for a next hop (Postfix's smtp_sasl_password_maps).
     var saslPasswordTables: [String] = []
 }
@@ -23,7 +23,7 @@ struct OutboundSettings: Sendable {
 /// left.
 // @unchecked Sendable: all stored properties are let (settings, Counters, HostServices, event loop group, NIOSSLContext)
 final class OutboundTransport: Transport, @unchecked Sendable {
-    let kind: ClientProtocol
+    let kind: SMTPClientProtocol
     let settings: OutboundSettings
     let services: HostServices
     let group: any EventLoopGroup
@@ -33,7 +33,7 @@ final class OutboundTransport: Transport, @unchecked Sendable {
     let delivered: Counter, deferred: Counter, failed: Counter
     let sessionsPlain: Counter, sessionsTLS: Counter
 
-    init(kind: ClientProtocol, settings: OutboundSettings, services: HostServices, group: any EventLoopGroup, logger: Logger,
+    init(kind: SMTPClientProtocol, settings: OutboundSettings, services: HostServices, group: any EventLoopGroup, logger: Logger,
          tlsContext: NIOSSLContext?, counter: (String, [(String, String)]) -> Counter) {
         self.kind = kind
         self.settings = settings
@@ -146,8 +146,8 @@ final class OutboundTransport: Transport, @unchecked Sendable {
 
     /// One session with one address.
     private func attempt(_ message: QueuedMessage, content: MessageContentScan, candidate: Candidate, destination: Destination,
-                         tls policy: TLSPolicy) async -> ClientSessionResult {
-        let target: ConnectTarget
+                         tls policy: SMTPClientTLSPolicy) async -> SMTPClientSessionResult {
+        let target: SMTPConnectTarget
         let peer: String
         if case .unixSocket(let path) = destination {
             target = .unix(path)
@@ -161,14 +161,14 @@ final class OutboundTransport: Transport, @unchecked Sendable {
             peer = candidate.description
         }
         let tls = policy == .none ? nil : tlsContext.map {
-            ClientTLS(context: $0, serverName: RouteResolver.isAddressLiteral(candidate.host) ? nil : candidate.host)
+            SMTPClientTLS(context: $0, serverName: RouteResolver.isAddressLiteral(candidate.host) ? nil : candidate.host)
         }
         let credentials = await credentials(for: destination, candidate: candidate)
-        let session = ClientSession(
-            settings: ClientSessionSettings(protocolKind: kind, heloName: settings.heloName, tls: policy, peer: peer,
+        let session = SMTPClientSession(
+            settings: SMTPClientSessionSettings(protocolKind: kind, heloName: settings.heloName, tls: policy, peer: peer,
                                             credentials: credentials, plaintextAuthAllowed: Self.isLoopback(candidate.address)),
-            message: OutgoingMessage(envelope: message.envelope, recipients: message.pending, content: content))
-        let connection = ClientConnection(group: group, timeouts: settings.timeouts, tls: tls, messagePath: message.path, logger: logger)
+            message: SMTPOutgoingMessage(envelope: message.envelope, recipients: message.pending, content: content))
+        let connection = SMTPClientConnection(group: group, timeouts: settings.timeouts, tls: tls, message: .file(message.path), logger: logger)
         let (result, secure) = await connection.run(session, to: target)
         if case .outcomes = result {
             // Counted once the server took part in a transaction, whatever its verdicts.

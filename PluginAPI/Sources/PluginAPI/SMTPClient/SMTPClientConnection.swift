@@ -1,60 +1,145 @@
 import Foundation
-import PluginAPI
 
 /// Where a connection goes.
-enum ConnectTarget: Sendable {
+public enum SMTPConnectTarget: Sendable {
+    /// An address already resolved (the smtp-client resolves MX hosts itself, through `DNSResolver`).
     case inet(SocketAddress)
+    /// A Unix-domain socket (LMTP).
     case unix(String)
+    /// A host name or address literal and a port, resolved by the system when connecting (a
+    /// configured submission server: no MX look-up, so no `DNSResolver` needed).
+    case host(String, port: Int)
 }
 
-/// TLS for STARTTLS: the context, and the name sent in SNI and checked against the certificate
-/// (nil for an address literal: SNI carries names only).
+/// TLS for STARTTLS or implicit TLS: the context, and the name sent in SNI and checked against the
+/// certificate (nil for an address literal: SNI carries names only). The context decides whether
+/// the certificate is verified, and against which roots.
 // @unchecked Sendable: value type holding a String and an NIOSSLContext, which is immutable and thread-safe once built
-struct ClientTLS: @unchecked Sendable {
-    var context: NIOSSLContext
-    var serverName: String?
+public struct SMTPClientTLS: @unchecked Sendable {
+    public var context: NIOSSLContext
+    public var serverName: String?
+
+    public init(context: NIOSSLContext, serverName: String?) {
+        self.context = context
+        self.serverName = serverName
+    }
 }
 
-/// Runs one `ClientSession` over one new connection: connects, reads replies through
+/// The message a connection sends after DATA, as it is (dot-stuffing and CRLF line ends are
+/// the connection's job).
+public enum SMTPClientMessage: Sendable {
+    /// A file, read a block at a time (a queued message may be large).
+    case file(String)
+    /// Bytes in memory (a message composed in the webmail).
+    case bytes([UInt8])
+
+    /// The whole message, for the 8BITMIME downgrade; nil when the file cannot be read.
+    func contents() -> [UInt8]? {
+        switch self {
+        case .file(let path): return FileManager.default.contents(atPath: path).map { Array($0) }
+        case .bytes(let bytes): return bytes
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .file(let path): return path
+        case .bytes: return "(message in memory)"
+        }
+    }
+}
+
+/// Runs one `SMTPClientSession` over one new connection: connects, reads replies through
 /// `SMTPReplyParser`, performs the session's actions (STARTTLS, message content through
 /// `DotStuffingWriter`), and enforces the stage timeouts by closing the connection when one runs
 /// out. Always returns a result; errors become outcomes or "try the next host".
-struct ClientConnection: Sendable {
-    let group: any EventLoopGroup
-    let timeouts: ClientTimeouts
-    let tls: ClientTLS?
-    let messagePath: String
-    let logger: Logger
+///
+/// In PluginAPI with the session because every plugin that sends mail needs the same driver
+/// (the smtp-client's transports, the webmail's submission through `SMTPSubmission`).
+public struct SMTPClientConnection: Sendable {
+    public let group: any EventLoopGroup
+    public let timeouts: SMTPClientTimeouts
+    /// The TLS context for STARTTLS or implicit TLS (`SMTPClientSessionSettings.implicitTLS`);
+    /// nil: a STARTTLS fails as a failed handshake, and implicit TLS cannot connect.
+    public let tls: SMTPClientTLS?
+    public let message: SMTPClientMessage
+    public let logger: Logger
 
-    static let blockSize = 64 * 1024
+    /// Message content is written and timed (`SMTPClientTimeouts.dataBlock`) a block at a time.
+    public static let blockSize = 64 * 1024
+
+    public init(group: any EventLoopGroup, timeouts: SMTPClientTimeouts, tls: SMTPClientTLS?, message: SMTPClientMessage, logger: Logger) {
+        self.group = group
+        self.timeouts = timeouts
+        self.tls = tls
+        self.message = message
+        self.logger = logger
+    }
 
     /// The session's result, and whether it ended under TLS.
-    func run(_ start: ClientSession, to target: ConnectTarget) async -> (ClientSessionResult, secure: Bool) {
+    public func run(_ start: SMTPClientSession, to target: SMTPConnectTarget) async -> (SMTPClientSessionResult, secure: Bool) {
+        let (result, session) = await runSession(start, to: target)
+        return (result, session.isSecure)
+    }
+
+    /// The session's result and the session as it ended (`isSecure`, `failure`, `extensions`).
+    public func runSession(_ start: SMTPClientSession, to target: SMTPConnectTarget) async -> (result: SMTPClientSessionResult, session: SMTPClientSession) {
         var session = start
         let peer = session.settings.peer
+        let implicitTLS = session.settings.implicitTLS
+        if implicitTLS && tls == nil {
+            let result = Self.finishResult(session.tlsFailed("no TLS context")) ?? .tryNextHost(MailReply(421, "4.7.5", "no TLS context"))
+            return (result, session)
+        }
+        let loop = group.next()
+        // Implicit TLS: the handshake is awaited before the greeting is read, so a failed one is
+        // reported as TLS trouble rather than as a lost connection.
+        let handshake: EventLoopPromise<Void>? = implicitTLS ? loop.makePromise(of: Void.self) : nil
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
-            let bootstrap = ClientBootstrap(group: group.next())
+            let bootstrap = ClientBootstrap(group: loop)
                 .connectTimeout(.nanoseconds(Int64(timeouts.connect * 1e9)))
                 .channelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            let tls = self.tls
             let wrap: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let handshake, let tls {
+                        let handler = try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(handshake))
+                    }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
             switch target {
             case .inet(let address): channel = try await bootstrap.connect(to: address, channelInitializer: wrap)
             case .unix(let path): channel = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: wrap)
+            case .host(let host, let port): channel = try await bootstrap.connect(host: host, port: port, channelInitializer: wrap)
             }
         } catch {
-            return (.tryNextHost(MailReply(421, "4.4.1", "connect to \(peer): \(Self.describe(error))")), false)
+            handshake?.fail(error)
+            return (.tryNextHost(MailReply(421, "4.4.1", "connect to \(peer): \(Self.describe(error))")), session)
         }
-        let watchdog = Watchdog(channel: channel.channel)
+        let watchdog = SMTPClientWatchdog(channel: channel.channel)
         defer { watchdog.cancel() }
+        if let handshake {
+            watchdog.arm(timeouts.command)
+            do {
+                try await handshake.futureResult.get()
+            } catch {
+                let why = watchdog.expired ? "timed out" : Self.describe(error)
+                try? await channel.executeThenClose { _, _ in }
+                let result = Self.finishResult(session.tlsFailed(why))
+                    ?? .tryNextHost(MailReply(421, "4.7.5", "TLS handshake with \(peer) failed: \(why)"))
+                return (result, session)
+            }
+        }
         do {
             return try await channel.executeThenClose { inbound, outbound in
                 var replies = inbound.makeAsyncIterator()
                 var parser = SMTPReplyParser()
                 var downgradedMessage: [UInt8]?
-                var pending: [ClientAction] = []
+                var pending: [SMTPClientAction] = []
                 while true {
                     guard !pending.isEmpty else {
                         watchdog.arm(timeouts.seconds(for: session.stage))
@@ -99,11 +184,11 @@ struct ClientConnection: Sendable {
                         break   // made a `.send` above
                     case .prepareDowngrade:
                         watchdog.cancel()
-                        guard let original = FileManager.default.contents(atPath: messagePath) else {
-                            pending = session.connectionLost("cannot read the queued message \(messagePath)")
+                        guard let original = message.contents() else {
+                            pending = session.connectionLost("cannot read the queued message \(message.name)")
                             continue
                         }
-                        switch EightBitDowngrade.convert(Array(original)) {
+                        switch EightBitDowngrade.convert(original) {
                         case .success(let converted):
                             downgradedMessage = converted
                             pending = session.downgradePrepared(.success(converted.count))
@@ -120,13 +205,18 @@ struct ClientConnection: Sendable {
                         }
 
                     case .finish(let result):
-                        return (result, session.isSecure)
+                        return (result, session)
                     }
                 }
             }
         } catch {
-            return (.tryNextHost(MailReply(421, "4.4.2", "lost connection with \(peer): \(Self.describe(error))")), false)
+            return (.tryNextHost(MailReply(421, "4.4.2", "lost connection with \(peer): \(Self.describe(error))")), session)
         }
+    }
+
+    private static func finishResult(_ actions: [SMTPClientAction]) -> SMTPClientSessionResult? {
+        for action in actions { if case .finish(let result) = action { return result } }
+        return nil
     }
 
     /// Reads until the parser has a reply; nil when the connection ended first.
@@ -140,8 +230,8 @@ struct ClientConnection: Sendable {
     }
 
     /// Puts TLS in front of the pipeline after `220` to STARTTLS and waits for the handshake.
-    private func startTLS(on channel: any Channel, parser: SMTPReplyParser, session: inout ClientSession,
-                          watchdog: Watchdog) async -> [ClientAction] {
+    private func startTLS(on channel: any Channel, parser: SMTPReplyParser, session: inout SMTPClientSession,
+                          watchdog: SMTPClientWatchdog) async -> [SMTPClientAction] {
         // Bytes after the 220 came before the handshake, unprotected: a man in the middle may
         // have put them there to be taken as replies inside TLS (CVE-2011-0411).
         if parser.hasBufferedInput { return session.connectionLost("protocol error (data after the 220 reply to STARTTLS)") }
@@ -164,19 +254,21 @@ struct ClientConnection: Sendable {
 
     /// Writes the message dot-stuffed with CRLF line ends and the final dot, a block at a time,
     /// each block within the data timeout.
-    private func sendMessage(_ converted: [UInt8]?, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, watchdog: Watchdog) async throws {
+    private func sendMessage(_ converted: [UInt8]?, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, watchdog: SMTPClientWatchdog) async throws {
         var writer = DotStuffingWriter()
-        if let converted {
+        var inMemory = converted
+        if inMemory == nil, case .bytes(let bytes) = message { inMemory = bytes }
+        if let inMemory {
             var offset = 0
-            while offset < converted.count {
-                let end = min(offset + Self.blockSize, converted.count)
+            while offset < inMemory.count {
+                let end = min(offset + Self.blockSize, inMemory.count)
                 watchdog.arm(timeouts.dataBlock)
-                try await outbound.write(ByteBuffer(bytes: writer.write(converted[offset..<end])))
+                try await outbound.write(ByteBuffer(bytes: writer.write(inMemory[offset..<end])))
                 offset = end
             }
-        } else {
+        } else if case .file(let messagePath) = message {
             guard let file = FileHandle(forReadingAtPath: messagePath) else {
-                throw ClientConnectionError.unreadableMessage(messagePath)
+                throw SMTPClientConnectionError.unreadableMessage(messagePath)
             }
             defer { try? file.close() }
             while let block = try file.read(upToCount: Self.blockSize), !block.isEmpty {
@@ -189,7 +281,7 @@ struct ClientConnection: Sendable {
     }
 
     /// An error as a short text for outcome replies: the system's words for errno values.
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
         if case ChannelError.connectTimeout(let amount)? = error as? ChannelError {
             return "connection timed out after \(Double(amount.nanoseconds) / 1e9)s"
@@ -207,10 +299,10 @@ struct ClientConnection: Sendable {
     }
 }
 
-enum ClientConnectionError: Error, CustomStringConvertible {
+public enum SMTPClientConnectionError: Error, CustomStringConvertible {
     case unreadableMessage(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .unreadableMessage(let path): return "cannot read the queued message \(path)"
         }
@@ -220,7 +312,7 @@ enum ClientConnectionError: Error, CustomStringConvertible {
 /// Closes the connection when the current stage's time runs out; the session then sees the
 /// connection end and `expired` tells why.
 // @unchecked Sendable: timer and fired are only read and written under `lock`; channel is let
-final class Watchdog: @unchecked Sendable {
+final class SMTPClientWatchdog: @unchecked Sendable {
     private let channel: any Channel
     private let lock = NIOLock()
     private var timer: Scheduled<Void>?

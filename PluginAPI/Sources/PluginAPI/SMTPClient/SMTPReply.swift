@@ -1,27 +1,25 @@
-import PluginAPI
-
 // Replies of an SMTP or LMTP server as the client reads them (RFC 5321 §4.2). Pure: bytes in,
 // replies out, no I/O; a chunk may end anywhere, even inside a line end.
 
 /// One complete reply: its code and the text of each line (after the code and its separator).
-struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
-    var code: Int
+public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
+    public var code: Int
     /// The text of every line, in order, without the code, the separator and the line end.
-    var lines: [String]
+    public var lines: [String]
 
-    init(_ code: Int, _ lines: [String]) {
+    public init(_ code: Int, _ lines: [String]) {
         self.code = code
         self.lines = lines
     }
 
-    var isPositive: Bool { (200..<300).contains(code) }
-    var isIntermediate: Bool { (300..<400).contains(code) }
-    var isTemporary: Bool { (400..<500).contains(code) }
-    var isPermanent: Bool { (500..<600).contains(code) }
+    public var isPositive: Bool { (200..<300).contains(code) }
+    public var isIntermediate: Bool { (300..<400).contains(code) }
+    public var isTemporary: Bool { (400..<500).contains(code) }
+    public var isPermanent: Bool { (500..<600).contains(code) }
 
     /// The RFC 3463 enhanced status code at the start of the first line, when there is one whose
     /// class matches the reply's (a `250 5.0.0` is not believed).
-    var enhancedCode: String? {
+    public var enhancedCode: String? {
         guard let first = lines.first else { return nil }
         let word = first.prefix { $0 != " " }
         let parts = word.split(separator: ".", omittingEmptySubsequences: false)
@@ -33,7 +31,7 @@ struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
 
     /// The text with the enhanced code taken off each line, lines joined by a space (as Postfix
     /// quotes multi-line replies in its logs and reports).
-    var text: String {
+    public var text: String {
         guard let enhanced = enhancedCode else { return lines.joined(separator: " ") }
         return lines.map { line in
             line.hasPrefix(enhanced + " ") ? String(line.dropFirst(enhanced.count + 1))
@@ -43,18 +41,18 @@ struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
 
     /// The reply as a `MailReply`; a missing enhanced code becomes `X.0.0` of the reply's class,
     /// so every outcome carries one.
-    var mailReply: MailReply {
+    public var mailReply: MailReply {
         MailReply(code, enhancedCode ?? "\(code / 100).0.0", text)
     }
 
-    var description: String {
+    public var description: String {
         lines.enumerated().map { "\(code)\($0.offset == lines.count - 1 ? " " : "-")\($0.element)" }.joined(separator: "\\n")
     }
 }
 
 /// Why the bytes from the server are not a reply. Any of these ends the conversation: what
 /// follows cannot be trusted to line up with the commands sent.
-enum SMTPReplyError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum SMTPReplyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A line that does not start with three digits (the first 2-5).
     case notAReply(String)
     /// A line whose fourth character is neither a space, a hyphen nor the line end.
@@ -66,7 +64,7 @@ enum SMTPReplyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A multi-line reply of more lines than the limit.
     case tooManyLines(limit: Int)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .notAReply(let line): return "not an SMTP reply: \"\(line)\""
         case .badSeparator(let line): return "malformed reply line: \"\(line)\""
@@ -80,12 +78,12 @@ enum SMTPReplyError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Reads replies from the server's byte stream. Lines end in CRLF or a bare LF (servers that
 /// send bare LF exist, and nothing is ambiguous about it on the client side). Memory is bounded
 /// by `maxLineLength` and `maxLines`.
-struct SMTPReplyParser: Sendable {
+public struct SMTPReplyParser: Sendable {
     /// The longest line accepted, line end excluded. RFC 5321 §4.5.3.1.5 allows 512 octets with
     /// the line end; real servers send longer ones (long EHLO keywords, long rejection texts).
-    let maxLineLength: Int
+    public let maxLineLength: Int
     /// The most lines one reply may have.
-    let maxLines: Int
+    public let maxLines: Int
 
     private var buffer: [UInt8] = []
     private var scanned = 0
@@ -93,23 +91,23 @@ struct SMTPReplyParser: Sendable {
     private var pendingLines: [String] = []
     private var failure: SMTPReplyError?
 
-    init(maxLineLength: Int = 4096, maxLines: Int = 1000) {
+    public init(maxLineLength: Int = 4096, maxLines: Int = 1000) {
         self.maxLineLength = maxLineLength
         self.maxLines = maxLines
     }
 
     /// Whether bytes of an unfinished reply are held. After a `220` to STARTTLS this must be
     /// false: anything the server sent before the handshake was not protected by it (CVE-2011-0411).
-    var hasBufferedInput: Bool { !buffer.isEmpty || pendingCode != nil }
+    public var hasBufferedInput: Bool { !buffer.isEmpty || pendingCode != nil }
 
     /// Adds bytes read from the connection.
-    mutating func feed<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    public mutating func feed<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         buffer.append(contentsOf: bytes)
     }
 
     /// The next complete reply, nil when more bytes are needed. Once it has thrown it throws the
     /// same error again: the stream is not resynchronised.
-    mutating func next() throws -> SMTPReply? {
+    public mutating func next() throws -> SMTPReply? {
         if let failure { throw failure }
         do {
             return try parseNext()
@@ -171,14 +169,14 @@ struct SMTPReplyParser: Sendable {
 }
 
 /// What a server announced in its EHLO (or LHLO) reply (RFC 5321 §4.1.1.1): keyword, parameters.
-struct ServerExtensions: Sendable, Equatable {
+public struct SMTPServerExtensions: Sendable, Equatable {
     /// Upper-cased keyword -> its parameters as written.
-    private(set) var keywords: [String: [String]] = [:]
+    public private(set) var keywords: [String: [String]] = [:]
 
-    init() {}
+    public init() {}
 
     /// From the lines of a positive EHLO reply; the first line is the server's greeting name.
-    init(ehlo reply: SMTPReply) {
+    public init(ehlo reply: SMTPReply) {
         for line in reply.lines.dropFirst() {
             let words = line.split(separator: " ").map(String.init)
             guard let keyword = words.first?.uppercased(), !keyword.isEmpty else { continue }
@@ -186,11 +184,11 @@ struct ServerExtensions: Sendable, Equatable {
         }
     }
 
-    func has(_ keyword: String) -> Bool { keywords[keyword] != nil }
+    public func has(_ keyword: String) -> Bool { keywords[keyword] != nil }
 
     /// The server's SIZE limit (RFC 1870): nil when it did not announce SIZE, 0 when it did
     /// without a limit.
-    var sizeLimit: Int? {
+    public var sizeLimit: Int? {
         guard let parameters = keywords["SIZE"] else { return nil }
         return parameters.first.flatMap { Int($0) } ?? 0
     }

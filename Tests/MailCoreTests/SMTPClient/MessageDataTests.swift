@@ -1,7 +1,5 @@
-import PosternTestSupport
 import PluginAPI
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// `DotStuffingWriter` and `MessageContentScan` over byte fixtures, whole and cut at every offset;
 /// the writer's output read back through the server side's `DotStuffedReader` gives the message.

@@ -1,5 +1,3 @@
-import PluginAPI
-
 /// Makes an 8-bit message 7-bit for a server that does not announce 8BITMIME (RFC 6152 §3 leaves
 /// the client two choices: convert or return the message). Pure: message bytes in, bytes out.
 ///
@@ -14,14 +12,14 @@ import PluginAPI
 /// It fails when 8-bit octets are where no encoding can reach them: in a header (the message's
 /// own or a part's), a preamble or epilogue, a base64 part, or a container the parser could not
 /// open (no boundary, too deep).
-enum EightBitDowngrade {
-    enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+public enum EightBitDowngrade {
+    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case eightBitHeader(part: Int)
         case eightBitInEncodedPart(part: Int, encoding: String)
         case unparsedContainer(part: Int)
         case eightBitOutsideParts
 
-        var description: String {
+        public var description: String {
             switch self {
             case .eightBitHeader(let part): return part == 0 ? "8-bit octets in the message header" : "8-bit octets in the header of MIME part \(part)"
             case .eightBitInEncodedPart(let part, let encoding): return "8-bit octets in MIME part \(part), encoded as \(encoding)"
@@ -38,7 +36,7 @@ enum EightBitDowngrade {
         var order: Int
     }
 
-    static func convert(_ message: [UInt8]) -> Result<[UInt8], Failure> {
+    public static func convert(_ message: [UInt8]) -> Result<[UInt8], Failure> {
         let parsed = MIMEMessage(parsing: message)
         var edits: [Edit] = []
         do {

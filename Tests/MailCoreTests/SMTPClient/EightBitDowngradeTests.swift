@@ -1,11 +1,9 @@
-import PosternTestSupport
 import PluginAPI
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// `EightBitDowngrade` to exact bytes: what is converted, what is left byte for byte, and what
 /// cannot be converted.
-final class DowngradeTests: XCTestCase {
+final class EightBitDowngradeTests: XCTestCase {
     static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
     func converted(_ input: String, file: StaticString = #filePath, line: UInt = #line) -> String? {

@@ -1,11 +1,9 @@
-import PosternTestSupport
 import PluginAPI
 import XCTest
-@testable import PosternSMTPClientCore
 
-/// `ClientSession` driven by scripted replies, without sockets: the commands it sends, in order,
+/// `SMTPClientSession` driven by scripted replies, without sockets: the commands it sends, in order,
 /// the stages it waits in, and the outcome of every recipient.
-final class ClientSessionTests: XCTestCase {
+final class SMTPClientSessionTests: XCTestCase {
     static let peer = "mx.example.org[192.0.2.1]:25"
     static let fullEHLO = "250-mx.example.org\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"
 
@@ -16,20 +14,20 @@ final class ClientSessionTests: XCTestCase {
     }
 
     static func session(_ recipients: [EnvelopeRecipient] = [EnvelopeRecipient(address: "alice@example.org")],
-                        sender: String = "carol@example.net", tls: TLSPolicy = .none, kind: ClientProtocol = .smtp,
+                        sender: String = "carol@example.net", tls: SMTPClientTLSPolicy = .none, kind: SMTPClientProtocol = .smtp,
                         content: String = "Subject: hi\r\n\r\nHello.\r\n", credentials: SASLClientCredentials? = nil,
-                        loopback: Bool = false, envelope: (inout Envelope) -> Void = { _ in }) -> ClientSession {
+                        loopback: Bool = false, envelope: (inout Envelope) -> Void = { _ in }) -> SMTPClientSession {
         var env = Envelope(sender: sender, recipients: recipients)
         envelope(&env)
-        return ClientSession(settings: ClientSessionSettings(protocolKind: kind, heloName: "client.example.net", tls: tls, peer: peer,
+        return SMTPClientSession(settings: SMTPClientSessionSettings(protocolKind: kind, heloName: "client.example.net", tls: tls, peer: peer,
                                                              credentials: credentials, plaintextAuthAllowed: loopback),
-                             message: OutgoingMessage(envelope: env, recipients: recipients, content: MessageContentScan.scan(Array(content.utf8))))
+                             message: SMTPOutgoingMessage(envelope: env, recipients: recipients, content: MessageContentScan.scan(Array(content.utf8))))
     }
 
     static func rcpts(_ addresses: String...) -> [EnvelopeRecipient] { addresses.map { EnvelopeRecipient(address: $0) } }
 
     /// The outcomes of a `.finish(.outcomes)` at the end of `actions`.
-    func outcomes(_ actions: [ClientAction], file: StaticString = #filePath, line: UInt = #line) -> [RecipientOutcome] {
+    func outcomes(_ actions: [SMTPClientAction], file: StaticString = #filePath, line: UInt = #line) -> [RecipientOutcome] {
         guard case .finish(.outcomes(let o))? = actions.last else {
             XCTFail("expected outcomes, got \(actions)", file: file, line: line)
             return []
@@ -259,6 +257,72 @@ final class ClientSessionTests: XCTestCase {
             MailReply(421, "4.4.2", "lost connection with \(Self.peer) while receiving the reply to AUTH")))])
     }
 
+    /// What submission adds (`SMTPSubmission`): `failure` says why a session gave up (a wrong
+    /// password is not a server that is down), `requireAuthentication` refuses to go on without a
+    /// login, and `implicitTLS` starts secure (no STARTTLS; plaintext AUTH allowed at once).
+    func testFailureKindsRequiredAuthenticationAndImplicitTLS() {
+        let alice = SASLClientCredentials(user: "alice", password: "pw")
+        func session(tls: SMTPClientTLSPolicy = .none, loopback: Bool = false, implicitTLS: Bool = false, require: Bool = true) -> SMTPClientSession {
+            let env = Envelope(sender: "alice@example.org", recipients: [EnvelopeRecipient(address: "bob@example.net")])
+            return SMTPClientSession(settings: SMTPClientSessionSettings(protocolKind: .smtp, heloName: "client.example.net", tls: tls,
+                                                                         peer: Self.peer, credentials: alice, plaintextAuthAllowed: loopback,
+                                                                         implicitTLS: implicitTLS, requireAuthentication: require),
+                                     message: SMTPOutgoingMessage(envelope: env, recipients: env.recipients,
+                                                                  content: MessageContentScan.scan(Array("Subject: x\r\n\r\nx\r\n".utf8))))
+        }
+
+        var greeting = session()
+        _ = greeting.received(Self.reply("554 5.7.1 go away\r\n"))
+        XCTAssertEqual(greeting.failure, .connection)
+
+        var wrongPassword = session(loopback: true)
+        _ = wrongPassword.received(Self.reply("220 hi\r\n"))
+        XCTAssertNil(wrongPassword.failure)
+        _ = wrongPassword.received(Self.reply("250-mx\r\n250 AUTH PLAIN\r\n"))
+        _ = wrongPassword.received(Self.reply("535 5.7.8 authentication credentials invalid\r\n"))
+        XCTAssertEqual(wrongPassword.failure, .authentication)
+
+        var noAuthOffered = session(loopback: true)
+        _ = noAuthOffered.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(noAuthOffered.received(Self.reply("250-mx\r\n250 PIPELINING\r\n")), [.send(["QUIT"]), .finish(.tryNextHost(
+            MailReply(530, "5.7.0", "host \(Self.peer) does not offer AUTH without TLS; the message is not sent without logging in")))])
+        XCTAssertEqual(noAuthOffered.failure, .authentication)
+
+        var notOverPlaintext = session()
+        _ = notOverPlaintext.received(Self.reply("220 hi\r\n"))
+        _ = notOverPlaintext.received(Self.reply("250-mx\r\n250 AUTH PLAIN\r\n"))
+        XCTAssertEqual(notOverPlaintext.failure, .authentication)
+
+        var tlsNotOffered = session(tls: .encrypt)
+        _ = tlsNotOffered.received(Self.reply("220 hi\r\n"))
+        _ = tlsNotOffered.received(Self.reply("250 mx\r\n"))
+        XCTAssertEqual(tlsNotOffered.failure, .tls)
+
+        var lost = session()
+        _ = lost.received(Self.reply("220 hi\r\n"))
+        _ = lost.connectionLost("lost connection")
+        XCTAssertEqual(lost.failure, .connection)
+
+        // Implicit TLS: secure from the start, so no STARTTLS even under `encrypt`, and AUTH goes
+        // to a remote server at once; a failed handshake before the greeting is TLS trouble.
+        var implicit = session(tls: .encrypt, implicitTLS: true)
+        XCTAssertTrue(implicit.isSecure)
+        _ = implicit.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(implicit.received(Self.reply("250-mx\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n")), [.sendSecret("AUTH PLAIN AGFsaWNlAHB3")])
+        XCTAssertEqual(implicit.received(Self.reply("235 2.7.0 ok\r\n")), [.send(["MAIL FROM:<alice@example.org>"])])
+        XCTAssertNil(implicit.failure)
+
+        var handshake = session(tls: .may, implicitTLS: true)
+        XCTAssertEqual(handshake.tlsFailed("certificate verify failed"), [.finish(.tryNextHost(
+            MailReply(421, "4.7.5", "TLS handshake with \(Self.peer) failed: certificate verify failed")))], "never retried in plaintext")
+        XCTAssertEqual(handshake.failure, .tls)
+
+        // Without requireAuthentication a server without AUTH gets the mail anyway (smarthosts, as before).
+        var relaxed = session(loopback: true, require: false)
+        _ = relaxed.received(Self.reply("220 hi\r\n"))
+        XCTAssertEqual(relaxed.received(Self.reply("250 mx\r\n")), [.send(["MAIL FROM:<alice@example.org>"])])
+    }
+
     func testMandatoryTLS() {
         var notOffered = Self.session(tls: .encrypt)
         _ = notOffered.received(Self.reply("220 hi\r\n"))
@@ -358,7 +422,7 @@ final class ClientSessionTests: XCTestCase {
         _ = plain.received(Self.reply("220 hi\r\n"))
         XCTAssertEqual(plain.received(Self.reply("250-mx\r\n250 PIPELINING\r\n")),
                        [.send(["MAIL FROM:<carol@example.net>", "RCPT TO:<a@example.org>", "RCPT TO:<b@example.org>"])])
-        XCTAssertEqual(ClientSession.xtext("caf\u{e9}"), "caf+C3+A9")
+        XCTAssertEqual(SMTPClientSession.xtext("caf\u{e9}"), "caf+C3+A9")
     }
 
     func testNullSender() {
@@ -424,7 +488,7 @@ final class ClientSessionTests: XCTestCase {
     }
 
     func testStagesForTimeouts() {
-        let timeouts = ClientTimeouts(connect: 1, greeting: 2, command: 3, dataBlock: 4, finalReply: 5)
+        let timeouts = SMTPClientTimeouts(connect: 1, greeting: 2, command: 3, dataBlock: 4, finalReply: 5)
         XCTAssertEqual(timeouts.seconds(for: .greeting), 2)
         XCTAssertEqual(timeouts.seconds(for: .reply(to: "RCPT TO")), 3)
         XCTAssertEqual(timeouts.seconds(for: .tlsHandshake), 3)

@@ -6,15 +6,15 @@
 ///
 /// A bare LF and a bare CR both become CRLF: RFC 5321 §2.3.8 forbids sending either alone, and
 /// servers differ in what they make of them (a bare LF before `.` is the SMTP smuggling trick).
-struct DotStuffingWriter: Sendable {
+public struct DotStuffingWriter: Sendable {
     private var atLineStart = true
     private var heldCR = false
     /// Bytes written so far, the final `.` line included once finished.
-    private(set) var written = 0
+    public private(set) var written = 0
 
-    init() {}
+    public init() {}
 
-    mutating func write<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    public mutating func write<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + bytes.count / 64 + 4)
         for byte in bytes {
@@ -41,7 +41,7 @@ struct DotStuffingWriter: Sendable {
     }
 
     /// Ends the message: completes a last line without line end, then writes `.` CRLF.
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         var out: [UInt8] = []
         if heldCR || !atLineStart { out += [13, 10] }
         heldCR = false
@@ -52,7 +52,7 @@ struct DotStuffingWriter: Sendable {
     }
 
     /// The whole of `bytes` as DATA content, final dot included.
-    static func stuff<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    public static func stuff<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var writer = DotStuffingWriter()
         return writer.write(bytes) + writer.finish()
     }
@@ -61,21 +61,21 @@ struct DotStuffingWriter: Sendable {
 /// What the client checks in a message before it starts a transaction: whether it has 8-bit
 /// octets, and whether any of them are in the header (which no conversion can make 7-bit).
 /// Fed in chunks of any size.
-struct MessageContentScan: Sendable, Equatable {
-    private(set) var size = 0
-    private(set) var eightBitHeader = false
-    private(set) var eightBitBody = false
+public struct MessageContentScan: Sendable, Equatable {
+    public private(set) var size = 0
+    public private(set) var eightBitHeader = false
+    public private(set) var eightBitBody = false
     /// Whether the empty line that ends the header was seen.
-    private(set) var headerEnded = false
+    public private(set) var headerEnded = false
     /// Octets of the current header line so far (0: at the start of a line).
     private var lineLength = 0
     private var lineIsOnlyCR = false
 
-    init() {}
+    public init() {}
 
-    var hasEightBit: Bool { eightBitHeader || eightBitBody }
+    public var hasEightBit: Bool { eightBitHeader || eightBitBody }
 
-    mutating func feed<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    public mutating func feed<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         size += bytes.count
         if headerEnded {
             if !eightBitBody && bytes.contains(where: { $0 >= 0x80 }) { eightBitBody = true }
@@ -101,7 +101,7 @@ struct MessageContentScan: Sendable, Equatable {
         }
     }
 
-    static func scan<Bytes: Collection>(_ bytes: Bytes) -> MessageContentScan where Bytes.Element == UInt8 {
+    public static func scan<Bytes: Collection>(_ bytes: Bytes) -> MessageContentScan where Bytes.Element == UInt8 {
         var scan = MessageContentScan()
         scan.feed(bytes)
         return scan

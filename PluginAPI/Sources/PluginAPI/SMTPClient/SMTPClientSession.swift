@@ -1,15 +1,22 @@
-import PluginAPI
+import Foundation
 
 // The client side of one SMTP (RFC 5321) or LMTP (RFC 2033) connection as a pure state machine:
-// replies and events in, actions out. The connection driver does the I/O; tests feed replies
-// directly. One session carries one transaction, then QUIT.
+// replies and events in, actions out. The connection driver (`SMTPClientConnection`) does the
+// I/O; tests feed replies directly. One session carries one transaction, then QUIT.
+//
+// It lives in PluginAPI, not in the smtp-client plugin, because more than one plugin speaks SMTP
+// as a client (the smtp-client's MX delivery and LMTP, the webmail's submission): a plugin's core
+// is linked into that plugin alone, and shared mail logic lives here.
 
-enum ClientProtocol: String, Sendable {
+/// Which protocol the session speaks: SMTP greets with EHLO (HELO as a fallback) and gets one
+/// final reply after DATA; LMTP greets with LHLO and gets one final reply per accepted recipient.
+public enum SMTPClientProtocol: String, Sendable {
     case smtp, lmtp
 }
 
-/// STARTTLS policy, as Postfix's `smtp_tls_security_level`.
-enum TLSPolicy: String, Sendable, CaseIterable {
+/// STARTTLS policy, as Postfix's `smtp_tls_security_level`. Whether a certificate is verified is
+/// the TLS context's business (`SMTPClientTLS`); the policy decides whether plaintext is allowed.
+public enum SMTPClientTLSPolicy: String, Sendable, CaseIterable {
     /// Never STARTTLS.
     case none
     /// STARTTLS when offered, certificate not checked; plaintext when not offered or refused.
@@ -18,65 +25,104 @@ enum TLSPolicy: String, Sendable, CaseIterable {
     case encrypt
 }
 
-struct ClientSessionSettings: Sendable {
-    var protocolKind: ClientProtocol
+/// What a session needs to know about its peer and what it may do there.
+public struct SMTPClientSessionSettings: Sendable {
+    public var protocolKind: SMTPClientProtocol
     /// The name given in EHLO/HELO/LHLO.
-    var heloName: String
-    var tls: TLSPolicy
+    public var heloName: String
+    public var tls: SMTPClientTLSPolicy
     /// The peer as outcome texts name it: `mx.example.org[192.0.2.1]:25`.
-    var peer: String
-    /// SASL credentials for this next hop (a smarthost that wants AUTH), if any.
-    var credentials: SASLClientCredentials? = nil
-    /// Whether the password may go without TLS (the peer is on loopback).
-    var plaintextAuthAllowed = false
+    public var peer: String
+    /// SASL credentials for this peer (a smarthost or a submission server that wants AUTH), if any.
+    public var credentials: SASLClientCredentials? = nil
+    /// Whether the password may go without TLS (the peer is on loopback, where nobody can listen
+    /// in; the same exception the server side makes).
+    public var plaintextAuthAllowed = false
+    /// The connection is TLS from its first byte (submissions, port 465, RFC 8314): the session
+    /// counts as secure from the greeting on and never sends STARTTLS. The driver puts TLS on the
+    /// connection before the greeting and reports a failed handshake with `tlsFailed(_:)`.
+    public var implicitTLS = false
+    /// With credentials: a server that does not offer AUTH ends the session (`failure` is
+    /// `.authentication`) instead of the transaction going ahead without a login. Submission wants
+    /// this (mail sent as a user must be sent logged in); relaying to a smarthost does not
+    /// (Postfix sends without AUTH when the server offers none).
+    public var requireAuthentication = false
+
+    public init(protocolKind: SMTPClientProtocol, heloName: String, tls: SMTPClientTLSPolicy, peer: String,
+                credentials: SASLClientCredentials? = nil, plaintextAuthAllowed: Bool = false,
+                implicitTLS: Bool = false, requireAuthentication: Bool = false) {
+        self.protocolKind = protocolKind
+        self.heloName = heloName
+        self.tls = tls
+        self.peer = peer
+        self.credentials = credentials
+        self.plaintextAuthAllowed = plaintextAuthAllowed
+        self.implicitTLS = implicitTLS
+        self.requireAuthentication = requireAuthentication
+    }
 }
 
-/// A user name and password for AUTH PLAIN or LOGIN (RFC 4954), from `sasl_password_tables`.
-struct SASLClientCredentials: Sendable, Equatable {
-    var user: String
-    var password: String
+/// A user name and password for AUTH PLAIN or LOGIN (RFC 4954): a smarthost's from the
+/// smtp-client's `sasl_password_tables`, or the webmail user's own for submission.
+public struct SASLClientCredentials: Sendable, Equatable {
+    public var user: String
+    public var password: String
 
     /// `USER:PASSWORD` as a password table holds it (the first colon separates them).
-    init?(tableValue: String) {
+    public init?(tableValue: String) {
         guard let colon = tableValue.firstIndex(of: ":") else { return nil }
         user = String(tableValue[..<colon])
         password = String(tableValue[tableValue.index(after: colon)...])
         guard !user.isEmpty else { return nil }
     }
 
-    init(user: String, password: String) {
+    public init(user: String, password: String) {
         self.user = user
         self.password = password
     }
 
     /// The PLAIN initial response (RFC 4616): empty authorization identity, user, password.
-    var plainResponse: String { Self.base64(Array(([0] + Array(user.utf8) + [0] + Array(password.utf8)))) }
+    public var plainResponse: String { Self.base64(Array(([0] + Array(user.utf8) + [0] + Array(password.utf8)))) }
 
-    static func base64(_ bytes: [UInt8]) -> String {
+    public static func base64(_ bytes: [UInt8]) -> String {
         String(decoding: Base64Encoder.encode(bytes, lineLength: Int.max), as: UTF8.self)
     }
 }
 
 /// The transaction a session is to carry: the envelope, the recipients of this attempt, and what
 /// was found in the message.
-struct OutgoingMessage: Sendable {
-    var envelope: Envelope
-    var recipients: [EnvelopeRecipient]
-    var content: MessageContentScan
+public struct SMTPOutgoingMessage: Sendable {
+    public var envelope: Envelope
+    public var recipients: [EnvelopeRecipient]
+    public var content: MessageContentScan
+
+    public init(envelope: Envelope, recipients: [EnvelopeRecipient], content: MessageContentScan) {
+        self.envelope = envelope
+        self.recipients = recipients
+        self.content = content
+    }
 }
 
 /// How long each stage of a session may take (Postfix's `smtp_*_timeout` in fewer knobs).
-struct ClientTimeouts: Sendable {
-    var connect: Double
-    var greeting: Double
+public struct SMTPClientTimeouts: Sendable {
+    public var connect: Double
+    public var greeting: Double
     /// Each command's reply, STARTTLS's handshake included.
-    var command: Double
+    public var command: Double
     /// Each block of message content written (the server must keep reading).
-    var dataBlock: Double
+    public var dataBlock: Double
     /// The reply after the final dot (the server may be scanning the message).
-    var finalReply: Double
+    public var finalReply: Double
 
-    func seconds(for stage: ClientSession.Stage) -> Double {
+    public init(connect: Double, greeting: Double, command: Double, dataBlock: Double, finalReply: Double) {
+        self.connect = connect
+        self.greeting = greeting
+        self.command = command
+        self.dataBlock = dataBlock
+        self.finalReply = finalReply
+    }
+
+    public func seconds(for stage: SMTPClientSession.Stage) -> Double {
         switch stage {
         case .greeting: return greeting
         case .reply, .tlsHandshake, .done: return command
@@ -86,8 +132,9 @@ struct ClientTimeouts: Sendable {
     }
 }
 
-/// What the driver must do next, in order.
-enum ClientAction: Sendable, Equatable {
+/// What the driver must do next, in order. Actions rather than I/O calls, so the session can be
+/// tested without sockets and driven by any transport.
+public enum SMTPClientAction: Sendable, Equatable {
     /// Write these command lines, each followed by CRLF, in one write.
     case send([String])
     /// Write this line (followed by CRLF) like `send`, but never log it: it carries a password.
@@ -100,10 +147,11 @@ enum ClientAction: Sendable, Equatable {
     /// `messageSent()` and read the final reply.
     case sendMessage(downgraded: Bool)
     /// The session is over: close the connection (after the writes before this action).
-    case finish(ClientSessionResult)
+    case finish(SMTPClientSessionResult)
 }
 
-enum ClientSessionResult: Sendable, Equatable {
+/// How a session ended.
+public enum SMTPClientSessionResult: Sendable, Equatable {
     /// Nothing was decided for any recipient (connection, greeting, EHLO or TLS trouble): the
     /// next host may be tried.
     case tryNextHost(MailReply)
@@ -114,9 +162,25 @@ enum ClientSessionResult: Sendable, Equatable {
     case outcomes([RecipientOutcome])
 }
 
-struct ClientSession: Sendable {
+/// Why a session ended before its transaction (a `.tryNextHost` or `.retryWithoutTLS` result):
+/// the reply text says it for people, this says it for code (a submission caller reports a wrong
+/// password differently from a server that is down).
+public enum SMTPClientFailure: String, Sendable, Equatable {
+    /// The connection, the greeting, EHLO/HELO, a timeout or a protocol error.
+    case connection
+    /// STARTTLS not offered or refused where TLS is required, or a failed TLS handshake.
+    case tls
+    /// AUTH refused, not offered (with `requireAuthentication`), no mechanism in common, or not
+    /// allowed without TLS.
+    case authentication
+}
+
+/// One SMTP or LMTP client session: feed it the server's replies (`received(_:)`) and the
+/// driver's events (`tlsEstablished()`, `messageSent()`, `connectionLost(_:)`, ...), perform the
+/// actions it returns. Every recipient always gets an outcome.
+public struct SMTPClientSession: Sendable {
     /// What the session waits for; the driver picks the timeout from it.
-    enum Stage: Sendable, Equatable, CustomStringConvertible {
+    public enum Stage: Sendable, Equatable, CustomStringConvertible {
         case greeting
         /// The reply to a command (its name as texts quote it: `RCPT TO`).
         case reply(to: String)
@@ -128,7 +192,7 @@ struct ClientSession: Sendable {
         case finalReply
         case done
 
-        var description: String {
+        public var description: String {
             switch self {
             case .greeting: return "receiving the initial server greeting"
             case .reply(let command): return "receiving the reply to \(command)"
@@ -158,11 +222,11 @@ struct ClientSession: Sendable {
         case done
     }
 
-    let settings: ClientSessionSettings
-    let message: OutgoingMessage
+    public let settings: SMTPClientSessionSettings
+    public let message: SMTPOutgoingMessage
     private var state = State.greeting
-    private(set) var extensions = ServerExtensions()
-    private(set) var isSecure = false
+    public private(set) var extensions = SMTPServerExtensions()
+    public private(set) var isSecure = false
     private var results: [RecipientOutcome?]
     /// Recipients the server accepted at RCPT, in order (LMTP answers each after DATA).
     private var accepted: [Int] = []
@@ -172,15 +236,18 @@ struct ClientSession: Sendable {
     private var sizeToSend: Int
     /// AUTH succeeded (or was not needed) on this connection.
     private var authenticated = false
+    /// Why the session ended without a transaction; nil while it runs and when it reached one.
+    public private(set) var failure: SMTPClientFailure?
 
-    init(settings: ClientSessionSettings, message: OutgoingMessage) {
+    public init(settings: SMTPClientSessionSettings, message: SMTPOutgoingMessage) {
         self.settings = settings
         self.message = message
         results = Array(repeating: nil, count: message.recipients.count)
         sizeToSend = message.content.size
+        isSecure = settings.implicitTLS
     }
 
-    var stage: Stage {
+    public var stage: Stage {
         switch state {
         case .greeting: return .greeting
         case .hello(let command): return .reply(to: command)
@@ -197,24 +264,24 @@ struct ClientSession: Sendable {
         }
     }
 
-    var isFinished: Bool { state == .done }
+    public var isFinished: Bool { state == .done }
 
     private var helloCommand: String { settings.protocolKind == .lmtp ? "LHLO" : "EHLO" }
 
     // MARK: events
 
-    mutating func received(_ reply: SMTPReply) -> [ClientAction] {
+    public mutating func received(_ reply: SMTPReply) -> [SMTPClientAction] {
         switch state {
         case .greeting:
             guard reply.code == 220 else {
-                return quit(.tryNextHost(hostReply(reply, "refused to talk to me", nil)))
+                return giveUp(.connection, hostReply(reply, "refused to talk to me", nil))
             }
             state = .hello(command: helloCommand)
             return [.send(["\(helloCommand) \(settings.heloName)"])]
 
         case .hello(let command):
             if reply.isPositive {
-                extensions = command == "HELO" ? ServerExtensions() : ServerExtensions(ehlo: reply)
+                extensions = command == "HELO" ? SMTPServerExtensions() : SMTPServerExtensions(ehlo: reply)
                 return afterHello()
             }
             if command == "EHLO" && reply.isPermanent && !isSecure {
@@ -222,7 +289,7 @@ struct ClientSession: Sendable {
                 state = .hello(command: "HELO")
                 return [.send(["HELO \(settings.heloName)"])]
             }
-            return quit(.tryNextHost(hostReply(reply, "said", command)))
+            return giveUp(.connection, hostReply(reply, "said", command))
 
         case .startTLS:
             if reply.code == 220 {
@@ -230,7 +297,7 @@ struct ClientSession: Sendable {
                 return [.startTLS]
             }
             if settings.tls == .encrypt {
-                return quit(.tryNextHost(MailReply(451, "4.7.4", "TLS is required, but host \(settings.peer) refused STARTTLS: \(reply.code) \(reply.text)")))
+                return giveUp(.tls, MailReply(451, "4.7.4", "TLS is required, but host \(settings.peer) refused STARTTLS: \(reply.code) \(reply.text)"))
             }
             return beginTransaction()
 
@@ -261,7 +328,7 @@ struct ClientSession: Sendable {
             }
             // As Postfix (smtp_sasl_auth_soft_bounce): a refused login defers, whatever the
             // code, since the fix (a password) is on this side and mail must not bounce for it.
-            return quit(.tryNextHost(MailReply(454, "4.7.0", "SASL authentication failed; host \(settings.peer) said: \(reply.code) \(reply.text)")))
+            return giveUp(.authentication, MailReply(454, "4.7.0", "SASL authentication failed; host \(settings.peer) said: \(reply.code) \(reply.text)"))
 
         case .mail(let pipelined):
             if reply.isPositive {
@@ -324,24 +391,26 @@ struct ClientSession: Sendable {
         }
     }
 
-    mutating func tlsEstablished() -> [ClientAction] {
+    public mutating func tlsEstablished() -> [SMTPClientAction] {
         guard state == .tlsHandshake else { return [] }
         isSecure = true
         // RFC 3207 §4.2: everything learnt before TLS is forgotten; ask again.
-        extensions = ServerExtensions()
+        extensions = SMTPServerExtensions()
         state = .hello(command: helloCommand)
         return [.send(["\(helloCommand) \(settings.heloName)"])]
     }
 
-    mutating func tlsFailed(_ why: String) -> [ClientAction] {
-        guard state == .tlsHandshake else { return [] }
+    /// The TLS handshake failed: after STARTTLS, or (`implicitTLS`) before the greeting.
+    public mutating func tlsFailed(_ why: String) -> [SMTPClientAction] {
+        guard state == .tlsHandshake || (settings.implicitTLS && state == .greeting) else { return [] }
         state = .done
+        failure = .tls
         let reply = MailReply(421, "4.7.5", "TLS handshake with \(settings.peer) failed: \(why)")
-        return [.finish(settings.tls == .may ? .retryWithoutTLS(reply) : .tryNextHost(reply))]
+        return [.finish(settings.tls == .may && !settings.implicitTLS ? .retryWithoutTLS(reply) : .tryNextHost(reply))]
     }
 
     /// The driver converted the message (its new size), or could not (why).
-    mutating func downgradePrepared(_ result: Result<Int, EightBitDowngrade.Failure>) -> [ClientAction] {
+    public mutating func downgradePrepared(_ result: Result<Int, EightBitDowngrade.Failure>) -> [SMTPClientAction] {
         guard state == .downgrade else { return [] }
         switch result {
         case .success(let size):
@@ -354,7 +423,7 @@ struct ClientSession: Sendable {
     }
 
     /// The whole message and the final dot were written.
-    mutating func messageSent() -> [ClientAction] {
+    public mutating func messageSent() -> [SMTPClientAction] {
         guard state == .message else { return [] }
         state = .final(0)
         return []
@@ -362,13 +431,14 @@ struct ClientSession: Sendable {
 
     /// The connection ended, timed out or broke the protocol (`why` says which). Recipients not
     /// decided yet are deferred; before a transaction began, the next host may be tried.
-    mutating func connectionLost(_ why: String) -> [ClientAction] {
+    public mutating func connectionLost(_ why: String) -> [SMTPClientAction] {
         let before = stage
         switch state {
         case .done:
             return []
         case .greeting, .hello, .startTLS, .tlsHandshake, .auth, .downgrade:
             state = .done
+            failure = .connection
             return [.finish(.tryNextHost(MailReply(421, "4.4.2", "\(why) with \(settings.peer) while \(before)")))]
         case .mail, .rcpt, .data, .message, .final:
             state = .done
@@ -380,34 +450,39 @@ struct ClientSession: Sendable {
 
     // MARK: steps
 
-    private mutating func afterHello() -> [ClientAction] {
+    private mutating func afterHello() -> [SMTPClientAction] {
         if !isSecure && settings.tls != .none && extensions.has("STARTTLS") {
             state = .startTLS
             return [.send(["STARTTLS"])]
         }
         if !isSecure && settings.tls == .encrypt {
-            return quit(.tryNextHost(MailReply(451, "4.7.4", "TLS is required, but was not offered by host \(settings.peer)")))
+            return giveUp(.tls, MailReply(451, "4.7.4", "TLS is required, but was not offered by host \(settings.peer)"))
         }
         return beginTransaction()
     }
 
     /// Whether the envelope cannot go without SMTPUTF8 (RFC 6531): non-ASCII addresses, or a
     /// message submitted with SMTPUTF8 whose header has 8-bit octets (UTF-8 header fields).
-    var needsSMTPUTF8: Bool {
+    public var needsSMTPUTF8: Bool {
         let addresses = [message.envelope.sender] + message.recipients.map(\.address)
         if addresses.contains(where: { !$0.utf8.allSatisfy { $0 < 0x80 } }) { return true }
         return message.envelope.smtpUTF8 && message.content.eightBitHeader
     }
 
     /// Whether the message is 8-bit: declared so, or 8-bit octets seen in it.
-    var isEightBit: Bool {
+    public var isEightBit: Bool {
         let declared = message.envelope.body?.uppercased()
         return declared == "8BITMIME" || declared == "BINARYMIME" || message.content.hasEightBit
     }
 
-    private mutating func beginTransaction() -> [ClientAction] {
-        if !authenticated, let credentials = settings.credentials, extensions.has("AUTH") {
-            return authenticate(credentials)
+    private mutating func beginTransaction() -> [SMTPClientAction] {
+        if !authenticated, let credentials = settings.credentials {
+            if extensions.has("AUTH") { return authenticate(credentials) }
+            if settings.requireAuthentication {
+                // Before TLS a server may hide AUTH (Postern and Postfix do): say so, it is the likelier cause.
+                let hint = isSecure ? "" : " without TLS"
+                return giveUp(.authentication, MailReply(530, "5.7.0", "host \(settings.peer) does not offer AUTH\(hint); the message is not sent without logging in"))
+            }
         }
         if needsSMTPUTF8 && !extensions.has("SMTPUTF8") {
             return quit(.outcomes(all(MailReply(550, "5.6.7", "SMTPUTF8 is required, but was not offered by host \(settings.peer)"))))
@@ -429,9 +504,9 @@ struct ClientSession: Sendable {
     /// AUTH (RFC 4954) before the transaction, when this next hop has credentials and the
     /// server offers AUTH: PLAIN with an initial response, else LOGIN. A password goes only
     /// over TLS, or to a peer on loopback.
-    private mutating func authenticate(_ credentials: SASLClientCredentials) -> [ClientAction] {
+    private mutating func authenticate(_ credentials: SASLClientCredentials) -> [SMTPClientAction] {
         guard isSecure || settings.plaintextAuthAllowed else {
-            return quit(.tryNextHost(MailReply(454, "4.7.0", "host \(settings.peer) wants AUTH, but the password is not sent without TLS")))
+            return giveUp(.authentication, MailReply(454, "4.7.0", "host \(settings.peer) wants AUTH, but the password is not sent without TLS"))
         }
         let offered = Set((extensions.keywords["AUTH"] ?? []).map { $0.uppercased() })
         if offered.contains("PLAIN") {
@@ -442,10 +517,10 @@ struct ClientSession: Sendable {
             state = .auth(mechanism: "LOGIN", step: 0)
             return [.send(["AUTH LOGIN"])]
         }
-        return quit(.tryNextHost(MailReply(454, "4.7.0", "no SASL mechanism in common with host \(settings.peer) (it offers \(offered.sorted().joined(separator: " ")); Postern sends PLAIN or LOGIN)")))
+        return giveUp(.authentication, MailReply(454, "4.7.0", "no SASL mechanism in common with host \(settings.peer) (it offers \(offered.sorted().joined(separator: " ")); Postern sends PLAIN or LOGIN)"))
     }
 
-    private mutating func sendMail(body: String?) -> [ClientAction] {
+    private mutating func sendMail(body: String?) -> [SMTPClientAction] {
         var mail = "MAIL FROM:<\(message.envelope.sender)>"
         if extensions.has("SIZE") { mail += " SIZE=\(sizeToSend)" }
         if let body { mail += " BODY=\(body)" }
@@ -481,7 +556,7 @@ struct ClientSession: Sendable {
     // MARK: outcomes
 
     /// RFC 3461 §4: xtext, `+XX` for `+`, `=`, controls, space and non-ASCII octets.
-    static func xtext(_ text: String) -> String {
+    public static func xtext(_ text: String) -> String {
         var out = ""
         for byte in text.utf8 {
             if byte > 32 && byte < 127 && byte != UInt8(ascii: "+") && byte != UInt8(ascii: "=") {
@@ -518,8 +593,14 @@ struct ClientSession: Sendable {
         }
     }
 
+    /// QUIT, then finish with "try the next host", saying why for code (`failure`) and people.
+    private mutating func giveUp(_ why: SMTPClientFailure, _ reply: MailReply) -> [SMTPClientAction] {
+        failure = why
+        return quit(.tryNextHost(reply))
+    }
+
     /// QUIT, then finish with `result`.
-    private mutating func quit(_ result: ClientSessionResult) -> [ClientAction] {
+    private mutating func quit(_ result: SMTPClientSessionResult) -> [SMTPClientAction] {
         state = .done
         return [.send(["QUIT"]), .finish(result)]
     }

@@ -1,11 +1,9 @@
-import PosternTestSupport
 import PluginAPI
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// `SMTPReplyParser` over byte fixtures: every fixture is fed whole, byte by byte, and cut in
 /// two at every offset, and must give the same replies and the same error each time.
-final class ReplyParserTests: XCTestCase {
+final class SMTPReplyParserTests: XCTestCase {
     struct Parsed: Equatable {
         var replies: [SMTPReply]
         var error: SMTPReplyError?
@@ -54,13 +52,13 @@ final class ReplyParserTests: XCTestCase {
         XCTAssertEqual(parsed.replies.count, 1)
         let reply = parsed.replies[0]
         XCTAssertEqual(reply.lines, ["mx.example.org", "PIPELINING", "SIZE 10240000", "STARTTLS", "8bitmime", "DSN", "SMTPUTF8"])
-        let extensions = ServerExtensions(ehlo: reply)
+        let extensions = SMTPServerExtensions(ehlo: reply)
         for keyword in ["PIPELINING", "SIZE", "STARTTLS", "8BITMIME", "DSN", "SMTPUTF8"] { XCTAssertTrue(extensions.has(keyword), keyword) }
         XCTAssertFalse(extensions.has("CHUNKING"))
         XCTAssertFalse(extensions.has("MX.EXAMPLE.ORG"), "the first line is the server's name, not a keyword")
         XCTAssertEqual(extensions.sizeLimit, 10_240_000)
-        XCTAssertEqual(ServerExtensions(ehlo: SMTPReply(250, ["x", "SIZE"])).sizeLimit, 0, "SIZE without a limit")
-        XCTAssertNil(ServerExtensions(ehlo: SMTPReply(250, ["x"])).sizeLimit)
+        XCTAssertEqual(SMTPServerExtensions(ehlo: SMTPReply(250, ["x", "SIZE"])).sizeLimit, 0, "SIZE without a limit")
+        XCTAssertNil(SMTPServerExtensions(ehlo: SMTPReply(250, ["x"])).sizeLimit)
     }
 
     func testBareLineFeedsAndEmptyTexts() {
