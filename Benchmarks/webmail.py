@@ -32,11 +32,14 @@ as a browser would (HTML and the JSON requests of Roundcube's own JavaScript; no
                POST ?_action=send (multipart, as its compose form posts it)
                both save a copy in Sent through IMAP
 
-and prints, for every action and --users level, requests... operations per second and the median
-and 95th percentile latency of one operation, then the ratios Postern / Roundcube (throughput;
-above 1 means Postern is faster). Needs root (Dovecot switches to its mail user) and, unless
-present, installs nothing: `apt-get install roundcube-core roundcube-sqlite3 php-cli php-sqlite3`
-first (see Benchmarks/README.md). Everything it starts is stopped at the end.
+and prints, for every action and --users level, operations per second (all users together) and
+the median and 95th percentile latency of one operation (all its requests), then the ratios
+Postern / Roundcube of the throughput (above 1 means Postern is faster). Each action is checked
+once before measuring (the inbox lists 50 messages, the message shows its body, the search finds
+the needles, the send is accepted); a build whose webmail answers "sending is not wired yet" is
+measured without send. Needs root (Dovecot switches to its mail user) and installs nothing: see
+Benchmarks/README.md for the packages. Everything it starts is stopped at the end (KEEP_WORK=1
+keeps the temporary directory with the servers' logs).
 
     sudo python3 Benchmarks/webmail.py [--postern .build-release/release/postern] [--messages 10000]
         [--users 1,20] [--seconds 10] [--php-workers 20] [--only roundcube,postern-dovecot,postern-own]
@@ -45,7 +48,7 @@ import argparse, http.client, os, random, re, resource, shutil, signal, sqlite3,
 import tempfile, threading, time, urllib.parse, uuid
 import imaplib
 
-from benchlib import descendants, free_port, rss, wait_port
+from benchlib import descendants, free_port, wait_port
 from imap_pop3 import lmtp_fill, message
 
 PASSWORD = "pw"
@@ -247,14 +250,15 @@ def run_for(seconds, users, setup, op):
     start_gate = threading.Barrier(users + 1, action=go)
 
     def worker():
+        ready = True
         try:
             state = setup()
         except Exception as e:
             errors.append("setup: %r" % e)
-            state = None
+            state, ready = None, False
         start_gate.wait()
         mine = []
-        while state is not None and time.time() < box["stop"]:
+        while ready and time.time() < box["stop"]:
             t = time.perf_counter()
             try:
                 op(state)

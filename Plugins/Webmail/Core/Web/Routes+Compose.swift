@@ -136,9 +136,10 @@ extension Webmail {
                 if case .failure(let error) = message { return try await composePage(user, mail, state: state, fields: form.fields, notice: nil, error: error.text) }
                 return Self.redirect("/mail?f=INBOX")
             }
+            let refused: [String]
             do {
                 let password = try CredentialSeal.open(user.session.sealedPassword, token: user.token)
-                try await submit(outgoing, user: user.session.user, password: password)
+                refused = try await submit(outgoing, user: user.session.user, password: password)
             } catch {
                 plugin.context.logger.notice("webmail send failed", metadata: ["user": "\(user.session.user)", "error": "\(error)"])
                 let text = (strings["compose_sendfailed"] ?? "") + " " + "\(error)"
@@ -156,6 +157,10 @@ extension Webmail {
                 try await mail.expunge(uids: [old], folder: drafts)
             }
             try sessions.deleteCompose(id: id)
+            if !refused.isEmpty {
+                plugin.context.logger.notice("webmail message partly refused", metadata: ["user": "\(user.session.user)", "refused": "\(refused)"])
+                return Self.redirect("/mail?f=INBOX&sent=1&refused=" + Self.queryEscape(refused.joined(separator: "; ")))
+            }
             return Self.redirect("/mail?f=INBOX&sent=1")
         }
     }
