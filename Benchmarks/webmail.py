@@ -48,7 +48,7 @@ import argparse, http.client, os, random, re, resource, shutil, signal, sqlite3,
 import tempfile, threading, time, urllib.parse, uuid
 import imaplib
 
-from benchlib import descendants, free_port, wait_port
+from benchlib import free_port, wait_port
 from imap_pop3 import lmtp_fill, message
 
 PASSWORD = "pw"
@@ -293,6 +293,7 @@ def measure(app, args, users):
     out["search"] = run_for(args.seconds, users, app.login, app.search)
     if getattr(app, "can_send", True):
         out["send"] = run_for(args.seconds, users, app.login, app.send)
+        time.sleep(2)   # lets Postern's queue deliver what was sent before the next cell
     return out
 
 
@@ -531,13 +532,13 @@ def main():
         dovecot_imap, dovecot = start_dovecot(work, args, procs)
         ports, postern = start_postern(work, args, dovecot_imap, procs)
         rc_port, php = start_roundcube(work, args, dovecot_imap, ports["submission"], procs)
-        apps = [("roundcube", "Roundcube on Dovecot", Roundcube(rc_port, args.messages), lambda: descendants(php.pid)),
-                ("postern-dovecot", "Postern webmail on Dovecot", PosternWebmail(ports["web_dovecot"], args.messages), lambda: descendants(postern.pid)),
-                ("postern-own", "Postern webmail on its own store", PosternWebmail(ports["web_own"], args.messages), lambda: descendants(postern.pid))]
+        apps = [("roundcube", "Roundcube on Dovecot", Roundcube(rc_port, args.messages)),
+                ("postern-dovecot", "Postern webmail on Dovecot", PosternWebmail(ports["web_dovecot"], args.messages)),
+                ("postern-own", "Postern webmail on its own store", PosternWebmail(ports["web_own"], args.messages))]
         apps = [a for a in apps if a[0] in wanted]
         # One of each action first, single-threaded: checks the pages, lets Roundcube create its
         # user row and identity, and warms caches (opcache, Dovecot's index, SQLite pages).
-        for key, name, app, _ in apps:
+        for key, name, app in apps:
             app.login_inbox(None)
             b = app.login()
             app.open(b), app.search(b)
@@ -553,21 +554,21 @@ def main():
             b.close()
         results = {}
         for level in levels:
-            for key, name, app, pids in apps:
+            for key, name, app in apps:
                 print("measuring %s, %d user(s)" % (name, level), flush=True)
                 results[(key, level)] = measure(app, args, level)
         print()
         print("postern binary: %s; %d messages; %s s per cell; PHP_CLI_SERVER_WORKERS=%d" %
               (os.path.abspath(args.postern), args.messages, args.seconds, args.php_workers))
-        head = "| action | users |" + "".join(" %s ops/s | p50 ms | p95 ms |" % k for k, _, _, _ in apps)
-        ratios = [k for k, _, _, _ in apps if k != "roundcube"] if "roundcube" in wanted else []
+        head = "| action | users |" + "".join(" %s ops/s | p50 ms | p95 ms |" % k for k, _, _ in apps)
+        ratios = [k for k, _, _ in apps if k != "roundcube"] if "roundcube" in wanted else []
         head += "".join(" %s / roundcube |" % k for k in ratios)
         print(head)
         print("|---|---:|" + "---:|---:|---:|" * len(apps) + "---:|" * len(ratios))
         for action in ("login+inbox", "open message", "search", "send"):
             for level in levels:
                 row = "| %s | %d |" % (action, level)
-                for k, _, _, _ in apps:
+                for k, _, _ in apps:
                     r = results[(k, level)].get(action)
                     if r is None:
                         row += " not wired | | |"

@@ -192,7 +192,7 @@ final class WebmailBrowserTests: XCTestCase {
     func testAGermanUserSeesGerman() throws {
         let c = try browser().checks
         XCTAssertEqual(c["settings_saved_text"] as? String, "Ihre Einstellungen wurden gespeichert.", "the page after saving is in the new language")
-        XCTAssertEqual(c["german_inbox"] as? String, "Posteingang")
+        XCTAssertTrue((c["german_inbox"] as? String)?.hasPrefix("Posteingang") ?? false, "\(c["german_inbox"] ?? "")")
         XCTAssertEqual(c["german_html_lang"] as? String, "de")
     }
 

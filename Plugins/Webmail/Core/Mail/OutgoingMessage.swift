@@ -56,16 +56,46 @@ struct OutgoingMessage: Sendable, Equatable {
             header.append("Content-Type: multipart/mixed; boundary=\"\(boundary)\"")
             out = header.joined(separator: "\r\n") + "\r\n\r\nThis is a message in MIME format.\r\n"
             out += "--\(boundary)\r\n" + text
+            var bytes = Array(out.utf8)
             for attachment in attachments {
-                out += "\r\n--\(boundary)\r\n"
-                out += "Content-Type: \(Self.safeType(attachment.mimeType))\(Self.nameParameter("name", attachment.filename))\r\n"
-                out += "Content-Disposition: attachment\(Self.nameParameter("filename", attachment.filename))\r\n"
-                out += "Content-Transfer-Encoding: base64\r\n\r\n"
-                out += String(decoding: Base64Encoder.encode(attachment.data), as: UTF8.self)
+                var part = "\r\n--\(boundary)\r\n"
+                part += "Content-Type: \(Self.safeType(attachment.mimeType))\(Self.nameParameter("name", attachment.filename))\r\n"
+                part += "Content-Disposition: attachment\(Self.nameParameter("filename", attachment.filename))\r\n"
+                if attachment.mimeType == "message/rfc822" {
+                    // A message is enclosed as it is (RFC 2046 §5.2.1 allows no base64 here),
+                    // with its line ends made CRLF.
+                    let enclosed = Self.crlf(attachment.data)
+                    part += "Content-Transfer-Encoding: \(enclosed.allSatisfy { $0 < 0x80 } ? "7bit" : "8bit")\r\n\r\n"
+                    bytes += Array(part.utf8) + enclosed
+                } else {
+                    part += "Content-Transfer-Encoding: base64\r\n\r\n"
+                    bytes += Array(part.utf8) + Base64Encoder.encode(attachment.data)
+                }
             }
-            out += "\r\n--\(boundary)--\r\n"
+            bytes += Array("\r\n--\(boundary)--\r\n".utf8)
+            return bytes
         }
         return Array(out.utf8)
+    }
+
+    /// Bytes with every bare LF (or CR) made CRLF.
+    static func crlf(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 40)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == 13 {
+                out += [13, 10]
+                if i + 1 < bytes.count && bytes[i + 1] == 10 { i += 1 }
+            } else if b == 10 {
+                out += [13, 10]
+            } else {
+                out.append(b)
+            }
+            i += 1
+        }
+        return out
     }
 
     /// The text part's header and body (ending with CRLF).

@@ -192,9 +192,13 @@ extension Webmail {
             data["html"] = ""
         }
         data["sourceURL"] = "/source?f=\(folderQuery)&uid=\(uid)"
-        if let thread = try await conversation(view, folder: folder, uid: uid, user, mail), thread.count > 1 {
+        // The conversation costs a header search in several folders: asked for, not on every read.
+        if query["thread"] == "1" {
+            let thread = try await conversation(view, folder: folder, uid: uid, user, mail) ?? []
             data["conversation"] = thread
             data["hasConversation"] = true
+        } else {
+            data["conversationURL"] = "/read?f=\(folderQuery)&uid=\(uid)&thread=1#conversation"
         }
         return Self.html(pages.render("message", brand: user.brandKey, language: user.language, data), csp: csp)
     }
