@@ -3,7 +3,6 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// The whole MTA against a real Postfix, with DNS from a throw-away unbound: Postfix relays mail
 /// for `postern.test` to Postern as that domain's MX (SMTP server, queue, store), and Postern

@@ -3,7 +3,6 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// The built `lmtp` transport delivering to the project's own LMTP server (`postern serve` with
 /// an `lmtp` listener on TCP and one on a Unix socket, into the embedded store), and to

@@ -3,7 +3,6 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// The built `smtp` transport delivering to a real Postfix found through MX records served by a
 /// throw-away unbound. Postfix is started as root (its master switches to the `postfix` user

@@ -3,7 +3,6 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// STARTTLS going wrong, against a scripted server (Python, one session at a time) that offers
 /// STARTTLS and then breaks the handshake, or slips a reply in before it.

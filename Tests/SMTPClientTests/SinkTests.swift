@@ -3,7 +3,6 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// The built `smtp` transport against Postfix's smtp-sink (needs no root): a sink that records
 /// each transaction, sinks without 8BITMIME or PIPELINING, sinks that refuse, drop or stall given

@@ -3,7 +3,6 @@ import PluginAPI
 import PosternHost
 import PosternTestSupport
 import XCTest
-@testable import PosternSMTPClientCore
 
 /// The `smtp` transport relaying through a smarthost that wants AUTH (RFC 4954): the smarthost
 /// is a running `postern serve` whose submission listener takes mail only after STARTTLS and

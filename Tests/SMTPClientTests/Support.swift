@@ -5,7 +5,6 @@ import PosternTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
-@testable import PosternSMTPClientCore
 #endif
 
 // The built plugins loaded as a worker loads them, and the real peers the transports talk to:
