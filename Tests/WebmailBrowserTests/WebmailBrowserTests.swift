@@ -240,6 +240,8 @@ final class WebmailBrowserTests: XCTestCase {
         let c = try browser().checks
         XCTAssertEqual(c["send_url"] as? String, "/mail?f=INBOX&sent=1")
         XCTAssertEqual(c["send_notice"] as? String, "Your message was sent.")
+        XCTAssertNil(c["send_refused_notice"] as? String, "no recipient was refused")
+        XCTAssertEqual(c["clip_icon_loaded"] as? Bool, true, "the attachment marker of \"Report attached\"")
         XCTAssertEqual(c["sent_received"] as? Bool, true, "delivered to bob through submission and the queue")
         XCTAssertEqual(c["sent_from"] as? String, "alice@example.org")
         XCTAssertEqual(c["sent_body"] as? String, "Hello Bob, from the browser. Grüße")

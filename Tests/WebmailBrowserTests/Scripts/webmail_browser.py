@@ -301,6 +301,9 @@ def browse(settings):
         click((By.ID, "send"))
         checks["send_url"] = driver.current_url.replace(base, "")
         checks["send_notice"] = text("#sent-notice")
+        checks["send_refused_notice"] = text("#refused-notice")
+        checks["clip_icon_loaded"] = driver.execute_script(
+            "var i = document.querySelector('#messages img.clip'); return i ? (i.complete && i.naturalWidth > 0) : null;")
         m = wait_for("bob@example.org", settings["bob_password"], "Webmail sends")
         checks["sent_received"] = m is not None
         if m is not None:

@@ -120,7 +120,7 @@ extension Webmail {
             "folder": displayName(folder, strings: strings), "folderQuery": folderQuery, "messages": rows, "empty": rows.isEmpty,
             "total": page.total, "page": pageNumber + 1, "pages": page.pageCount,
             "folderName": folder, "moveTargets": try await moveTargets(mail, from: folder, strings: strings),
-            "sent": query["sent"] == "1", "refused": query["refused"].map(String.init) ?? "",
+            "sent": query["sent"] == "1",
         ]
         let sortQuery = sort.map { "&sort=\($0.rawValue)&order=\(reverse ? "desc" : "asc")" } ?? ""
         if pageNumber > 0 { data["prev"] = "/mail?f=\(folderQuery)&p=\(pageNumber - 1)\(sortQuery)" }
@@ -133,6 +133,8 @@ extension Webmail {
             })
         }
         if let quota = await quotaData(mail) { data["quota"] = quota }
+        // Only when there is something to say: Mustache shows a section for an empty string too.
+        if let refused = query["refused"].map(String.init), !refused.isEmpty { data["refused"] = refused }
         return Self.html(pages.render("mailbox", brand: user.brandKey, language: user.language, data))
     }
 
