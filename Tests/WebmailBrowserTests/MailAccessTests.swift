@@ -153,5 +153,19 @@ final class MailAccessTests: XCTestCase {
         let quota = try await mail.quota()
         XCTAssertEqual(quota?.limitKiB, 100 * 1024)
         await mail.logout()
+
+        // The pool: one connection per session, reused, and closed once idle even with no
+        // request coming to close it.
+        let pool = IMAPConnectionPool(endpoint: endpoint, group: group, logger: Logger(label: "test"), idleClose: 0.3,
+                                      reapEvery: .milliseconds(100))
+        let pooled = try await pool.access(sessionID: "s1", user: user, password: { Self.password }, clientAddress: "192.0.2.1")
+        let again = try await pool.access(sessionID: "s1", user: user, password: { Self.password }, clientAddress: "192.0.2.1")
+        XCTAssertTrue(pooled === again)
+        let closedNow = await pooled.isClosed
+        XCTAssertFalse(closedNow)
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let closedLater = await pooled.isClosed
+        XCTAssertTrue(closedLater, "the reaper closed the idle connection")
+        pool.closeAll()
     }
 }

@@ -13,12 +13,23 @@ final class IMAPConnectionPool: Sendable {
     private let entries = NIOLockedValueBox<[String: (access: MailAccess, lastUsed: Double)]>([:])
     /// Logins in flight, so that two requests of one session share one login.
     private let pending = NIOLockedValueBox<[String: Task<MailAccess, any Error>]>([:])
+    /// Closes idle connections once a minute even when no request comes to do it.
+    private let reaper = NIOLockedValueBox<RepeatedTask?>(nil)
 
-    init(endpoint: IMAPEndpoint, group: any EventLoopGroup, logger: Logger, idleClose: Double = 300) {
+    init(endpoint: IMAPEndpoint, group: any EventLoopGroup, logger: Logger, idleClose: Double = 300,
+         reapEvery: TimeAmount = .seconds(60)) {
         self.endpoint = endpoint
         self.group = group
         self.logger = logger
         self.idleClose = idleClose
+        let task = group.next().scheduleRepeatedTask(initialDelay: reapEvery, delay: reapEvery) { [weak self] _ in
+            self?.closeIdle(now: Date().timeIntervalSince1970)
+        }
+        reaper.withLockedValue { $0 = task }
+    }
+
+    deinit {
+        reaper.withLockedValue { $0?.cancel() }
     }
 
     /// The session's connection, logging in again when there is none or it has dropped.
@@ -60,6 +71,7 @@ final class IMAPConnectionPool: Sendable {
     }
 
     func closeAll() {
+        reaper.withLockedValue { $0?.cancel() }
         let all = entries.withLockedValue { map -> [MailAccess] in
             defer { map.removeAll() }
             return map.values.map(\.access)
