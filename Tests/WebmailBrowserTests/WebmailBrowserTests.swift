@@ -269,6 +269,12 @@ final class WebmailBrowserTests: XCTestCase {
         XCTAssertEqual(c["forward_attach_inner_subject"] as? String, "Report attached")
     }
 
+    func testIdentitiesAreOfferedInCompose() throws {
+        let c = try browser().checks
+        XCTAssertTrue((c["identities_listed"] as? String)?.contains("Alice at Sales <sales@example.org>") ?? false, "\(c["identities_listed"] ?? "")")
+        XCTAssertEqual(c["compose_from_options"] as? [String], ["alice@example.org", "Alice at Sales <sales@example.org>"])
+    }
+
     func testADraftIsSavedResumedAndSent() throws {
         let c = try browser().checks
         XCTAssertEqual(c["draft_notice"] as? String, "The draft was saved in Drafts.")

@@ -290,6 +290,16 @@ def browse(settings):
         checks["source_has_header"] = b"Subject: Report attached" in body
         checks["source_type"] = headers.get("Content-Type")
 
+        # A second sending identity appears as a From choice in compose.
+        driver.get(base + "/settings")
+        driver.find_element(By.ID, "identity_address").send_keys("sales@example.org")
+        driver.find_element(By.ID, "identity_name").send_keys("Alice at Sales")
+        click((By.ID, "add-identity"))
+        checks["identities_listed"] = text("#identities")
+        click((By.ID, "new-message"))
+        checks["compose_from_options"] = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#from option")]
+        click((By.ID, "discard"))
+
         # Compose a new message with an attachment and send it (to bob, a local account).
         driver.get(base + "/mail?f=INBOX")
         click((By.ID, "new-message"))

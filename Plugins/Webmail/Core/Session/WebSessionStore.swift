@@ -30,6 +30,15 @@ struct WebPreferences: Sendable, Equatable, Codable {
     var displayName: String?
     /// Added below new messages and replies (after the RFC 3676 "-- " line).
     var signature: String?
+    /// Other sending identities (an address the submission server lets this login send as, a
+    /// name, a signature); the login's own address with `displayName`/`signature` comes first.
+    var identities: [Identity]?
+}
+
+struct Identity: Sendable, Equatable, Codable {
+    var address: String
+    var name: String?
+    var signature: String?
 }
 
 /// The shared session store: an SQLite file (WAL, busy timeout) that every worker generation

@@ -85,7 +85,7 @@ extension Webmail {
                 break
             }
         }
-        if let signature = user.preferences.signature, query["draft"] == nil {
+        if let signature = identities(user)[0].signature, query["draft"] == nil {
             // Below what the user writes, above a quote (RFC 3676 §4.3 "-- " separator).
             fields["body"] = "\n\n-- \n" + signature + (fields["body"].map { "\n" + $0 } ?? "\n")
         }
@@ -99,7 +99,7 @@ extension Webmail {
         guard let id = form.fields["c"], var state = try sessions.compose(id: id, sessionID: user.session.id) else {
             return errorPage(user, strings["compose_gone"] ?? "", status: .notFound)
         }
-        state.fields = form.fields.filter { ["to", "cc", "bcc", "subject", "body"].contains($0.key) }
+        state.fields = form.fields.filter { ["from", "to", "cc", "bcc", "subject", "body"].contains($0.key) }
         try sessions.saveCompose(state, sessionID: user.session.id)
         for file in form.files where file.field == "files" {
             let name = MessageView.filename(fromUpload: file.filename)
@@ -189,10 +189,10 @@ extension Webmail {
         if total > options.maxUploadSize {
             return .failure(ComposeError(text: String(format: strings["compose_toobig"] ?? "%@", Self.size(options.maxUploadSize))))
         }
-        let domain = Self.domain(of: user.session.user) ?? "localhost"
-        let from = user.session.user.contains("@") ? user.session.user : user.session.user + "@" + domain
+        let identity = identities(user).first { $0.address == fields["from"] } ?? identities(user)[0]
+        let domain = Self.domain(of: identity.address) ?? "localhost"
         return .success(OutgoingMessage(
-            from: from, fromName: user.preferences.displayName, to: lists[0], cc: lists[1], bcc: lists[2],
+            from: identity.address, fromName: identity.name, to: lists[0], cc: lists[1], bcc: lists[2],
             subject: fields["subject"] ?? "", body: fields["body"] ?? "", inReplyTo: state.inReplyTo, references: state.references,
             attachments: attachments, messageID: OutgoingMessage.newMessageID(domain: domain), date: Date()))
     }
@@ -213,9 +213,22 @@ extension Webmail {
             "notice": notice ?? "", "hasNotice": notice != nil, "error": error ?? "", "hasError": error != nil,
             "maxUpload": Self.size(options.maxUploadSize),
             "contacts": (try? sessions.contacts(user: user.session.user)) ?? [],
+            "identities": identities(user).map { i in
+                ["address": i.address, "label": i.name.map { "\($0) <\(i.address)>" } ?? i.address,
+                 "selected": i.address == fields["from"]] as [String: Any]
+            },
+            "severalIdentities": identities(user).count > 1,
         ]
         return Self.html(pages.render("compose", brand: user.brandKey, language: user.language, data),
                          status: error == nil ? .ok : .unprocessableContent)
+    }
+
+    /// The identities a user may send as: the login's own address first, then the others.
+    func identities(_ user: SignedIn) -> [Identity] {
+        let login = user.session.user
+        let own = login.contains("@") ? login : login + "@" + (Self.domain(of: login) ?? "localhost")
+        return [Identity(address: own, name: user.preferences.displayName, signature: user.preferences.signature)]
+            + (user.preferences.identities ?? []).filter { $0.address.lowercased() != own.lowercased() }
     }
 
     /// Attachments of a message being forwarded inline or a draft resumed become uploads.

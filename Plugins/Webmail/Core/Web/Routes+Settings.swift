@@ -19,6 +19,23 @@ extension Webmail {
             if let language = form["language"], PageRenderer.languages.contains(language) { prefs.language = language }
             if let size = form["page_size"].flatMap(Int.init), (5...500).contains(size) { prefs.pageSize = size }
             if let zone = form["time_zone"], TimeZone(identifier: zone) != nil { prefs.timeZone = zone }
+            if form["op"] == "add_identity" {
+                guard case .success(let addresses) = AddressField.parse(form["identity_address"] ?? ""), addresses.count == 1 else {
+                    return Self.redirect("/settings?account=badaddress")
+                }
+                let name = (form["identity_name"] ?? "").trimmingCharacters(in: .whitespaces)
+                let signature = (form["identity_signature"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                var list = (prefs.identities ?? []).filter { $0.address.lowercased() != addresses[0].lowercased() }
+                list.append(Identity(address: addresses[0], name: name.isEmpty ? nil : name, signature: signature.isEmpty ? nil : signature))
+                prefs.identities = Array(list.prefix(20))
+                try self.sessions.setPreferences(prefs, user: user.session.user)
+                return Self.redirect("/settings?saved=1")
+            }
+            if form["op"] == "remove_identity", let address = form["identity_address"] {
+                prefs.identities = (prefs.identities ?? []).filter { $0.address != address }
+                try self.sessions.setPreferences(prefs, user: user.session.user)
+                return Self.redirect("/settings?saved=1")
+            }
             if let signature = form["signature"] {
                 let clean = signature.replacingOccurrences(of: "\r\n", with: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
                 prefs.signature = clean.isEmpty ? nil : String(clean.prefix(2000))
@@ -43,6 +60,7 @@ extension Webmail {
             "pageSizes": [10, 25, 50, 100, 200].map { ["value": $0, "selected": $0 == pageSize] },
             "timeZone": user.preferences.timeZone ?? "UTC",
             "saved": saved, "displayName": user.preferences.displayName ?? "", "signature": user.preferences.signature ?? "",
+            "identities": (user.preferences.identities ?? []).map { ["address": $0.address, "name": $0.name ?? ""] },
         ]
         var page = data
         if let account = await accountSettings(user, message: accountMessage) { page["account"] = account } else { page["accountRemote"] = true }
