@@ -41,8 +41,19 @@ output="$(bash -e "$work/quick-start.sh" 2>&1)" || { echo "$output"; echo "first
 echo "$output" | sed 's/^/  > /'
 echo "$output" | grep -q "Hello from Postern." || { echo "first-run: the message did not come back"; exit 1; }
 
+# The webmail of the same first start: log in as the first account and see that message listed.
+login=$(sed -n 1p var/first-account.txt); password=$(sed -n 2p var/first-account.txt)
+page="$(curl -fsS -c "$work/jar" http://localhost:8080/login)" || { echo "first-run: the webmail login page did not answer"; exit 1; }
+csrf="$(printf '%s' "$page" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1)"
+where="$(curl -fsS -b "$work/jar" -c "$work/jar" -o /dev/null -w '%{redirect_url}' --data-urlencode "csrf=$csrf" \
+  --data-urlencode "user=$login" --data-urlencode "password=$password" http://localhost:8080/login)"
+case "$where" in */mail\?f=INBOX) ;; *) echo "first-run: the webmail login did not go to the inbox ($where)"; exit 1 ;; esac
+curl -fsS -b "$work/jar" 'http://localhost:8080/mail?f=INBOX' | grep -q '>first mail<' ||
+  { echo "first-run: the webmail inbox does not list the message"; exit 1; }
+echo "first-run: the webmail at http://localhost:8080/ logs in and lists the message"
+
 # No other mail server may be listening: make run installs none, and test installs leave them off.
 if ss -ltnp | grep -E '"(dovecot|master|postfix|smtpd|unbound)"'; then
   echo "first-run: a Dovecot, Postfix or unbound is listening (above)"; exit 1
 fi
-echo "first-run: OK (sent and read back; no other mail server listening)"
+echo "first-run: OK (sent and read back, seen in the webmail; no other mail server listening)"
