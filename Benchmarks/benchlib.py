@@ -1,7 +1,7 @@
-"""What every benchmark here needs: free ports, waiting for a listener, and the resident memory
-of a server's whole process tree (Postern's master and workers, Dovecot's or Postfix's
-processes)."""
-import os, socket, time
+"""What every benchmark here needs: free ports, waiting for a listener, the resident memory of a
+server's whole process tree (Postern's master and workers, Dovecot's or Postfix's processes), and
+a throw-away Dovecot."""
+import os, socket, subprocess, time
 
 
 def free_port():
@@ -51,3 +51,57 @@ def rss(pids):
         except OSError:
             pass
     return total
+
+
+# One listener per protocol; the TLS twins are switched off.
+_DOVECOT_LISTENERS = {
+    "imap": "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
+            "  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
+    "pop3": "service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
+            "  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n",
+    "lmtp": "service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n",
+}
+
+
+def start_dovecot(work, protocols, password, location=None, extra="", before_start=None):
+    """Starts Debian's Dovecot (as root; it switches to uid 65534) under `work`/dovecot with
+    `protocols` (imap, pop3, lmtp) on free loopback ports, every user logging in with `password`.
+    `location` defaults to Maildir++ under dovecot/mail/USER; `extra` is added to the config (a
+    namespace, say); `before_start(root)` runs before the server starts (to write mail). Returns
+    ({protocol: port}, the Popen, the root folder)."""
+    root = os.path.join(work, "dovecot")
+    for d in ("run", "state", "mail"):
+        os.makedirs(os.path.join(root, d))
+    os.chown(os.path.join(root, "mail"), 65534, 65534)
+    ports = {p: free_port() for p in protocols}
+    config = """protocols = {protocols}
+listen = 127.0.0.1
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+mail_location = {location}
+first_valid_uid = 1
+default_process_limit = 2000
+default_client_limit = 4000
+mail_max_userip_connections = 100000
+passdb {{
+  driver = static
+  args = password={pw}
+}}
+userdb {{
+  driver = static
+  args = uid=65534 gid=65534 home={r}/mail/%u
+}}
+""".format(protocols=" ".join(protocols), r=root, pw=password,
+           location=location or "maildir:%s/mail/%%u:LAYOUT=maildir++" % root)
+    config += extra + "".join(_DOVECOT_LISTENERS[p].format(port=ports[p]) for p in protocols)
+    path = os.path.join(work, "dovecot.conf")
+    open(path, "w").write(config)
+    if before_start:
+        before_start(root)
+    process = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for port in ports.values():
+        wait_port(port)
+    return ports, process, root

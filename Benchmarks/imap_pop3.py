@@ -23,7 +23,7 @@ Run as root (Dovecot switches to its mail user). Everything stops at the end.
 """
 import argparse, imaplib, os, poplib, random, resource, shutil, socket, subprocess, sys, tempfile, threading, time
 
-from benchlib import descendants, free_port, rss, wait_port
+from benchlib import descendants, free_port, rss, start_dovecot, wait_port
 
 USER_PASSWORD = "pw"
 
@@ -269,63 +269,12 @@ protocol = "lmtp"
         for p in (pi, pp, pl):
             wait_port(p)
         # Dovecot
-        root = os.path.join(work, "dovecot")
-        for d in ("run", "state", "mail"):
-            os.makedirs(os.path.join(root, d))
-        os.chown(os.path.join(root, "mail"), 65534, 65534)
-        di, dp, dl = free_port(), free_port(), free_port()
-        dconf = os.path.join(work, "dovecot.conf")
-        open(dconf, "w").write("""protocols = imap pop3 lmtp
-listen = 127.0.0.1
-base_dir = {r}/run
-state_dir = {r}/state
-log_path = {r}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-mail_location = {location}
-first_valid_uid = 1
-default_process_limit = 2000
-default_client_limit = 4000
-mail_max_userip_connections = 100000
-passdb {{
-  driver = static
-  args = password={pw}
-}}
-userdb {{
-  driver = static
-  args = uid=65534 gid=65534 home={r}/mail/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {di}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {dp}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {dl}
-  }}
-}}
-""".format(r=root, di=di, dp=dp, dl=dl, pw=USER_PASSWORD,
-           location=("maildir:%s/mail/%%u:LAYOUT=maildir++" % root if args.dovecot_format == "maildir"
-                     else "%s:%s/mail/%%u/%s" % (args.dovecot_format, root, args.dovecot_format))))
-        dserve = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", dconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        location = None
+        if args.dovecot_format != "maildir":
+            location = "%s:%s/dovecot/mail/%%u/%s" % (args.dovecot_format, work, args.dovecot_format)
+        ports, dserve, root = start_dovecot(work, ["imap", "pop3", "lmtp"], USER_PASSWORD, location=location)
         procs.append(dserve)
-        for p in (di, dp, dl):
-            wait_port(p)
+        di, dp, dl = ports["imap"], ports["pop3"], ports["lmtp"]
 
         servers = [Server("postern", pi, pp, pl, lambda: descendants(pserve.pid)),
                    Server("dovecot", di, dp, dl, lambda: descendants(dserve.pid))]

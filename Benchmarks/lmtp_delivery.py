@@ -12,7 +12,7 @@ Run as root (Dovecot switches to its mail user itself). Everything stops at the 
 """
 import argparse, os, shutil, socket, subprocess, sys, tempfile, threading, time
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, start_dovecot, wait_port
 
 
 def du(path):
@@ -117,37 +117,9 @@ def main():
         procs.append(subprocess.Popen([postern, "serve", "-c", pconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(pport)
         # Dovecot
-        root = os.path.join(work, "dovecot")
-        for d in ("run", "state", "mail"):
-            os.makedirs(os.path.join(root, d))
-        os.chown(os.path.join(root, "mail"), 65534, 65534)
-        dport = free_port()
-        dconf = os.path.join(work, "dovecot.conf")
-        open(dconf, "w").write("""protocols = lmtp
-listen = 127.0.0.1
-base_dir = {r}/run
-state_dir = {r}/state
-log_path = {r}/dovecot.log
-ssl = no
-mail_location = maildir:{r}/mail/%u:LAYOUT=maildir++
-first_valid_uid = 1
-passdb {{
-  driver = static
-  args = password=x
-}}
-userdb {{
-  driver = static
-  args = uid=65534 gid=65534 home={r}/mail/%u
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {p}
-  }}
-}}
-""".format(r=root, p=dport))
-        procs.append(subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", dconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_port(dport)
+        ports, dserve, root = start_dovecot(work, ["lmtp"], "x")
+        procs.append(dserve)
+        dport = ports["lmtp"]
 
         small = (b"From: bench@remote.example\r\nSubject: bench\r\n\r\n" + b"x" * 1000 + b"\r\n")
         big = (b"From: bench@remote.example\r\nSubject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 1048)

@@ -48,7 +48,7 @@ import argparse, http.client, os, random, re, resource, shutil, signal, sqlite3,
 import tempfile, threading, time, urllib.parse, uuid
 import imaplib
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, start_dovecot as start_throwaway_dovecot, wait_port
 from imap_pop3 import lmtp_fill, message
 
 PASSWORD = "pw"
@@ -318,66 +318,14 @@ def fill_maildir(path, count):
 
 
 def start_dovecot(work, args, procs):
-    root = os.path.join(work, "dovecot")
-    for d in ("run", "state", "mail"):
-        os.makedirs(os.path.join(root, d))
-    os.chown(os.path.join(root, "mail"), 65534, 65534)
-    port = free_port()
-    conf = os.path.join(work, "dovecot.conf")
-    open(conf, "w").write("""protocols = imap
-listen = 127.0.0.1
-base_dir = {r}/run
-state_dir = {r}/state
-log_path = {r}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-mail_location = maildir:{r}/mail/%u:LAYOUT=maildir++
-first_valid_uid = 1
-default_process_limit = 2000
-default_client_limit = 4000
-mail_max_userip_connections = 100000
-passdb {{
-  driver = static
-  args = password={pw}
-}}
-userdb {{
-  driver = static
-  args = uid=65534 gid=65534 home={r}/mail/%u
-}}
-namespace inbox {{
-  inbox = yes
-  mailbox Drafts {{
-    special_use = \\Drafts
-    auto = subscribe
-  }}
-  mailbox Sent {{
-    special_use = \\Sent
-    auto = subscribe
-  }}
-  mailbox Junk {{
-    special_use = \\Junk
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \\Trash
-    auto = subscribe
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-""".format(r=root, port=port, pw=PASSWORD))
+    namespace = "namespace inbox {\n  inbox = yes\n" + "".join(
+        "  mailbox %s {\n    special_use = \\%s\n    auto = subscribe\n  }\n" % (box, box)
+        for box in ("Drafts", "Sent", "Junk", "Trash")) + "}\n"
     t = time.time()
-    fill_maildir(os.path.join(root, "mail", USER), args.messages)
-    p = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ports, p, _ = start_throwaway_dovecot(work, ["imap"], PASSWORD, extra=namespace,
+                                           before_start=lambda root: fill_maildir(os.path.join(root, "mail", USER), args.messages))
     procs.append(p)
-    wait_port(port)
+    port = ports["imap"]
     c = imaplib.IMAP4("127.0.0.1", port)
     c.login(USER, PASSWORD)
     typ, data = c.select("INBOX", readonly=True)
