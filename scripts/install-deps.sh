@@ -17,6 +17,9 @@ build_packages=(
   libsqlite3-dev   # the embedded store (GRDB links the system SQLite)
   zlib1g-dev       # IMAP COMPRESS=DEFLATE (the imap plugin links the system zlib)
   ca-certificates  # outbound STARTTLS verification
+  libldap-dev      # the ldap plugin (OpenLDAP's libldap)
+  libkrb5-dev      # authproxyd's Kerberos/GSSAPI backend (libgssapi_krb5, libkrb5)
+  libsasl2-dev     # the Cyrus SASL bridge (libsasl2)
 )
 
 test_packages=(
@@ -39,10 +42,19 @@ test_packages=(
   chromium         # webmail tests: a real browser, headless, driven through WebDriver
   chromium-driver
   python3-selenium # (Debian's /usr/bin/python3 drives it)
+  slapd            # auth tests: a throw-away slapd with its own config and data
+  ldap-utils       # ldapadd/ldapsearch, to load and check the test directory
+  krb5-kdc         # auth tests: a real MIT KDC for a realm the tests create (kdb5_util)
+  krb5-admin-server # kadmin.local, to add the test principals and export the keytab
+  krb5-user        # kinit, for the client's ticket
+  sasl2-bin        # saslpasswd2 (sasldb2 users for the libsasl2 bridge)
+  libsasl2-modules # the client side of CRAM-MD5, DIGEST-MD5, SCRAM for imtest/smtptest
+  libsasl2-modules-gssapi-mit
+  cyrus-clients    # imtest, smtptest, pop3test: independent SASL clients
 )
 
 # The system services the test packages bring, none of which may stay running.
-test_services=(dovecot postfix unbound)
+test_services=(dovecot postfix unbound slapd krb5-kdc krb5-admin-server saslauthd)
 
 case "$purpose" in
   build) packages=("${build_packages[@]}") ;;
