@@ -130,6 +130,8 @@ public enum ProvidedService: Sendable {
     case changeNotifier(any ChangeNotifier)
     /// Recipient classification and rewriting (the queue plugin).
     case router(any MailRouter)
+    /// Failed logins counted for every worker and protocol of the node (the store plugin).
+    case loginFailures(any LoginFailureTable)
 
     /// What kind of service this is, for `PluginManifest.uses`.
     public var type: ServiceType {
@@ -146,6 +148,7 @@ public enum ProvidedService: Sendable {
         case .dnsResolver: return .dnsResolver
         case .changeNotifier: return .changeNotifier
         case .router: return .router
+        case .loginFailures: return .loginFailures
         }
     }
 
@@ -158,7 +161,7 @@ public enum ProvidedService: Sendable {
         case .filter: return .filter
         case .storage, .accounts: return .storage
         case .transport: return .transport
-        case .queue, .dnsResolver, .changeNotifier, .router: return .hostService
+        case .queue, .dnsResolver, .changeNotifier, .router, .loginFailures: return .hostService
         }
     }
 
@@ -174,6 +177,7 @@ public enum ProvidedService: Sendable {
         case .dnsResolver: return "dns"
         case .changeNotifier: return "notifications"
         case .router: return "router"
+        case .loginFailures: return "login-failures"
         }
     }
 }
@@ -193,6 +197,7 @@ public enum ServiceType: String, Sendable, CaseIterable, Codable {
     case dnsResolver = "dns"
     case changeNotifier = "notifications"
     case router
+    case loginFailures = "login-failures"
 }
 
 /// What the host gives a plugin when it activates it.

@@ -168,18 +168,19 @@ public struct AuthService: Sendable {
     /// Starts an exchange for `mechanism` (case-insensitive), or nil when it is not loaded.
     public func begin(mechanism: String, context: SASLExchangeContext) -> AuthExchange? {
         guard let m = mechanisms.first(where: { $0.name.caseInsensitiveCompare(mechanism) }) else { return nil }
-        return AuthExchange(exchange: m.makeExchange(context), backends: backends)
+        return AuthExchange(exchange: m.makeExchange(context), backends: backends, service: context.service)
     }
 
-    /// Asks each backend in turn; the first that knows the user answers.
-    public static func ask(_ backends: [any CredentialBackend], _ query: CredentialQuery) async -> CredentialAnswer {
+    /// Asks each backend in turn; the first that knows the user answers. `service` is the protocol
+    /// asking (`imap`, `pop`, `smtp`), for secrets limited to some protocols.
+    public static func ask(_ backends: [any CredentialBackend], _ query: CredentialQuery, service: String? = nil) async -> CredentialAnswer {
         var lastTemporary: CredentialAnswer?
         for backend in backends {
             let answer: CredentialAnswer
             do {
                 switch query {
                 case .password(let user, let password):
-                    answer = try await backend.verifyPassword(user: user, password: password)
+                    answer = try await backend.verifyPassword(user: user, password: password, service: service)
                 case .storedSecret(let user, let scheme):
                     answer = try await backend.storedSecret(user: user, scheme: scheme)
                 }
@@ -209,13 +210,15 @@ public final class AuthExchange: @unchecked Sendable {
 
     private let exchange: any SASLServerExchange
     private let backends: [any CredentialBackend]
+    private let service: String?
     /// The user the client tried to authenticate as, once the mechanism asked about one: for the
     /// log line of a failed login (which must name the user and the client's address).
     public private(set) var attemptedUser: String?
 
-    init(exchange: any SASLServerExchange, backends: [any CredentialBackend]) {
+    init(exchange: any SASLServerExchange, backends: [any CredentialBackend], service: String? = nil) {
         self.exchange = exchange
         self.backends = backends
+        self.service = service
     }
 
     public func start(initialResponse: [UInt8]?) async -> Progress {
@@ -237,7 +240,7 @@ public final class AuthExchange: @unchecked Sendable {
             case .failure(let f): return .failure(f)
             case .verify(let query):
                 attemptedUser = query.user
-                step = exchange.credentialAnswer(await AuthService.ask(backends, query))
+                step = exchange.credentialAnswer(await AuthService.ask(backends, query, service: service))
             }
         }
         return .failure(.temporary("mechanism did not settle"))
@@ -254,10 +257,19 @@ extension String {
 public protocol CredentialBackend: Sendable {
     /// Checks a cleartext password. `.unknownUser` lets the next backend try.
     func verifyPassword(user: String, password: String) async throws -> CredentialAnswer
+    /// The same, knowing the protocol asking (`imap`, `pop`, `smtp`), for secrets limited to some
+    /// protocols (app passwords). Defaults to the check without it.
+    func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer
     /// Returns the stored secret of `scheme` for `user`, `.unknownUser`, or `.unavailable`.
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer
     /// The account record, or nil when this backend does not know the user.
     func lookupUser(_ user: String) async throws -> UserRecord?
+}
+
+extension CredentialBackend {
+    public func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer {
+        try await verifyPassword(user: user, password: password)
+    }
 }
 
 /// An account as the rest of the system sees it.

@@ -333,6 +333,8 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
     case accountExists(String)
     case invalidPassword(String)
     case aliasConflict(String)
+    case noSuchAppPassword(account: String, name: String)
+    case appPasswordExists(account: String, name: String)
 
     public var description: String {
         switch self {
@@ -344,6 +346,8 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
         case .accountExists(let a): return "account '\(a)' already exists"
         case .invalidPassword(let why): return "password refused: \(why)"
         case .aliasConflict(let why): return why
+        case .noSuchAppPassword(let a, let n): return "account '\(a)' has no app password named '\(n)'"
+        case .appPasswordExists(let a, let n): return "account '\(a)' already has an app password named '\(n)'; revoke it first"
         }
     }
 }

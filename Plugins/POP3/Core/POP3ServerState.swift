@@ -263,8 +263,8 @@ final class POP3ServerState: @unchecked Sendable {
 
 extension POP3ServerState {
     private func verifyPassword(user: String, password: String) async {
-        guard env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
-        switch await AuthService.ask(env.auth.backends, .password(user: user, password: password)) {
+        guard await env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
+        switch await AuthService.ask(env.auth.backends, .password(user: user, password: password), service: "pop") {
         case .verified(let name): await loggedIn(name)
         case .suspended: await loginFailed("-ERR [AUTH] account disabled", user: user)
         case .unavailable: send("-ERR [SYS/TEMP] authentication service unavailable, try later")
@@ -276,7 +276,7 @@ extension POP3ServerState {
         guard mechanisms.contains(mechanism) else {
             return reply("-ERR [AUTH] mechanism \(mechanism.prefix(40)) not available here", countsAsError: true)
         }
-        guard env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
+        guard await env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
             service: "pop", serverHostname: env.hostname, isSecure: isSecure)) else {
             return reply("-ERR [AUTH] mechanism not available", countsAsError: true)
@@ -323,10 +323,12 @@ extension POP3ServerState {
 
     /// `user`: who the client tried to be, for the log (the logger names the client's address).
     /// The reply waits: a guesser gets one try per delay per connection.
-    private func loginFailed(_ line: String, user: String?) async {
+    private func loginFailed(_ line: String, user: String?, locked: Bool = false) async {
         phase = .authorization(user: nil)
-        let delay = env.throttle.failed(env.peerAddress)
-        env.logger.notice("login failed", metadata: ["user": "\(user ?? "(none given)")", "delay": "\(delay)"])
+        // The right secret for a locked account is not another failure.
+        let delay = locked ? env.throttle.failureDelay : await env.throttle.failed(env.peerAddress, account: user)
+        env.logger.notice(locked ? "login refused: account locked by failed logins" : "login failed",
+                          metadata: ["user": "\(user ?? "(none given)")", "delay": "\(delay)"])
         env.failedLogins.increment()
         if delay > 0 { await env.pause(delay) }
         send(line)
@@ -335,7 +337,11 @@ extension POP3ServerState {
 
     /// Locks the maildrop (one session per maildrop, RFC 1939 §8) and takes the INBOX snapshot.
     private func loggedIn(_ user: String) async {
-        env.throttle.succeeded(env.peerAddress)
+        // A locked account answers as a wrong password would, right password or not.
+        guard await !env.throttle.isLocked(account: user) else {
+            return await loginFailed("-ERR [AUTH] authentication failed", user: user, locked: true)
+        }
+        await env.throttle.succeeded(env.peerAddress, account: user)
         guard let lock = env.locks.lock(user) else {
             phase = .authorization(user: nil)
             return send("-ERR [IN-USE] the maildrop is in use by another POP3 session")

@@ -60,6 +60,8 @@ struct SMTPEnvironment: Sendable {
     var spoolDirectory: String
     var logger: Logger
     var metrics: SMTPMetrics
+    /// Failed AUTH attempts, counted with IMAP's and POP3's where the store shares its table.
+    var throttle = LoginThrottle(failureDelay: 0, maxFailures: 0)
     /// Seconds since 1970, for the Received: date.
     var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 }

@@ -304,7 +304,7 @@ final class SMTPServerState: @unchecked Sendable {
                 phase = .command
                 return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
             }
-            return authSucceeded(identity)
+            return await authSucceeded(identity)
         default:
             break
         }

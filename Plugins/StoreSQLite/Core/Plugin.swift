@@ -22,7 +22,12 @@ package enum StoreSQLitePlugin {
                                  kinds: [.storage, .credentialBackend, .hostService],
                                  // The store; the accounts a relay authenticates and an admin console manages.
                                  roles: ["all-in-one", "store", "relay", "admin"], config: schema),
-        activate: { context in try StoreSQLiteInstance(store: SQLiteStore(settings: settings(context))) })
+        activate: { context in
+            let settings = settings(context)
+            return try StoreSQLiteInstance(store: SQLiteStore(settings: settings),
+                                           loginFailures: SQLiteLoginFailures(path: settings.directory + "/login-failures.sqlite",
+                                                                              busyTimeout: settings.busyTimeout))
+        })
 
     static func settings(_ context: PluginContext) -> SQLiteStore.Settings {
         let c = context.config
@@ -38,13 +43,18 @@ package enum StoreSQLitePlugin {
     }
 }
 
-// @unchecked Sendable: its only stored property is a let SQLiteStore
+// @unchecked Sendable: its stored properties are lets (the store, the failed-login table)
 final class StoreSQLiteInstance: Plugin, @unchecked Sendable {
     let store: SQLiteStore
+    let loginFailures: SQLiteLoginFailures
 
-    init(store: SQLiteStore) { self.store = store }
+    init(store: SQLiteStore, loginFailures: SQLiteLoginFailures) {
+        self.store = store
+        self.loginFailures = loginFailures
+    }
 
     var services: [ProvidedService] {
-        [.storage(name: "store-sqlite", store), .accounts(store), .credentialBackend(name: "store-sqlite", store), .changeNotifier(store)]
+        [.storage(name: "store-sqlite", store), .accounts(store), .credentialBackend(name: "store-sqlite", store), .changeNotifier(store),
+         .loginFailures(loginFailures)]
     }
 }

@@ -312,8 +312,17 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func verifyPassword(user: String, password: String) async throws -> CredentialAnswer {
+        try await verifyPassword(user: user, password: password, service: nil)
+    }
+
+    /// The account's password, else one of its app passwords whose scopes include `service`
+    /// (AppPasswords.swift).
+    func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
-        guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else { return .wrongPassword }
+        guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else {
+            guard try await appPasswordMatches(account: row.name, password: password, service: service) else { return .wrongPassword }
+            return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
+        }
         return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
     }
 
