@@ -16,7 +16,8 @@ extension SMTPServerState {
             return authFailed(MailReply(538, "5.7.11", "encryption required for requested authentication mechanism"))
         }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
-            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure)) else {
+            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure,
+            channelBindings: client.channelBindings)) else {
             return reply(504, "5.5.4", "unrecognized authentication type")
         }
         var response: [UInt8]?
