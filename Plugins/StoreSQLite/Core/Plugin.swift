@@ -22,7 +22,7 @@ package enum StoreSQLitePlugin {
                                  kinds: [.storage, .credentialBackend, .hostService],
                                  // The store; the accounts a relay authenticates and an admin console manages.
                                  roles: ["all-in-one", "store", "relay", "admin"], config: schema),
-        activate: { context in try StoreSQLiteInstance(store: SQLiteStore(settings: settings(context))) })
+        activate: { context in try StoreSQLiteInstance(store: SQLiteStore(settings: settings(context), services: context.services)) })
 
     static func settings(_ context: PluginContext) -> SQLiteStore.Settings {
         let c = context.config

@@ -138,6 +138,8 @@ enum Schema {
                 """)
             try recount(db)
         }
+        // Per-mechanism stored secrets (CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1): MechanismSecrets.swift.
+        MechanismSecretSchema.register(&m)
         return m
     }
 
