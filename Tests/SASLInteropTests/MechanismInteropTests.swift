@@ -109,7 +109,7 @@ final class MechanismInteropTests: XCTestCase {
     }
 
     override func setUpWithError() throws {
-        if let startError { XCTFail("server did not start: \(startError)") }
+        if let startError = Self.startError { XCTFail("server did not start: \(startError)") }
     }
 
     // MARK: helpers
