@@ -168,6 +168,17 @@ final class MechanismInteropTests: XCTestCase {
         }
     }
 
+    /// imtest under TLS: plain SCRAM-SHA-256 works (libsasl2 sends "n" for a non-PLUS mechanism);
+    /// its -PLUS binds with tls-unique only, and it sends that as "SCRAM-SHA-256" with "p=": refused
+    /// (a binding on a non-PLUS mechanism, of a type this server does not have).
+    func testImtestOverTLS() throws {
+        let (ok, output) = try cyrusClient("imtest", port: Self.ports["imaps"]!, mechanism: "SCRAM-SHA-256", extra: ["-s"])
+        XCTAssertTrue(ok, "imtest -s SCRAM-SHA-256:\n\(output)")
+        XCTAssertTrue(output.contains("TLS connection established"), output)
+        let (plus, plusOutput) = try cyrusClient("imtest", port: Self.ports["imaps"]!, mechanism: "SCRAM-SHA-256-PLUS", extra: ["-s"])
+        XCTAssertFalse(plus, "imtest -s SCRAM-SHA-256-PLUS (tls-unique):\n\(plusOutput)")
+    }
+
     // MARK: Python
 
     func testImaplibCRAMMD5() throws {
