@@ -28,6 +28,11 @@ let plugins: [(Product, [Target])] = [
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
+    // Password-based challenge-response mechanisms (offered without TLS too): SCRAM-SHA-256/-1 and
+    // their -PLUS variants; CRAM-MD5 and DIGEST-MD5, which need extra stored secrets per account.
+    plugin("SASLSCRAM", path: "Plugins/SASLSCRAM"),
+    plugin("SASLCRAMMD5", path: "Plugins/SASLCRAMMD5", extra: ["COpenSSLMD5"]),
+    plugin("SASLDigestMD5", path: "Plugins/SASLDigestMD5"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
@@ -67,6 +72,9 @@ let package = Package(
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
         // module the host shares, so the plugin may link it itself).
         .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The system libcrypto's MD5 with its chaining state, for the sasl-cram-md5 plugin's stored contexts.
+        .systemLibrary(name: "COpenSSLMD5", path: "Plugins/SASLCRAMMD5/COpenSSLMD5", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -95,6 +103,15 @@ let package = Package(
         // loads them where a test needs the plugin whole (PluginFileTests, PluginHarness, AdminContext).
         .testTarget(name: "SASLTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",
                                                       "PosternSASLPlainCore", "PosternSASLLoginCore"], path: "Tests/SASLTests"),
+        // The SCRAM, CRAM-MD5 and DIGEST-MD5 step machines byte by byte (RFC vectors, malformed
+        // input, channel binding, replays) and the store's per-mechanism secrets.
+        .testTarget(name: "SASLMechanismTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",
+                                                               "PosternSASLSCRAMCore", "PosternSASLCRAMMD5Core",
+                                                               "PosternSASLDigestMD5Core"], path: "Tests/SASLMechanismTests"),
+        // The same mechanisms through the binary: Cyrus imtest/smtptest/pop3test, Python's imaplib
+        // and a Python SCRAM-PLUS client (Scripts/).
+        .testTarget(name: "SASLInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/SASLInteropTests", exclude: ["Scripts"]),
         // The IMAP parser, response encoder and session state machine; sessions on the real store.
         .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), as `postern admin` opens it.

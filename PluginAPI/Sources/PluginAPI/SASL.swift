@@ -10,6 +10,53 @@ public protocol SASLMechanism: Sendable {
     var isPlaintext: Bool { get }
     /// A new exchange for one authentication attempt.
     func makeExchange(_ context: SASLExchangeContext) -> any SASLServerExchange
+    /// Whether the mechanism binds to the TLS channel (SCRAM-*-PLUS): offered only when the
+    /// connection has channel-binding data. Default false.
+    var requiresChannelBinding: Bool { get }
+    /// The stored secret this mechanism needs besides the SCRAM-SHA-256 keys every account has
+    /// (CRAM-MD5's HMAC contexts, DIGEST-MD5's H(user:realm:password), SCRAM-SHA-1 keys), and how
+    /// to derive it from a password. A store writes it only while such a mechanism is loaded
+    /// (when a password is set, and at a plaintext login of a user who lacks it). Default nil.
+    var storedSecretDerivation: StoredSecretDerivation? { get }
+}
+
+extension SASLMechanism {
+    public var requiresChannelBinding: Bool { false }
+    public var storedSecretDerivation: StoredSecretDerivation? { nil }
+}
+
+/// How a mechanism's stored secret is made from a password (see
+/// `SASLMechanism.storedSecretDerivation`). Such secrets are password-equivalent for that
+/// mechanism: whoever reads them can log in with it.
+public struct StoredSecretDerivation: Sendable {
+    /// What `derive` is given: the canonical account name, the password, and the store's PBKDF2
+    /// iteration count (for SCRAM keys).
+    public struct Input: Sendable {
+        public var user: String
+        public var password: String
+        public var iterations: Int
+
+        public init(user: String, password: String, iterations: Int) {
+            self.user = user
+            self.password = password
+            self.iterations = iterations
+        }
+    }
+
+    /// The `StoredSecret.scheme` written and asked for with `CredentialQuery.storedSecret`.
+    public var scheme: String
+    /// Makes the secret; throws for a password the scheme cannot take.
+    public var derive: @Sendable (Input) throws -> StoredSecret
+    /// Whether a secret already kept is still the one this mechanism would derive (DIGEST-MD5's
+    /// realm may have changed in the config); a store replaces a stale one at the next login.
+    public var isCurrent: @Sendable (StoredSecret) -> Bool
+
+    public init(scheme: String, derive: @escaping @Sendable (Input) throws -> StoredSecret,
+                isCurrent: @escaping @Sendable (StoredSecret) -> Bool = { _ in true }) {
+        self.scheme = scheme
+        self.derive = derive
+        self.isCurrent = isCurrent
+    }
 }
 
 /// What a mechanism may know about the connection.
@@ -20,12 +67,20 @@ public struct SASLExchangeContext: Sendable {
     public var isSecure: Bool
     /// `tls-exporter` or `tls-unique` data for SCRAM-*-PLUS, when TLS is active.
     public var channelBinding: (type: String, data: [UInt8])?
+    /// Every channel binding the connection has, by type (`tls-server-end-point`, RFC 5929):
+    /// filled by the protocols when the connection is under TLS, empty otherwise. SCRAM-*-PLUS
+    /// is offered only when this is not empty.
+    public var channelBindings: [String: [UInt8]]
 
-    public init(service: String, serverHostname: String, isSecure: Bool, channelBinding: (type: String, data: [UInt8])? = nil) {
+    public init(service: String, serverHostname: String, isSecure: Bool, channelBinding: (type: String, data: [UInt8])? = nil,
+                channelBindings: [String: [UInt8]] = [:]) {
         self.service = service
         self.serverHostname = serverHostname
         self.isSecure = isSecure
         self.channelBinding = channelBinding
+        var all = channelBindings
+        if let channelBinding, all[channelBinding.type] == nil { all[channelBinding.type] = channelBinding.data }
+        self.channelBindings = all
     }
 }
 
@@ -161,8 +216,17 @@ public struct AuthService: Sendable {
 
     /// The mechanism names to advertise: plaintext ones only when `secure`, or on loopback when
     /// `plaintextOnLoopback` allows it.
-    public func offered(secure: Bool, loopback: Bool, plaintextOnLoopback: Bool) -> [String] {
-        mechanisms.filter { !$0.isPlaintext || secure || (loopback && plaintextOnLoopback) }.map(\.name)
+    /// Channel-binding mechanisms (SCRAM-*-PLUS) only when `channelBinding` (the connection has
+    /// channel-binding data).
+    public func offered(secure: Bool, loopback: Bool, plaintextOnLoopback: Bool, channelBinding: Bool = false) -> [String] {
+        mechanisms.filter { !$0.isPlaintext || secure || (loopback && plaintextOnLoopback) }
+            .filter { !$0.requiresChannelBinding || channelBinding }.map(\.name)
+    }
+
+    /// The stored secrets the loaded mechanisms need beyond the SCRAM-SHA-256 keys, one per scheme.
+    public var storedSecretDerivations: [StoredSecretDerivation] {
+        var seen = Set<String>()
+        return mechanisms.compactMap(\.storedSecretDerivation).filter { seen.insert($0.scheme.uppercased()).inserted }
     }
 
     /// Starts an exchange for `mechanism` (case-insensitive), or nil when it is not loaded.

@@ -23,6 +23,10 @@ struct SMTPClient: Sendable {
     var isLoopback: Bool
     /// `IP:port` for logs and filters.
     var peerDescription: String
+    /// The listener's TLS channel bindings (SCRAM-*-PLUS), used once the connection is secure.
+    var tlsChannelBindings: [String: [UInt8]] = [:]
+    /// What SASL may bind to now: nothing before TLS.
+    var channelBindings: [String: [UInt8]] { isSecure ? tlsChannelBindings : [:] }
 }
 
 /// The protocol a session speaks, with the services that decide its recipients and take its

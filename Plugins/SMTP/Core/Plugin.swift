@@ -124,7 +124,8 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
             address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },
             localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },
             isSecure: session.isSecure, canStartTLS: session.canStartTLS, isLoopback: session.isLoopback,
-            peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown")
+            peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown",
+            tlsChannelBindings: services.tls.channelBindings(listener: session.listener.name))
         let state = SMTPServerState(environment: environment, client: client)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(session: session, state: state, timeout: options.timeout))

@@ -21,7 +21,8 @@ extension SMTPServerState {
             return reply(454, "4.7.0", "too many failed logins from your address, try again later")
         }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
-            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure)) else {
+            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure,
+            channelBindings: client.channelBindings)) else {
             return reply(504, "5.5.4", "unrecognized authentication type")
         }
         var response: [UInt8]?

@@ -407,7 +407,8 @@ final class SMTPServerState: @unchecked Sendable {
         if client.canStartTLS && !client.isSecure { lines.append("STARTTLS") }
         if authenticatedUser == nil {
             let mechanisms = env.auth.offered(secure: client.isSecure, loopback: client.isLoopback,
-                                              plaintextOnLoopback: options.allowPlaintextAuthOnLoopback)
+                                              plaintextOnLoopback: options.allowPlaintextAuthOnLoopback,
+                                              channelBinding: !client.channelBindings.isEmpty)
             if !mechanisms.isEmpty { lines.append("AUTH " + mechanisms.joined(separator: " ")) }
         }
         return reply(250, nil, lines.joined(separator: "\n"))

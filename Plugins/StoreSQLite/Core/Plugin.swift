@@ -24,7 +24,7 @@ package enum StoreSQLitePlugin {
                                  roles: ["all-in-one", "store", "relay", "admin"], config: schema),
         activate: { context in
             let settings = settings(context)
-            return try StoreSQLiteInstance(store: SQLiteStore(settings: settings),
+            return try StoreSQLiteInstance(store: SQLiteStore(settings: settings, services: context.services),
                                            loginFailures: SQLiteLoginFailures(path: settings.directory + "/login-failures.sqlite",
                                                                               busyTimeout: settings.busyTimeout))
         })

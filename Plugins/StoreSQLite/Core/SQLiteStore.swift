@@ -21,9 +21,13 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     let pool: DatabasePool
     /// Change notifications to other processes (Notify.swift).
     let changes: ChangeChannel
+    /// The process's services, for the SASL mechanisms whose stored secrets this store keeps
+    /// (MechanismSecrets.swift); nil where none are wanted.
+    let services: HostServices?
 
-    init(settings: Settings) throws {
+    init(settings: Settings, services: HostServices? = nil) throws {
         self.settings = settings
+        self.services = services
         try BlobStore.makeDirectory(settings.directory)
         for root in settings.partitions { try BlobStore.makeDirectory(root) }
         var configuration = Configuration()
@@ -222,6 +226,14 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             }
             for (i, result) in created { results[i] = result }
         }
+        // The per-mechanism secrets of the loaded mechanisms (none when none is loaded).
+        if !mechanismDerivations.isEmpty {
+            for i in ready {
+                guard case .success(let info)? = results[i] else { continue }
+                let extra = deriveMechanismSecrets(user: info.name, password: accounts[i].password)
+                try await writing { db in try Self.replaceMechanismSecrets(db, account: info.name, extra) }
+            }
+        }
         return results.map { $0! }
     }
 
@@ -272,7 +284,13 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     func setPassword(account name: String, password: String) async throws {
         let secret = try Self.secret(password, iterations: settings.passwordIterations)
-        try await updateAccount(name, "secret = ?", [secret])
+        let extra = deriveMechanismSecrets(user: name, password: password)
+        try await writing { db in
+            try db.execute(sql: "UPDATE account SET secret = ? WHERE name = ?", arguments: [secret, name])
+            if db.changesCount == 0 { throw AccountError.noSuchAccount(name) }
+            // Every per-mechanism secret of the old password goes in the same transaction.
+            try Self.replaceMechanismSecrets(db, account: name, extra)
+        }
     }
 
     /// A salted, slow secret that verifies PLAIN/LOGIN passwords and will serve SCRAM-SHA-256.
@@ -320,16 +338,21 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else {
+            // An app password never completes the mechanism secrets: they hold the account's password.
             guard try await appPasswordMatches(account: row.name, password: password, service: service) else { return .wrongPassword }
             return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
         }
-        return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
+        guard row.enabled else { return .suspended(user: row.name) }
+        await completeMechanismSecrets(user: row.name, password: password)
+        return .verified(user: row.name)
     }
 
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
         guard row.enabled else { return .suspended(user: row.name) }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.storedSecret.scheme == scheme.uppercased() else {
+            // A per-mechanism secret (MechanismSecrets.swift), when the account has one yet.
+            if let extra = try await mechanismSecret(user: row.name, scheme: scheme) { return .secret(user: row.name, extra) }
             return .unavailable(reason: "no \(scheme) secret stored for this account")
         }
         return .secret(user: row.name, secret.storedSecret)

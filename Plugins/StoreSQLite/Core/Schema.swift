@@ -152,6 +152,8 @@ enum Schema {
                     PRIMARY KEY (account_id, name));
                 """)
         }
+        // Per-mechanism stored secrets (CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1): MechanismSecrets.swift.
+        MechanismSecretSchema.register(&m)
         return m
     }
 

@@ -72,7 +72,8 @@ extension IMAPSession {
     func authenticate(_ tag: String, _ mechanism: String, _ initial: [UInt8]?) async {
         guard await !refuseThrottled(tag) else { return }
         let offered = offeredMechanisms.contains { $0.uppercased() == mechanism }
-        let context = SASLExchangeContext(service: "imap", serverHostname: settings.hostname, isSecure: transport.isSecure)
+        let context = SASLExchangeContext(service: "imap", serverHostname: settings.hostname, isSecure: transport.isSecure,
+                                          channelBindings: transport.channelBindings)
         guard offered, let exchange = services.auth.begin(mechanism: mechanism, context: context) else {
             events += parser.resume(expecting: .command)
             if !plaintextAllowed && services.auth.mechanisms.contains(where: { $0.isPlaintext && $0.name == mechanism }) {

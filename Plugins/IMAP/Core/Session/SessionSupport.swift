@@ -49,6 +49,13 @@ protocol IMAPTransport: AnyObject, Sendable {
     var isLoopback: Bool { get }
     /// The client's address without port, for the login throttle and logs.
     var peerAddress: String { get }
+    /// The TLS channel bindings by type while the connection is secure (SCRAM-*-PLUS).
+    var channelBindings: [String: [UInt8]] { get }
+}
+
+extension IMAPTransport {
+    /// A transport without TLS material binds to nothing (no -PLUS mechanisms).
+    var channelBindings: [String: [UInt8]] { [:] }
 }
 
 /// Settings of one session: the plugin's section and the listener's options together.
