@@ -28,6 +28,9 @@ let plugins: [(Product, [Target])] = [
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
+    // libsasl2 (Cyrus SASL) mechanisms through a bridge: a site keeps its sasldb2, saslauthd or
+    // Cyrus plug-ins. Links the system libsasl2 (CSASL2, inside the plugin's folder).
+    plugin("SASLCyrus", path: "Plugins/SASLCyrus", extra: ["CSASL2"]),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
@@ -67,6 +70,8 @@ let package = Package(
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
         // module the host shares, so the plugin may link it itself).
         .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The system libsasl2, for the sasl-cyrus bridge only.
+        .systemLibrary(name: "CSASL2", path: "Plugins/SASLCyrus/CSASL2", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -129,6 +134,14 @@ let package = Package(
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
+        // The libsasl2 bridge: sasldb2 users (saslpasswd2) through the real binary with Cyrus's
+        // imtest and smtptest; the mechanism clash refusal.
+        .testTarget(name: "SASLCyrusTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternSASLCyrusCore"],
+                    path: "Tests/SASLCyrusTests"),
+        // Legacy password hashes: passwd-file and CSV import, the store's migration to SCRAM at the
+        // first login, the per-domain date, `admin auth report`; through the real binary and imaplib.
+        .testTarget(name: "LegacyAuthTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternImport"],
+                    path: "Tests/LegacyAuthTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

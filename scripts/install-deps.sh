@@ -15,6 +15,7 @@ purpose="${1:-build}"
 
 build_packages=(
   libsqlite3-dev   # the embedded store (GRDB links the system SQLite)
+  libcrypt-dev     # legacy password hashes: crypt(3) through libxcrypt's crypt_r (libPluginAPI.so)
   zlib1g-dev       # IMAP COMPRESS=DEFLATE (the imap plugin links the system zlib)
   ca-certificates  # outbound STARTTLS verification
   libldap-dev      # the ldap plugin (OpenLDAP's libldap)

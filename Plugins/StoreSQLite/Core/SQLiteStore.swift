@@ -15,6 +15,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         var quotaExceededIsPermanent: Bool
         var passwordIterations: Int
         var busyTimeout: Double
+        /// Per domain: from this time (seconds since 1970) on, imported legacy hashes no longer
+        /// verify (`legacy_schemes_until`).
+        var legacySchemesUntil: [String: Int64] = [:]
     }
 
     let settings: Settings
@@ -148,9 +151,13 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             var pending = toDerive[...]
             func startNext() {
                 guard let i = pending.popFirst() else { return }
-                let password = accounts[i].password
+                let password = accounts[i].password, legacy = accounts[i].legacyPasswordHash
                 group.addTask {
-                    do { return (i, .success(try Self.secret(password, iterations: iterations))) } catch let error as AccountError {
+                    do {
+                        // An imported hash is kept as it is (LegacyPasswords.swift); nothing to derive.
+                        if let legacy { return (i, .success(try Self.legacyMarker(checking: legacy))) }
+                        return (i, .success(try Self.secret(password, iterations: iterations)))
+                    } catch let error as AccountError {
                         return (i, .failure(error))
                     }
                 }
@@ -208,6 +215,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     try insertAccount.execute(arguments: [name, domainID, derived[i]!, new.adminLevel.rawValue,
                                                           new.quotaBytes, new.quotaMessages, partition, now])
                     let accountID = db.lastInsertedRowID
+                    if let legacy = new.legacyPasswordHash { try Self.insertLegacyHash(db, accountID: accountID, legacy, now: now) }
                     var validity = now
                     for mailbox in Schema.defaultMailboxes {
                         try insertMailbox.execute(arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
@@ -273,6 +281,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     func setPassword(account name: String, password: String) async throws {
         let secret = try Self.secret(password, iterations: settings.passwordIterations)
         try await updateAccount(name, "secret = ?", [secret])
+        try await dropLegacyHash(account: name)
     }
 
     /// A salted, slow secret that verifies PLAIN/LOGIN passwords and will serve SCRAM-SHA-256.
@@ -313,6 +322,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     func verifyPassword(user: String, password: String) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
+        if row.secret == Self.legacyMarker { return try await verifyLegacyPassword(row, password: password) }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else { return .wrongPassword }
         return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
     }
@@ -320,6 +330,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
         guard row.enabled else { return .suspended(user: row.name) }
+        // Still on an imported hash: no keys until the first plaintext login (LegacyPasswords.swift).
+        if row.secret == Self.legacyMarker { return .unknownUser }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.storedSecret.scheme == scheme.uppercased() else {
             return .unavailable(reason: "no \(scheme) secret stored for this account")
         }

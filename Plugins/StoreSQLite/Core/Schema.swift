@@ -138,6 +138,7 @@ enum Schema {
                 """)
             try recount(db)
         }
+        registerLegacyPasswordMigrations(&m)
         return m
     }
 
