@@ -58,7 +58,7 @@ final class LegacyHashTests: XCTestCase {
             // DES crypt reads 8 characters only: a longer password with the same 8 matches (the
             // reason it is a legacy scheme); every other scheme sees the whole password.
             if scheme != .desCrypt { XCTAssertFalse(hash.verify(password: password + "x"), "\(text) verified a longer password") }
-            XCTAssertFalse(hash.verify(password: String(password.dropLast())), "\(text) verified a shorter password")
+            if scheme != .desCrypt { XCTAssertFalse(hash.verify(password: String(password.dropLast())), "\(text) verified a shorter password") }
             XCTAssertFalse(hash.verify(password: password.uppercased() == password ? password.lowercased() : password.uppercased()), text)
             XCTAssertFalse(hash.verify(password: ""), "\(text) verified the empty password")
             XCTAssertFalse(hash.verify(password: password + "\u{0}"), "\(text) verified a password with NUL")
