@@ -33,6 +33,9 @@ let plugins: [(Product, [Target])] = [
     plugin("SASLSCRAM", path: "Plugins/SASLSCRAM"),
     plugin("SASLCRAMMD5", path: "Plugins/SASLCRAMMD5", extra: ["COpenSSLMD5"]),
     plugin("SASLDigestMD5", path: "Plugins/SASLDigestMD5"),
+    // libsasl2 (Cyrus SASL) mechanisms through a bridge: a site keeps its sasldb2, saslauthd or
+    // Cyrus plug-ins. Links the system libsasl2 (CSASL2, inside the plugin's folder).
+    plugin("SASLCyrus", path: "Plugins/SASLCyrus", extra: ["CSASL2"]),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
@@ -75,6 +78,8 @@ let package = Package(
         // The system libcrypto's MD5 with its chaining state, for the sasl-cram-md5 plugin's stored contexts.
         .systemLibrary(name: "COpenSSLMD5", path: "Plugins/SASLCRAMMD5/COpenSSLMD5", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        // The system libsasl2, for the sasl-cyrus bridge only.
+        .systemLibrary(name: "CSASL2", path: "Plugins/SASLCyrus/CSASL2", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -146,6 +151,14 @@ let package = Package(
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
+        // The libsasl2 bridge: sasldb2 users (saslpasswd2) through the real binary with Cyrus's
+        // imtest and smtptest; the mechanism clash refusal.
+        .testTarget(name: "SASLCyrusTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternSASLCyrusCore"],
+                    path: "Tests/SASLCyrusTests"),
+        // Legacy password hashes: passwd-file and CSV import, the store's migration to SCRAM at the
+        // first login, the per-domain date, `admin auth report`; through the real binary and imaplib.
+        .testTarget(name: "LegacyAuthTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternImport"],
+                    path: "Tests/LegacyAuthTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

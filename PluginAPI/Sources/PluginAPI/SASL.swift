@@ -286,11 +286,13 @@ public final class AuthExchange: @unchecked Sendable {
     }
 
     public func start(initialResponse: [UInt8]?) async -> Progress {
-        await settle(exchange.start(initialResponse: initialResponse))
+        if let waiting = exchange as? any AsyncSASLServerExchange { return await settle(await waiting.startAsync(initialResponse: initialResponse)) }
+        return await settle(exchange.start(initialResponse: initialResponse))
     }
 
     public func respond(_ response: [UInt8]) async -> Progress {
-        await settle(exchange.respond(response))
+        if let waiting = exchange as? any AsyncSASLServerExchange { return await settle(await waiting.respondAsync(response)) }
+        return await settle(exchange.respond(response))
     }
 
     private func settle(_ first: SASLStep) async -> Progress {

@@ -284,14 +284,18 @@ public struct NewAccount: Sendable, Equatable {
     public var adminLevel: UserRecord.AdminLevel
     public var quotaBytes: Int?
     public var quotaMessages: Int?
+    /// A hash imported from an older system (`{SHA512-CRYPT}$6$...`, `LegacyPasswordHash`), kept
+    /// instead of deriving a secret from `password` (then ignored) until the first login with it.
+    public var legacyPasswordHash: String?
 
     public init(name: String, password: String, adminLevel: UserRecord.AdminLevel = .user,
-                quotaBytes: Int? = nil, quotaMessages: Int? = nil) {
+                quotaBytes: Int? = nil, quotaMessages: Int? = nil, legacyPasswordHash: String? = nil) {
         self.name = name
         self.password = password
         self.adminLevel = adminLevel
         self.quotaBytes = quotaBytes
         self.quotaMessages = quotaMessages
+        self.legacyPasswordHash = legacyPasswordHash
     }
 }
 

@@ -15,6 +15,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         var quotaExceededIsPermanent: Bool
         var passwordIterations: Int
         var busyTimeout: Double
+        /// Per domain: from this time (seconds since 1970) on, imported legacy hashes no longer
+        /// verify (`legacy_schemes_until`).
+        var legacySchemesUntil: [String: Int64] = [:]
     }
 
     let settings: Settings
@@ -152,9 +155,13 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             var pending = toDerive[...]
             func startNext() {
                 guard let i = pending.popFirst() else { return }
-                let password = accounts[i].password
+                let password = accounts[i].password, legacy = accounts[i].legacyPasswordHash
                 group.addTask {
-                    do { return (i, .success(try Self.secret(password, iterations: iterations))) } catch let error as AccountError {
+                    do {
+                        // An imported hash is kept as it is (LegacyPasswords.swift); nothing to derive.
+                        if let legacy { return (i, .success(try Self.legacyMarker(checking: legacy))) }
+                        return (i, .success(try Self.secret(password, iterations: iterations)))
+                    } catch let error as AccountError {
                         return (i, .failure(error))
                     }
                 }
@@ -212,6 +219,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     try insertAccount.execute(arguments: [name, domainID, derived[i]!, new.adminLevel.rawValue,
                                                           new.quotaBytes, new.quotaMessages, partition, now])
                     let accountID = db.lastInsertedRowID
+                    if let legacy = new.legacyPasswordHash { try Self.insertLegacyHash(db, accountID: accountID, legacy, now: now) }
                     var validity = now
                     for mailbox in Schema.defaultMailboxes {
                         try insertMailbox.execute(arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
@@ -290,6 +298,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             if db.changesCount == 0 { throw AccountError.noSuchAccount(name) }
             // Every per-mechanism secret of the old password goes in the same transaction.
             try Self.replaceMechanismSecrets(db, account: name, extra)
+            // So is an imported hash the new password replaces (LegacyPasswords.swift).
+            try db.execute(sql: "DELETE FROM legacy_password WHERE account_id = (SELECT id FROM account WHERE name = ?)", arguments: [name])
         }
     }
 
@@ -337,6 +347,19 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     /// (AppPasswords.swift).
     func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
+        if row.secret == Self.legacyMarker {
+            // An imported hash (LegacyPasswords.swift), migrated to SCRAM keys by a right password.
+            let answer = try await verifyLegacyPassword(row, password: password)
+            switch answer {
+            case .verified: await completeMechanismSecrets(user: row.name, password: password)
+            case .wrongPassword:
+                if try await appPasswordMatches(account: row.name, password: password, service: service) {
+                    return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
+                }
+            default: break
+            }
+            return answer
+        }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else {
             // An app password never completes the mechanism secrets: they hold the account's password.
             guard try await appPasswordMatches(account: row.name, password: password, service: service) else { return .wrongPassword }
@@ -350,6 +373,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
         guard row.enabled else { return .suspended(user: row.name) }
+        // Still on an imported hash: no keys until the first plaintext login (LegacyPasswords.swift).
+        if row.secret == Self.legacyMarker { return .unknownUser }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.storedSecret.scheme == scheme.uppercased() else {
             // A per-mechanism secret (MechanismSecrets.swift), when the account has one yet.
             if let extra = try await mechanismSecret(user: row.name, scheme: scheme) { return .secret(user: row.name, extra) }

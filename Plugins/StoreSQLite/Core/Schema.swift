@@ -154,6 +154,7 @@ enum Schema {
         }
         // Per-mechanism stored secrets (CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1): MechanismSecrets.swift.
         MechanismSecretSchema.register(&m)
+        registerLegacyPasswordMigrations(&m)
         return m
     }
 
