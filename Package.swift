@@ -44,6 +44,11 @@ let plugins: [(Product, [Target])] = [
     plugin("Webmail", path: "Plugins/Webmail", extra: [.product(name: "Mustache", package: "swift-mustache"),
                                                       .product(name: "GRDB", package: "GRDB.swift")],
            resources: [.copy("Resources")]),
+    // Kerberos 5 for `postern authproxyd` only (GSSAPI acceptor, KDC password checks): the one
+    // plugin that links libkrb5, through its own system-library target (CKerberos).
+    plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),
+    // The GSSAPI SASL mechanism and Kerberos password checks, forwarded to authproxyd.
+    plugin("SASLGSSAPI", path: "Plugins/SASLGSSAPI"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -67,6 +72,9 @@ let package = Package(
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
         // module the host shares, so the plugin may link it itself).
         .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // MIT Kerberos (GSSAPI and krb5), for the auth-kerberos plugin that only authproxyd loads.
+        .systemLibrary(name: "CKerberos", path: "Plugins/AuthKerberos/CKerberos", pkgConfig: "krb5-gssapi",
+                       providers: [.apt(["libkrb5-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -129,6 +137,10 @@ let package = Package(
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
+        // authproxyd and Kerberos: the wire codec, the RFC 4752 security layer and principal map,
+        // and GSSAPI/PLAIN logins through the real binary against a throw-away MIT KDC.
+        .testTarget(name: "KerberosTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI,
+                                                          "PosternAuthKerberosCore", "PosternSASLGSSAPICore"], path: "Tests/KerberosTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -219,11 +219,13 @@ public final class AuthExchange: @unchecked Sendable {
     }
 
     public func start(initialResponse: [UInt8]?) async -> Progress {
-        await settle(exchange.start(initialResponse: initialResponse))
+        if let remote = exchange as? any RemoteSASLServerExchange { return await settle(await remote.remoteStart(initialResponse: initialResponse)) }
+        return await settle(exchange.start(initialResponse: initialResponse))
     }
 
     public func respond(_ response: [UInt8]) async -> Progress {
-        await settle(exchange.respond(response))
+        if let remote = exchange as? any RemoteSASLServerExchange { return await settle(await remote.remoteRespond(response)) }
+        return await settle(exchange.respond(response))
     }
 
     private func settle(_ first: SASLStep) async -> Progress {
