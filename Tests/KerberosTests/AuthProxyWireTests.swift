@@ -122,6 +122,8 @@ final class AuthProxyWireTests: XCTestCase {
     private func decodeRequest(_ bytes: [UInt8]) throws -> AuthProxyRequest {
         var d = AuthProxyFrameDecoder()
         d.append(bytes)
-        return try AuthProxyRequest(XCTUnwrap(d.next()))
+        // Not XCTUnwrap: it would wrap the decoder's error in its own.
+        guard let frame = try d.next() else { throw AuthProxyWire.DecodeError.truncated }
+        return try AuthProxyRequest(frame)
     }
 }
