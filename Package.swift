@@ -52,6 +52,11 @@ let plugins: [(Product, [Target])] = [
     plugin("Webmail", path: "Plugins/Webmail", extra: [.product(name: "Mustache", package: "swift-mustache"),
                                                       .product(name: "GRDB", package: "GRDB.swift")],
            resources: [.copy("Resources")]),
+    // Kerberos 5 for `postern authproxyd` only (GSSAPI acceptor, KDC password checks): the one
+    // plugin that links libkrb5, through its own system-library target (CKerberos).
+    plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),
+    // The GSSAPI SASL mechanism and Kerberos password checks, forwarded to authproxyd.
+    plugin("SASLGSSAPI", path: "Plugins/SASLGSSAPI"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -80,6 +85,9 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         // The system libsasl2, for the sasl-cyrus bridge only.
         .systemLibrary(name: "CSASL2", path: "Plugins/SASLCyrus/CSASL2", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
+        // MIT Kerberos (GSSAPI and krb5), for the auth-kerberos plugin that only authproxyd loads.
+        .systemLibrary(name: "CKerberos", path: "Plugins/AuthKerberos/CKerberos", pkgConfig: "krb5-gssapi",
+                       providers: [.apt(["libkrb5-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -159,6 +167,10 @@ let package = Package(
         // first login, the per-domain date, `admin auth report`; through the real binary and imaplib.
         .testTarget(name: "LegacyAuthTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternImport"],
                     path: "Tests/LegacyAuthTests"),
+        // authproxyd and Kerberos: the wire codec, the RFC 4752 security layer and principal map,
+        // and GSSAPI/PLAIN logins through the real binary against a throw-away MIT KDC.
+        .testTarget(name: "KerberosTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI,
+                                                          "PosternAuthKerberosCore", "PosternSASLGSSAPICore"], path: "Tests/KerberosTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -236,7 +236,11 @@ public struct AuthService: Sendable {
     }
 
     /// Asks each backend in turn; the first that knows the user answers. `service` is the protocol
-    /// asking (`imap`, `pop`, `smtp`), for secrets limited to some protocols.
+    /// asking (`imap`, `pop`, `smtp`), for secrets limited to some protocols. A backend that cannot
+    /// answer (its server down) does not block a later one that verifies the user, but a later
+    /// refusal becomes a temporary failure, as in Dovecot's passdb chain: the password may be right
+    /// on the backend that is down (a Kerberos user while authproxyd restarts must hear "try
+    /// again", not "wrong password").
     public static func ask(_ backends: [any CredentialBackend], _ query: CredentialQuery, service: String? = nil) async -> CredentialAnswer {
         var lastTemporary: CredentialAnswer?
         for backend in backends {
@@ -255,6 +259,7 @@ public struct AuthService: Sendable {
             switch answer {
             case .unknownUser: continue
             case .unavailable: lastTemporary = answer
+            case .wrongPassword: return lastTemporary ?? answer
             default: return answer
             }
         }
