@@ -348,6 +348,13 @@ public enum FixturePlugins {
                 }
             }
         }
+        // PluginAPI's own system libraries (CLibCrypt): its module records them, so a plugin
+        // built against it must find their maps too.
+        let own = Build.packageRoot + "/PluginAPI/Sources"
+        for target in (try? FileManager.default.contentsOfDirectory(atPath: own)) ?? [] {
+            let map = "\(own)/\(target)/module.modulemap"
+            if FileManager.default.fileExists(atPath: map) { maps.append(map) }
+        }
         return maps
     }
 
