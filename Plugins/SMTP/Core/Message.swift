@@ -107,8 +107,23 @@ struct HeaderSection: Equatable {
                 }
                 return
             }
-        case .addRecipient, .removeRecipient, .replaceBody:
+        case .insertHeader(let index, let name, let value):
+            fields.insert((name, Self.field(name, value)), at: min(max(0, index), fields.count))
+        case .addRecipient, .removeRecipient, .replaceBody, .changeSender:
             break
+        }
+    }
+
+    /// Applies the merged changes of a filter chain (`MessageEdits`: positions and indices refer
+    /// to this block as received).
+    mutating func apply(_ edits: MessageEdits) {
+        if let last = fields.indices.last, fields[last].raw.last != 10 { fields[last].raw += [13, 10] }
+        let received = fields
+        fields = edits.arrange(receivedNames: received.map(\.name)).map { arranged in
+            switch arranged {
+            case .received(let i): return received[i]
+            case .new(let f): return (f.name, Self.field(f.name, f.value))
+            }
         }
     }
 
