@@ -57,6 +57,8 @@ let plugins: [(Product, [Target])] = [
     plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),
     // The GSSAPI SASL mechanism and Kerberos password checks, forwarded to authproxyd.
     plugin("SASLGSSAPI", path: "Plugins/SASLGSSAPI"),
+    // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
+    plugin("Milter", path: "Plugins/Milter"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -171,6 +173,12 @@ let package = Package(
         // and GSSAPI/PLAIN logins through the real binary against a throw-away MIT KDC.
         .testTarget(name: "KerberosTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI,
                                                           "PosternAuthKerberosCore", "PosternSASLGSSAPICore"], path: "Tests/KerberosTests"),
+        // The milter codec and conversation byte by byte (fixtures, malformed input), from its core.
+        .testTarget(name: "MilterTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternMilterCore"], path: "Tests/MilterTests"),
+        // The milter plugin through the real binary against OpenDKIM, rspamd and clamav-milter, and
+        // the filter chain's concurrency and timeouts with scripted milters.
+        .testTarget(name: "MilterInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
