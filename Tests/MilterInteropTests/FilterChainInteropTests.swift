@@ -20,8 +20,11 @@ final class FilterChainInteropTests: XCTestCase {
         do {
             let script = Build.packageRoot + "/Tests/MilterInteropTests/Scripts/scripted_milter.py"
             let python = try Build.tool("python3")
-            let slowA = freePort(), slowB = freePort(), silent = freePort(), nowhere = freePort()
+            let slowA = freePort(), slowB = freePort(), silent = freePort(), nowhere = freePort(), edit = freePort()
+            let unix = work.path + "/unix-milter.sock"
             peers = [
+                try PeerProcess("edit", python, [script, "\(edit)", "edit", stepLog, "edit"], dir: work.path, port: edit),
+                try PeerProcess("unix", python, [script, unix, "unix", stepLog, "slow", "0"], dir: work.path, unixSocket: unix),
                 try PeerProcess("slow-a", python, [script, "\(slowA)", "slow-a", stepLog, "slow", "300"], dir: work.path, port: slowA),
                 try PeerProcess("slow-b", python, [script, "\(slowB)", "slow-b", stepLog, "slow", "300"], dir: work.path, port: slowB),
                 try PeerProcess("silent", python, [script, "\(silent)", "silent", stepLog, "silent"], dir: work.path, port: silent),
@@ -30,7 +33,8 @@ final class FilterChainInteropTests: XCTestCase {
             func milter(_ port: Int) -> String { "address = \"inet:127.0.0.1:\(port)\"\ntimeout = \"60s\"" }
             server = try MilterServer("milter-chain", milters: [
                 "slow-a": milter(slowA), "slow-b": milter(slowB),
-                "silent-tempfail": milter(silent), "silent-accept": milter(silent),
+                "silent-tempfail": milter(silent), "silent-accept": milter(silent), "edit": milter(edit),
+                "unix": "address = \"unix:\(unix)\"",
                 "nowhere-tempfail": "address = \"inet:127.0.0.1:\(nowhere)\"\nconnect_timeout = \"2s\"",
                 "nowhere-accept": "address = \"inet:127.0.0.1:\(nowhere)\"\nconnect_timeout = \"2s\"\ndefault_action = \"accept\"",
             ], listeners: [
@@ -39,6 +43,8 @@ final class FilterChainInteropTests: XCTestCase {
                 ("accept", "filters = [\"silent-accept\"]\nfilter_timeout = \"1s\"\nfilter_timeout_action = \"accept\""),
                 ("unreachable", "filters = [\"nowhere-tempfail\"]"),
                 ("unreachable-accept", "filters = [\"nowhere-accept\"]"),
+                ("edit", "filters = [\"edit\"]"),
+                ("unix", "filters = [\"unix\"]"),
             ])
         } catch {
             setupError = error
@@ -48,6 +54,8 @@ final class FilterChainInteropTests: XCTestCase {
     override class func tearDown() {
         server?.stop()
         peers.forEach { $0.stop() }
+        // A static TempDir is never deinitialised: its files go here.
+        try? FileManager.default.removeItem(atPath: work.path)
         super.tearDown()
     }
 
@@ -141,6 +149,35 @@ final class FilterChainInteropTests: XCTestCase {
             $0.hasPrefix("postern_filter_timeouts_total{") && $0.contains("filter=\"\(filter)\"") && $0.contains("stage=\"\(stage)\"")
         }
         return line.flatMap { Int($0.split(separator: " ").last!) }
+    }
+
+    func testEveryEndOfMessageActionIsApplied() throws {
+        let s = try running()
+        let before = try queuedCount(s)
+        let output = try s.send("edit", to: ["rcpt@remote.example", "kept@remote.example"],
+                                message: "From: sender@remote.example\nSubject: original\nX-Remove-Me: yes\n\nOriginal body.\n")
+        XCTAssertTrue(output.contains("DATA 250"), output)
+        let entries = try s.queuedEntries()
+        XCTAssertEqual(entries.count, before + 1)
+        let entry = try XCTUnwrap(entries.first { ($0.summary["holdReason"] as? String) != nil })
+        XCTAssertEqual(entry.summary["holdReason"] as? String, "held by the edit milter", "QUARANTINE: in the hold queue")
+        XCTAssertEqual(entry.summary["sender"] as? String, "changed@remote.example", "CHGFROM")
+        let recipients = (entry.summary["pending"] as? [[String: Any]])?.compactMap { $0["address"] as? String }
+        XCTAssertEqual(recipients, ["kept@remote.example", "added@remote.example", "added-with-args@remote.example"], "DELRCPT, ADDRCPT, ADDRCPT_PAR")
+        let text = String(decoding: entry.message, as: UTF8.self)
+        // INSHEADER at 0 goes before Postern's Received: field; CHGHEADER changes and deletes;
+        // ADDHEADER appends; REPLBODY's two chunks make the new body.
+        XCTAssertTrue(text.hasPrefix("X-Inserted: first\r\nReceived: "), text)
+        XCTAssertTrue(text.hasSuffix("From: sender@remote.example\r\nSubject: edited subject\r\nX-Added: last\r\n\r\nReplaced body.\r\n"), text)
+        XCTAssertFalse(text.contains("X-Remove-Me"), text)
+    }
+
+    func testMilterOnAUnixSocket() throws {
+        let s = try running()
+        let output = try s.send("unix", message: message)
+        XCTAssertTrue(output.contains("DATA 250"), output)
+        let text = try s.queued().map { String(decoding: $0, as: UTF8.self) }
+        XCTAssertTrue(text.contains { $0.contains("X-Milter-unix: seen\r\n") }, "\(text)")
     }
 
     func queuedCount(_ s: MilterServer) throws -> Int { try s.queued().count }

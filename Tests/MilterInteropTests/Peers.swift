@@ -14,7 +14,8 @@ final class PeerProcess {
 
     /// Starts `executable`; throws (failing the test, never skipping it) when it is not installed
     /// or does not listen on `port` within `timeout` seconds.
-    init(_ name: String, _ executable: String, _ arguments: [String], dir: String, port: Int, timeout: Double = 30) throws {
+    init(_ name: String, _ executable: String, _ arguments: [String], dir: String, port: Int? = nil, unixSocket: String? = nil,
+         timeout: Double = 30) throws {
         self.name = name
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw SystemError.message("\(name): \(executable) is not installed (scripts/install-deps.sh test installs it)")
@@ -31,15 +32,16 @@ final class PeerProcess {
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if case .success(let fd) = connectLoopback(port: port, timeout: 1) {
+            if let port, case .success(let fd) = connectLoopback(port: port, timeout: 1) {
                 close(fd)
                 return
             }
+            if let unixSocket, FileManager.default.fileExists(atPath: unixSocket) { return }
             if !process.isRunning { break }
             usleep(100_000)
         }
         stop()
-        throw SystemError.message("\(name) did not listen on 127.0.0.1:\(port):\n\(output)")
+        throw SystemError.message("\(name) did not listen on \(unixSocket ?? "127.0.0.1:\(port ?? 0)"):\n\(output)")
     }
 
     var output: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
@@ -167,14 +169,18 @@ struct MilterServer {
     }
 
     /// Every queued message, raw, as `postern queue show` prints it.
-    func queued() throws -> [[UInt8]] {
+    func queued() throws -> [[UInt8]] { try queuedEntries().map(\.message) }
+
+    /// Every queue entry as `postern queue list --json` gives it, with its message.
+    func queuedEntries() throws -> [(summary: [String: Any], message: [UInt8])] {
         let (code, output) = Build.run(Build.postern, ["queue", "list", "--json", "-c", server.configFile], cwd: dir.path)
         guard code == 0, let list = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] else {
             throw SystemError.message("postern queue list: \(output)")
         }
-        return list.compactMap { $0["id"] as? String }.map { id in
-            [UInt8](Build.runBytes(Build.postern, ["queue", "show", id, "-c", server.configFile], cwd: dir.path,
-                                   environment: ProcessInfo.processInfo.environment).stdout)
+        return list.map { entry in
+            let id = entry["id"] as? String ?? ""
+            return (entry, [UInt8](Build.runBytes(Build.postern, ["queue", "show", id, "-c", server.configFile], cwd: dir.path,
+                                                  environment: ProcessInfo.processInfo.environment).stdout))
         }
     }
 }

@@ -50,6 +50,8 @@ final class OpenDKIMMilterTests: XCTestCase {
     override class func tearDown() {
         server?.stop()
         peer?.stop()
+        // A static TempDir is never deinitialised: its files go here.
+        try? FileManager.default.removeItem(atPath: work.path)
         super.tearDown()
     }
 
@@ -142,6 +144,8 @@ final class RspamdMilterTests: XCTestCase {
     override class func tearDown() {
         server?.stop()
         peer?.stop()
+        // A static TempDir is never deinitialised: its files go here.
+        try? FileManager.default.removeItem(atPath: work.path)
         super.tearDown()
     }
 
@@ -221,6 +225,8 @@ final class ClamAVMilterTests: XCTestCase {
     override class func tearDown() {
         server?.stop()
         peers.reversed().forEach { $0.stop() }
+        // A static TempDir is never deinitialised: its files go here.
+        try? FileManager.default.removeItem(atPath: work.path)
         super.tearDown()
     }
 

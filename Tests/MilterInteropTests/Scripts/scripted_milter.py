@@ -6,20 +6,41 @@
                                                       the field X-Milter-NAME
     scripted_milter.py PORT NAME LOG silent          answers negotiation, CONNECT and HELO,
                                                       then never answers MAIL
+    scripted_milter.py PORT NAME LOG edit            at end of message asks for every change
+                                                      a milter can make (see EDITS), then
+                                                      quarantines the message
+
+PORT may be a path: the milter then listens on that Unix socket.
 
 Every answered step is logged to LOG as one JSON line: the milter's name, the step, and when
 its wait started and ended on the monotonic clock (CLOCK_MONOTONIC, shared by every process of
 the machine, so two milters' lines can be compared). A line "listening" is printed once the
 port is open.
 """
-import json, socket, struct, sys, threading, time
+import json, os, socket, struct, sys, threading, time
 
-port, name, log_path, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+address, name, log_path, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 delay = int(sys.argv[5]) / 1000.0 if mode == "slow" else 0
 log_lock = threading.Lock()
 
 STEPS = {b"C": "connect", b"H": "helo", b"M": "mail", b"R": "rcpt", b"T": "data",
          b"L": "header", b"N": "eoh", b"B": "body", b"E": "eom"}
+
+
+# Every end-of-message action, in the order the edit milter sends them.
+EDITS = [
+    (b"i", struct.pack(">I", 0) + b"X-Inserted\0first\0"),          # INSHEADER before the first field
+    (b"m", struct.pack(">I", 1) + b"Subject\0edited subject\0"),    # CHGHEADER
+    (b"m", struct.pack(">I", 1) + b"X-Remove-Me\0\0"),                # CHGHEADER with no value: delete
+    (b"h", b"X-Added\0last\0"),                                       # ADDHEADER
+    (b"-", b"<rcpt@remote.example>\0"),                               # DELRCPT
+    (b"+", b"<added@remote.example>\0"),                              # ADDRCPT
+    (b"2", b"<added-with-args@remote.example>\0NOTIFY=NEVER\0"),      # ADDRCPT_PAR
+    (b"e", b"<changed@remote.example>\0"),                            # CHGFROM
+    (b"b", b"Replaced "),                                              # REPLBODY, in two chunks
+    (b"b", b"body.\r\n"),
+    (b"q", b"held by the edit milter\0"),                             # QUARANTINE
+]
 
 
 def read_exact(conn, n):
@@ -53,8 +74,9 @@ def serve(conn):
                 return
             code = packet[:1]
             if code == b"O":
-                # Version 6, no actions but adding fields, every step wanted and answered.
-                send(conn, b"O", struct.pack(">III", 6, 0x01, 0))
+                # Version 6, every step wanted and answered; the edit milter asks for every action
+                # but the symbol list, the others for adding fields only.
+                send(conn, b"O", struct.pack(">III", 6, 0xFF if mode == "edit" else 0x01, 0))
             elif code in (b"D", b"A"):
                 continue
             elif code == b"Q":
@@ -70,16 +92,25 @@ def serve(conn):
                 time.sleep(delay)
                 end = time.monotonic()
                 record(step, start, end)
-                if step == "eom":
+                if step == "eom" and mode == "edit":
+                    for code_, data in EDITS:
+                        send(conn, code_, data)
+                elif step == "eom":
                     send(conn, b"h", b"X-Milter-" + name.encode() + b"\0" + b"seen\0")
                 send(conn, b"c")
             else:
                 return
 
 
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", port))
+if address.startswith("/"):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    # Postern's workers run as their own user (nobody in the suite): they must be able to connect.
+    os.chmod(address, 0o666)
+else:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", int(address)))
 listener.listen(16)
 print("listening", flush=True)
 while True:
