@@ -126,6 +126,40 @@ final class FilterChainTests: XCTestCase {
         XCTAssertEqual(steps.withLockedValue { $0 }, 4)
     }
 
+    /// A deadline inside a filter (a milter's own timeout) ends with the chain's: the operation it
+    /// runs is cancelled, not left to run out its own, longer time.
+    func testNestedDeadlinesAreCancelledWithTheOuterOne() async throws {
+        let cancelled = NIOLockedValueBox(false)
+        let outer = await withFilterDeadline(0.2) { () -> Int? in
+            await withFilterDeadline(3600) { () -> Int in
+                try? await Task.sleep(nanoseconds: 3_600_000_000_000)
+                cancelled.withLockedValue { $0 = Task.isCancelled }
+                return 1
+            }
+        }
+        XCTAssertNil(outer)
+        for _ in 0..<100 where !cancelled.withLockedValue({ $0 }) { try await Task.sleep(nanoseconds: 50_000_000) }
+        XCTAssertTrue(cancelled.withLockedValue { $0 }, "the inner operation was not cancelled")
+    }
+
+    /// A filter that accepted a message is asked again at the next MAIL, even when that message
+    /// never reached its end (refused, RSET).
+    func testAcceptLastsOneMessage() async {
+        final class Accepting: MailFilter, FilterTransaction, @unchecked Sendable {
+            let mails = NIOLockedValueBox(0)
+            func makeTransaction(_ connection: FilterConnection) -> any FilterTransaction { self }
+            func mailFrom(_ sender: String, parameters: [String: String]) async -> FilterVerdict {
+                mails.withLockedValue { $0 += 1 }
+                return .accept
+            }
+        }
+        let f = Accepting()
+        let t = FilterChain(filters: [("accepting", f)]).begin(connection)
+        _ = await t.run(.mail) { await $0.mailFrom("a@example.org", parameters: [:]) }
+        _ = await t.run(.mail) { await $0.mailFrom("a@example.org", parameters: [:]) }
+        XCTAssertEqual(f.mails.withLockedValue { $0 }, 2)
+    }
+
     func testSelectingKeepsTheListenersOrderAndRefusesUnknownFilters() throws {
         let log = NIOLockedValueBox<[Call]>([])
         let chain = FilterChain(filters: [("a", SlowFilter("a", delayMilliseconds: 0, log: log)),

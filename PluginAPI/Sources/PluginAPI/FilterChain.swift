@@ -10,6 +10,8 @@ import Foundation
 /// The stages of a session, for logs and metrics.
 public enum FilterStage: String, Sendable, CaseIterable {
     case connect, helo, mail, rcpt, headers, body, endOfMessage = "eom", abort, close
+    /// A stage run through the stage-less `run(_:)`, kept for callers written before stages had names.
+    case unnamed
 }
 
 /// What a stage gets from a filter that ran out of time (or is out of the session since).
@@ -142,9 +144,9 @@ public final class FilterChainTransaction: @unchecked Sendable {
         return FilterChain.combine(results.map(\.verdict))
     }
 
-    /// The stage-less form kept for filters' own tests; logs say "stage".
+    /// The stage-less form of `run(_:_:)`; logs and metrics say `unnamed`.
     public func run(_ call: @escaping @Sendable (any FilterTransaction) async -> FilterVerdict) async -> FilterVerdict {
-        await run(.body, call)
+        await run(.unnamed, call)
     }
 
     /// End of message: the combined verdict and every filter's modifications, per filter in chain
@@ -177,6 +179,9 @@ public final class FilterChainTransaction: @unchecked Sendable {
     private func everyFilter(_ stage: FilterStage, includeAccepted: Bool = false,
                              _ call: @escaping @Sendable (any FilterTransaction) async -> (FilterVerdict, [FilterModification]))
         async -> [(name: String, verdict: FilterVerdict, modifications: [FilterModification])] {
+        // A new MAIL is a new message: a filter that accepted the last one is asked again, even
+        // when that message ended without its end-of-message stage (refused, or RSET).
+        if stage == .mail { lock.withLock { accepted = [] } }
         let current = includeAccepted ? lock.withLock { transactions.filter { !timedOut.contains($0.name) } } : active
         let earlier = anyTimedOut && stage != .abort && stage != .close
         let timeout = policy.timeout
@@ -217,11 +222,15 @@ public final class FilterChainTransaction: @unchecked Sendable {
 public func withFilterDeadline<T: Sendable>(_ timeout: Double, _ operation: @escaping @Sendable () async -> T) async -> T? {
     let clock = FilterStageClock(timeout: timeout)
     let outcome = DeadlineOutcome<T>()
-    return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+    // Cancelling the caller ends the wait at once and cancels the operation, so deadlines nested in
+    // a filter (a milter's own timeout) end with the chain's.
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
         outcome.install(continuation)
         let work = FilterStageClock.$current.withValue(clock) {
             Task { outcome.finish(await operation()) }
         }
+        outcome.onCancel { work.cancel() }
         let timer = Task {
             while !Task.isCancelled {
                 let remaining = clock.remaining
@@ -231,6 +240,9 @@ public func withFilterDeadline<T: Sendable>(_ timeout: Double, _ operation: @esc
             if outcome.finish(nil) { work.cancel() }
         }
         outcome.onFinish { timer.cancel() }
+      }
+    } onCancel: {
+        outcome.cancel()
     }
 }
 
@@ -242,7 +254,30 @@ private final class DeadlineOutcome<T: Sendable>: @unchecked Sendable {
     private var done = false
     private var finished: (@Sendable () -> Void)?
 
+    private var cancelled = false
+    private var cancelWork: (@Sendable () -> Void)?
+
     func install(_ c: CheckedContinuation<T?, Never>) { lock.withLock { continuation = c } }
+
+    /// How to cancel the operation; run at once if the caller was cancelled before it was known.
+    func onCancel(_ action: @escaping @Sendable () -> Void) {
+        let now = lock.withLock { () -> Bool in
+            if cancelled { return true }
+            cancelWork = action
+            return false
+        }
+        if now { action() }
+    }
+
+    /// The caller was cancelled: answer nil (unless answered) and cancel the operation.
+    func cancel() {
+        let action = lock.withLock { () -> (@Sendable () -> Void)? in
+            cancelled = true
+            return cancelWork
+        }
+        finish(nil)
+        action?()
+    }
 
     /// Runs `action` once the outcome is known (at once when it already is).
     func onFinish(_ action: @escaping @Sendable () -> Void) {

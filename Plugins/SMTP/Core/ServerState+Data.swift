@@ -119,11 +119,13 @@ extension SMTPServerState {
             case .reject(let r):
                 env.metrics.messagesRefused.increment()
                 env.logger.info("message refused by a filter", metadata: ["id": "\(t.id)", "reply": "\(permanent(r))"])
+                await filters.abort()
                 await finishTransaction(spool)
                 return [.reply(permanent(r))]
             case .tempfail(let r):
                 env.metrics.messagesRefused.increment()
                 env.logger.info("message refused by a filter", metadata: ["id": "\(t.id)", "reply": "\(temporary(r))"])
+                await filters.abort()
                 await finishTransaction(spool)
                 return [.reply(temporary(r))]
             case .discard: t.discard = true

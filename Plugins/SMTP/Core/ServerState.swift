@@ -58,6 +58,9 @@ final class SMTPServerState: @unchecked Sendable {
     var heloName: String?
     var extended = false
     var authenticatedUser: String?
+    /// The SASL mechanism of the AUTH under way, and of the one that succeeded (for filters).
+    var attemptedMechanism: String?
+    var authenticationMechanism: String?
     var transaction: Transaction?
     var transactionCount = 0
 
@@ -458,6 +461,7 @@ final class SMTPServerState: @unchecked Sendable {
         heloName = nil
         extended = false
         authenticatedUser = nil
+        authenticationMechanism = nil
         input.removeAll()
         phase = .startingTLS
         return [.reply(MailReply(220, "2.0.0", "ready to start TLS")), .startTLS]
@@ -472,6 +476,7 @@ final class SMTPServerState: @unchecked Sendable {
                                  peerHostname: clientHostname, listener: env.listenerName, direction: options.direction,
                                  localHostname: env.hostname, isSecure: client.isSecure, authenticatedUser: authenticatedUser)
         c.heloName = heloName
+        c.authenticationMechanism = authenticationMechanism
         c.transactionID = transaction?.id
         return c
     }
