@@ -141,6 +141,10 @@ final class FilterChainInteropTests: XCTestCase {
         XCTAssertTrue(output.contains("DATA 250"), output)
         XCTAssertEqual(try queuedCount(s), before + 1)
         XCTAssertTrue(s.server.log.contains("cannot reach the milter"), s.server.log)
+        let metrics = try s.metrics()
+        XCTAssertTrue(metrics.split(separator: "\n").contains {
+            $0.hasPrefix("postern_milter_failures_total{") && $0.contains(#"milter="nowhere-tempfail""#) && $0.hasSuffix(" 1")
+        }, metrics)
     }
 
     /// The worker's `postern_filter_timeouts_total` sample for one filter and stage.

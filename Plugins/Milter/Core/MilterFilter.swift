@@ -24,11 +24,14 @@ final class MilterFilter: MailFilter {
     let settings: MilterSettings
     let group: any EventLoopGroup
     let logger: Logger
+    /// `postern_milter_failures_total{milter}`: unreachable, timed out or broke the protocol.
+    let failures: Counter
 
-    init(settings: MilterSettings, group: any EventLoopGroup, logger: Logger) {
+    init(settings: MilterSettings, group: any EventLoopGroup, logger: Logger, failures: Counter) {
         self.settings = settings
         self.group = group
         self.logger = logger
+        self.failures = failures
     }
 
     func makeTransaction(_ connection: FilterConnection) -> any FilterTransaction {
@@ -159,7 +162,7 @@ final class MilterTransaction: FilterTransaction, @unchecked Sendable {
         link = nil
         filter.logger.warning("\(what)", metadata: ["milter": "\(settings.name)", "address": "\(settings.address)",
                                                     "error": "\(error)", "action": "\(settings.defaultAction.rawValue)"])
-        Counter(label: "postern_milter_failures_total", dimensions: [("milter", settings.name)]).increment()
+        filter.failures.increment()
         return defaultVerdict
     }
 

@@ -42,7 +42,8 @@ final class MilterPlugin: Plugin {
                                           timeout: m.duration("timeout") ?? 60,
                                           defaultAction: m.string("default_action").flatMap(MilterSettings.DefaultAction.init(rawValue:)) ?? .tempfail)
             context.logger.info("milter configured", metadata: ["milter": "\(name)", "address": "\(address)"])
-            return MilterFilter(settings: settings, group: context.eventLoopGroup, logger: context.logger)
+            return MilterFilter(settings: settings, group: context.eventLoopGroup, logger: context.logger,
+                                failures: context.counter("postern_milter_failures_total", dimensions: [("milter", name)]))
         }
     }
 
