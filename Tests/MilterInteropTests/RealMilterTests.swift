@@ -32,6 +32,7 @@ final class OpenDKIMMilterTests: XCTestCase {
                 Selector test
                 KeyFile \(work.path)/test.private
                 Mode sv
+                Canonicalization simple/simple
                 InternalHosts 127.0.0.1
                 RequireSafeKeys false
                 PidFile \(work.path)/opendkim.pid
@@ -79,7 +80,8 @@ final class OpenDKIMMilterTests: XCTestCase {
         let s = try running()
         let before = try s.queued().count
         let output = try s.send("submission", from: "alice@example.org",
-                                message: plainMessage(from: "alice@example.org", subject: "signed", body: "Signed by OpenDKIM."), login: true)
+                                message: plainMessage(from: "alice@example.org", subject: "signed, with a subject long enough\n\tto be folded",
+                                                      body: "Signed by OpenDKIM."), login: true)
         XCTAssertTrue(output.contains("DATA 250"), output)
         let queued = try s.queued()
         XCTAssertEqual(queued.count, before + 1)
@@ -87,6 +89,10 @@ final class OpenDKIMMilterTests: XCTestCase {
         let text = String(decoding: message, as: UTF8.self)
         XCTAssertTrue(text.hasPrefix("DKIM-Signature: v=1; a=rsa-sha256;"), "OpenDKIM inserts its field first:\n\(text)")
         XCTAssertTrue(text.contains("d=example.org"), text)
+        // Simple canonicalization signs the fields byte for byte, the fold included: the milter
+        // was given the field as received.
+        XCTAssertTrue(text.contains("c=simple/simple"), text)
+        XCTAssertTrue(text.contains("Subject: signed, with a subject long enough\r\n\tto be folded\r\n"), text)
         XCTAssertEqual(try dkimVerify(message), "pass", text)
         // A changed body no longer verifies: the signature covers what was queued.
         let tampered = Array(text.replacingOccurrences(of: "Signed by OpenDKIM.", with: "Signed by someone.").utf8)

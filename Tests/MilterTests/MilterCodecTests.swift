@@ -109,8 +109,8 @@ final class MilterCodecTests: XCTestCase {
         XCTAssertEqual(c.send(.helo("client")).bytes, [])
         let mail = c.send(.mail(["<a@example.org>"]))
         XCTAssertFalse(mail.awaitsAnswer)
-        let header = c.send(.header(name: "Subject", value: "hi"))
-        XCTAssertEqual(header.bytes, MilterCommand.header(name: "Subject", value: " hi").encoded(), "leading space negotiated")
+        let header = c.send(.header(name: "Subject", value: " hi\n\tthere"))
+        XCTAssertEqual(header.bytes, MilterCommand.header(name: "Subject", value: " hi\n\tthere").encoded(), "leading space negotiated")
         XCTAssertFalse(header.awaitsAnswer)
         XCTAssertTrue(c.send(.endOfHeaders).awaitsAnswer)
         XCTAssertEqual(try c.receive(packet("c")), [.answer(MilterAnswer(verdict: .continue))])
@@ -119,6 +119,12 @@ final class MilterCodecTests: XCTestCase {
         XCTAssertEqual(c.send(.body(Array("part two".utf8))).bytes, [], "no body after SKIP")
         XCTAssertEqual(c.send(.abort).bytes, MilterCommand.abort.encoded())
         XCTAssertFalse(c.bodySkipped, "a new message gets its body again")
+    }
+
+    func testHeaderValuesLoseTheirLeadingSpaceUnlessNegotiated() throws {
+        var c = try ready(flags: [.noReplyHeader])
+        XCTAssertEqual(c.send(.header(name: "Subject", value: " \thi\n there")).bytes,
+                       MilterCommand.header(name: "Subject", value: "hi\n there").encoded(), "folds are kept")
     }
 
     func testEndOfMessageCollectsEveryActionInOrder() throws {

@@ -107,6 +107,11 @@ public protocol FilterTransaction: AnyObject, Sendable {
     func rcptTo(_ recipient: String, parameters: [String: String]) async -> FilterVerdict
     /// All header fields, unfolded, in order.
     func headers(_ fields: [(name: String, value: String)]) async -> FilterVerdict
+    /// The same stage with each field also as received: `raw` is everything after the colon, its
+    /// leading space and its folds kept (line breaks as LF, as Sendmail gives milters), without the
+    /// final line end. What the host calls; the default passes `fields` to `headers(_:)`. A filter
+    /// whose result depends on the exact bytes (a DKIM signer) implements this one.
+    func headers(_ fields: [(name: String, value: String)], raw: [String]) async -> FilterVerdict
     /// A chunk of the body as received (CRLF line ends); called zero or more times.
     func body(_ chunk: [UInt8]) async -> FilterVerdict
     /// The message is complete: the final verdict and the changes to make.
@@ -126,6 +131,7 @@ extension FilterTransaction {
     public func mailFrom(_ sender: String, parameters: [String: String]) async -> FilterVerdict { .continue }
     public func rcptTo(_ recipient: String, parameters: [String: String]) async -> FilterVerdict { .continue }
     public func headers(_ fields: [(name: String, value: String)]) async -> FilterVerdict { .continue }
+    public func headers(_ fields: [(name: String, value: String)], raw: [String]) async -> FilterVerdict { await headers(fields) }
     public func body(_ chunk: [UInt8]) async -> FilterVerdict { .continue }
     public func endOfMessage() async -> (FilterVerdict, [FilterModification]) { (.continue, []) }
     public func abort() async {}

@@ -10,6 +10,7 @@ enum MilterStep: Sendable, Equatable {
     case mail([String])
     case rcpt([String])
     case data
+    /// `value`: the field as received after the colon, leading space and folds (LF) kept.
     case header(name: String, value: String)
     case endOfHeaders
     /// At most `MilterConversation.maxBodyChunk` octets.
@@ -268,8 +269,9 @@ struct MilterConversation {
         case .rcpt(let args): return .rcpt(args)
         case .data: return .data
         case .header(let name, let value):
-            // Without SMFIP_HDR_LEADSPC a milter gets the value without the space after the colon.
-            return .header(name: name, value: flags.contains(.headerLeadingSpace) ? " " + value : value)
+            // `value` is as received; without SMFIP_HDR_LEADSPC a milter gets it without the
+            // whitespace after the colon, as Sendmail sends it.
+            return .header(name: name, value: flags.contains(.headerLeadingSpace) ? value : String(value.drop { $0 == " " || $0 == "\t" }))
         case .endOfHeaders: return .endOfHeaders
         case .body(let chunk): return .body(chunk)
         case .endOfMessage: return .endOfMessage

@@ -99,10 +99,16 @@ final class MilterTransaction: FilterTransaction, @unchecked Sendable {
     }
 
     func headers(_ fields: [(name: String, value: String)]) async -> FilterVerdict {
+        await headers(fields, raw: fields.map { " " + $0.value })
+    }
+
+    /// Fields go to the milter as received, folds included, as Sendmail sends them: a DKIM signer
+    /// with simple canonicalization must see the bytes that are queued.
+    func headers(_ fields: [(name: String, value: String)], raw: [String]) async -> FilterVerdict {
         let data = await run(.data)
         guard data == .continue else { return data }
-        for f in fields {
-            let v = await run(.header(name: f.name, value: f.value))
+        for (f, value) in zip(fields, raw) {
+            let v = await run(.header(name: f.name, value: value))
             guard v == .continue else { return v }
         }
         return await run(.endOfHeaders)

@@ -189,8 +189,9 @@ extension SMTPServerState {
         let head = [UInt8](handle.readData(ofLength: 1 << 20))
         let section = HeaderSection(parsing: head)
         let fields = section.unfolded
+        let raw = section.rawValues
         let refusing = FilterVerdict.tempfail(MailReply(451, nil, "")).severity
-        var verdict = await filters.run(.headers, { await $0.headers(fields) })
+        var verdict = await filters.run(.headers, { await $0.headers(fields, raw: raw) })
         if verdict.severity >= refusing { return (verdict, MessageEdits()) }
         try? handle.seek(toOffset: UInt64(section.bodyOffset))
         while true {
