@@ -21,7 +21,7 @@ final class PeerProcess {
             throw SystemError.message("\(name): \(executable) is not installed (scripts/install-deps.sh test installs it)")
         }
         logFile = dir + "/\(name).out"
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
@@ -130,7 +130,12 @@ struct MilterServer {
     /// The master's `/metrics` exposition (every worker's samples merged in).
     func metrics() throws -> String { try httpGet(port: metricsPort, path: "/metrics") }
 
-    func stop() { server.stop() }
+    /// Stops the server and removes its directory (a test class keeps its server in a static,
+    /// which is never deinitialised).
+    func stop() {
+        server.stop()
+        try? FileManager.default.removeItem(atPath: dir.path)
+    }
 
     /// Sends `message` with Python's smtplib; returns the reply to each command as JSON-ish text
     /// lines: `MAIL 250`, `DATA 554 5.7.1 ...`, or `REFUSED ...`.
