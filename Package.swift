@@ -44,6 +44,9 @@ let plugins: [(Product, [Target])] = [
     plugin("Webmail", path: "Plugins/Webmail", extra: [.product(name: "Mustache", package: "swift-mustache"),
                                                       .product(name: "GRDB", package: "GRDB.swift")],
            resources: [.copy("Resources")]),
+    // An LDAP directory (OpenLDAP's libldap through CLDAP in its folder): credential backend,
+    // routing tables (aliases, groups, mailHost) and the white pages.
+    plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -67,6 +70,8 @@ let package = Package(
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
         // module the host shares, so the plugin may link it itself).
         .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // OpenLDAP's client library, for the ldap plugin alone.
+        .systemLibrary(name: "CLDAP", path: "Plugins/LDAP/CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -129,6 +134,12 @@ let package = Package(
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
+        // The ldap plugin's filter and DN escaping, templates and settings from its core.
+        .testTarget(name: "LDAPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"], path: "Tests/LDAPTests"),
+        // The ldap plugin against a throw-away slapd: its core, and the binary's IMAP and SMTP logins,
+        // routing, groups, white pages, failover and a directory that goes away.
+        .testTarget(name: "LDAPInteropTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"],
+                    path: "Tests/LDAPInteropTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
