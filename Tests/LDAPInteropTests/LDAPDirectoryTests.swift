@@ -1,6 +1,7 @@
 @testable import PosternLDAPCore
 import Foundation
 import PluginAPI
+import PosternHost
 import PosternTestSupport
 import XCTest
 
@@ -26,7 +27,7 @@ final class LDAPDirectoryTests: XCTestCase {
 
     override func setUpWithError() throws {
         // A missing peer is a failure, never a skip.
-        guard let slapd = Self.slapd else { return XCTFail("slapd could not be started (packages slapd, ldap-utils)") }
+        guard let slapd = Self.slapd else { throw SystemError.message("slapd could not be started (packages slapd, ldap-utils); see the fixture line above") }
         if slapd.process == nil { try slapd.start() }
     }
 

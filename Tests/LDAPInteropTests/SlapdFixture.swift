@@ -183,8 +183,7 @@ final class SlapdFixture {
             cn: \(cn)
             sn: \(cn.split(separator: " ").last!)
             \(extra)
-
-            """
+            """ + "\n\n"  // a blank line ends the entry (the literal drops its own last newline)
         }
         return """
             dn: \(baseDN)
