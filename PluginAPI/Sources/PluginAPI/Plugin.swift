@@ -130,6 +130,8 @@ public enum ProvidedService: Sendable {
     case changeNotifier(any ChangeNotifier)
     /// Recipient classification and rewriting (the queue plugin).
     case router(any MailRouter)
+    /// Failed logins counted for every worker and protocol of the node (the store plugin).
+    case loginFailures(any LoginFailureTable)
     /// A white-pages search (DirectorySearch.swift).
     case directorySearch(name: String, any DirectorySearch)
 
@@ -148,6 +150,7 @@ public enum ProvidedService: Sendable {
         case .dnsResolver: return .dnsResolver
         case .changeNotifier: return .changeNotifier
         case .router: return .router
+        case .loginFailures: return .loginFailures
         case .directorySearch: return .directorySearch
         }
     }
@@ -161,7 +164,7 @@ public enum ProvidedService: Sendable {
         case .filter: return .filter
         case .storage, .accounts: return .storage
         case .transport: return .transport
-        case .queue, .dnsResolver, .changeNotifier, .router, .directorySearch: return .hostService
+        case .queue, .dnsResolver, .changeNotifier, .router, .loginFailures, .directorySearch: return .hostService
         }
     }
 
@@ -177,6 +180,7 @@ public enum ProvidedService: Sendable {
         case .dnsResolver: return "dns"
         case .changeNotifier: return "notifications"
         case .router: return "router"
+        case .loginFailures: return "login-failures"
         }
     }
 }
@@ -196,6 +200,7 @@ public enum ServiceType: String, Sendable, CaseIterable, Codable {
     case dnsResolver = "dns"
     case changeNotifier = "notifications"
     case router
+    case loginFailures = "login-failures"
     case directorySearch = "directory-search"
 }
 

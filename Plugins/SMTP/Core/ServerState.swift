@@ -304,7 +304,7 @@ final class SMTPServerState: @unchecked Sendable {
                 phase = .command
                 return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
             }
-            return authSucceeded(identity)
+            return await authSucceeded(identity)
         default:
             break
         }
@@ -407,7 +407,8 @@ final class SMTPServerState: @unchecked Sendable {
         if client.canStartTLS && !client.isSecure { lines.append("STARTTLS") }
         if authenticatedUser == nil {
             let mechanisms = env.auth.offered(secure: client.isSecure, loopback: client.isLoopback,
-                                              plaintextOnLoopback: options.allowPlaintextAuthOnLoopback)
+                                              plaintextOnLoopback: options.allowPlaintextAuthOnLoopback,
+                                              channelBinding: !client.channelBindings.isEmpty)
             if !mechanisms.isEmpty { lines.append("AUTH " + mechanisms.joined(separator: " ")) }
         }
         return reply(250, nil, lines.joined(separator: "\n"))
