@@ -88,8 +88,18 @@ final class LDAPDirectoryTests: XCTestCase {
         let (_, compare) = try makeDirectory(["auth_mode": .string("compare")])
         await assertEqual(try await compare.verifyPassword(user: "erin", password: "erin-pw"), .verified(user: "erin@example.org"))
         await assertEqual(try await compare.verifyPassword(user: "erin", password: "erin-PW"), .wrongPassword)
-        await assertEqual(try await compare.verifyPassword(user: "alice", password: "alice-pw"), .verified(user: "alice@example.org"),
-                          "slapd compares against the {SSHA} value")
+        // slapd's compare matches stored values octet by octet: alice's {SSHA} value never
+        // equals her password, which is why the `password` mode exists.
+        await assertEqual(try await compare.verifyPassword(user: "alice", password: "alice-pw"), .wrongPassword)
+
+        let (_, fetched) = try makeDirectory(["auth_mode": .string("password")])
+        await assertEqual(try await fetched.verifyPassword(user: "alice", password: "alice-pw"), .verified(user: "alice@example.org"),
+                          "the {SSHA} value read and verified by Postern")
+        await assertEqual(try await fetched.verifyPassword(user: "alice", password: "alice-PW"), .wrongPassword)
+        await assertEqual(try await fetched.verifyPassword(user: "erin", password: "erin-pw"), .verified(user: "erin@example.org"),
+                          "a cleartext value")
+        await assertEqual(try await fetched.verifyPassword(user: "dave", password: "dave-pw"), .suspended(user: "dave@example.org"))
+        await assertEqual(try await fetched.verifyPassword(user: "nobody", password: "x"), .unknownUser)
     }
 
     func testInjectionTableIsRefused() async throws {

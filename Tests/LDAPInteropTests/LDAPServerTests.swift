@@ -181,7 +181,9 @@ final class LDAPServerTests: XCTestCase {
     func waitForMessage(_ user: String, _ subject: String, timeout: Double = 20) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if admin(["message", "list", user]).1.contains(subject) { return true }
+            // `message list` prints UID, size, flags; the subject is in the message itself.
+            let uids = admin(["message", "list", user]).1.split(separator: "\n").compactMap { $0.split(separator: "\t").first }
+            for uid in uids where admin(["message", "get", user, String(uid)]).1.contains("Subject: \(subject)") { return true }
             usleep(200_000)
         }
         return false

@@ -58,7 +58,7 @@ final class SlapdFixture {
             rootpw admin-secret
             directory \(root)/db
             access to attrs=userPassword
-                by dn.exact="\(Self.serviceDN)" compare
+                by dn.exact="\(Self.serviceDN)" read
                 by anonymous auth
                 by self read
                 by * none
@@ -114,9 +114,15 @@ final class SlapdFixture {
         process = nil
     }
 
+    /// SIGTERM, then SIGKILL after 5 s. A slapd started from an async test runs on a
+    /// libdispatch worker thread, whose blocked signal mask the child inherits: such a slapd
+    /// never sees SIGTERM (found as a tearDown that waited forever).
     func stop() {
         guard let p = process else { return }
         p.terminate()
+        let deadline = Date().addingTimeInterval(5)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         process = nil
     }

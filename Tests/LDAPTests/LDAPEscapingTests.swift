@@ -117,4 +117,25 @@ final class LDAPEscapingTests: XCTestCase {
         XCTAssertTrue(LDAPSettings.schema.validate(["servers": .array([.string("ldap://x")]), "base_dn": .string("x"),
                                                    "auth_mode": .string("guess")]).count > 0)
     }
+
+    func testControlCharactersAreRecognised() {
+        XCTAssertTrue(LDAPEscaping.hasControlCharacters("alice\u{0}"))
+        XCTAssertTrue(LDAPEscaping.hasControlCharacters("a\tb"))
+        XCTAssertTrue(LDAPEscaping.hasControlCharacters("a\u{7F}"))
+        XCTAssertFalse(LDAPEscaping.hasControlCharacters("Alice Liddell (x)*"))
+        XCTAssertFalse(LDAPEscaping.hasControlCharacters("al\u{E9}"))
+    }
+
+    /// The `password` auth mode's check of a read `userPassword` value.
+    func testStoredPasswordValues() {
+        // {SSHA}: base64 of SHA-1(password + salt) + salt; here "alice-pw" with the salt "salt".
+        let ssha = "{SSHA}NDE6IsjnHPszvqVxrmbZOYWXUcxzYWx0"
+        XCTAssertTrue(LDAPDirectory.storedPassword(ssha, matches: "alice-pw"))
+        XCTAssertFalse(LDAPDirectory.storedPassword(ssha, matches: "alice-PW"))
+        XCTAssertTrue(LDAPDirectory.storedPassword("erin-pw", matches: "erin-pw"), "cleartext")
+        XCTAssertFalse(LDAPDirectory.storedPassword("erin-pw", matches: "erin-pw "))
+        XCTAssertFalse(LDAPDirectory.storedPassword("{NOSUCH}abc", matches: "abc"), "an unknown scheme never matches")
+        XCTAssertFalse(LDAPDirectory.storedPassword("{SSHA}", matches: ""), "an empty hash")
+        XCTAssertFalse(LDAPDirectory.storedPassword("{SSHA}!!!", matches: "x"), "not base64")
+    }
 }

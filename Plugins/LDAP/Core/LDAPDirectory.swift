@@ -50,12 +50,14 @@ final class LDAPDirectory: @unchecked Sendable {
     /// The user entry for a login name, or nil when none (or more than one: an ambiguous login
     /// must not pick one of them at random).
     func user(login: String) async throws -> LDAPEntry? {
-        try await unique(settings.userFilter.expand(name: login), what: "login \(login)")
+        if LDAPEscaping.hasControlCharacters(login) { return nil }
+        return try await unique(settings.userFilter.expand(name: login), what: "login \(login)")
     }
 
     /// The entry that takes mail for `address` (a user or a group), or nil.
     func recipient(_ address: String) async throws -> LDAPEntry? {
-        try await unique(settings.recipientFilter.expand(name: address), what: "recipient \(address)")
+        if LDAPEscaping.hasControlCharacters(address) { return nil }
+        return try await unique(settings.recipientFilter.expand(name: address), what: "recipient \(address)")
     }
 
     private func unique(_ filter: String, what: String) async throws -> LDAPEntry? {
@@ -159,7 +161,33 @@ final class LDAPDirectory: @unchecked Sendable {
             let (dn, attribute) = (entry.dn, settings.passwordAttribute)
             let ok = try await pool.withServiceConnection { c in try c.compare(dn: dn, attribute: attribute, value: password) }
             return (ok ? verdict(entry, login: login) : .wrongPassword, entry)
+        case .password:
+            guard let entry = try await user(login: login) else { return (.unknownUser, nil) }
+            let (dn, attribute) = (entry.dn, settings.passwordAttribute)
+            // Read on every login, never cached: a changed password counts at once, and no
+            // hash stays in this process's memory longer than the check.
+            let stored = try await pool.withServiceConnection { c in
+                try c.search(base: dn, subtree: false, filter: "(objectClass=*)", attributes: [attribute], sizeLimit: 1)
+            }.first?.values(attribute) ?? []
+            if stored.isEmpty {
+                logger.warning("no password value readable for the entry (service account rights?)",
+                               metadata: ["dn": "\(dn)", "attribute": "\(attribute)"])
+            }
+            let ok = stored.contains { Self.storedPassword($0, matches: password) }
+            return (ok ? verdict(entry, login: login) : .wrongPassword, entry)
         }
+    }
+
+    /// A `userPassword` value against a password: `{SCHEME}` values and crypt strings through
+    /// PluginAPI's legacy hashes; anything else is cleartext, compared in constant time. A value
+    /// in a scheme Postern does not know never matches.
+    static func storedPassword(_ value: String, matches password: String) -> Bool {
+        if value.hasPrefix("{") || value.hasPrefix("$") {
+            guard let hash = try? LegacyPasswordHash(parsing: value) else { return false }
+            return hash.verify(password: password)
+        }
+        guard let hash = try? LegacyPasswordHash(parsing: "{PLAIN}" + value) else { return false }
+        return hash.verify(password: password)
     }
 
     private func verdict(_ entry: LDAPEntry?, login: String) -> CredentialAnswer {
@@ -172,7 +200,10 @@ final class LDAPDirectory: @unchecked Sendable {
 
     func whitePages(_ query: String, limit: Int) async throws -> [DirectoryEntry] {
         let text = query.trimmingCharacters(in: .whitespaces)
-        guard !text.isEmpty else { return [] }
+        // Control characters are refused before the directory sees them: escaped they are
+        // harmless to the filter, but slapd's string normalisation stops at a NUL, so
+        // "alice\0" would find alice.
+        guard !text.isEmpty, !LDAPEscaping.hasControlCharacters(text) else { return [] }
         let attributes = [settings.nameAttribute, settings.mailAttribute, settings.phoneAttribute]
         let entries = try await search(settings.searchFilter.expand(name: "", search: text), attributes: attributes,
                                        sizeLimit: min(max(1, limit), settings.searchLimit))

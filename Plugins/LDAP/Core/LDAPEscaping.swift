@@ -7,6 +7,12 @@ enum LDAPEscaping {
     /// RFC 4515 §3: in an assertion value, `*`, `(`, `)`, `\` and NUL are written as `\XX` (two
     /// lower-case hex digits). Every byte outside printable ASCII is escaped too (the RFC allows
     /// UTF-8 as is; escaping it keeps the filter plain ASCII, which no server misreads).
+    /// True when `text` holds a C0 control character or DEL: no name, address or search a
+    /// person types has one, and some servers treat NUL as the end of a value.
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+    }
+
     static func filterValue(_ value: String) -> String {
         filterValue(Array(value.utf8))
     }

@@ -10,6 +10,11 @@ enum LDAPAuthMode: String, Sendable, CaseIterable {
     /// Search the entry, then ask the server to compare the password attribute (needs a service
     /// account allowed to compare it; the password never leaves as a bind).
     case compare
+    /// Search the entry, read the password attribute as the service account and verify it here
+    /// (`{SSHA}`, `{SSHA512}`, `{CRYPT}`, crypt(3) strings or cleartext), as Dovecot's LDAP passdb
+    /// does without auth_bind. OpenLDAP's compare only matches stored cleartext, so a directory
+    /// of hashed passwords needs this mode or a bind mode.
+    case password
 }
 
 /// The `[plugin.ldap]` section, validated (README.md lists every key).
@@ -70,7 +75,7 @@ struct LDAPSettings: Sendable {
         ConfigField("group_classes", .array(.string), default: .array([.string("groupOfNames"), .string("groupOfUniqueNames")])),
         ConfigField("name_attribute", .string, default: .string("cn")),
         ConfigField("phone_attribute", .string, default: .string("telephoneNumber")),
-        ConfigField("password_attribute", .string, default: .string("userPassword"), help: "for auth_mode = \"compare\""),
+        ConfigField("password_attribute", .string, default: .string("userPassword"), help: "for auth_mode = \"compare\" and \"password\""),
         ConfigField("local_mail_hosts", .array(.string), default: .array([]), help: "mailHost values that mean this node"),
         ConfigField("mail_host_transport", .string, default: .string("smtp:[%h]"),
                     help: "transport[:nexthop] for users on another mailHost; %h is the host"),
