@@ -57,6 +57,9 @@ let plugins: [(Product, [Target])] = [
     plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),
     // The GSSAPI SASL mechanism and Kerberos password checks, forwarded to authproxyd.
     plugin("SASLGSSAPI", path: "Plugins/SASLGSSAPI"),
+    // An LDAP directory (OpenLDAP's libldap through CLDAP in its folder): credential backend,
+    // routing tables (aliases, groups, mailHost) and the white pages.
+    plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -88,6 +91,8 @@ let package = Package(
         // MIT Kerberos (GSSAPI and krb5), for the auth-kerberos plugin that only authproxyd loads.
         .systemLibrary(name: "CKerberos", path: "Plugins/AuthKerberos/CKerberos", pkgConfig: "krb5-gssapi",
                        providers: [.apt(["libkrb5-dev"])]),
+        // OpenLDAP's client library, for the ldap plugin alone.
+        .systemLibrary(name: "CLDAP", path: "Plugins/LDAP/CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -171,6 +176,12 @@ let package = Package(
         // and GSSAPI/PLAIN logins through the real binary against a throw-away MIT KDC.
         .testTarget(name: "KerberosTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI,
                                                           "PosternAuthKerberosCore", "PosternSASLGSSAPICore"], path: "Tests/KerberosTests"),
+        // The ldap plugin's filter and DN escaping, templates and settings from its core.
+        .testTarget(name: "LDAPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"], path: "Tests/LDAPTests"),
+        // The ldap plugin against a throw-away slapd: its core, and the binary's IMAP and SMTP logins,
+        // routing, groups, white pages, failover and a directory that goes away.
+        .testTarget(name: "LDAPInteropTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"],
+                    path: "Tests/LDAPInteropTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
