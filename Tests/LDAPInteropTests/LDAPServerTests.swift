@@ -14,7 +14,7 @@ final class LDAPServerTests: XCTestCase {
     nonisolated(unsafe) static var slapd: SlapdFixture!
     nonisolated(unsafe) static var server: ServerProcess!
     nonisolated(unsafe) static var sink: SMTPSink!
-    static let imapPort = freePort(), submissionPort = freePort(), mxPort = freePort()
+    static let imapPort = freePort(), submissionPort = freePort(), mxPort = freePort(), webmailPort = freePort()
     nonisolated(unsafe) static var setupError: String?
 
     override class func setUp() {
@@ -80,6 +80,18 @@ final class LDAPServerTests: XCTestCase {
                 address = "127.0.0.1"
                 port = \(mxPort)
                 protocol = "smtp"
+                [plugin.webmail]
+                [[listener]]
+                name = "webmail"
+                address = "127.0.0.1"
+                port = \(webmailPort)
+                protocol = "webmail"
+                [listener.options]
+                imap_host = "127.0.0.1"
+                imap_port = \(imapPort)
+                submission_port = \(submissionPort)
+                submission_security = "none"
+                secure_cookies = false    # Python's cookie jar sends no Secure cookie over http://
 
                 """
             let file = dir.write("postern.toml", config)
@@ -236,6 +248,49 @@ final class LDAPServerTests: XCTestCase {
         let refused = try send(to: ["nobody@example.org", "dave@example.org"], subject: "refused")
         XCTAssertTrue(refused[0].hasPrefix("550 5.1.1"), refused[0])
         XCTAssertTrue(refused[1].hasPrefix("550"), refused[1])
+    }
+
+    /// The webmail with the ldap plugin loaded: the top bar links the Directory, a search finds
+    /// people (a link to write to each), an injection finds nobody, and the entry's
+    /// `preferredLanguage` and `displayName` are the user's defaults until they set their own.
+    func testWebmailDirectoryAndDefaultsFromTheDirectory() throws {
+        let script = #"""
+            import http.cookiejar, json, re, sys, urllib.parse, urllib.request
+            base = sys.argv[1]
+            def session(user, password):
+                jar = http.cookiejar.CookieJar()
+                web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+                page = web.open(base + "/login").read().decode()
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+                form = urllib.parse.urlencode({"csrf": csrf, "user": user, "password": password}).encode()
+                return web, web.open(base + "/login", form).read().decode()
+            out = {}
+            web, inbox = session("alice@example.org", "alice-pw")
+            out["alice_lang"] = re.search(r'<html lang="([a-z]+)"', inbox).group(1)
+            out["alice_directory_link"] = 'id="directory-link"' in inbox
+            out["smith"] = web.open(base + "/directory?q=smith").read().decode()
+            out["injection"] = web.open(base + "/directory?q=" + urllib.parse.quote("*)(uid=*")).read().decode()
+            out["settings"] = web.open(base + "/settings").read().decode()
+            web, inbox = session("erin@example.org", "erin-pw")
+            out["erin_lang"] = re.search(r'<html lang="([a-z]+)"', inbox).group(1)
+            print(json.dumps(out))
+            """#
+        let (code, output) = Build.run("/usr/bin/python3", ["-c", script, "http://127.0.0.1:\(Self.webmailPort)"])
+        XCTAssertEqual(code, 0, output)
+        guard let data = output.split(separator: "\n").last.map({ Data($0.utf8) }),
+              let page = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return XCTFail(output) }
+        XCTAssertEqual(page["alice_lang"] as? String, "de", "alice's preferredLanguage is de")
+        XCTAssertEqual(page["erin_lang"] as? String, "en", "erin has no preferredLanguage")
+        XCTAssertEqual(page["alice_directory_link"] as? Bool, true)
+        let smith = page["smith"] as? String ?? ""
+        XCTAssertTrue(smith.contains("Erin Smith"), smith)
+        XCTAssertTrue(smith.contains("href=\"/compose?to=erin%40example.org\""), smith)
+        XCTAssertTrue(smith.contains("+1 555 0104"), smith)
+        XCTAssertFalse(smith.contains("Alice"), "only the people who match")
+        let injection = page["injection"] as? String ?? ""
+        XCTAssertTrue(injection.contains("id=\"result-count\">0 "), injection)
+        XCTAssertFalse(injection.contains("@example.org</a>"), injection)
+        XCTAssertTrue((page["settings"] as? String ?? "").contains("value=\"Alice L.\""), "displayName is the default sender name")
     }
 
     func testMailHostRecipientLeavesThroughSMTP() throws {

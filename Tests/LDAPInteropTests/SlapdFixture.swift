@@ -221,6 +221,8 @@ final class SlapdFixture {
             + person("alice", "Alice Liddell", """
                 mail: alice@example.org
                 mailLocalAddress: ali@example.org
+                displayName: Alice L.
+                preferredLanguage: de-DE
                 telephoneNumber: +1 555 0100
                 posternMailQuota: 5000000
                 userPassword: \(alicePassword)

@@ -6,6 +6,31 @@ public protocol DirectorySearch: Sendable {
     /// matches), at most `limit`, sorted by name. An empty query finds nothing. Throws when the
     /// directory cannot answer now.
     func search(_ query: String, limit: Int) async throws -> [DirectoryEntry]
+
+    /// What the directory keeps about one user that a client may use as its defaults (the
+    /// webmail's display name, language and time zone), or nil when the user is not in it.
+    func profile(of user: String) async throws -> DirectoryProfile?
+}
+
+extension DirectorySearch {
+    /// A directory without per-user settings.
+    public func profile(of user: String) async throws -> DirectoryProfile? { nil }
+}
+
+/// Per-user settings from a directory (LDAP attributes such as `displayName` and
+/// `preferredLanguage`). Every field is optional: a directory says what it knows.
+public struct DirectoryProfile: Sendable, Equatable, Codable {
+    public var displayName: String?
+    /// A language tag as the directory holds it (RFC 2798's `preferredLanguage`: "de", "fr-CA").
+    public var language: String?
+    /// An IANA time zone name ("Europe/Berlin").
+    public var timeZone: String?
+
+    public init(displayName: String? = nil, language: String? = nil, timeZone: String? = nil) {
+        self.displayName = displayName
+        self.language = language
+        self.timeZone = timeZone
+    }
 }
 
 /// One person (or list) in the white pages.

@@ -196,6 +196,19 @@ final class LDAPDirectory: @unchecked Sendable {
         return isSuspended(entry) ? .suspended(user: name) : .verified(user: name)
     }
 
+    // MARK: Per-user settings
+
+    /// The webmail's defaults for a login: the entry's display name, language and time zone.
+    func profile(login: String) async throws -> DirectoryProfile? {
+        guard let entry = try await user(login: login) else { return nil }
+        func value(_ attribute: String) -> String? {
+            guard !attribute.isEmpty, let v = entry.first(attribute)?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        return DirectoryProfile(displayName: value(settings.displayNameAttribute) ?? value(settings.nameAttribute),
+                                language: value(settings.languageAttribute), timeZone: value(settings.timeZoneAttribute))
+    }
+
     // MARK: White pages
 
     func whitePages(_ query: String, limit: Int) async throws -> [DirectoryEntry] {

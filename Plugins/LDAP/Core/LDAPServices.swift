@@ -109,4 +109,8 @@ struct LDAPWhitePages: DirectorySearch {
     func search(_ query: String, limit: Int) async throws -> [DirectoryEntry] {
         try await directory.whitePages(query, limit: limit)
     }
+
+    func profile(of user: String) async throws -> DirectoryProfile? {
+        try await directory.profile(login: user)
+    }
 }

@@ -39,6 +39,10 @@ struct LDAPSettings: Sendable {
     var groupClasses: [String]
     var nameAttribute: String
     var phoneAttribute: String
+    /// Per-user webmail defaults (DirectoryProfile); empty: not read.
+    var displayNameAttribute: String
+    var languageAttribute: String
+    var timeZoneAttribute: String
     var passwordAttribute: String
     /// `mailHost` values that mean this node: such users are delivered here.
     var localMailHosts: Set<String>
@@ -75,6 +79,10 @@ struct LDAPSettings: Sendable {
         ConfigField("group_classes", .array(.string), default: .array([.string("groupOfNames"), .string("groupOfUniqueNames")])),
         ConfigField("name_attribute", .string, default: .string("cn")),
         ConfigField("phone_attribute", .string, default: .string("telephoneNumber")),
+        ConfigField("display_name_attribute", .string, default: .string("displayName"),
+                    help: "the webmail's default sender name (falls back to name_attribute)"),
+        ConfigField("language_attribute", .string, default: .string("preferredLanguage"), help: "the webmail's default language"),
+        ConfigField("time_zone_attribute", .string, default: .string(""), help: "the webmail's default time zone (an IANA name); empty: none"),
         ConfigField("password_attribute", .string, default: .string("userPassword"), help: "for auth_mode = \"compare\" and \"password\""),
         ConfigField("local_mail_hosts", .array(.string), default: .array([]), help: "mailHost values that mean this node"),
         ConfigField("mail_host_transport", .string, default: .string("smtp:[%h]"),
@@ -145,6 +153,9 @@ struct LDAPSettings: Sendable {
         groupClasses = c.strings("group_classes")!.map { $0.lowercased() }
         nameAttribute = c.string("name_attribute")!
         phoneAttribute = c.string("phone_attribute")!
+        displayNameAttribute = c.string("display_name_attribute")!
+        languageAttribute = c.string("language_attribute")!
+        timeZoneAttribute = c.string("time_zone_attribute")!
         passwordAttribute = c.string("password_attribute")!
         localMailHosts = Set(c.strings("local_mail_hosts")!.map { $0.lowercased() })
         mailHostTransport = c.string("mail_host_transport")!
@@ -159,7 +170,7 @@ struct LDAPSettings: Sendable {
     /// The attributes every user or recipient search asks for.
     var entryAttributes: [String] {
         var a = ["objectClass", mailAttribute, aliasAttribute, routingAttribute, mailHostAttribute, nameAttribute]
-        for x in [quotaAttribute, suspendedAttribute] where !x.isEmpty { a.append(x) }
+        for x in [quotaAttribute, suspendedAttribute, displayNameAttribute, languageAttribute, timeZoneAttribute] where !x.isEmpty { a.append(x) }
         return a + memberAttributes
     }
 }
