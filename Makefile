@@ -59,7 +59,7 @@ screenshots:     ## write the webmail's screenshots into ./screenshots
 # $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
 # /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
 PREFIX ?= /usr/local
-SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin DNS SMTP TableFile IMAP SMTPClient Webmail
+SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail
 install: deps
 	$(SWIFT) build -c release
 	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern

@@ -28,6 +28,11 @@ let plugins: [(Product, [Target])] = [
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
+    // Token, guest and certificate SASL mechanisms: OAUTHBEARER/XOAUTH2 (JWT via PluginAPI's
+    // PluginCredentials module, or RFC 7662 introspection), ANONYMOUS, EXTERNAL.
+    plugin("SASLOAuth", path: "Plugins/SASLOAuth"),
+    plugin("SASLAnonymous", path: "Plugins/SASLAnonymous"),
+    plugin("SASLExternal", path: "Plugins/SASLExternal"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
@@ -95,6 +100,10 @@ let package = Package(
         // loads them where a test needs the plugin whole (PluginFileTests, PluginHarness, AdminContext).
         .testTarget(name: "SASLTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",
                                                       "PosternSASLPlainCore", "PosternSASLLoginCore"], path: "Tests/SASLTests"),
+        // OAUTHBEARER/XOAUTH2, ANONYMOUS and EXTERNAL: step machines byte by byte, token and
+        // certificate checks, and the real binary with curl, Python and cyrus imtest.
+        .testTarget(name: "SASLTokenTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSASLOAuthCore",
+                                                           "PosternSASLAnonymousCore", "PosternSASLExternalCore"], path: "Tests/SASLTokenTests"),
         // The IMAP parser, response encoder and session state machine; sessions on the real store.
         .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), as `postern admin` opens it.

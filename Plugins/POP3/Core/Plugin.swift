@@ -76,10 +76,11 @@ final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
 
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
         let options = POP3Options(session.listener.options)
-        let env = POP3Environment(hostname: hostname, options: options, auth: session.services.auth,
+        var env = POP3Environment(hostname: hostname, options: options, auth: session.services.auth,
                                   store: session.services.store(named: options.store), throttle: throttle, locks: locks,
                                   peerAddress: session.peer?.ipAddress ?? "unknown", isLoopback: session.isLoopback,
                                   offersTLS: session.canStartTLS, logger: session.logger, failedLogins: failedLogins)
+        env.clientCertificate = { try? await channel.verifiedClientCertificate().get() }
         let state = POP3ServerState(env: env, isSecure: session.isSecure)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(POP3Connection(session: session, state: state, maxLineLength: options.maxLineLength))

@@ -23,6 +23,8 @@ struct SMTPClient: Sendable {
     var isLoopback: Bool
     /// `IP:port` for logs and filters.
     var peerDescription: String
+    /// The TLS client certificate the listener verified (DER), read when AUTH needs it (EXTERNAL).
+    var clientCertificate: (@Sendable () async -> [UInt8]?)? = nil
 }
 
 /// The protocol a session speaks, with the services that decide its recipients and take its

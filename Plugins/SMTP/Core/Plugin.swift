@@ -112,7 +112,8 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
             address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },
             localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },
             isSecure: session.isSecure, canStartTLS: session.canStartTLS, isLoopback: session.isLoopback,
-            peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown")
+            peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown",
+            clientCertificate: { try? await channel.verifiedClientCertificate().get() })
         let state = SMTPServerState(environment: environment, client: client)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(session: session, state: state, timeout: options.timeout))

@@ -68,7 +68,10 @@ extension IMAPSession {
     func authenticate(_ tag: String, _ mechanism: String, _ initial: [UInt8]?) async {
         guard !refuseThrottled(tag) else { return }
         let offered = offeredMechanisms.contains { $0.uppercased() == mechanism }
-        let context = SASLExchangeContext(service: "imap", serverHostname: settings.hostname, isSecure: transport.isSecure)
+        var certificate: [UInt8]?
+        if transport.isSecure { certificate = await transport.clientCertificate() }
+        let context = SASLExchangeContext(service: "imap", serverHostname: settings.hostname, isSecure: transport.isSecure,
+                                          clientCertificate: certificate)
         guard offered, let exchange = services.auth.begin(mechanism: mechanism, context: context) else {
             events += parser.resume(expecting: .command)
             if !plaintextAllowed && services.auth.mechanisms.contains(where: { $0.isPlaintext && $0.name == mechanism }) {
@@ -93,7 +96,7 @@ extension IMAPSession {
             if let identity = auth.succeeded {
                 authentication = nil
                 events += parser.resume(expecting: .command)
-                return loggedIn(auth.tag, identity.user)
+                return loggedIn(auth.tag, identity.user, anonymous: identity.isAnonymous)
             }
             await advance(await auth.exchange.respond(bytes))
         }
@@ -120,7 +123,7 @@ extension IMAPSession {
             }
             authentication = nil
             events += parser.resume(expecting: .command)
-            loggedIn(auth.tag, identity.user)
+            loggedIn(auth.tag, identity.user, anonymous: identity.isAnonymous)
         case .failure(let failure):
             authentication = nil
             events += parser.resume(expecting: .command)
@@ -171,8 +174,9 @@ extension IMAPSession {
         }
     }
 
-    private func loggedIn(_ tag: String, _ account: String) {
+    private func loggedIn(_ tag: String, _ account: String, anonymous: Bool = false) {
         user = account
+        anonymousLogin = anonymous
         state = .authenticated
         logger[metadataKey: "user"] = "\(account)"
         logger.info("logged in")

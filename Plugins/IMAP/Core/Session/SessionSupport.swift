@@ -49,6 +49,12 @@ protocol IMAPTransport: AnyObject, Sendable {
     var isLoopback: Bool { get }
     /// The client's address without port, for the login throttle and logs.
     var peerAddress: String { get }
+    /// The TLS client certificate (DER) the listener verified, for SASL EXTERNAL; nil if none.
+    func clientCertificate() async -> [UInt8]?
+}
+
+extension IMAPTransport {
+    func clientCertificate() async -> [UInt8]? { nil }
 }
 
 /// Settings of one session: the plugin's section and the listener's options together.
