@@ -58,8 +58,8 @@ struct TestIssuer {
 final class IntrospectionServer {
     static let script = #"""
         import base64, json, sys, time
-        from http.server import BaseHTTPRequestHandler, HTTPServer
-        from urllib.parse import parse_qs
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, unquote_plus
         port, client_id, client_secret = int(sys.argv[1]), sys.argv[2], sys.argv[3]
         now = int(time.time())
         tokens = {
@@ -74,7 +74,7 @@ final class IntrospectionServer {
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args): pass
             def reply(self, code, obj):
-                body = json.dumps(obj).encode()
+                body = json.dumps(obj).encode() + b"\r\n"
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -85,15 +85,22 @@ final class IntrospectionServer {
             def do_POST(self):
                 global count
                 count += 1
-                expected = "Basic " + base64.b64encode((client_id + ":" + client_secret).encode()).decode()
-                if self.headers.get("Authorization") != expected:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                # RFC 6749 2.3.1: id and secret are form-encoded before Basic's base64.
+                auth = self.headers.get("Authorization", "")
+                try:
+                    pair = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""
+                    given_id, given_secret = (unquote_plus(p) for p in pair.split(":", 1))
+                except ValueError:
+                    given_id, given_secret = None, None
+                if (given_id, given_secret) != (client_id, client_secret):
                     return self.reply(401, {"error": "invalid_client"})
                 if self.headers.get("Content-Type") != "application/x-www-form-urlencoded":
                     return self.reply(400, {"error": "invalid_request"})
-                form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode())
+                form = parse_qs(body)
                 token = form.get("token", [""])[0]
                 self.reply(200, tokens.get(token, {"active": False}))
-        server = HTTPServer(("127.0.0.1", port), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         print("ready", flush=True)
         server.serve_forever()
         """#
