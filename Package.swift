@@ -28,6 +28,14 @@ let plugins: [(Product, [Target])] = [
     // SASL mechanisms (plaintext: offered only under TLS or on allowed loopback).
     plugin("SASLPlain", path: "Plugins/SASLPlain"),
     plugin("SASLLogin", path: "Plugins/SASLLogin"),
+    // Password-based challenge-response mechanisms (offered without TLS too): SCRAM-SHA-256/-1 and
+    // their -PLUS variants; CRAM-MD5 and DIGEST-MD5, which need extra stored secrets per account.
+    plugin("SASLSCRAM", path: "Plugins/SASLSCRAM"),
+    plugin("SASLCRAMMD5", path: "Plugins/SASLCRAMMD5", extra: ["COpenSSLMD5"]),
+    plugin("SASLDigestMD5", path: "Plugins/SASLDigestMD5"),
+    // libsasl2 (Cyrus SASL) mechanisms through a bridge: a site keeps its sasldb2, saslauthd or
+    // Cyrus plug-ins. Links the system libsasl2 (CSASL2, inside the plugin's folder).
+    plugin("SASLCyrus", path: "Plugins/SASLCyrus", extra: ["CSASL2"]),
     // Token, guest and certificate SASL mechanisms: OAUTHBEARER/XOAUTH2 (JWT via PluginAPI's
     // PluginCredentials module, or RFC 7662 introspection), ANONYMOUS, EXTERNAL.
     plugin("SASLOAuth", path: "Plugins/SASLOAuth"),
@@ -49,6 +57,14 @@ let plugins: [(Product, [Target])] = [
     plugin("Webmail", path: "Plugins/Webmail", extra: [.product(name: "Mustache", package: "swift-mustache"),
                                                       .product(name: "GRDB", package: "GRDB.swift")],
            resources: [.copy("Resources")]),
+    // Kerberos 5 for `postern authproxyd` only (GSSAPI acceptor, KDC password checks): the one
+    // plugin that links libkrb5, through its own system-library target (CKerberos).
+    plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),
+    // The GSSAPI SASL mechanism and Kerberos password checks, forwarded to authproxyd.
+    plugin("SASLGSSAPI", path: "Plugins/SASLGSSAPI"),
+    // An LDAP directory (OpenLDAP's libldap through CLDAP in its folder): credential backend,
+    // routing tables (aliases, groups, mailHost) and the white pages.
+    plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -72,6 +88,16 @@ let package = Package(
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
         // module the host shares, so the plugin may link it itself).
         .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The system libcrypto's MD5 with its chaining state, for the sasl-cram-md5 plugin's stored contexts.
+        .systemLibrary(name: "COpenSSLMD5", path: "Plugins/SASLCRAMMD5/COpenSSLMD5", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        // The system libsasl2, for the sasl-cyrus bridge only.
+        .systemLibrary(name: "CSASL2", path: "Plugins/SASLCyrus/CSASL2", pkgConfig: "libsasl2", providers: [.apt(["libsasl2-dev"])]),
+        // MIT Kerberos (GSSAPI and krb5), for the auth-kerberos plugin that only authproxyd loads.
+        .systemLibrary(name: "CKerberos", path: "Plugins/AuthKerberos/CKerberos", pkgConfig: "krb5-gssapi",
+                       providers: [.apt(["libkrb5-dev"])]),
+        // OpenLDAP's client library, for the ldap plugin alone.
+        .systemLibrary(name: "CLDAP", path: "Plugins/LDAP/CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -100,6 +126,15 @@ let package = Package(
         // loads them where a test needs the plugin whole (PluginFileTests, PluginHarness, AdminContext).
         .testTarget(name: "SASLTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",
                                                       "PosternSASLPlainCore", "PosternSASLLoginCore"], path: "Tests/SASLTests"),
+        // The SCRAM, CRAM-MD5 and DIGEST-MD5 step machines byte by byte (RFC vectors, malformed
+        // input, channel binding, replays) and the store's per-mechanism secrets.
+        .testTarget(name: "SASLMechanismTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",
+                                                               "PosternSASLSCRAMCore", "PosternSASLCRAMMD5Core",
+                                                               "PosternSASLDigestMD5Core"], path: "Tests/SASLMechanismTests"),
+        // The same mechanisms through the binary: Cyrus imtest/smtptest/pop3test, Python's imaplib
+        // and a Python SCRAM-PLUS client (Scripts/).
+        .testTarget(name: "SASLInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/SASLInteropTests", exclude: ["Scripts"]),
         // OAUTHBEARER/XOAUTH2, ANONYMOUS and EXTERNAL: step machines byte by byte, token and
         // certificate checks, and the real binary with curl, Python and cyrus imtest.
         .testTarget(name: "SASLTokenTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSASLOAuthCore",
@@ -138,6 +173,24 @@ let package = Package(
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailBrowserTests", exclude: ["Scripts"]),
+        // The libsasl2 bridge: sasldb2 users (saslpasswd2) through the real binary with Cyrus's
+        // imtest and smtptest; the mechanism clash refusal.
+        .testTarget(name: "SASLCyrusTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternSASLCyrusCore"],
+                    path: "Tests/SASLCyrusTests"),
+        // Legacy password hashes: passwd-file and CSV import, the store's migration to SCRAM at the
+        // first login, the per-domain date, `admin auth report`; through the real binary and imaplib.
+        .testTarget(name: "LegacyAuthTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternImport"],
+                    path: "Tests/LegacyAuthTests"),
+        // authproxyd and Kerberos: the wire codec, the RFC 4752 security layer and principal map,
+        // and GSSAPI/PLAIN logins through the real binary against a throw-away MIT KDC.
+        .testTarget(name: "KerberosTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI,
+                                                          "PosternAuthKerberosCore", "PosternSASLGSSAPICore"], path: "Tests/KerberosTests"),
+        // The ldap plugin's filter and DN escaping, templates and settings from its core.
+        .testTarget(name: "LDAPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"], path: "Tests/LDAPTests"),
+        // The ldap plugin against a throw-away slapd: its core, and the binary's IMAP and SMTP logins,
+        // routing, groups, white pages, failover and a directory that goes away.
+        .testTarget(name: "LDAPInteropTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"],
+                    path: "Tests/LDAPInteropTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -63,11 +63,12 @@ _DOVECOT_LISTENERS = {
 }
 
 
-def start_dovecot(work, protocols, password, location=None, extra="", before_start=None):
+def start_dovecot(work, protocols, password, location=None, extra="", before_start=None, passdb=None):
     """Starts Debian's Dovecot (as root; it switches to uid 65534) under `work`/dovecot with
     `protocols` (imap, pop3, lmtp) on free loopback ports, every user logging in with `password`.
     `location` defaults to Maildir++ under dovecot/mail/USER; `extra` is added to the config (a
-    namespace, say); `before_start(root)` runs before the server starts (to write mail). Returns
+    namespace, say); `before_start(root)` runs before the server starts (to write mail); `passdb`
+    replaces the static passdb block (a passwd-file with hashed passwords, say). Returns
     ({protocol: port}, the Popen, the root folder)."""
     root = os.path.join(work, "dovecot")
     for d in ("run", "state", "mail"):
@@ -86,15 +87,13 @@ first_valid_uid = 1
 default_process_limit = 2000
 default_client_limit = 4000
 mail_max_userip_connections = 100000
-passdb {{
-  driver = static
-  args = password={pw}
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid=65534 gid=65534 home={r}/mail/%u
 }}
-""".format(protocols=" ".join(protocols), r=root, pw=password,
+""".format(protocols=" ".join(protocols), r=root,
+           passdb=passdb or "passdb {\n  driver = static\n  args = password=%s\n}" % password,
            location=location or "maildir:%s/mail/%%u:LAYOUT=maildir++" % root)
     config += extra + "".join(_DOVECOT_LISTENERS[p].format(port=ports[p]) for p in protocols)
     path = os.path.join(work, "dovecot.conf")

@@ -56,8 +56,12 @@ let package = Package(
                 // Internal only (SelfSignedCertificate); not re-exported.
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                // Internal only (LegacyPasswordHash: crypt_r for imported crypt(3) hashes).
+                "CLibCrypt",
             ]
         ),
+        // libxcrypt (Debian libcrypt-dev), a C library linked into libPluginAPI.so alone.
+        .systemLibrary(name: "CLibCrypt", path: "Sources/CLibCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .target(
             name: "PluginHTTP",
             dependencies: [

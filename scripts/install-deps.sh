@@ -15,7 +15,9 @@ purpose="${1:-build}"
 
 build_packages=(
   libsqlite3-dev   # the embedded store (GRDB links the system SQLite)
+  libcrypt-dev     # legacy password hashes: crypt(3) through libxcrypt's crypt_r (libPluginAPI.so)
   zlib1g-dev       # IMAP COMPRESS=DEFLATE (the imap plugin links the system zlib)
+  libssl-dev       # CRAM-MD5 stored secrets (the sasl-cram-md5 plugin links libcrypto for MD5 chaining state)
   ca-certificates  # outbound STARTTLS verification
   libldap-dev      # the ldap plugin (OpenLDAP's libldap)
   libkrb5-dev      # authproxyd's Kerberos/GSSAPI backend (libgssapi_krb5, libkrb5)

@@ -187,6 +187,7 @@ public struct HostConfig: Sendable {
         ]))),
         ConfigField("plugin", .map(.anyTable), default: .table([:])),
         ConfigField("listener", .array(.table(listenerSchema)), default: .array([])),
+        AuthProxyConfig.field,
     ])
 
     /// Reads and checks a configuration file. Returns the config, or every problem found.

@@ -6,12 +6,17 @@ import PluginAPI
 // @unchecked Sendable: the only stored property is a let dictionary of NIOSSLContexts, immutable and thread-safe once built
 public final class HostTLS: TLSProvider, @unchecked Sendable {
     private let contexts: [String: NIOSSLContext]
+    /// tls-server-end-point per listener, for SCRAM-*-PLUS; none where SNI may pick another certificate.
+    private let bindings: [String: [String: [UInt8]]]
 
     public init(listeners: [ListenerConfig]) throws {
         var contexts: [String: NIOSSLContext] = [:]
+        var bindings: [String: [String: [UInt8]]] = [:]
         for l in listeners {
             guard let certPath = l.certificate, let keyPath = l.key else { continue }
-            let chain = try NIOSSLCertificate.fromPEMFile(certPath).map { NIOSSLCertificateSource.certificate($0) }
+            let certificates = try NIOSSLCertificate.fromPEMFile(certPath)
+            let chain = certificates.map { NIOSSLCertificateSource.certificate($0) }
+            if l.sni.isEmpty, let leaf = certificates.first { bindings[l.name] = TLSChannelBinding.bindings(serverCertificate: leaf) }
             let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             if l.requestsClientCertificate, let ca = l.clientCAFile {
@@ -43,7 +48,10 @@ public final class HostTLS: TLSProvider, @unchecked Sendable {
             contexts[l.name] = try NIOSSLContext(configuration: configuration)
         }
         self.contexts = contexts
+        self.bindings = bindings
     }
+
+    public func channelBindings(listener: String) -> [String: [UInt8]] { bindings[listener] ?? [:] }
 
     public func serverContext(listener: String) -> NIOSSLContext? { contexts[listener] }
 

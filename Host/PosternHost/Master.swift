@@ -46,6 +46,8 @@ public final class Master: @unchecked Sendable {
     private var controlChannel: (any Channel)?
     private var metricsChannel: (any Channel)?
     private let done = DispatchSemaphore(value: 0)
+    /// authproxyd, when the config has an `[authproxyd]` section (AuthProxySupervisor).
+    private var authProxy: AuthProxySupervisor?
 
     private let reloadsOK = Counter(label: "postern_reloads_total", dimensions: [("result", "ok")])
     private let reloadsFailed = Counter(label: "postern_reloads_total", dimensions: [("result", "failed")])
@@ -76,6 +78,11 @@ public final class Master: @unchecked Sendable {
             try startControlSocket()
             try startMetricsEndpoint()
             try installSignalHandlers()
+            if let proxy = config.authProxy {
+                let supervisor = AuthProxySupervisor(snapshot: try writeSnapshot(config, name: "authproxyd"), origin: configFile, socket: proxy.socket)
+                authProxy = supervisor
+                supervisor.start()
+            }
             try loop.flatSubmit { self.startGeneration(config: self.config, number: 1) }.wait()
             // From here a reload (SIGHUP, ctl) may replace `config` on `loop`: read it there.
             let started = try loop.submit {
@@ -265,6 +272,7 @@ public final class Master: @unchecked Sendable {
     private func finishIfStopped() {
         guard stopping, workers.isEmpty, !finished else { return }
         finished = true
+        authProxy?.stop()
         unlink(config.controlSocket)
         closeListeners(Array(listenerFDs.keys))
         logger.info("postern stopped")
@@ -278,6 +286,7 @@ public final class Master: @unchecked Sendable {
             for w in self.workers.values { kill(w.pid, SIGKILL) }
             if self.controlChannel != nil { unlink(self.config.controlSocket) }
         }.wait()
+        authProxy?.stop()
         try? group.syncShutdownGracefully()
     }
 
@@ -530,6 +539,7 @@ public final class Master: @unchecked Sendable {
             let records = self.workers.values.filter { $0.state != .starting }.sorted { $0.pid < $1.pid }
             return EventLoopFuture.whenAllComplete(records.map { self.ask($0, .metrics) }, on: self.loop).map { results in
                 var sources = [MetricsMerge.Source(label: nil, text: PosternMetrics.exposition())]
+                if let text = self.authProxy?.metrics() { sources.append(.init(label: ("process", "authproxyd"), text: text)) }
                 for (record, result) in zip(records, results) {
                     if let text = (try? result.get())??.metrics {
                         sources.append(.init(label: ("worker", String(record.pid)), text: text))

@@ -65,6 +65,11 @@ public final class PluginLifecycle: @unchecked Sendable {
                 members.reversed().forEach { $0.instance.shutdown() }
                 throw SystemError.message("refused plugin '\(m.name)' (\(plugin.file)): registers a \(service.kind.rawValue) service '\(service.name)' but its manifest does not declare that kind")
             }
+            if let clash = Self.mechanismClash(provided, plugin: m.name, members: members) {
+                instance.shutdown()
+                members.reversed().forEach { $0.instance.shutdown() }
+                throw SystemError.message("refused plugin '\(m.name)' (\(plugin.file)): \(clash)")
+            }
             services.register(provided)
             members.append(Member(manifest: m, instance: instance, services: provided))
             logger?.info("plugin activated", metadata: ["plugin": "\(m.name)", "version": "\(m.version)", "file": "\(plugin.file)"])
@@ -77,6 +82,24 @@ public final class PluginLifecycle: @unchecked Sendable {
         })
         startOrder = order
         ignoredCycles = cycles
+    }
+
+    /// Two plugins offering the same SASL mechanism name (a native CRAM-MD5 and the libsasl2
+    /// bridge's, say) would leave it to load order which one a client gets: the config must load
+    /// one or the other. Names compare without case; nil when there is no clash.
+    static func mechanismClash(_ provided: [ProvidedService], plugin: String, members: [Member]) -> String? {
+        func names(_ services: [ProvidedService]) -> [String] {
+            services.compactMap { if case .saslMechanism(let m) = $0 { return m.name.uppercased() } else { return nil } }
+        }
+        var seen = Set<String>()
+        for name in names(provided) {
+            if !seen.insert(name).inserted { return "registers the SASL mechanism \(name) twice" }
+            if let owner = members.first(where: { names($0.services).contains(name) }) {
+                return "SASL mechanism \(name) is already provided by plugin '\(owner.manifest.name)': load one or the other "
+                    + "(remove the mechanism from one plugin's config, or one of the two plugins)"
+            }
+        }
+        return nil
     }
 
     /// The services `name` registered, or nil when no such plugin is active.

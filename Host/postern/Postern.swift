@@ -9,7 +9,7 @@ struct Postern: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "Postern mail system: one host binary, protocol and policy plugins loaded at run time.",
-        subcommands: [Serve.self, CheckConfig.self, Ctl.self, Admin.self, QueueCommand.self, WorkerCommand.self, ProbeCommand.self])
+        subcommands: [Serve.self, CheckConfig.self, Ctl.self, Admin.self, QueueCommand.self, WorkerCommand.self, ProbeCommand.self, AuthProxyCommand.self])
 }
 
 struct Serve: ParsableCommand {
@@ -150,6 +150,24 @@ struct ProbeCommand: ParsableCommand {
         print("")
         print(String(decoding: data, as: UTF8.self))
         if !report.ok { throw ExitCode(1) }
+    }
+}
+
+struct AuthProxyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "authproxyd", abstract: "(internal) authproxyd, started by the master when the config has [authproxyd].", shouldDisplay: false)
+    @Option var config: String
+    @Option var origin: String?
+
+    func run() throws {
+        InheritedDescriptors.closeAll(from: 3)
+        let cfg = loadConfig(config, label: origin)
+        PosternLogHandler.bootstrap(level: cfg.logLevel)
+        PosternMetrics.bootstrap()
+        guard let proxy = cfg.authProxy else {
+            FileHandle.standardError.write(Data("postern authproxyd: the config has no [authproxyd] section\n".utf8))
+            throw ExitCode(78)
+        }
+        Foundation.exit(AuthProxyServer(config: cfg, proxy: proxy).run())
     }
 }
 

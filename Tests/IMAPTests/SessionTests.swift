@@ -24,10 +24,10 @@ enum BuildDirectory {
 final class SessionStore {
     let dir = TempDir("imap-session")
     let context: AdminContext
-    let throttle: PosternIMAPCore.LoginThrottle
+    let throttle: LoginThrottle
     let recent: RecentTracker
 
-    init(users: [String] = ["alice@example.org", "bob@example.org"], throttle: PosternIMAPCore.LoginThrottle = PosternIMAPCore.LoginThrottle(limit: 100, window: 60)) throws {
+    init(users: [String] = ["alice@example.org", "bob@example.org"], throttle: LoginThrottle = LoginThrottle(failureDelay: 0, maxFailures: 100, window: 60)) throws {
         let source = """
             data_dir = "\(dir.path)/data"
             [plugins]
@@ -354,7 +354,7 @@ final class SessionTests: XCTestCase {
     }
 
     func testLoginFailuresAreDelayedAndThrottled() throws {
-        let store = try SessionStore(throttle: PosternIMAPCore.LoginThrottle(limit: 3, window: 60))
+        let store = try SessionStore(throttle: LoginThrottle(failureDelay: 0, maxFailures: 3, window: 60))
         var settings = SessionClient.defaultSettings
         settings.loginFailureDelay = 0.4
         settings.maxLoginFailuresPerSession = 10

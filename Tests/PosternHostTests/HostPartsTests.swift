@@ -139,8 +139,12 @@ final class HostServicesTests: XCTestCase {
         let ctx = SASLExchangeContext(service: "smtp", serverHostname: "mx", isSecure: true)
         let ok = await auth.begin(mechanism: "plain", context: ctx)!.start(initialResponse: Array("\0a@x\0pw".utf8))
         XCTAssertEqual(ok, .success(SASLIdentity(user: "a@x"), serverFinal: nil))
+        // Refused by the second while the first is down: the password may be right on the first.
         let bad = await auth.begin(mechanism: "PLAIN", context: ctx)!.start(initialResponse: Array("\0a@x\0no".utf8))
-        XCTAssertEqual(bad, .failure(.authenticationFailed))
+        XCTAssertEqual(bad, .failure(.temporary("ldap down")))
+        let refused = await AuthService(mechanisms: [TestPlain()], backends: [Table(users: ["a@x": "pw"], down: false)])
+            .begin(mechanism: "PLAIN", context: ctx)!.start(initialResponse: Array("\0a@x\0no".utf8))
+        XCTAssertEqual(refused, .failure(.authenticationFailed))
         let exchange = auth.begin(mechanism: "PLAIN", context: ctx)!
         let first = await exchange.start(initialResponse: nil)
         XCTAssertEqual(first, .challenge([]))

@@ -162,7 +162,7 @@ final class StartOrderTests: XCTestCase {
         let order = try XCTUnwrap(line.components(separatedBy: "order=\"").last?.components(separatedBy: "\"").first)
             .components(separatedBy: ", ")
         // No lmtp plugin: the smtp plugin serves the lmtp listener (HostConfig.servicesOfOtherPlugins).
-        XCTAssertEqual(Set(order), ["sasl-plain", "sasl-login", "store-sqlite", "dns", "smtp-client", "queue", "smtp", "pop3", "imap", "webmail"])
+        XCTAssertEqual(Set(order), ["sasl-plain", "sasl-login", "sasl-scram", "store-sqlite", "dns", "smtp-client", "queue", "smtp", "pop3", "imap", "webmail"])
         func before(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) {
             XCTAssertLessThan(order.firstIndex(of: a)!, order.firstIndex(of: b)!, "\(a) starts before \(b): \(order)", file: file, line: line)
         }

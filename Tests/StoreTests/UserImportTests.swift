@@ -14,10 +14,10 @@ final class UserImportTests: XCTestCase {
         XCTAssertThrowsError(try plan("")) { XCTAssertEqual($0 as? UserImport.FileError, .noHeader) }
         XCTAssertThrowsError(try plan("\n\n")) { XCTAssertEqual($0 as? UserImport.FileError, .noHeader) }
         XCTAssertThrowsError(try plan("email,quota\n")) {
-            XCTAssertEqual($0 as? UserImport.FileError, .header("no 'password' column (columns: email, password, quota, admin; quota and admin are optional)"))
+            XCTAssertEqual($0 as? UserImport.FileError, .header("no 'password' or 'hash' column (columns: email, password, quota, admin, hash; quota and admin are optional)"))
         }
         XCTAssertThrowsError(try plan("email,password,name\n")) {
-            XCTAssertEqual($0 as? UserImport.FileError, .header("unknown column 'name' (columns: email, password, quota, admin)"))
+            XCTAssertEqual($0 as? UserImport.FileError, .header("unknown column 'name' (columns: email, password, quota, admin, hash)"))
         }
         XCTAssertThrowsError(try plan("email,password,Email\n")) { XCTAssertEqual($0 as? UserImport.FileError, .header("column 'email' appears twice")) }
         XCTAssertThrowsError(try plan("email,\"pass\"word\n")) {
@@ -158,7 +158,7 @@ final class UserImportTests: XCTestCase {
         let wrong = f.dir.write("wrong.csv", Array("mail,password\ng@new.test,pg\n".utf8))
         r = postern(f, "user", "import", wrong)
         XCTAssertEqual(r.stdout, "")
-        XCTAssertEqual(r.stderr, "postern admin: \(wrong): header row: unknown column 'mail' (columns: email, password, quota, admin)\n")
+        XCTAssertEqual(r.stderr, "postern admin: \(wrong): header row: unknown column 'mail' (columns: email, password, quota, admin, hash)\n")
         XCTAssertEqual(r.status, 1)
         r = postern(f, "user", "import", f.dir.path + "/missing.csv")
         XCTAssertEqual(r.status, 64, "a usage error: \(r.stderr)")

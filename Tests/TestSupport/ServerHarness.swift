@@ -265,7 +265,9 @@ public final class LineClient {
 
 /// Whether a process has `fragment` (a library file name) mapped.
 public func processMaps(_ pid: Int32, contain fragment: String) -> Bool {
-    ((try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? "").contains(fragment)
+    // Read to the end: /proc files have size 0, and a read sized by it may stop after one page.
+    guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/maps"), let data = try? handle.readToEnd() else { return false }
+    return String(decoding: data, as: UTF8.self).contains(fragment)
 }
 
 /// `GET path` over HTTP/1.0; returns the body of a 200 response.
@@ -345,6 +347,13 @@ public enum FixturePlugins {
                     if FileManager.default.fileExists(atPath: map) { maps.append(map) }
                 }
             }
+        }
+        // PluginAPI's own system libraries (CLibCrypt): its module records them, so a plugin
+        // built against it must find their maps too.
+        let own = Build.packageRoot + "/PluginAPI/Sources"
+        for target in (try? FileManager.default.contentsOfDirectory(atPath: own)) ?? [] {
+            let map = "\(own)/\(target)/module.modulemap"
+            if FileManager.default.fileExists(atPath: map) { maps.append(map) }
         }
         return maps
     }

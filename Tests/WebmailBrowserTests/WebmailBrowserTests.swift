@@ -111,7 +111,7 @@ final class WebmailBrowserTests: XCTestCase {
             "base": "http://localhost:\(web)", "user": "alice@example.org", "password": "alice-Secret-1",
             "big_user": "big@example.org", "big_password": "big-Secret-1",
             "hostile_user": "hostile@example.org", "hostile_password": "hostile-Secret-1",
-            "postern": Build.postern, "config": server.configFile, "screenshots": screenshots, "imap_port": imap, "lmtp_port": lmtp,
+            "postern": Build.postern, "config": server.configFile, "screenshots": screenshots, "imap_port": imap, "lmtp_port": lmtp, "submission_port": submission,
             "bob_password": "bob-Secret-1", "brand_user": "hans@example.com", "brand_password": "hans-Secret-1", "carol_password": "carol-Secret-1", "new_password": "alice-Changed-2",
         ]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
@@ -302,6 +302,21 @@ final class WebmailBrowserTests: XCTestCase {
         XCTAssertEqual(c["old_password_error"] as? String, "The address or password is wrong.")
     }
 
+    func testAppPasswordsAreMadeUsedWithinTheirScopeAndRevoked() throws {
+        let c = try browser().checks
+        let secret = try XCTUnwrap(c["app_password_shape"] as? String)
+        XCTAssertTrue(secret.range(of: #"^[a-z2-9]{6}(-[a-z2-9]{6}){3}$"#, options: .regularExpression) != nil, secret)
+        let rows = try XCTUnwrap(c["app_password_list"] as? [String])
+        XCTAssertEqual(rows.count, 1, "\(rows)")
+        XCTAssertTrue(rows.first?.hasPrefix("Phone IMAP ") ?? false, "\(rows)")
+        XCTAssertTrue(rows.first?.range(of: #"\snie\s"#, options: .regularExpression) != nil, "never used yet, in German: \(rows)")
+        XCTAssertEqual(c["app_password_imap"] as? String, "OK")
+        XCTAssertEqual(c["app_password_smtp"] as? Int, 535, "not in its scope")
+        XCTAssertEqual(c["app_password_revoked_message"] as? String, "Das App-Passwort wurde widerrufen.")
+        XCTAssertEqual(c["app_password_list_after"] as? Int, 0)
+        XCTAssertEqual(c["app_password_imap_after"] as? String, "b'[AUTHENTICATIONFAILED] Authentication failed.'")
+    }
+
     func testTwoDomainsShowTheirOwnBrandAndLanguage() throws {
         let c = try browser().checks
         XCTAssertEqual(c["brand_org_product"] as? String, "Example Org Mail")
@@ -316,7 +331,8 @@ final class WebmailBrowserTests: XCTestCase {
         let run = try browser()
         let shots = try XCTUnwrap(run.result["screenshots"] as? [String])
         XCTAssertEqual(Set(shots.map { URL(fileURLWithPath: $0).lastPathComponent }),
-                       ["inbox-1280.png", "inbox-360.png", "message-1280.png", "message-360.png", "compose-1280.png", "compose-360.png"])
+                       ["inbox-1280.png", "inbox-360.png", "message-1280.png", "message-360.png", "compose-1280.png", "compose-360.png",
+                        "settings-app-passwords-1280.png"])
         for shot in shots {
             let data = try Data(contentsOf: URL(fileURLWithPath: shot))
             XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], shot)

@@ -72,7 +72,8 @@ public struct Admin: ParsableCommand {
 
     public static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
-        subcommands: [Init.self, DomainCommand.self, UserCommand.self, AliasCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self])
+        subcommands: [Init.self, DomainCommand.self, UserCommand.self, AliasCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self,
+                      AuthCommand.self])
 
     struct Check: AdminAction {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")
@@ -237,7 +238,7 @@ public struct Admin: ParsableCommand {
     struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "user", abstract: "Accounts.",
                                                         subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self,
-                                                                      Forward.self, VacationCommand.self])
+                                                                      Forward.self, VacationCommand.self, AppPassword.self])
 
         struct Forward: AdminAction {
             static let configuration = CommandConfiguration(
@@ -308,7 +309,7 @@ public struct Admin: ParsableCommand {
 
         struct Import: ParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "Create accounts from a CSV file (header: email,password[,quota][,admin]).",
+                abstract: "Create accounts from a CSV file (header: email,password|hash[,quota][,admin]) or a Dovecot passwd-file.",
                 discussion: """
                     Each refused row is reported as 'line N: reason', then 'imported X, refused Y'. \
                     The exit status is 0 when no row was refused, else 1.

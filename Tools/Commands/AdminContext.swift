@@ -21,8 +21,9 @@ public final class AdminContext: @unchecked Sendable {
         let loader = PluginLoader(configuredPath: config.pluginPath)
         let (loaded, refused) = loader.loadAll(config.requestedPlugins)
         if let refusal = refused.first { throw SystemError.message(refusal.description) }
-        // Only what keeps data: storage plugins, host services (the queue) and what they depend on.
-        var wanted = Set(loaded.filter { !$0.manifest.kinds.isDisjoint(with: [.storage, .hostService]) }.map(\.manifest.name))
+        // Only what keeps data: storage plugins, host services (the queue) and what they depend on;
+        // and the SASL mechanisms (no I/O), whose stored secrets the store writes with a password.
+        var wanted = Set(loaded.filter { !$0.manifest.kinds.isDisjoint(with: [.storage, .hostService, .saslMechanism]) }.map(\.manifest.name))
         var changed = true
         while changed {
             changed = false

@@ -2,13 +2,16 @@ import Foundation
 import PluginAPI
 
 /// `postern admin user import FILE.csv`: accounts in bulk from an HR-style export. The file is a
-/// CSV (see `CSV`) whose header names the columns `email` and `password`, and optionally `quota`
-/// (a size such as `500M`) and `admin` (`user`, `domain-admin` or `site-admin`), in any order.
+/// CSV (see `CSV`) whose header names the columns `email` and `password` (or `hash`: a legacy
+/// hash such as `{SSHA}...` or `$6$...`, kept until the first login; see `LegacyPasswordHash`),
+/// and optionally `quota` (a size such as `500M`) and `admin` (`user`, `domain-admin` or
+/// `site-admin`), in any order. A Dovecot passwd-file (`user@domain:{SCHEME}hash:...`) is read
+/// too (`PasswdFileImport`): it is told apart by its first line, where a `:` comes before any `,`.
 /// Every row is checked on its own: a bad one is refused with its line number and the others are
 /// still imported.
 public enum UserImport {
     /// The columns a header may name.
-    public static let columns = ["email", "password", "quota", "admin"]
+    public static let columns = ["email", "password", "quota", "admin", "hash"]
 
     /// A row that was not imported, and why: printed as `line N: reason`.
     public struct Refusal: Sendable, Equatable, CustomStringConvertible {
@@ -69,6 +72,7 @@ public enum UserImport {
     /// Reads and checks a file: its header, then each row's fields (count, address, duplicates
     /// within the file, password, quota, admin level). Pure: the store is not asked anything.
     public static func plan(_ bytes: [UInt8]) throws -> Plan {
+        if PasswdFileImport.looksLikePasswdFile(bytes) { return PasswdFileImport.plan(bytes) }
         let records = CSV.parse(bytes)
         guard let header = records.first else { throw FileError.noHeader }
         let names: [String]
@@ -84,8 +88,10 @@ public enum UserImport {
             guard column[name] == nil else { throw FileError.header("column '\(name)' appears twice") }
             column[name] = i
         }
-        for required in ["email", "password"] where column[required] == nil {
-            throw FileError.header("no '\(required)' column (columns: \(columns.joined(separator: ", ")); quota and admin are optional)")
+        // A row sets its password in clear or as an imported hash (LegacyPasswordHash).
+        for (required, named) in [("email", "'email'"), ("password", "'password' or 'hash'")]
+        where column[required] == nil && !(required == "password" && column["hash"] != nil) {
+            throw FileError.header("no \(named) column (columns: \(columns.joined(separator: ", ")); quota and admin are optional)")
         }
 
         var plan = Plan(rows: [], refused: [], domains: [])
@@ -111,9 +117,15 @@ public enum UserImport {
                 continue
             }
             firstLine[email.lowercased()] = record.line
-            // The password exactly as given: spaces may be part of it.
-            let password = value("password")!
-            guard !password.isEmpty else { refuse("no password"); continue }
+            // The password exactly as given: spaces may be part of it. A row may give a legacy
+            // hash instead (or both columns, one of them empty).
+            let password = value("password") ?? ""
+            let hash = value("hash")?.trimmingCharacters(in: .whitespaces) ?? ""
+            if !hash.isEmpty && !password.isEmpty { refuse("both a password and a hash"); continue }
+            guard !password.isEmpty || !hash.isEmpty else { refuse(column["hash"] == nil ? "no password" : "no password or hash"); continue }
+            if !hash.isEmpty {
+                do { _ = try LegacyPasswordHash(parsing: hash) } catch { refuse("\(error)"); continue }
+            }
             var quota: Int?
             if let text = value("quota")?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
                 guard let n = ConfigSection.parseSize(text) else { refuse("quota '\(text)' is not a size (e.g. 500M, 2G)"); continue }
@@ -127,7 +139,8 @@ public enum UserImport {
                 }
                 level = l
             }
-            plan.rows.append(Row(line: record.line, account: NewAccount(name: email, password: password, adminLevel: level, quotaBytes: quota)))
+            plan.rows.append(Row(line: record.line, account: NewAccount(name: email, password: password, adminLevel: level, quotaBytes: quota,
+                                                                        legacyPasswordHash: hash.isEmpty ? nil : hash)))
             if domains.insert(domain).inserted { plan.domains.append(domain) }
         }
         return plan

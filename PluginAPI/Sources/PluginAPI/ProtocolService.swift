@@ -139,6 +139,9 @@ public protocol TLSProvider: Sendable {
     func serverContext(listener: String) -> NIOSSLContext?
     /// A client context for outbound connections (SMTP to MX, LMTP, LDAP, ...).
     func clientContext() throws -> NIOSSLContext
+    /// The TLS channel bindings of a listener's connections, by type (`TLSChannelBinding`);
+    /// empty when the certificate depends on the client (SNI) or there is none. Default empty.
+    func channelBindings(listener: String) -> [String: [UInt8]]
 }
 
 extension Channel {

@@ -13,6 +13,53 @@ public protocol SASLMechanism: Sendable {
     var isAnonymous: Bool { get }
     /// A new exchange for one authentication attempt.
     func makeExchange(_ context: SASLExchangeContext) -> any SASLServerExchange
+    /// Whether the mechanism binds to the TLS channel (SCRAM-*-PLUS): offered only when the
+    /// connection has channel-binding data. Default false.
+    var requiresChannelBinding: Bool { get }
+    /// The stored secret this mechanism needs besides the SCRAM-SHA-256 keys every account has
+    /// (CRAM-MD5's HMAC contexts, DIGEST-MD5's H(user:realm:password), SCRAM-SHA-1 keys), and how
+    /// to derive it from a password. A store writes it only while such a mechanism is loaded
+    /// (when a password is set, and at a plaintext login of a user who lacks it). Default nil.
+    var storedSecretDerivation: StoredSecretDerivation? { get }
+}
+
+extension SASLMechanism {
+    public var requiresChannelBinding: Bool { false }
+    public var storedSecretDerivation: StoredSecretDerivation? { nil }
+}
+
+/// How a mechanism's stored secret is made from a password (see
+/// `SASLMechanism.storedSecretDerivation`). Such secrets are password-equivalent for that
+/// mechanism: whoever reads them can log in with it.
+public struct StoredSecretDerivation: Sendable {
+    /// What `derive` is given: the canonical account name, the password, and the store's PBKDF2
+    /// iteration count (for SCRAM keys).
+    public struct Input: Sendable {
+        public var user: String
+        public var password: String
+        public var iterations: Int
+
+        public init(user: String, password: String, iterations: Int) {
+            self.user = user
+            self.password = password
+            self.iterations = iterations
+        }
+    }
+
+    /// The `StoredSecret.scheme` written and asked for with `CredentialQuery.storedSecret`.
+    public var scheme: String
+    /// Makes the secret; throws for a password the scheme cannot take.
+    public var derive: @Sendable (Input) throws -> StoredSecret
+    /// Whether a secret already kept is still the one this mechanism would derive (DIGEST-MD5's
+    /// realm may have changed in the config); a store replaces a stale one at the next login.
+    public var isCurrent: @Sendable (StoredSecret) -> Bool
+
+    public init(scheme: String, derive: @escaping @Sendable (Input) throws -> StoredSecret,
+                isCurrent: @escaping @Sendable (StoredSecret) -> Bool = { _ in true }) {
+        self.scheme = scheme
+        self.derive = derive
+        self.isCurrent = isCurrent
+    }
 }
 
 extension SASLMechanism {
@@ -27,16 +74,23 @@ public struct SASLExchangeContext: Sendable {
     public var isSecure: Bool
     /// `tls-exporter` or `tls-unique` data for SCRAM-*-PLUS, when TLS is active.
     public var channelBinding: (type: String, data: [UInt8])?
+    /// Every channel binding the connection has, by type (`tls-server-end-point`, RFC 5929):
+    /// filled by the protocols when the connection is under TLS, empty otherwise. SCRAM-*-PLUS
+    /// is offered only when this is not empty.
+    public var channelBindings: [String: [UInt8]]
     /// The TLS client certificate (DER) that the listener verified against its `client_ca_file`,
     /// for EXTERNAL; nil without TLS or when the client presented none.
     public var clientCertificate: [UInt8]?
 
     public init(service: String, serverHostname: String, isSecure: Bool, channelBinding: (type: String, data: [UInt8])? = nil,
-                clientCertificate: [UInt8]? = nil) {
+                channelBindings: [String: [UInt8]] = [:], clientCertificate: [UInt8]? = nil) {
         self.service = service
         self.serverHostname = serverHostname
         self.isSecure = isSecure
         self.channelBinding = channelBinding
+        var all = channelBindings
+        if let channelBinding, all[channelBinding.type] == nil { all[channelBinding.type] = channelBinding.data }
+        self.channelBindings = all
         self.clientCertificate = clientCertificate
     }
 }
@@ -186,25 +240,39 @@ public struct AuthService: Sendable {
 
     /// The mechanism names to advertise: plaintext ones only when `secure`, or on loopback when
     /// `plaintextOnLoopback` allows it.
-    public func offered(secure: Bool, loopback: Bool, plaintextOnLoopback: Bool) -> [String] {
-        mechanisms.filter { !$0.isPlaintext || secure || (loopback && plaintextOnLoopback) }.map(\.name)
+    /// Channel-binding mechanisms (SCRAM-*-PLUS) only when `channelBinding` (the connection has
+    /// channel-binding data).
+    public func offered(secure: Bool, loopback: Bool, plaintextOnLoopback: Bool, channelBinding: Bool = false) -> [String] {
+        mechanisms.filter { !$0.isPlaintext || secure || (loopback && plaintextOnLoopback) }
+            .filter { !$0.requiresChannelBinding || channelBinding }.map(\.name)
+    }
+
+    /// The stored secrets the loaded mechanisms need beyond the SCRAM-SHA-256 keys, one per scheme.
+    public var storedSecretDerivations: [StoredSecretDerivation] {
+        var seen = Set<String>()
+        return mechanisms.compactMap(\.storedSecretDerivation).filter { seen.insert($0.scheme.uppercased()).inserted }
     }
 
     /// Starts an exchange for `mechanism` (case-insensitive), or nil when it is not loaded.
     public func begin(mechanism: String, context: SASLExchangeContext) -> AuthExchange? {
         guard let m = mechanisms.first(where: { $0.name.caseInsensitiveCompare(mechanism) }) else { return nil }
-        return AuthExchange(exchange: m.makeExchange(context), backends: backends)
+        return AuthExchange(exchange: m.makeExchange(context), backends: backends, service: context.service)
     }
 
-    /// Asks each backend in turn; the first that knows the user answers.
-    public static func ask(_ backends: [any CredentialBackend], _ query: CredentialQuery) async -> CredentialAnswer {
+    /// Asks each backend in turn; the first that knows the user answers. `service` is the protocol
+    /// asking (`imap`, `pop`, `smtp`), for secrets limited to some protocols. A backend that cannot
+    /// answer (its server down) does not block a later one that verifies the user, but a later
+    /// refusal becomes a temporary failure, as in Dovecot's passdb chain: the password may be right
+    /// on the backend that is down (a Kerberos user while authproxyd restarts must hear "try
+    /// again", not "wrong password").
+    public static func ask(_ backends: [any CredentialBackend], _ query: CredentialQuery, service: String? = nil) async -> CredentialAnswer {
         var lastTemporary: CredentialAnswer?
         for backend in backends {
             let answer: CredentialAnswer
             do {
                 switch query {
                 case .password(let user, let password):
-                    answer = try await backend.verifyPassword(user: user, password: password)
+                    answer = try await backend.verifyPassword(user: user, password: password, service: service)
                 case .storedSecret(let user, let scheme):
                     answer = try await backend.storedSecret(user: user, scheme: scheme)
                 case .bearerToken(let token, _):
@@ -223,6 +291,7 @@ public struct AuthService: Sendable {
             switch answer {
             case .unknownUser: continue
             case .unavailable: lastTemporary = answer
+            case .wrongPassword: return lastTemporary ?? answer
             default: return answer
             }
         }
@@ -242,21 +311,25 @@ public final class AuthExchange: @unchecked Sendable {
 
     private let exchange: any SASLServerExchange
     private let backends: [any CredentialBackend]
+    private let service: String?
     /// The user the client tried to authenticate as, once the mechanism asked about one: for the
     /// log line of a failed login (which must name the user and the client's address).
     public private(set) var attemptedUser: String?
 
-    init(exchange: any SASLServerExchange, backends: [any CredentialBackend]) {
+    init(exchange: any SASLServerExchange, backends: [any CredentialBackend], service: String? = nil) {
         self.exchange = exchange
         self.backends = backends
+        self.service = service
     }
 
     public func start(initialResponse: [UInt8]?) async -> Progress {
-        await settle(exchange.start(initialResponse: initialResponse))
+        if let waiting = exchange as? any AsyncSASLServerExchange { return await settle(await waiting.startAsync(initialResponse: initialResponse)) }
+        return await settle(exchange.start(initialResponse: initialResponse))
     }
 
     public func respond(_ response: [UInt8]) async -> Progress {
-        await settle(exchange.respond(response))
+        if let waiting = exchange as? any AsyncSASLServerExchange { return await settle(await waiting.respondAsync(response)) }
+        return await settle(exchange.respond(response))
     }
 
     private func settle(_ first: SASLStep) async -> Progress {
@@ -270,7 +343,7 @@ public final class AuthExchange: @unchecked Sendable {
             case .failure(let f): return .failure(f)
             case .verify(let query):
                 attemptedUser = query.user
-                step = exchange.credentialAnswer(await AuthService.ask(backends, query))
+                step = exchange.credentialAnswer(await AuthService.ask(backends, query, service: service))
             }
         }
         return .failure(.temporary("mechanism did not settle"))
@@ -287,6 +360,9 @@ extension String {
 public protocol CredentialBackend: Sendable {
     /// Checks a cleartext password. `.unknownUser` lets the next backend try.
     func verifyPassword(user: String, password: String) async throws -> CredentialAnswer
+    /// The same, knowing the protocol asking (`imap`, `pop`, `smtp`), for secrets limited to some
+    /// protocols (app passwords). Defaults to the check without it.
+    func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer
     /// Returns the stored secret of `scheme` for `user`, `.unknownUser`, or `.unavailable`.
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer
     /// The account record, or nil when this backend does not know the user.
@@ -299,6 +375,12 @@ public protocol CredentialBackend: Sendable {
 
 extension CredentialBackend {
     public func verifyBearerToken(_ token: String) async throws -> CredentialAnswer { .unknownUser }
+}
+
+extension CredentialBackend {
+    public func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer {
+        try await verifyPassword(user: user, password: password)
+    }
 }
 
 /// An account as the rest of the system sees it.

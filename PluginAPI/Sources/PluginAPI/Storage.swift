@@ -284,14 +284,18 @@ public struct NewAccount: Sendable, Equatable {
     public var adminLevel: UserRecord.AdminLevel
     public var quotaBytes: Int?
     public var quotaMessages: Int?
+    /// A hash imported from an older system (`{SHA512-CRYPT}$6$...`, `LegacyPasswordHash`), kept
+    /// instead of deriving a secret from `password` (then ignored) until the first login with it.
+    public var legacyPasswordHash: String?
 
     public init(name: String, password: String, adminLevel: UserRecord.AdminLevel = .user,
-                quotaBytes: Int? = nil, quotaMessages: Int? = nil) {
+                quotaBytes: Int? = nil, quotaMessages: Int? = nil, legacyPasswordHash: String? = nil) {
         self.name = name
         self.password = password
         self.adminLevel = adminLevel
         self.quotaBytes = quotaBytes
         self.quotaMessages = quotaMessages
+        self.legacyPasswordHash = legacyPasswordHash
     }
 }
 
@@ -333,6 +337,8 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
     case accountExists(String)
     case invalidPassword(String)
     case aliasConflict(String)
+    case noSuchAppPassword(account: String, name: String)
+    case appPasswordExists(account: String, name: String)
 
     public var description: String {
         switch self {
@@ -344,6 +350,8 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
         case .accountExists(let a): return "account '\(a)' already exists"
         case .invalidPassword(let why): return "password refused: \(why)"
         case .aliasConflict(let why): return why
+        case .noSuchAppPassword(let a, let n): return "account '\(a)' has no app password named '\(n)'"
+        case .appPasswordExists(let a, let n): return "account '\(a)' already has an app password named '\(n)'; revoke it first"
         }
     }
 }

@@ -28,6 +28,8 @@ struct IMAPPluginSettings {
         ConfigField("login_failure_delay", .duration, default: .string("2s"), help: "pause before answering a failed login"),
         ConfigField("max_login_failures_per_ip", .integer(0...1_000_000), default: .integer(10),
                     help: "failed logins from one address within login_failure_window before its logins are refused (0: no limit)"),
+        ConfigField("max_login_failures_per_account", .integer(0...1_000_000), default: .integer(20),
+                    help: "failed logins against one account (from any address) within login_failure_window before it is locked for the window (0: no limit)"),
         ConfigField("login_failure_window", .duration, default: .string("5m")),
         ConfigField("max_login_failures_per_session", .integer(1...1000), default: .integer(3),
                     help: "failed logins after which the connection is closed"),
@@ -88,7 +90,10 @@ final class IMAPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         idleTimeout = c.duration("idle_timeout")!
         loginTimeout = c.duration("login_timeout")!
         maxLoginFailuresPerSession = c.int("max_login_failures_per_session")!
-        throttle = LoginThrottle(limit: c.int("max_login_failures_per_ip")!, window: c.duration("login_failure_window")!)
+        // Counted in the store's shared table when the store plugin is loaded (every worker, every protocol).
+        throttle = LoginThrottle(context: context, failureDelay: loginFailureDelay, maxFailures: c.int("max_login_failures_per_ip")!,
+                                 maxFailuresPerAccount: c.int("max_login_failures_per_account")!,
+                                 window: c.duration("login_failure_window")!)
         recent = RecentTracker(directory: context.dataDirectory + "/imap/recent")
         metrics = IMAPMetrics.counting(context)
     }

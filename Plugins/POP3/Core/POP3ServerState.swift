@@ -31,6 +31,8 @@ struct POP3Environment: Sendable {
     var pause: @Sendable (Double) async -> Void = { seconds in try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) }
     /// The TLS client certificate (DER) the listener verified, for SASL EXTERNAL.
     var clientCertificate: @Sendable () async -> [UInt8]? = { nil }
+    /// The listener's TLS channel bindings (SCRAM-*-PLUS), used once the session is secure.
+    var tlsChannelBindings: [String: [UInt8]] = [:]
 }
 
 /// One POP3 session (RFC 1939, RFC 2449, RFC 5034, RFC 2595) without any networking: bytes in,
@@ -63,6 +65,8 @@ final class POP3ServerState: @unchecked Sendable {
     private var anonymousLogin = false
     private var errors = 0
     private var out: [POP3Output] = []
+    /// A mechanism succeeded with data for the client; the login completes on its empty answer.
+    private var verifiedAwaitingFinal: SASLIdentity?
 
     init(env: POP3Environment, isSecure: Bool) {
         self.env = env
@@ -146,10 +150,14 @@ final class POP3ServerState: @unchecked Sendable {
         if errors >= env.options.maxErrors { close("-ERR too many errors") }
     }
 
+    /// What SASL may bind to now: nothing before TLS.
+    private var channelBindings: [String: [UInt8]] { isSecure ? env.tlsChannelBindings : [:] }
+
     private var plaintextAllowed: Bool { isSecure || (env.isLoopback && env.options.allowPlaintextOnLoopback) }
 
     private var mechanisms: [String] {
-        env.auth.offered(secure: isSecure, loopback: env.isLoopback, plaintextOnLoopback: env.options.allowPlaintextOnLoopback)
+        env.auth.offered(secure: isSecure, loopback: env.isLoopback, plaintextOnLoopback: env.options.allowPlaintextOnLoopback,
+                         channelBinding: !channelBindings.isEmpty)
     }
 
     func capabilities() -> [String] {
@@ -268,8 +276,8 @@ final class POP3ServerState: @unchecked Sendable {
 
 extension POP3ServerState {
     private func verifyPassword(user: String, password: String) async {
-        guard env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
-        switch await AuthService.ask(env.auth.backends, .password(user: user, password: password)) {
+        guard await env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
+        switch await AuthService.ask(env.auth.backends, .password(user: user, password: password), service: "pop") {
         case .verified(let name): await loggedIn(name)
         case .suspended: await loginFailed("-ERR [AUTH] account disabled", user: user)
         case .unavailable: send("-ERR [SYS/TEMP] authentication service unavailable, try later")
@@ -281,11 +289,12 @@ extension POP3ServerState {
         guard mechanisms.contains(mechanism) else {
             return reply("-ERR [AUTH] mechanism \(mechanism.prefix(40)) not available here", countsAsError: true)
         }
-        guard env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
+        guard await env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
         var certificate: [UInt8]?
         if isSecure { certificate = await env.clientCertificate() }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
-            service: "pop", serverHostname: env.hostname, isSecure: isSecure, clientCertificate: certificate)) else {
+            service: "pop", serverHostname: env.hostname, isSecure: isSecure, channelBindings: channelBindings,
+            clientCertificate: certificate)) else {
             return reply("-ERR [AUTH] mechanism not available", countsAsError: true)
         }
         var response: [UInt8]?
@@ -301,6 +310,15 @@ extension POP3ServerState {
     }
 
     private func continueAuth(_ exchange: AuthExchange, _ line: [UInt8]) async {
+        if let identity = verifiedAwaitingFinal {
+            // The client's answer to the mechanism's success data: empty, or the login is off.
+            verifiedAwaitingFinal = nil
+            guard line.isEmpty else {
+                phase = .authorization(user: nil)
+                return reply("-ERR [AUTH] authentication cancelled")
+            }
+            return await loggedIn(identity.user)
+        }
         if line == Array("*".utf8) {
             phase = .authorization(user: nil)
             return reply("-ERR [AUTH] authentication cancelled")
@@ -316,6 +334,11 @@ extension POP3ServerState {
         switch progress {
         case .challenge(let bytes):
             send("+ " + String(decoding: Base64Encoder.encode(bytes, lineLength: 0), as: UTF8.self))
+        case .success(let identity, let final?) where !final.isEmpty:
+            // Additional data with success (SCRAM's server signature, DIGEST-MD5's rspauth): a
+            // last "+" line the client answers with an empty one (RFC 5034 §4), as Cyrus does.
+            verifiedAwaitingFinal = identity
+            send("+ " + String(decoding: Base64Encoder.encode(final, lineLength: 0), as: UTF8.self))
         case .success(let identity, _):
             anonymousLogin = identity.isAnonymous
             await loggedIn(identity.user)
@@ -331,10 +354,12 @@ extension POP3ServerState {
 
     /// `user`: who the client tried to be, for the log (the logger names the client's address).
     /// The reply waits: a guesser gets one try per delay per connection.
-    private func loginFailed(_ line: String, user: String?) async {
+    private func loginFailed(_ line: String, user: String?, locked: Bool = false) async {
         phase = .authorization(user: nil)
-        let delay = env.throttle.failed(env.peerAddress)
-        env.logger.notice("login failed", metadata: ["user": "\(user ?? "(none given)")", "delay": "\(delay)"])
+        // The right secret for a locked account is not another failure.
+        let delay = locked ? env.throttle.failureDelay : await env.throttle.failed(env.peerAddress, account: user)
+        env.logger.notice(locked ? "login refused: account locked by failed logins" : "login failed",
+                          metadata: ["user": "\(user ?? "(none given)")", "delay": "\(delay)"])
         env.failedLogins.increment()
         if delay > 0 { await env.pause(delay) }
         send(line)
@@ -343,7 +368,11 @@ extension POP3ServerState {
 
     /// Locks the maildrop (one session per maildrop, RFC 1939 §8) and takes the INBOX snapshot.
     private func loggedIn(_ user: String) async {
-        env.throttle.succeeded(env.peerAddress)
+        // A locked account answers as a wrong password would, right password or not.
+        guard await !env.throttle.isLocked(account: user) else {
+            return await loginFailed("-ERR [AUTH] authentication failed", user: user, locked: true)
+        }
+        await env.throttle.succeeded(env.peerAddress, account: user)
         guard let lock = env.locks.lock(user) else {
             phase = .authorization(user: nil)
             return send("-ERR [IN-USE] the maildrop is in use by another POP3 session")

@@ -18,6 +18,8 @@ package enum POP3Registration {
                     ConfigField("login_failure_delay", .duration, default: .string("2s"), help: "wait before answering a failed login"),
                     ConfigField("max_login_failures", .integer(1...100_000), default: .integer(10),
                                 help: "failures from one address within login_failure_window before it is refused"),
+                    ConfigField("max_login_failures_per_account", .integer(0...100_000), default: .integer(20),
+                                help: "failures against one account (from any address) within login_failure_window before it is locked for the window (0: no limit)"),
                     ConfigField("login_failure_window", .duration, default: .string("5m")),
                 ]),
                 protocols: ["pop3": POP3Options.schema]),
@@ -65,8 +67,9 @@ final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
     init(context: PluginContext) throws {
         let configured = context.config.string("hostname")!
         hostname = configured.isEmpty ? ProcessInfo.processInfo.hostName : configured
-        throttle = LoginThrottle(failureDelay: context.config.duration("login_failure_delay")!,
+        throttle = LoginThrottle(context: context, failureDelay: context.config.duration("login_failure_delay")!,
                                  maxFailures: context.config.int("max_login_failures")!,
+                                 maxFailuresPerAccount: context.config.int("max_login_failures_per_account")!,
                                  window: context.config.duration("login_failure_window")!)
         locks = try MaildropLocks(directory: context.dataDirectory + "/pop3/locks")
         failedLogins = context.counter("postern_pop3_login_failures_total")
@@ -81,6 +84,7 @@ final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
                                   peerAddress: session.peer?.ipAddress ?? "unknown", isLoopback: session.isLoopback,
                                   offersTLS: session.canStartTLS, logger: session.logger, failedLogins: failedLogins)
         env.clientCertificate = { try? await channel.verifiedClientCertificate().get() }
+        env.tlsChannelBindings = session.services.tls.channelBindings(listener: session.listener.name)
         let state = POP3ServerState(env: env, isSecure: session.isSecure)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(POP3Connection(session: session, state: state, maxLineLength: options.maxLineLength))

@@ -25,6 +25,10 @@ struct SMTPClient: Sendable {
     var peerDescription: String
     /// The TLS client certificate the listener verified (DER), read when AUTH needs it (EXTERNAL).
     var clientCertificate: (@Sendable () async -> [UInt8]?)? = nil
+    /// The listener's TLS channel bindings (SCRAM-*-PLUS), used once the connection is secure.
+    var tlsChannelBindings: [String: [UInt8]] = [:]
+    /// What SASL may bind to now: nothing before TLS.
+    var channelBindings: [String: [UInt8]] { isSecure ? tlsChannelBindings : [:] }
 }
 
 /// The protocol a session speaks, with the services that decide its recipients and take its
@@ -62,6 +66,8 @@ struct SMTPEnvironment: Sendable {
     var spoolDirectory: String
     var logger: Logger
     var metrics: SMTPMetrics
+    /// Failed AUTH attempts, counted with IMAP's and POP3's where the store shares its table.
+    var throttle = LoginThrottle(failureDelay: 0, maxFailures: 0)
     /// Seconds since 1970, for the Received: date.
     var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 }

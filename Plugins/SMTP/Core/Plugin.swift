@@ -23,6 +23,12 @@ package enum SMTPRegistration {
                                 help: "name in the greeting, EHLO reply and Received: fields; default: the host name"),
                     ConfigField("lmtp_hostname", .string, default: .string(""),
                                 help: "name in the LMTP greeting and LHLO reply; default: the host name"),
+                    ConfigField("login_failure_delay", .duration, default: .string("2s"), help: "wait before answering a failed AUTH"),
+                    ConfigField("max_login_failures", .integer(0...100_000), default: .integer(10),
+                                help: "failed logins from one address within login_failure_window before its AUTH is refused (0: no limit)"),
+                    ConfigField("max_login_failures_per_account", .integer(0...100_000), default: .integer(20),
+                                help: "failed logins against one account within login_failure_window before it is locked for the window (0: no limit)"),
+                    ConfigField("login_failure_window", .duration, default: .string("5m")),
                 ]),
                 protocols: ["smtp": SMTPOptions.schema, "lmtp": LMTPOptions.schema],
                 // SMTP belongs to the MTA roles, LMTP to the mailbox roles (as the lmtp plugin did).
@@ -38,6 +44,7 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let spool: String
     let lmtpSpool: String
     let metrics: SMTPMetrics
+    let throttle: LoginThrottle
     private let warned = NIOLockedValueBox<Set<String>>([])
 
     init(context: PluginContext) throws {
@@ -51,6 +58,10 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: lmtpSpool, withIntermediateDirectories: true)
         Self.removeAbandonedSpoolFiles(spool, context.logger)
         metrics = SMTPMetrics(counter: { label, dimensions in context.counter(label, dimensions: dimensions) })
+        let c = context.config
+        throttle = LoginThrottle(context: context, failureDelay: c.duration("login_failure_delay")!, maxFailures: c.int("max_login_failures")!,
+                                 maxFailuresPerAccount: c.int("max_login_failures_per_account")!,
+                                 window: c.duration("login_failure_window")!)
     }
 
     /// One service object, two protocols: `startSession` reads which from the listener.
@@ -104,16 +115,18 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         if options.mode == .submissions && session.listener.tls != .implicit {
             warnOnce("tls:\(session.listener.name)", session.logger, "mode = \"submissions\" expects tls = \"implicit\" on this listener")
         }
-        let environment = SMTPEnvironment(
+        var environment = SMTPEnvironment(
             hostname: hostname, listenerName: session.listener.name, sessionID: session.id, options: options,
             router: router, queue: queue, auth: services.auth, directory: services.directory, dns: services.dns,
             filters: services.filters, spoolDirectory: spool, logger: session.logger, metrics: metrics)
+        environment.throttle = throttle
         let client = SMTPClient(
             address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },
             localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },
             isSecure: session.isSecure, canStartTLS: session.canStartTLS, isLoopback: session.isLoopback,
             peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown",
-            clientCertificate: { try? await channel.verifiedClientCertificate().get() })
+            clientCertificate: { try? await channel.verifiedClientCertificate().get() },
+            tlsChannelBindings: services.tls.channelBindings(listener: session.listener.name))
         let state = SMTPServerState(environment: environment, client: client)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(SMTPSessionHandler(session: session, state: state, timeout: options.timeout))

@@ -16,10 +16,16 @@ extension SMTPServerState {
         if m.isPlaintext && !client.isSecure && !(client.isLoopback && options.allowPlaintextAuthOnLoopback) {
             return authFailed(MailReply(538, "5.7.11", "encryption required for requested authentication mechanism"))
         }
+        guard await env.throttle.allows(throttleAddress) else {
+            env.metrics.authFailed.increment()
+            env.logger.notice("authentication refused: too many failed logins from this address")
+            return reply(454, "4.7.0", "too many failed logins from your address, try again later")
+        }
         var certificate: [UInt8]?
         if client.isSecure { certificate = await client.clientCertificate?() }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
-            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure, clientCertificate: certificate)) else {
+            service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure,
+            channelBindings: client.channelBindings, clientCertificate: certificate)) else {
             return reply(504, "5.5.4", "unrecognized authentication type")
         }
         var response: [UInt8]?
@@ -31,7 +37,7 @@ extension SMTPServerState {
                 response = decoded
             }
         }
-        return settle(await exchange.start(initialResponse: response), exchange)
+        return await settle(await exchange.start(initialResponse: response), exchange)
     }
 
     func authResponse(_ exchange: AuthExchange, _ bytes: [UInt8]) async -> [SMTPOutput] {
@@ -41,10 +47,10 @@ extension SMTPServerState {
             return authFailed(MailReply(501, "5.0.0", "authentication cancelled"))
         }
         guard let decoded = Base64.decode(text) else { return abortAuth(MailReply(501, "5.5.2", "cannot decode the response")) }
-        return settle(await exchange.respond(decoded), exchange)
+        return await settle(await exchange.respond(decoded), exchange)
     }
 
-    func settle(_ progress: AuthExchange.Progress, _ exchange: AuthExchange) -> [SMTPOutput] {
+    func settle(_ progress: AuthExchange.Progress, _ exchange: AuthExchange) async -> [SMTPOutput] {
         switch progress {
         case .challenge(let bytes):
             phase = .auth(exchange)
@@ -53,7 +59,7 @@ extension SMTPServerState {
             phase = .authFinal(identity)
             return reply(334, nil, Base64.encode(serverFinal))
         case .success(let identity, nil):
-            return authSucceeded(identity)
+            return await authSucceeded(identity)
         case .failure(let failure):
             phase = .command
             switch failure {
@@ -65,13 +71,17 @@ extension SMTPServerState {
             case .mechanismUnavailable: return authFailed(MailReply(504, "5.5.4", "unrecognized authentication type"))
             case .encryptionRequired: return authFailed(MailReply(538, "5.7.11", "encryption required for requested authentication mechanism"))
             case .authenticationFailed, .accountDisabled, .authorizationFailed:
-                return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"), user: exchange.attemptedUser)
+                return await credentialsRefused(user: exchange.attemptedUser)
             }
         }
     }
 
-    func authSucceeded(_ identity: SASLIdentity) -> [SMTPOutput] {
+    func authSucceeded(_ identity: SASLIdentity) async -> [SMTPOutput] {
         phase = .command
+        // A locked account answers as a wrong password would, right password or not.
+        if await env.throttle.isLocked(account: identity.user) {
+            return await credentialsRefused(user: identity.user, locked: true)
+        }
         // Acting as someone else (a SASL authzid) is not something SMTP submission grants.
         if identity.isAnonymous {
             return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
@@ -81,6 +91,7 @@ extension SMTPServerState {
             return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
         }
         authenticatedUser = identity.user
+        await env.throttle.succeeded(throttleAddress, account: identity.user)
         env.metrics.authSucceeded.increment()
         env.logger.info("authenticated", metadata: ["user": "\(identity.user)"])
         return reply(235, "2.7.0", "authentication successful")
@@ -93,6 +104,17 @@ extension SMTPServerState {
         env.logger.notice("authentication failed", metadata: ["reply": "\(r)", "user": "\(user ?? "(none given)")"])
         return [.reply(r)]
     }
+
+    /// Wrong secret (or a locked account): counted in the login throttle, answered after its delay.
+    func credentialsRefused(user: String?, locked: Bool = false) async -> [SMTPOutput] {
+        let delay = locked ? env.throttle.failureDelay : await env.throttle.failed(throttleAddress, account: user)
+        if locked { env.logger.notice("authentication refused: account locked by failed logins", metadata: ["user": "\(user ?? "")"]) }
+        if delay > 0 { try? await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
+        return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"), user: user)
+    }
+
+    /// The client's address as the login throttle counts it.
+    var throttleAddress: String { client.address.map { "\($0)" } ?? "local" }
 
     func abortAuth(_ r: MailReply) -> [SMTPOutput] {
         phase = .command

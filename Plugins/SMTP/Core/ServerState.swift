@@ -304,7 +304,7 @@ final class SMTPServerState: @unchecked Sendable {
                 phase = .command
                 return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
             }
-            return authSucceeded(identity)
+            return await authSucceeded(identity)
         default:
             break
         }
@@ -409,7 +409,8 @@ final class SMTPServerState: @unchecked Sendable {
             // ANONYMOUS proves no identity, and submission needs one: never offered here.
             let anonymous = Set(env.auth.mechanisms.filter(\.isAnonymous).map(\.name))
             let mechanisms = env.auth.offered(secure: client.isSecure, loopback: client.isLoopback,
-                                              plaintextOnLoopback: options.allowPlaintextAuthOnLoopback).filter { !anonymous.contains($0) }
+                                              plaintextOnLoopback: options.allowPlaintextAuthOnLoopback,
+                                              channelBinding: !client.channelBindings.isEmpty).filter { !anonymous.contains($0) }
             if !mechanisms.isEmpty { lines.append("AUTH " + mechanisms.joined(separator: " ")) }
         }
         return reply(250, nil, lines.joined(separator: "\n"))

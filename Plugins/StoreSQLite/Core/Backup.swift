@@ -225,10 +225,14 @@ extension SQLiteStore {
                 let accounts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM main.account") ?? 0
                 if !force && accounts > 0 { throw BackupError.refused("the store has accounts; restore replaces everything in it: stop the server and use --force") }
                 let old = try Row.fetchAll(db, sql: "SELECT partition, digest FROM main.blob").map { ($0["partition"] as String, $0["digest"] as String) }
-                for table in ["delivery_log", "vacation_log", "alias", "acl", "subscription", "message", "mailbox", "blob", "account", "domain"] { try db.execute(sql: "DELETE FROM main.\(table)") }
-                for table in ["domain", "account", "mailbox", "blob", "message", "acl", "subscription", "alias", "vacation_log", "delivery_log"] {
+                for table in ["password_migration", "legacy_password", "delivery_log", "vacation_log", "alias", "acl", "subscription", "message", "mailbox", "blob", "account", "domain"] { try db.execute(sql: "DELETE FROM main.\(table)") }
+                for table in ["domain", "account", "legacy_password", "password_migration", "mailbox", "blob", "message", "acl", "subscription", "alias", "vacation_log", "delivery_log"] {
                     let columns = try db.columns(in: table, in: "main").map { "\"\($0.name)\"" }.joined(separator: ", ")
                     try db.execute(sql: "INSERT INTO main.\(table) (\(columns)) SELECT \(columns) FROM restored.\(table)")
+                }
+                // Directory-owned accounts (a backup from before that migration has none).
+                if try db.tableExists("external_account", in: "restored") {
+                    try db.execute(sql: "INSERT INTO main.external_account SELECT * FROM restored.external_account")
                 }
                 // The mailbox rows brought their counters, and the message rows counted again.
                 try Schema.recount(db)

@@ -15,15 +15,22 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         var quotaExceededIsPermanent: Bool
         var passwordIterations: Int
         var busyTimeout: Double
+        /// Per domain: from this time (seconds since 1970) on, imported legacy hashes no longer
+        /// verify (`legacy_schemes_until`).
+        var legacySchemesUntil: [String: Int64] = [:]
     }
 
     let settings: Settings
     let pool: DatabasePool
     /// Change notifications to other processes (Notify.swift).
     let changes: ChangeChannel
+    /// The process's services, for the SASL mechanisms whose stored secrets this store keeps
+    /// (MechanismSecrets.swift); nil where none are wanted.
+    let services: HostServices?
 
-    init(settings: Settings) throws {
+    init(settings: Settings, services: HostServices? = nil) throws {
         self.settings = settings
+        self.services = services
         try BlobStore.makeDirectory(settings.directory)
         for root in settings.partitions { try BlobStore.makeDirectory(root) }
         var configuration = Configuration()
@@ -148,9 +155,13 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             var pending = toDerive[...]
             func startNext() {
                 guard let i = pending.popFirst() else { return }
-                let password = accounts[i].password
+                let password = accounts[i].password, legacy = accounts[i].legacyPasswordHash
                 group.addTask {
-                    do { return (i, .success(try Self.secret(password, iterations: iterations))) } catch let error as AccountError {
+                    do {
+                        // An imported hash is kept as it is (LegacyPasswords.swift); nothing to derive.
+                        if let legacy { return (i, .success(try Self.legacyMarker(checking: legacy))) }
+                        return (i, .success(try Self.secret(password, iterations: iterations)))
+                    } catch let error as AccountError {
                         return (i, .failure(error))
                     }
                 }
@@ -208,6 +219,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     try insertAccount.execute(arguments: [name, domainID, derived[i]!, new.adminLevel.rawValue,
                                                           new.quotaBytes, new.quotaMessages, partition, now])
                     let accountID = db.lastInsertedRowID
+                    if let legacy = new.legacyPasswordHash { try Self.insertLegacyHash(db, accountID: accountID, legacy, now: now) }
                     var validity = now
                     for mailbox in Schema.defaultMailboxes {
                         try insertMailbox.execute(arguments: [accountID, mailbox.name, mailbox.specialUse, validity])
@@ -221,6 +233,14 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                 return out
             }
             for (i, result) in created { results[i] = result }
+        }
+        // The per-mechanism secrets of the loaded mechanisms (none when none is loaded).
+        if !mechanismDerivations.isEmpty {
+            for i in ready {
+                guard case .success(let info)? = results[i] else { continue }
+                let extra = deriveMechanismSecrets(user: info.name, password: accounts[i].password)
+                try await writing { db in try Self.replaceMechanismSecrets(db, account: info.name, extra) }
+            }
         }
         return results.map { $0! }
     }
@@ -272,7 +292,15 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     func setPassword(account name: String, password: String) async throws {
         let secret = try Self.secret(password, iterations: settings.passwordIterations)
-        try await updateAccount(name, "secret = ?", [secret])
+        let extra = deriveMechanismSecrets(user: name, password: password)
+        try await writing { db in
+            try db.execute(sql: "UPDATE account SET secret = ? WHERE name = ?", arguments: [secret, name])
+            if db.changesCount == 0 { throw AccountError.noSuchAccount(name) }
+            // Every per-mechanism secret of the old password goes in the same transaction.
+            try Self.replaceMechanismSecrets(db, account: name, extra)
+            // So is an imported hash the new password replaces (LegacyPasswords.swift).
+            try db.execute(sql: "DELETE FROM legacy_password WHERE account_id = (SELECT id FROM account WHERE name = ?)", arguments: [name])
+        }
     }
 
     /// A salted, slow secret that verifies PLAIN/LOGIN passwords and will serve SCRAM-SHA-256.
@@ -306,21 +334,52 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     /// one (GRDB's `Row` is not Sendable, and returning it would pick the blocking overload).
     private func credentials(_ user: String) async throws -> (name: String, secret: String, enabled: Bool)? {
         try await reading { db in
-            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
+            // Accounts a directory owns (ExternalAccounts.swift) have no password here.
+            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ? AND id NOT IN (SELECT account_id FROM external_account)",
+                             arguments: [user])
                 .map { ($0["name"] as String, $0["secret"] as String, $0["enabled"] as Bool) }
         }
     }
 
     func verifyPassword(user: String, password: String) async throws -> CredentialAnswer {
+        try await verifyPassword(user: user, password: password, service: nil)
+    }
+
+    /// The account's password, else one of its app passwords whose scopes include `service`
+    /// (AppPasswords.swift).
+    func verifyPassword(user: String, password: String, service: String?) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
-        guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else { return .wrongPassword }
-        return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
+        if row.secret == Self.legacyMarker {
+            // An imported hash (LegacyPasswords.swift), migrated to SCRAM keys by a right password.
+            let answer = try await verifyLegacyPassword(row, password: password)
+            switch answer {
+            case .verified: await completeMechanismSecrets(user: row.name, password: password)
+            case .wrongPassword:
+                if try await appPasswordMatches(account: row.name, password: password, service: service) {
+                    return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
+                }
+            default: break
+            }
+            return answer
+        }
+        guard let secret = try? SCRAMSecret(encoded: row.secret), secret.verify(password: password) else {
+            // An app password never completes the mechanism secrets: they hold the account's password.
+            guard try await appPasswordMatches(account: row.name, password: password, service: service) else { return .wrongPassword }
+            return row.enabled ? .verified(user: row.name) : .suspended(user: row.name)
+        }
+        guard row.enabled else { return .suspended(user: row.name) }
+        await completeMechanismSecrets(user: row.name, password: password)
+        return .verified(user: row.name)
     }
 
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer {
         guard let row = try await credentials(user) else { return .unknownUser }
         guard row.enabled else { return .suspended(user: row.name) }
+        // Still on an imported hash: no keys until the first plaintext login (LegacyPasswords.swift).
+        if row.secret == Self.legacyMarker { return .unknownUser }
         guard let secret = try? SCRAMSecret(encoded: row.secret), secret.storedSecret.scheme == scheme.uppercased() else {
+            // A per-mechanism secret (MechanismSecrets.swift), when the account has one yet.
+            if let extra = try await mechanismSecret(user: row.name, scheme: scheme) { return .secret(user: row.name, extra) }
             return .unavailable(reason: "no \(scheme) secret stored for this account")
         }
         return .secret(user: row.name, secret.storedSecret)

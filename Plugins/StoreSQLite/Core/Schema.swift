@@ -138,6 +138,34 @@ enum Schema {
                 """)
             try recount(db)
         }
+        // App passwords (AppPasswords.swift): generated secrets limited to some protocols,
+        // revocable one by one; kept as SHA-256 of the secret, looked up by that hash.
+        m.registerMigration("main-app-passwords") { db in
+            try db.execute(sql: """
+                CREATE TABLE app_password (
+                    account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    scopes TEXT NOT NULL,
+                    hash TEXT NOT NULL UNIQUE,
+                    created INTEGER NOT NULL,
+                    last_used INTEGER,
+                    PRIMARY KEY (account_id, name));
+                """)
+        }
+        // Per-mechanism stored secrets (CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1): MechanismSecrets.swift.
+        MechanismSecretSchema.register(&m)
+        registerLegacyPasswordMigrations(&m)
+        // Accounts whose passwords a directory checks (the ldap plugin provisions them at first
+        // login or delivery): the credential backend answers "unknown user" for them, so the
+        // directory's answer counts and a directory that is down is a temporary failure.
+        m.registerMigration("auth-ldap-external-accounts") { db in
+            try db.execute(sql: """
+                CREATE TABLE external_account (
+                    account_id INTEGER PRIMARY KEY REFERENCES account(id) ON DELETE CASCADE,
+                    source TEXT NOT NULL,
+                    provisioned INTEGER NOT NULL);
+                """)
+        }
         return m
     }
 

@@ -103,8 +103,10 @@ final class WebmailPlugin: Plugin, ProtocolService, @unchecked Sendable {
 
     init(context: PluginContext) throws {
         self.context = context
-        throttle = LoginThrottle(failureDelay: context.config.duration("login_failure_delay")!,
+        throttle = LoginThrottle(context: context, failureDelay: context.config.duration("login_failure_delay")!,
                                  maxFailures: context.config.int("max_login_failures")!,
+                                 // Accounts are locked by the IMAP server the webmail logs in to.
+                                 maxFailuresPerAccount: 0,
                                  window: context.config.duration("login_failure_window")!)
         logins = context.counter("postern_webmail_logins_total", dimensions: [("result", "ok")])
         failedLogins = context.counter("postern_webmail_logins_total", dimensions: [("result", "failed")])

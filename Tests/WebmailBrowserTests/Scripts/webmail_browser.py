@@ -519,6 +519,39 @@ def browse(settings):
         checks["old_password_error"] = text("#login-error")
         password = settings["new_password"]
 
+        # App passwords: one for IMAP only, made in settings, shown once, usable by an IMAP client
+        # and refused by SMTP submission, listed, then revoked.
+        login(user, password)
+        driver.get(base + "/settings")
+        driver.find_element(By.ID, "app_password_name").send_keys("Phone")
+        for box in driver.find_elements(By.CSS_SELECTOR, "input[name=scope_pop3], input[name=scope_smtp]"):
+            box.click()
+        click((By.ID, "create-app-password"))
+        app_password = text("#new-app-password code")
+        checks["app_password_shape"] = app_password
+        checks["app_password_list"] = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "table.app-passwords tbody tr")]
+        import imaplib
+        def imap_login(secret):
+            try:
+                with imaplib.IMAP4("127.0.0.1", settings["imap_port"]) as imap:
+                    return imap.login(user, secret)[0]
+            except imaplib.IMAP4.error as e:
+                return str(e)
+        def smtp_auth(secret):
+            with smtplib.SMTP("127.0.0.1", settings["submission_port"]) as s:
+                s.ehlo("browser-test.example")
+                blob = base64.b64encode(("\0" + user + "\0" + secret).encode()).decode()
+                return s.docmd("AUTH", "PLAIN " + blob)[0]
+        checks["app_password_imap"] = imap_login(app_password)
+        checks["app_password_smtp"] = smtp_auth(app_password)
+        driver.get(base + "/settings")
+        shoot("settings-app-passwords", 1280)
+        click((By.CSS_SELECTOR, "button.revoke-app-password"))
+        checks["app_password_revoked_message"] = text("#account-message")
+        checks["app_password_list_after"] = len(driver.find_elements(By.CSS_SELECTOR, "table.app-passwords tbody tr"))
+        checks["app_password_imap_after"] = imap_login(app_password)
+        click((By.ID, "logout"))
+
         # Logout: the cookie is gone and a page asks for the login again.
         login(user, password)
         click((By.ID, "logout"))

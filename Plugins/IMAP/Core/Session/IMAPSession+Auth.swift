@@ -47,15 +47,19 @@ extension IMAPSession {
     }
 
     func login(_ tag: String, _ name: String, _ password: String) async {
-        guard !refuseThrottled(tag) else { return }
+        guard await !refuseThrottled(tag) else { return }
         guard plaintextAllowed else {
             return send(.status(.tagged(tag, .no, .privacyRequired,
                                         "Plaintext authentication disallowed on non-secure (SSL/TLS) connections.")))
         }
-        let answer = await AuthService.ask(services.auth.backends, .password(user: name, password: password))
+        let answer = await AuthService.ask(services.auth.backends, .password(user: name, password: password), service: "imap")
         switch answer {
         case .verified(let account):
-            loggedIn(tag, account)
+            // A locked account answers as a wrong password would, right password or not.
+            guard await !services.throttle.isLocked(account: account) else {
+                return await failedLogin(tag, name: name, code: .authenticationFailed, text: "Authentication failed.", locked: true)
+            }
+            await loggedIn(tag, account)
         case .unavailable(let reason):
             logger.error("credential backends unavailable: \(reason)")
             send(.status(.tagged(tag, .no, .unavailable, "Temporary authentication failure.")))
@@ -66,12 +70,12 @@ extension IMAPSession {
     }
 
     func authenticate(_ tag: String, _ mechanism: String, _ initial: [UInt8]?) async {
-        guard !refuseThrottled(tag) else { return }
+        guard await !refuseThrottled(tag) else { return }
         let offered = offeredMechanisms.contains { $0.uppercased() == mechanism }
         var certificate: [UInt8]?
         if transport.isSecure { certificate = await transport.clientCertificate() }
         let context = SASLExchangeContext(service: "imap", serverHostname: settings.hostname, isSecure: transport.isSecure,
-                                          clientCertificate: certificate)
+                                          channelBindings: transport.channelBindings, clientCertificate: certificate)
         guard offered, let exchange = services.auth.begin(mechanism: mechanism, context: context) else {
             events += parser.resume(expecting: .command)
             if !plaintextAllowed && services.auth.mechanisms.contains(where: { $0.isPlaintext && $0.name == mechanism }) {
@@ -96,7 +100,7 @@ extension IMAPSession {
             if let identity = auth.succeeded {
                 authentication = nil
                 events += parser.resume(expecting: .command)
-                return loggedIn(auth.tag, identity.user, anonymous: identity.isAnonymous)
+                return await authenticated(auth.tag, identity.user, anonymous: identity.isAnonymous)
             }
             await advance(await auth.exchange.respond(bytes))
         }
@@ -123,7 +127,7 @@ extension IMAPSession {
             }
             authentication = nil
             events += parser.resume(expecting: .command)
-            loggedIn(auth.tag, identity.user, anonymous: identity.isAnonymous)
+            await authenticated(auth.tag, identity.user, anonymous: identity.isAnonymous)
         case .failure(let failure):
             authentication = nil
             events += parser.resume(expecting: .command)
@@ -143,9 +147,17 @@ extension IMAPSession {
         }
     }
 
+    /// The end of a successful SASL exchange, unless the account is locked by failures.
+    private func authenticated(_ tag: String, _ account: String, anonymous: Bool = false) async {
+        guard await !services.throttle.isLocked(account: account) else {
+            return await failedLogin(tag, name: account, code: .authenticationFailed, text: "Authentication failed.", locked: true)
+        }
+        await loggedIn(tag, account, anonymous: anonymous)
+    }
+
     /// Refuses on sight a client address with too many recent failures, and closes.
-    private func refuseThrottled(_ tag: String) -> Bool {
-        guard services.throttle.isBlocked(transport.peerAddress) else { return false }
+    private func refuseThrottled(_ tag: String) async -> Bool {
+        guard await !services.throttle.allows(transport.peerAddress) else { return false }
         services.metrics.login("throttled")
         logger.notice("login refused: too many failures from \(transport.peerAddress)")
         events.removeAll()
@@ -156,13 +168,15 @@ extension IMAPSession {
 
     /// A wrong password: counted for the address, answered after a delay (guessing gets slow;
     /// other sessions go on meanwhile), and the connection closed after a few in a row.
-    private func failedLogin(_ tag: String, name: String?, code: IMAPResponseCode, text: String) async {
-        services.metrics.login("failure")
-        services.throttle.recordFailure(transport.peerAddress)
+    /// `locked`: the secret was right but the account is locked; not counted again.
+    private func failedLogin(_ tag: String, name: String?, code: IMAPResponseCode, text: String, locked: Bool = false) async {
+        services.metrics.login(locked ? "locked" : "failure")
+        if !locked { _ = await services.throttle.failed(transport.peerAddress, account: name) }
         failedLogins += 1
         // The session's logger carries the client's address (peer=); the user is named too, as
         // fail2ban-style tools and an administrator reading the log expect.
-        logger.notice("login failed", metadata: ["user": "\(name ?? "(none given)")"])
+        logger.notice(locked ? "login refused: account locked by failed logins" : "login failed",
+                      metadata: ["user": "\(name ?? "(none given)")"])
         flush()
         if settings.loginFailureDelay > 0 {
             try? await Task.sleep(nanoseconds: UInt64(settings.loginFailureDelay * 1e9))
@@ -174,7 +188,8 @@ extension IMAPSession {
         }
     }
 
-    private func loggedIn(_ tag: String, _ account: String, anonymous: Bool = false) {
+    private func loggedIn(_ tag: String, _ account: String, anonymous: Bool = false) async {
+        await services.throttle.succeeded(transport.peerAddress, account: account)
         user = account
         anonymousLogin = anonymous
         state = .authenticated

@@ -262,7 +262,8 @@ final class IMAPSession: @unchecked Sendable {
 
     var offeredMechanisms: [String] {
         services.auth.offered(secure: transport.isSecure, loopback: transport.isLoopback,
-                              plaintextOnLoopback: settings.allowPlaintextOnLoopback)
+                              plaintextOnLoopback: settings.allowPlaintextOnLoopback,
+                              channelBinding: !transport.channelBindings.isEmpty)
     }
 
     static let baseCapabilities = ["IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE"]

@@ -51,10 +51,14 @@ protocol IMAPTransport: AnyObject, Sendable {
     var peerAddress: String { get }
     /// The TLS client certificate (DER) the listener verified, for SASL EXTERNAL; nil if none.
     func clientCertificate() async -> [UInt8]?
+    /// The TLS channel bindings by type while the connection is secure (SCRAM-*-PLUS).
+    var channelBindings: [String: [UInt8]] { get }
 }
 
 extension IMAPTransport {
     func clientCertificate() async -> [UInt8]? { nil }
+    /// A transport without TLS material binds to nothing (no -PLUS mechanisms).
+    var channelBindings: [String: [UInt8]] { [:] }
 }
 
 /// Settings of one session: the plugin's section and the listener's options together.
@@ -73,52 +77,6 @@ struct IMAPSessionSettings: Sendable {
     var maxCommandsPerSecond = 0
     /// Failed logins per failure window after which a session is refused on sight.
     var maxLoginFailuresPerSession = 3
-}
-
-/// Failed logins per client address, shared by the sessions of one worker process: after
-/// `limit` failures within `window` seconds, logins from that address are refused
-/// (`NO [UNAVAILABLE]`) until the oldest failure leaves the window. Each worker keeps its own
-/// table (no shared memory between processes), so with W workers an address gets at most W×limit
-/// tries per window.
-// @unchecked Sendable: failures is only read and written under `lock`; limit, window and capacity are let
-final class LoginThrottle: @unchecked Sendable {
-    let limit: Int
-    let window: Double
-    private let lock = NSLock()
-    private var failures: [String: [Double]] = [:]
-    /// Entries kept at most; the oldest are forgotten first when a flood of addresses comes.
-    private let capacity = 100_000
-
-    init(limit: Int, window: Double) {
-        self.limit = limit
-        self.window = window
-    }
-
-    private func now() -> Double { Date().timeIntervalSince1970 }
-
-    func isBlocked(_ address: String) -> Bool {
-        guard limit > 0 else { return false }
-        let t = now()
-        return lock.withLock {
-            let recent = (failures[address] ?? []).filter { t - $0 < window }
-            failures[address] = recent.isEmpty ? nil : recent
-            return recent.count >= limit
-        }
-    }
-
-    func recordFailure(_ address: String) {
-        let t = now()
-        lock.withLock {
-            if failures.count >= capacity, failures[address] == nil {
-                // Forget addresses whose failures are all out of the window, else any one.
-                failures = failures.filter { $0.value.contains { t - $0 < window } }
-                if failures.count >= capacity, let victim = failures.keys.first { failures[victim] = nil }
-            }
-            var list = (failures[address] ?? []).filter { t - $0 < window }
-            list.append(t)
-            failures[address] = list
-        }
-    }
 }
 
 /// \Recent across sessions and processes (RFC 3501 §2.3.2.): the first session to see a message

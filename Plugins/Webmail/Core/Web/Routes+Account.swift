@@ -49,6 +49,28 @@ extension Webmail {
                     try await accounts.setVacation(account: name, nil)
                 }
                 return Self.redirect("/settings?account=saved")
+            case "app_password_create":
+                guard let store = accounts as? any AppPasswordStore else { return Self.redirect("/settings") }
+                let label = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
+                let scopes = Set(AppPasswordScope.allCases.filter { form["scope_\($0.rawValue)"] == "1" })
+                let secret: String
+                do {
+                    secret = try await store.createAppPassword(account: name, name: label, scopes: scopes)
+                } catch let error as AccountError {
+                    self.plugin.context.logger.notice("app password refused", metadata: ["user": "\(name)", "error": "\(error)"])
+                    return Self.redirect("/settings?account=apppwbad#app-passwords")
+                }
+                self.plugin.context.logger.info("app password created", metadata: ["user": "\(name)", "name": "\(label)"])
+                // Shown in this response only (pages are never cached): no redirect that would
+                // have to carry the secret in a URL or keep it in the session.
+                return try await self.signedInPage(request, context) { user, mail in
+                    try await self.settingsPage(user, mail, saved: false, accountMessage: nil, newAppPassword: (label, secret))
+                }
+            case "app_password_revoke":
+                guard let store = accounts as? any AppPasswordStore, let label = form["name"] else { return Self.redirect("/settings") }
+                try? await store.revokeAppPassword(account: name, name: label)
+                self.plugin.context.logger.info("app password revoked", metadata: ["user": "\(name)", "name": "\(label)"])
+                return Self.redirect("/settings?account=apppwrevoked#app-passwords")
             default:
                 return Self.redirect("/settings")
             }
@@ -68,7 +90,7 @@ extension Webmail {
     }
 
     /// What the settings page shows of the account (nil when the store is elsewhere).
-    func accountSettings(_ user: SignedIn, message: String?) async -> [String: Any]? {
+    func accountSettings(_ user: SignedIn, message: String?, newAppPassword: (name: String, secret: String)? = nil) async -> [String: Any]? {
         guard let accounts else { return nil }
         let forwarding = try? await accounts.forwarding(account: user.session.user)
         let vacation = try? await accounts.vacation(account: user.session.user)
@@ -79,7 +101,24 @@ extension Webmail {
         ]
         if let message, let text = strings["account_\(message)"] {
             data["message"] = text
-            data["isError"] = ["wrongpassword", "mismatch", "short", "badaddress"].contains(message)
+            data["isError"] = ["wrongpassword", "mismatch", "short", "badaddress", "apppwbad"].contains(message)
+        }
+        if let store = accounts as? any AppPasswordStore {
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyy-MM-dd HH:mm"
+            formatter.timeZone = TimeZone(identifier: user.preferences.timeZone ?? "UTC") ?? TimeZone(identifier: "UTC")!
+            func date(_ t: Int64?) -> String {
+                t.map { formatter.string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? (strings["apppw_never"] ?? "never")
+            }
+            let list = ((try? await store.appPasswords(account: user.session.user)) ?? []).map {
+                ["name": $0.name, "scopes": $0.scopes.map { $0.rawValue.uppercased() }.joined(separator: ", "),
+                 "created": date($0.created), "lastUsed": date($0.lastUsed)]
+            }
+            var section: [String: Any] = ["list": list]
+            // Mustache takes an empty string or list as true: keys only when there is something.
+            if !list.isEmpty { section["hasList"] = true }
+            if let created = newAppPassword { section["created"] = ["name": created.name, "secret": created.secret] }
+            data["appPasswords"] = section
         }
         return data
     }

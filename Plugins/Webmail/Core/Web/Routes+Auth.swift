@@ -77,7 +77,7 @@ extension Webmail {
             return loginPage(request, context, error: strings["login_insecure"], user: user, status: .forbidden)
         }
         let address = context.clientAddress
-        guard plugin.throttle.allows(address) else {
+        guard await plugin.throttle.allows(address) else {
             plugin.failedLogins.increment()
             return loginPage(request, context, error: strings["login_throttled"], user: user, status: .tooManyRequests)
         }
@@ -89,7 +89,7 @@ extension Webmail {
             access = try await MailAccess.login(endpoint: options.imap, group: plugin.context.eventLoopGroup,
                                                 user: user, password: password, clientAddress: address)
         } catch IMAPClientError.refused(let status, let code, let text) {
-            let delay = plugin.throttle.failed(address)
+            let delay = await plugin.throttle.failed(address, account: user)
             plugin.failedLogins.increment()
             plugin.context.logger.notice("webmail login failed", metadata: ["user": "\(user)", "client": "\(address)",
                                                                           "imap": "\(status.rawValue) \(code ?? "") \(text)"])
@@ -99,7 +99,7 @@ extension Webmail {
             plugin.context.logger.error("webmail cannot reach IMAP", metadata: ["error": "\(error)", "imap": "\(options.imap.host):\(options.imap.port)"])
             return loginPage(request, context, error: strings["error_imap"], user: user, status: .serviceUnavailable)
         }
-        plugin.throttle.succeeded(address)
+        await plugin.throttle.succeeded(address, account: user)
         plugin.logins.increment()
         let (token, session) = try sessions.create(user: user, password: password, clientAddress: address)
         pool.adopt(access, sessionID: session.id)

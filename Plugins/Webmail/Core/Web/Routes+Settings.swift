@@ -49,7 +49,8 @@ extension Webmail {
         }
     }
 
-    private func settingsPage(_ user: SignedIn, _ mail: MailAccess, saved: Bool, accountMessage: String?) async throws -> Response {
+    func settingsPage(_ user: SignedIn, _ mail: MailAccess, saved: Bool, accountMessage: String?,
+                      newAppPassword: (name: String, secret: String)? = nil) async throws -> Response {
         let strings = pages.strings(user.language)
         let names = ["en": "English", "de": "Deutsch", "fr": "Français", "ja": "日本語"]
         let pageSize = user.preferences.pageSize ?? options.pageSize
@@ -63,7 +64,11 @@ extension Webmail {
             "identities": (user.preferences.identities ?? []).map { ["address": $0.address, "name": $0.name ?? ""] },
         ]
         var page = data
-        if let account = await accountSettings(user, message: accountMessage) { page["account"] = account } else { page["accountRemote"] = true }
+        if let account = await accountSettings(user, message: accountMessage, newAppPassword: newAppPassword) {
+            page["account"] = account
+        } else {
+            page["accountRemote"] = true
+        }
         return Self.html(pages.render("settings", brand: user.brandKey, language: user.language, page))
     }
 

@@ -1,0 +1,36 @@
+/// The "white pages": people found by name, address or phone number, for the webmail's address
+/// book and recipient suggestions. Provided by directory plugins (`ldap`); the webmail asks every
+/// registered one (`HostServices.directorySearches`).
+public protocol DirectorySearch: Sendable {
+    /// Entries whose name, address or phone contains `query` (the provider decides how it
+    /// matches), at most `limit`, sorted by name. An empty query finds nothing. Throws when the
+    /// directory cannot answer now.
+    func search(_ query: String, limit: Int) async throws -> [DirectoryEntry]
+}
+
+/// One person (or list) in the white pages.
+public struct DirectoryEntry: Sendable, Equatable, Codable {
+    public var name: String
+    public var address: String
+    public var phone: String?
+
+    public init(name: String, address: String, phone: String? = nil) {
+        self.name = name
+        self.address = address
+        self.phone = phone
+    }
+}
+
+/// Accounts whose password another credential backend checks (a directory): the store keeps their
+/// mailboxes, quota and enabled flag, but answers `.unknownUser` to password questions about them,
+/// so the directory's answer (or its being down: a temporary failure) is the one that counts.
+/// Implemented by account stores that support it (`store-sqlite`); reached with
+/// `services.accounts as? ExternalAccountStore`.
+public protocol ExternalAccountStore: Sendable {
+    /// Creates the account (with its special-use mailboxes and no usable password) when it does
+    /// not exist, marks it as belonging to `source`, and sets its enabled flag and byte quota
+    /// (nil: no limit). An account that exists and is not external is left alone (returns false).
+    /// The domain must be one of the store's.
+    @discardableResult
+    func provisionExternalAccount(_ name: String, source: String, enabled: Bool, quotaBytes: Int?) async throws -> Bool
+}
