@@ -133,8 +133,5 @@ final class IntrospectionServer {
         }
     }
 
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { stopChild(process) }
 }

@@ -42,10 +42,21 @@ final class TokenInteropTests: XCTestCase {
         XCTAssertEqual(bearer.status, 0, bearer.output)
         XCTAssertTrue(bearer.output.contains("AUTHENTICATE OAUTHBEARER"), bearer.output)
         XCTAssertTrue(bearer.output.contains("INBOX"), bearer.output)
-        let xoauth = try curl(["--oauth2-bearer", token, "-u", "alice@example.org:", "--login-options", "AUTH=XOAUTH2",
-                               "imap://127.0.0.1:\(f.imap)/"])
+        // XOAUTH2: curl 7.88 takes OAUTHBEARER whenever a server offers both (its AUTH= login
+        // option does not narrow the choice), so Python's imaplib speaks XOAUTH2 here.
+        let xoauth = try TokenServerFixture.run(try Build.tool("python3"), ["-c", """
+            import imaplib, sys
+            m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+            m.debug = 4
+            token = sys.argv[2]
+            typ, _ = m.authenticate("XOAUTH2", lambda _: ("user=alice@example.org\\x01auth=Bearer " + token + "\\x01\\x01").encode())
+            print("auth", typ)
+            print(m.list())
+            """, "\(f.imap)", token])
         XCTAssertEqual(xoauth.status, 0, xoauth.output)
         XCTAssertTrue(xoauth.output.contains("AUTHENTICATE XOAUTH2"), xoauth.output)
+        XCTAssertTrue(xoauth.output.contains("auth OK"), xoauth.output)
+        XCTAssertTrue(xoauth.output.contains("INBOX"), xoauth.output)
         // Over implicit TLS too (the listener that also asks for client certificates).
         let tls = try curl(["--oauth2-bearer", token, "-u", "alice@example.org:", "--cacert", f.certificates.caCert,
                             "imaps://127.0.0.1:\(f.imaps)/"])
@@ -55,7 +66,7 @@ final class TokenInteropTests: XCTestCase {
     func testCurlPOP3AndSMTP() throws {
         let f = try f
         let token = try awaitToken { try await f.token("alice@example.org") }
-        for mech in ["OAUTHBEARER", "XOAUTH2"] {
+        for mech in ["OAUTHBEARER"] {
             let pop = try curl(["--oauth2-bearer", token, "-u", "alice@example.org:", "--login-options", "AUTH=\(mech)",
                                 "pop3://127.0.0.1:\(f.pop3)/"])
             XCTAssertEqual(pop.status, 0, pop.output)
@@ -68,6 +79,27 @@ final class TokenInteropTests: XCTestCase {
             XCTAssertTrue(smtp.output.contains("AUTH \(mech)"), smtp.output)
             XCTAssertTrue(smtp.output.contains("< 235 2.7.0"), smtp.output)
         }
+        // XOAUTH2 with Python's poplib and smtplib (curl 7.88 prefers OAUTHBEARER, see above).
+        let xoauth = try TokenServerFixture.run(try Build.tool("python3"), ["-c", """
+            import base64, poplib, smtplib, sys
+            pop_port, smtp_port, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+            ir = "user=alice@example.org\\x01auth=Bearer " + token + "\\x01\\x01"
+            p = poplib.POP3("127.0.0.1", pop_port)
+            print("pop3", p._shortcmd("AUTH XOAUTH2 " + base64.b64encode(ir.encode()).decode()).decode())
+            print("pop3 stat", p.stat())
+            p.quit()
+            s = smtplib.SMTP("127.0.0.1", smtp_port)
+            s.ehlo("client.test")
+            code, text = s.auth("XOAUTH2", lambda challenge=None: ir, initial_response_ok=True)
+            print("smtp", code, text.decode())
+            s.sendmail("alice@example.org", ["bob@example.org"], "Subject: via XOAUTH2\\r\\n\\r\\nHello.\\r\\n")
+            print("sent")
+            s.quit()
+            """, "\(f.pop3)", "\(f.submission)", token])
+        XCTAssertEqual(xoauth.status, 0, xoauth.output)
+        XCTAssertTrue(xoauth.output.contains("pop3 +OK"), xoauth.output)
+        XCTAssertTrue(xoauth.output.contains("smtp 235 2.7.0"), xoauth.output)
+        XCTAssertTrue(xoauth.output.contains("sent"), xoauth.output)
     }
 
     func testRefusedTokensGetTheErrorChallenge() throws {
@@ -89,9 +121,9 @@ final class TokenInteropTests: XCTestCase {
             let r = try curl(["--oauth2-bearer", token, "-u", "alice@example.org:", "imap://127.0.0.1:\(f.imap)/"])
             XCTAssertEqual(r.status, 67, "\(name): curl should report a refused login\n\(r.output)")
             // The challenge curl printed is the RFC 7628 JSON error.
-            let challenge = r.output.split(separator: "\n").first { $0.hasPrefix("< + ") && $0.count > 8 }
+            let challenge = r.output.split(whereSeparator: \.isNewline).first { $0.hasPrefix("< + ") && $0.count > 8 }  // "\r\n" is one Character
             let json = challenge.flatMap { Data(base64Encoded: String($0.dropFirst(4)).trimmingCharacters(in: .whitespacesAndNewlines)) }
-                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] }
+                .flatMap { try? JSONDecoder().decode([String: String].self, from: $0) }
             XCTAssertEqual(json?["status"], "invalid_token", "\(name): \(r.output)")
             XCTAssertEqual(json?["scope"], "mail", name)
         }

@@ -18,6 +18,8 @@ final class TokenServerFixture {
     let server: ServerProcess
     let imap = freePort(), imaps = freePort(), pop3 = freePort(), pop3s = freePort()
     let submission = freePort(), submissions = freePort(), lmtp = freePort()
+    /// IMAP with STARTTLS and client certificates: Cyrus imtest's -t always asks for STARTTLS.
+    let imapStartTLS = freePort()
 
     init(_ name: String) throws {
         dir = TempDir(name)
@@ -27,14 +29,15 @@ final class TokenServerFixture {
         let jwks = dir.write("issuer-jwks.json", issuer.jwksJSON)
         let caCert = certificates.caCert
         let (imap, imaps, pop3, pop3s, submission, submissions, lmtp) = (self.imap, self.imaps, self.pop3, self.pop3s, self.submission, self.submissions, self.lmtp)
-        func tlsListener(_ name: String, _ port: Int, _ proto: String, _ options: String = "") -> String {
+        let imapStartTLS = self.imapStartTLS
+        func tlsListener(_ name: String, _ port: Int, _ proto: String, _ options: String = "", tls: String = "implicit") -> String {
             """
             [[listener]]
             name = "\(name)"
             address = "127.0.0.1"
             port = \(port)
             protocol = "\(proto)"
-            tls = "implicit"
+            tls = "\(tls)"
             certificate = "\(serverCert.cert)"
             key = "\(serverCert.key)"
             client_certificates = "optional"
@@ -85,6 +88,7 @@ final class TokenServerFixture {
             [listener.options]
             allow_plaintext_on_loopback = true
             \(tlsListener("imaps", imaps, "imap"))
+            \(tlsListener("imap-starttls", imapStartTLS, "imap", tls: "starttls"))
             [[listener]]
             name = "pop3"
             address = "127.0.0.1"
@@ -143,7 +147,8 @@ final class TokenServerFixture {
         try process.run()
         inPipe.fileHandleForWriting.write(Data(input.utf8))
         try? inPipe.fileHandleForWriting.close()
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        // SIGKILL: a child of an async test may have SIGTERM blocked (see stopChild).
+        let killer = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
