@@ -36,6 +36,11 @@ let plugins: [(Product, [Target])] = [
     // libsasl2 (Cyrus SASL) mechanisms through a bridge: a site keeps its sasldb2, saslauthd or
     // Cyrus plug-ins. Links the system libsasl2 (CSASL2, inside the plugin's folder).
     plugin("SASLCyrus", path: "Plugins/SASLCyrus", extra: ["CSASL2"]),
+    // Token, guest and certificate SASL mechanisms: OAUTHBEARER/XOAUTH2 (JWT via PluginAPI's
+    // PluginCredentials module, or RFC 7662 introspection), ANONYMOUS, EXTERNAL.
+    plugin("SASLOAuth", path: "Plugins/SASLOAuth"),
+    plugin("SASLAnonymous", path: "Plugins/SASLAnonymous"),
+    plugin("SASLExternal", path: "Plugins/SASLExternal"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
@@ -130,6 +135,10 @@ let package = Package(
         // and a Python SCRAM-PLUS client (Scripts/).
         .testTarget(name: "SASLInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/SASLInteropTests", exclude: ["Scripts"]),
+        // OAUTHBEARER/XOAUTH2, ANONYMOUS and EXTERNAL: step machines byte by byte, token and
+        // certificate checks, and the real binary with curl, Python and cyrus imtest.
+        .testTarget(name: "SASLTokenTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSASLOAuthCore",
+                                                           "PosternSASLAnonymousCore", "PosternSASLExternalCore"], path: "Tests/SASLTokenTests"),
         // The IMAP parser, response encoder and session state machine; sessions on the real store.
         .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), as `postern admin` opens it.
