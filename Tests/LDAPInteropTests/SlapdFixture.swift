@@ -114,16 +114,11 @@ final class SlapdFixture {
         process = nil
     }
 
-    /// SIGTERM, then SIGKILL after 5 s. A slapd started from an async test runs on a
-    /// libdispatch worker thread, whose blocked signal mask the child inherits: such a slapd
-    /// never sees SIGTERM (found as a tearDown that waited forever).
+    /// SIGTERM, then SIGKILL after a grace (`stopChild`: a slapd started from an async test
+    /// inherits a blocked SIGTERM).
     func stop() {
         guard let p = process else { return }
-        p.terminate()
-        let deadline = Date().addingTimeInterval(5)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        stopChild(p)
         process = nil
     }
 
