@@ -36,6 +36,11 @@ let plugins: [(Product, [Target])] = [
     // libsasl2 (Cyrus SASL) mechanisms through a bridge: a site keeps its sasldb2, saslauthd or
     // Cyrus plug-ins. Links the system libsasl2 (CSASL2, inside the plugin's folder).
     plugin("SASLCyrus", path: "Plugins/SASLCyrus", extra: ["CSASL2"]),
+    // Token, guest and certificate SASL mechanisms: OAUTHBEARER/XOAUTH2 (JWT via PluginAPI's
+    // PluginCredentials module, or RFC 7662 introspection), ANONYMOUS, EXTERNAL.
+    plugin("SASLOAuth", path: "Plugins/SASLOAuth"),
+    plugin("SASLAnonymous", path: "Plugins/SASLAnonymous"),
+    plugin("SASLExternal", path: "Plugins/SASLExternal"),
     // The DNS resolver for mail routing (MX, A/AAAA, TXT, PTR), a host service.
     plugin("DNS", path: "Plugins/DNS"),
     // The SMTP server (MX, submission, submissions): hands messages to the queue plugin. Its state
@@ -57,6 +62,9 @@ let plugins: [(Product, [Target])] = [
     plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),
     // The GSSAPI SASL mechanism and Kerberos password checks, forwarded to authproxyd.
     plugin("SASLGSSAPI", path: "Plugins/SASLGSSAPI"),
+    // An LDAP directory (OpenLDAP's libldap through CLDAP in its folder): credential backend,
+    // routing tables (aliases, groups, mailHost) and the white pages.
+    plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
     // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
     plugin("Milter", path: "Plugins/Milter"),
 ]
@@ -90,6 +98,8 @@ let package = Package(
         // MIT Kerberos (GSSAPI and krb5), for the auth-kerberos plugin that only authproxyd loads.
         .systemLibrary(name: "CKerberos", path: "Plugins/AuthKerberos/CKerberos", pkgConfig: "krb5-gssapi",
                        providers: [.apt(["libkrb5-dev"])]),
+        // OpenLDAP's client library, for the ldap plugin alone.
+        .systemLibrary(name: "CLDAP", path: "Plugins/LDAP/CLDAP", pkgConfig: "ldap", providers: [.apt(["libldap-dev"])]),
         .target(
             name: "PosternHost",
             dependencies: [pluginAPI, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -127,6 +137,10 @@ let package = Package(
         // and a Python SCRAM-PLUS client (Scripts/).
         .testTarget(name: "SASLInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/SASLInteropTests", exclude: ["Scripts"]),
+        // OAUTHBEARER/XOAUTH2, ANONYMOUS and EXTERNAL: step machines byte by byte, token and
+        // certificate checks, and the real binary with curl, Python and cyrus imtest.
+        .testTarget(name: "SASLTokenTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSASLOAuthCore",
+                                                           "PosternSASLAnonymousCore", "PosternSASLExternalCore"], path: "Tests/SASLTokenTests"),
         // The IMAP parser, response encoder and session state machine; sessions on the real store.
         .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), as `postern admin` opens it.
@@ -173,6 +187,12 @@ let package = Package(
         // and GSSAPI/PLAIN logins through the real binary against a throw-away MIT KDC.
         .testTarget(name: "KerberosTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI,
                                                           "PosternAuthKerberosCore", "PosternSASLGSSAPICore"], path: "Tests/KerberosTests"),
+        // The ldap plugin's filter and DN escaping, templates and settings from its core.
+        .testTarget(name: "LDAPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"], path: "Tests/LDAPTests"),
+        // The ldap plugin against a throw-away slapd: its core, and the binary's IMAP and SMTP logins,
+        // routing, groups, white pages, failover and a directory that goes away.
+        .testTarget(name: "LDAPInteropTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"],
+                    path: "Tests/LDAPInteropTests"),
         // The milter codec and conversation byte by byte (fixtures, malformed input), from its core.
         .testTarget(name: "MilterTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternMilterCore"], path: "Tests/MilterTests"),
         // The milter plugin through the real binary against OpenDKIM, rspamd and clamav-milter, and

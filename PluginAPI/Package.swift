@@ -10,7 +10,10 @@ let package = Package(
     products: [
         // PluginHTTP (Hummingbird and the glue that serves it on a host listener) is a second module
         // of the same image: the HTTP plugins (webmail, admin) import it, and NIO stays one copy.
-        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI", "PluginHTTP"]),
+        // PluginCredentials likewise: jwt-kit (JWT/JWKS verification) and swift-certificates (X.509
+        // parsing) for the SASL plugins that check tokens and client certificates, on the one copy
+        // of swift-crypto.
+        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI", "PluginHTTP", "PluginCredentials"]),
     ],
     dependencies: [
         // Pinned exactly: a plugin and the host must agree on these to the byte.
@@ -20,7 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         // Hashes, HMAC and key derivation (SCRAM, password secrets, DKIM later): one copy for every plugin.
-        .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+        // 4.x: jwt-kit 5 (below) needs swift-crypto 4.1 or later.
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        // JWS/JWKS verification (OAUTHBEARER, XOAUTH2), exported by the PluginCredentials module.
+        .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
         // X.509: the self-signed certificate a new installation serves until a real one is put in place.
         .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
@@ -63,6 +69,15 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .target(
+            name: "PluginCredentials",
+            dependencies: [
+                "PluginAPI",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
     ],

@@ -78,6 +78,12 @@ public struct ListenerConfig: Sendable, Equatable {
     public var options: [String: ConfigValue]
     public var backlog: Int
     public var maxConnections: Int
+    /// `client_certificates = "optional"`: the TLS handshake asks for a client certificate and
+    /// verifies one that is sent against `clientCAFile` (a client that sends none still connects);
+    /// SASL EXTERNAL maps a verified one to an account.
+    public var requestsClientCertificate: Bool = false
+    /// `client_ca_file`: PEM certificates of the CAs that client certificates must chain to.
+    public var clientCAFile: String? = nil
 
     /// What identifies the socket: listeners with the same endpoint share one.
     public var endpoint: String { path.map { "unix:\($0)" } ?? "\(address):\(port)" }
@@ -147,6 +153,9 @@ public struct HostConfig: Sendable {
         ConfigField("certificate", .string, help: "PEM certificate chain"),
         ConfigField("key", .string, help: "PEM private key"),
         ConfigField("sni", .array(.table(sniSchema)), default: .array([])),
+        ConfigField("client_certificates", .oneOf(["none", "optional"]), default: .string("none"),
+                    help: "\"optional\": ask for a TLS client certificate and verify it against client_ca_file (for SASL EXTERNAL)"),
+        ConfigField("client_ca_file", .string, help: "PEM CA certificates that client certificates must chain to"),
         ConfigField("options", .anyTable, default: .table([:])),
         ConfigField("backlog", .integer(1...65535), default: .integer(511)),
         ConfigField("max_connections", .integer(1...1_000_000), default: .integer(1000)),
@@ -260,6 +269,8 @@ public struct HostConfig: Sendable {
                     tls: tls, certificate: l.string("certificate").map(absolute),
                     key: l.string("key").map(absolute), sni: sni, options: options,
                     backlog: l.int("backlog")!, maxConnections: l.int("max_connections")!)
+                listener.requestsClientCertificate = l.string("client_certificates") == "optional"
+                listener.clientCAFile = l.string("client_ca_file").map(absolute)
                 if tls != .none && listener.certificate == nil && listener.key == nil {
                     let pair = Self.selfSignedPair(dataDirectory: dataDirectory)
                     listener.certificate = pair.certificate
@@ -354,6 +365,16 @@ public struct HostConfig: Sendable {
             let pending = l.selfSigned && !FileManager.default.fileExists(atPath: l.certificate ?? "")
             if let cert = l.certificate, !pending { issues += Self.checkCertificate(cert, at: at + ["certificate"]) }
             if let key = l.key, !pending { issues += Self.checkKey(key, at: at + ["key"]) }
+            if l.requestsClientCertificate {
+                if l.tls == .none {
+                    issues.append(ConfigIssue(keyPath: at + ["client_certificates"], message: "client certificates need tls = \"starttls\" or \"implicit\""))
+                }
+                if let ca = l.clientCAFile {
+                    issues += Self.checkCertificate(ca, at: at + ["client_ca_file"])
+                } else {
+                    issues.append(ConfigIssue(keyPath: at + ["client_ca_file"], message: "client_certificates = \"optional\" needs client_ca_file (the CAs that client certificates must chain to)"))
+                }
+            }
             for (j, s) in l.sni.enumerated() {
                 issues += Self.checkCertificate(s.certificate, at: at + ["sni", String(j), "certificate"])
                 issues += Self.checkKey(s.key, at: at + ["sni", String(j), "key"])

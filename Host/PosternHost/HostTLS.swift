@@ -19,6 +19,13 @@ public final class HostTLS: TLSProvider, @unchecked Sendable {
             if l.sni.isEmpty, let leaf = certificates.first { bindings[l.name] = TLSChannelBinding.bindings(serverCertificate: leaf) }
             let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            if l.requestsClientCertificate, let ca = l.clientCAFile {
+                // Asked for, verified when sent (a bad one fails the handshake), not required: a
+                // client without one still gets the other SASL mechanisms.
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+                configuration.certificateVerification = .optionalVerification
+                configuration.sendCANameList = true
+            }
             if !l.sni.isEmpty {
                 var byName: [String: ([NIOSSLCertificateSource], NIOSSLPrivateKeySource)] = [:]
                 for entry in l.sni {

@@ -154,9 +154,12 @@ final class SessionClient {
 
     /// Appends a message to `mailbox` and returns its UID (from APPENDUID).
     @discardableResult
-    func append(_ message: String, to mailbox: String = "INBOX", flags: String = "", file: StaticString = #filePath, line: UInt = #line) -> UInt32 {
+    /// `date`: an IMAP date-time for the internal date ("02-Jan-2006 15:04:05 +0000"); now if nil.
+    func append(_ message: String, to mailbox: String = "INBOX", flags: String = "", date: String? = nil,
+                file: StaticString = #filePath, line: UInt = #line) -> UInt32 {
         let bytes = Array(message.utf8)
-        let r = command("ap APPEND \(mailbox) \(flags.isEmpty ? "" : "(\(flags)) "){\(bytes.count)+}\r\n\(message)", file: file, line: line)
+        let dated = date.map { "\"\($0)\" " } ?? ""
+        let r = command("ap APPEND \(mailbox) \(flags.isEmpty ? "" : "(\(flags)) ")\(dated){\(bytes.count)+}\r\n\(message)", file: file, line: line)
         guard let last = r.last, last.hasPrefix("ap OK [APPENDUID "), let uid = last.split(separator: " ")[4].split(separator: "]").first else {
             XCTFail("APPEND failed: \(r)", file: file, line: line)
             return 0

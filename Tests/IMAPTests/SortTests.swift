@@ -36,14 +36,16 @@ final class SortTests: XCTestCase {
         let store = try SessionStore()
         let c = SessionClient(store)
         c.login()
-        c.append(message(1, subject: "Re: beta", from: "zed@example.net", body: "a long body that makes this the largest\r\n"))
-        c.append(message(2, subject: "alpha", from: "ann@example.net"))
-        c.append(message(3, subject: "Gamma", from: "Bob@example.net"))
+        // One internal date for all three: ARRIVAL ties, whatever second the appends fall in.
+        let arrival = "02-Jan-2006 15:04:05 +0000"
+        c.append(message(1, subject: "Re: beta", from: "zed@example.net", body: "a long body that makes this the largest\r\n"), date: arrival)
+        c.append(message(2, subject: "alpha", from: "ann@example.net"), date: arrival)
+        c.append(message(3, subject: "Gamma", from: "Bob@example.net"), date: arrival)
         _ = c.command("a1 SELECT INBOX")
         XCTAssertEqual(c.command("a2 SORT (SUBJECT) UTF-8 ALL"), ["* SORT 2 1 3", "a2 OK Sort completed."])
         XCTAssertEqual(c.command("a3 SORT (REVERSE FROM) UTF-8 ALL"), ["* SORT 1 3 2", "a3 OK Sort completed."])
         XCTAssertEqual(c.command("a4 UID SORT (REVERSE SIZE) UTF-8 ALL"), ["* SORT 1 2 3", "a4 OK Sort completed."], "ties in mailbox order")
-        XCTAssertEqual(c.command("a5 SORT (REVERSE ARRIVAL) UTF-8 ALL"), ["* SORT 1 2 3", "a5 OK Sort completed."], "appended in one second: equal, so mailbox order")
+        XCTAssertEqual(c.command("a5 SORT (REVERSE ARRIVAL) UTF-8 ALL"), ["* SORT 1 2 3", "a5 OK Sort completed."], "one internal date: equal, so mailbox order")
         XCTAssertEqual(c.command("a6 SORT (DATE) KOI8-R ALL"), ["a6 NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset"])
         XCTAssertTrue(c.command("a7 CAPABILITY").first?.contains(" SORT") ?? false)
     }

@@ -80,7 +80,7 @@ final class KerberosRealm {
     }
 
     deinit {
-        if kdc.isRunning { kdc.terminate(); kdc.waitUntilExit() }
+        stopChild(kdc)
     }
 
     func kadmin(_ query: String) throws {

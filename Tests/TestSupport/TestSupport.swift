@@ -32,6 +32,19 @@ public final class TempDir {
 }
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).
+/// Stops a child process: SIGTERM, then SIGKILL when it is still running after `grace` seconds,
+/// then reaps it. A child started from an async test is spawned on a libdispatch worker thread
+/// and inherits that thread's blocked signal mask, so SIGTERM alone may never reach it (a
+/// `terminate(); waitUntilExit()` that waits forever).
+public func stopChild(_ process: Process, grace: Double = 5) {
+    guard process.isRunning else { return }
+    process.terminate()
+    let deadline = Date().addingTimeInterval(grace)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+}
+
 public func freePort() -> Int {
     let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }

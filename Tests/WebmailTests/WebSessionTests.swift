@@ -1,4 +1,5 @@
 import Foundation
+import PluginAPI
 import PosternTestSupport
 import XCTest
 @testable import PosternWebmailCore
@@ -69,6 +70,27 @@ final class WebSessionTests: XCTestCase {
         let b = try WebSessionStore(path: path, idleTimeout: 60, absoluteTimeout: 60)
         XCTAssertEqual(try b.preferences(user: "u@example.org").language, "de")
         XCTAssertEqual(try b.preferences(user: "u@example.org").pageSize, 25)
+    }
+
+    /// A directory's defaults fill the fields the user has not set, and are replaced at each login.
+    func testDirectoryDefaultsUnderTheUsersOwnSettings() throws {
+        let store = try WebSessionStore(path: directory + "/s.sqlite", idleTimeout: 60, absoluteTimeout: 60)
+        let user = "u@example.org"
+        let defaults = Webmail.preferences(from: DirectoryProfile(displayName: "  Ulla U.  ", language: "fr-CA", timeZone: "Europe/Paris"))
+        XCTAssertEqual(defaults, WebPreferences(language: "fr", timeZone: "Europe/Paris", displayName: "Ulla U."))
+        try store.setDirectoryDefaults(defaults, user: user)
+        XCTAssertEqual(try store.preferences(user: user), defaults)
+        try store.setPreferences(WebPreferences(language: "ja", pageSize: 30), user: user)
+        let merged = try store.preferences(user: user)
+        XCTAssertEqual(merged.language, "ja", "the user's own choice wins")
+        XCTAssertEqual(merged.pageSize, 30)
+        XCTAssertEqual(merged.timeZone, "Europe/Paris")
+        XCTAssertEqual(merged.displayName, "Ulla U.")
+        try store.setDirectoryDefaults(WebPreferences(), user: user)
+        XCTAssertNil(try store.preferences(user: user).displayName, "a value gone from the directory is gone at the next login")
+        // What the webmail cannot use is dropped: a language it lacks, an unknown zone, blanks.
+        XCTAssertEqual(Webmail.preferences(from: DirectoryProfile(displayName: " ", language: "tlh", timeZone: "Mars/Olympus")), WebPreferences())
+        XCTAssertEqual(Webmail.preferences(from: DirectoryProfile(language: "de_CH")).language, "de")
     }
 
     func testEveryLanguageHasEveryStringOfEnglish() throws {

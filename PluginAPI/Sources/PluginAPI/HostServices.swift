@@ -92,6 +92,11 @@ public final class HostServices: @unchecked Sendable {
         return nil
     }
 
+    /// Every registered white-pages search, in registration order.
+    public var directorySearches: [(name: String, search: any DirectorySearch)] {
+        all.compactMap { if case .directorySearch(let n, let s) = $0 { return (n, s) } else { return nil } }
+    }
+
     /// The directory: every lookup table by name.
     public var directory: Directory {
         Directory(tables: all.compactMap { if case .lookupTable(let n, let t) = $0 { return (n, t) } else { return nil } })

@@ -132,6 +132,8 @@ public enum ProvidedService: Sendable {
     case router(any MailRouter)
     /// Failed logins counted for every worker and protocol of the node (the store plugin).
     case loginFailures(any LoginFailureTable)
+    /// A white-pages search (DirectorySearch.swift).
+    case directorySearch(name: String, any DirectorySearch)
 
     /// What kind of service this is, for `PluginManifest.uses`.
     public var type: ServiceType {
@@ -149,6 +151,7 @@ public enum ProvidedService: Sendable {
         case .changeNotifier: return .changeNotifier
         case .router: return .router
         case .loginFailures: return .loginFailures
+        case .directorySearch: return .directorySearch
         }
     }
 
@@ -161,7 +164,7 @@ public enum ProvidedService: Sendable {
         case .filter: return .filter
         case .storage, .accounts: return .storage
         case .transport: return .transport
-        case .queue, .dnsResolver, .changeNotifier, .router, .loginFailures: return .hostService
+        case .queue, .dnsResolver, .changeNotifier, .router, .loginFailures, .directorySearch: return .hostService
         }
     }
 
@@ -169,7 +172,7 @@ public enum ProvidedService: Sendable {
     public var name: String {
         switch self {
         case .protocolService(let name, _), .credentialBackend(let name, _), .lookupTable(let name, _),
-             .filter(let name, _), .storage(let name, _), .transport(let name, _):
+             .filter(let name, _), .storage(let name, _), .transport(let name, _), .directorySearch(let name, _):
             return name
         case .saslMechanism(let mechanism): return mechanism.name
         case .accounts: return "accounts"
@@ -198,6 +201,7 @@ public enum ServiceType: String, Sendable, CaseIterable, Codable {
     case changeNotifier = "notifications"
     case router
     case loginFailures = "login-failures"
+    case directorySearch = "directory-search"
 }
 
 /// What the host gives a plugin when it activates it.

@@ -8,6 +8,9 @@ public protocol SASLMechanism: Sendable {
     /// Whether the client sends the password in the clear (PLAIN, LOGIN). Such mechanisms are
     /// offered only on a secure connection, or on loopback when the listener allows it.
     var isPlaintext: Bool { get }
+    /// Whether a success proves no identity (ANONYMOUS, RFC 4505): SMTP submission neither offers
+    /// nor accepts such a mechanism. Defaults to false.
+    var isAnonymous: Bool { get }
     /// A new exchange for one authentication attempt.
     func makeExchange(_ context: SASLExchangeContext) -> any SASLServerExchange
     /// Whether the mechanism binds to the TLS channel (SCRAM-*-PLUS): offered only when the
@@ -59,6 +62,10 @@ public struct StoredSecretDerivation: Sendable {
     }
 }
 
+extension SASLMechanism {
+    public var isAnonymous: Bool { false }
+}
+
 /// What a mechanism may know about the connection.
 public struct SASLExchangeContext: Sendable {
     /// The GSSAPI/DIGEST service name: `smtp`, `imap`, `pop`.
@@ -71,9 +78,12 @@ public struct SASLExchangeContext: Sendable {
     /// filled by the protocols when the connection is under TLS, empty otherwise. SCRAM-*-PLUS
     /// is offered only when this is not empty.
     public var channelBindings: [String: [UInt8]]
+    /// The TLS client certificate (DER) that the listener verified against its `client_ca_file`,
+    /// for EXTERNAL; nil without TLS or when the client presented none.
+    public var clientCertificate: [UInt8]?
 
     public init(service: String, serverHostname: String, isSecure: Bool, channelBinding: (type: String, data: [UInt8])? = nil,
-                channelBindings: [String: [UInt8]] = [:]) {
+                channelBindings: [String: [UInt8]] = [:], clientCertificate: [UInt8]? = nil) {
         self.service = service
         self.serverHostname = serverHostname
         self.isSecure = isSecure
@@ -81,6 +91,7 @@ public struct SASLExchangeContext: Sendable {
         var all = channelBindings
         if let channelBinding, all[channelBinding.type] == nil { all[channelBinding.type] = channelBinding.data }
         self.channelBindings = all
+        self.clientCertificate = clientCertificate
     }
 }
 
@@ -135,11 +146,20 @@ public enum CredentialQuery: Sendable, Equatable {
     /// Fetch the stored secret of a scheme (`SCRAM-SHA-256` keys, ...), for mechanisms that never
     /// see the password.
     case storedSecret(user: String, scheme: String)
+    /// Check an OAuth 2.0 bearer token (OAUTHBEARER, XOAUTH2): a backend that can verify tokens
+    /// answers `.verified(user:)` with the account the token names, `.wrongPassword` for a bad
+    /// token. `claimedUser` is what the client said it is (authzid, `user=`), for logs only.
+    case bearerToken(token: String, claimedUser: String?)
+    /// Whether an account exists and may log in, for mechanisms that have already established who
+    /// the client is (a verified token, a client certificate, ANONYMOUS's configured account):
+    /// `.verified(user:)` with the canonical name, `.suspended` or `.unknownUser`.
+    case account(user: String)
 
     /// The user the question is about.
     public var user: String {
         switch self {
-        case .password(let user, _), .storedSecret(let user, _): return user
+        case .password(let user, _), .storedSecret(let user, _), .account(let user): return user
+        case .bearerToken(_, let claimed): return claimed ?? "(bearer token)"
         }
     }
 }
@@ -175,10 +195,14 @@ public struct SASLIdentity: Sendable, Equatable {
     public var user: String
     /// The identity requested (authzid), when different from `user`.
     public var authorizationIdentity: String?
+    /// An ANONYMOUS login (RFC 4505) onto `user`, the site's configured guest account: nothing
+    /// was proved, so the session must not change anything (IMAP opens it read-only).
+    public var isAnonymous: Bool
 
-    public init(user: String, authorizationIdentity: String? = nil) {
+    public init(user: String, authorizationIdentity: String? = nil, isAnonymous: Bool = false) {
         self.user = user
         self.authorizationIdentity = authorizationIdentity
+        self.isAnonymous = isAnonymous
     }
 }
 
@@ -251,6 +275,14 @@ public struct AuthService: Sendable {
                     answer = try await backend.verifyPassword(user: user, password: password, service: service)
                 case .storedSecret(let user, let scheme):
                     answer = try await backend.storedSecret(user: user, scheme: scheme)
+                case .bearerToken(let token, _):
+                    answer = try await backend.verifyBearerToken(token)
+                case .account(let user):
+                    if let record = try await backend.lookupUser(user) {
+                        answer = record.enabled ? .verified(user: record.name) : .suspended(user: record.name)
+                    } else {
+                        answer = .unknownUser
+                    }
                 }
             } catch {
                 lastTemporary = .unavailable(reason: "\(error)")
@@ -335,6 +367,14 @@ public protocol CredentialBackend: Sendable {
     func storedSecret(user: String, scheme: String) async throws -> CredentialAnswer
     /// The account record, or nil when this backend does not know the user.
     func lookupUser(_ user: String) async throws -> UserRecord?
+    /// Verifies an OAuth 2.0 bearer token: `.verified(user:)` with the account it names,
+    /// `.wrongPassword` when the token is invalid, `.unknownUser` when this backend does not
+    /// verify tokens (the default).
+    func verifyBearerToken(_ token: String) async throws -> CredentialAnswer
+}
+
+extension CredentialBackend {
+    public func verifyBearerToken(_ token: String) async throws -> CredentialAnswer { .unknownUser }
 }
 
 extension CredentialBackend {

@@ -140,6 +140,7 @@ final class IMAPConnection: IMAPTransport, @unchecked Sendable {
     var canCompress: Bool { true }
     var isLoopback: Bool { session.isLoopback }
     var peerAddress: String { session.peer?.ipAddress ?? "unknown" }
+    func clientCertificate() async -> [UInt8]? { try? await channel.verifiedClientCertificate().get() }
     var channelBindings: [String: [UInt8]] { session.channelBindings }
 
     // MARK: - The channel handler

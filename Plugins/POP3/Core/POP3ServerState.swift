@@ -29,6 +29,8 @@ struct POP3Environment: Sendable {
     var failedLogins: Counter
     /// The pause before a failed login is answered (the driver's clock; tests pass none).
     var pause: @Sendable (Double) async -> Void = { seconds in try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) }
+    /// The TLS client certificate (DER) the listener verified, for SASL EXTERNAL.
+    var clientCertificate: @Sendable () async -> [UInt8]? = { nil }
     /// The listener's TLS channel bindings (SCRAM-*-PLUS), used once the session is secure.
     var tlsChannelBindings: [String: [UInt8]] = [:]
 }
@@ -59,6 +61,8 @@ final class POP3ServerState: @unchecked Sendable {
     private var splitter: LineSplitter
     private var partial: [UInt8] = []
     private var retrieved = Set<UInt32>()
+    /// Logged in with ANONYMOUS (RFC 4505): DELE is refused and RETR marks nothing \Seen.
+    private var anonymousLogin = false
     private var errors = 0
     private var out: [POP3Output] = []
     /// A mechanism succeeded with data for the client; the login completes on its empty answer.
@@ -229,6 +233,7 @@ final class POP3ServerState: @unchecked Sendable {
             guard let m = message(n, messages) else { return reply("-ERR no such message") }
             send("+OK \(n) \(Self.uidl(m.uid, validity))")
         case (.transaction(let user, let validity, let messages, let lock), .dele(let n)):
+            guard !anonymousLogin else { return reply("-ERR anonymous access is read-only") }
             guard message(n, messages) != nil else { return reply("-ERR no such message") }
             var updated = messages
             updated[n - 1].deleted = true
@@ -239,7 +244,7 @@ final class POP3ServerState: @unchecked Sendable {
             send("+OK")
         case (.transaction(let user, _, let messages, _), .retr(let n)):
             guard let m = message(n, messages) else { return reply("-ERR no such message") }
-            if await transfer(user: user, uid: m.uid, lines: nil) { retrieved.insert(m.uid) }
+            if await transfer(user: user, uid: m.uid, lines: nil), !anonymousLogin { retrieved.insert(m.uid) }
         case (.transaction(let user, _, let messages, _), .top(let n, let lines)):
             guard let m = message(n, messages) else { return reply("-ERR no such message") }
             _ = await transfer(user: user, uid: m.uid, lines: lines)
@@ -285,8 +290,11 @@ extension POP3ServerState {
             return reply("-ERR [AUTH] mechanism \(mechanism.prefix(40)) not available here", countsAsError: true)
         }
         guard await env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
+        var certificate: [UInt8]?
+        if isSecure { certificate = await env.clientCertificate() }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
-            service: "pop", serverHostname: env.hostname, isSecure: isSecure, channelBindings: channelBindings)) else {
+            service: "pop", serverHostname: env.hostname, isSecure: isSecure, channelBindings: channelBindings,
+            clientCertificate: certificate)) else {
             return reply("-ERR [AUTH] mechanism not available", countsAsError: true)
         }
         var response: [UInt8]?
@@ -332,6 +340,7 @@ extension POP3ServerState {
             verifiedAwaitingFinal = identity
             send("+ " + String(decoding: Base64Encoder.encode(final, lineLength: 0), as: UTF8.self))
         case .success(let identity, _):
+            anonymousLogin = identity.isAnonymous
             await loggedIn(identity.user)
         case .failure(.temporary):
             phase = .authorization(user: nil)

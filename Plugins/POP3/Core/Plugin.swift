@@ -83,6 +83,7 @@ final class POP3Plugin: Plugin, ProtocolService, @unchecked Sendable {
                                   store: session.services.store(named: options.store), throttle: throttle, locks: locks,
                                   peerAddress: session.peer?.ipAddress ?? "unknown", isLoopback: session.isLoopback,
                                   offersTLS: session.canStartTLS, logger: session.logger, failedLogins: failedLogins)
+        env.clientCertificate = { try? await channel.verifiedClientCertificate().get() }
         env.tlsChannelBindings = session.services.tls.channelBindings(listener: session.listener.name)
         let state = POP3ServerState(env: env, isSecure: session.isSecure)
         return channel.eventLoop.makeCompletedFuture {

@@ -24,6 +24,8 @@ package enum QueuePlugin {
         ConfigField("recipient_delimiter", .string, default: .string("+")),
         ConfigField("transports", .map(.string), default: .table([:]),
                     help: "domain (or .parent for subdomains) = \"transport[:nexthop]\", e.g. \"lmtp:[10.0.0.5]:24\", \"discard\""),
+        ConfigField("transport_tables", .array(.string), default: .array([]),
+                    help: "lookup tables of full address -> \"transport[:nexthop]\" (e.g. the ldap plugin's mailHost), before transports"),
         ConfigField("sender_canonical_tables", .array(.string), default: .array([]),
                     help: "lookup tables of sender address (or @domain) -> new address (or @domain)"),
         ConfigField("masquerade_domains", .array(.string), default: .array([]),
@@ -65,7 +67,8 @@ final class QueueInstance: Plugin, @unchecked Sendable {
         let router = Router(services: context.services, relayDomains: Set((c.strings("relay_domains")!).map { $0.lowercased() }),
                             aliasTables: c.strings("alias_tables")!, recipientDelimiter: c.string("recipient_delimiter")!,
                             transportMap: transports, relayHost: nonEmpty("relayhost"),
-                            localTransport: c.string("local_transport")!, remoteTransport: c.string("remote_transport")!)
+                            localTransport: c.string("local_transport")!, remoteTransport: c.string("remote_transport")!,
+                            transportTables: c.strings("transport_tables")!)
         let settings = QueueService.Settings(
             hostname: hostname, minBackoff: c.duration("min_backoff")!, maxBackoff: c.duration("max_backoff")!,
             lifetime: c.duration("lifetime")!, delayWarning: c.duration("delay_warning")!, scanInterval: max(0.05, c.duration("scan_interval")!),

@@ -20,6 +20,9 @@ struct Router: MailRouter {
     let relayHost: String?
     let localTransport: String
     let remoteTransport: String
+    /// Lookup tables of full address -> `transport[:nexthop]` (an LDAP `mailHost`), asked
+    /// before the domain's transport map.
+    var transportTables: [String] = []
     static let maxDepth = 10
 
     /// Fails closed (ARCHITECTURE.md, "Fail closed"): "not local" comes only from the store's
@@ -105,8 +108,12 @@ struct Router: MailRouter {
 
     /// Where a final address goes: the transport and its next hop.
     func route(_ address: String) async throws -> (transport: String, nextHop: String?) {
-        guard let (_, domain) = Self.split(address) else { return (remoteTransport, nil) }
-        if let mapped = transportFor(domain) {
+        guard let (local, domain) = Self.split(address) else { return (remoteTransport, nil) }
+        var perAddress: String?
+        if !transportTables.isEmpty {
+            perAddress = try await services.directory.lookup("\(local)@\(domain)".lowercased(), in: transportTables)?.first
+        }
+        if let mapped = perAddress ?? transportFor(domain) {
             let parts = mapped.split(separator: ":", maxSplits: 1).map(String.init)
             return (parts[0], parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil)
         }

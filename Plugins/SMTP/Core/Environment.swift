@@ -23,6 +23,8 @@ struct SMTPClient: Sendable {
     var isLoopback: Bool
     /// `IP:port` for logs and filters.
     var peerDescription: String
+    /// The TLS client certificate the listener verified (DER), read when AUTH needs it (EXTERNAL).
+    var clientCertificate: (@Sendable () async -> [UInt8]?)? = nil
     /// The listener's TLS channel bindings (SCRAM-*-PLUS), used once the connection is secure.
     var tlsChannelBindings: [String: [UInt8]] = [:]
     /// What SASL may bind to now: nothing before TLS.

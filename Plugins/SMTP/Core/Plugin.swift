@@ -135,6 +135,7 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
             localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },
             isSecure: session.isSecure, canStartTLS: session.canStartTLS, isLoopback: session.isLoopback,
             peerDescription: channel.remoteAddress.map { "\($0)" } ?? "unknown",
+            clientCertificate: { try? await channel.verifiedClientCertificate().get() },
             tlsChannelBindings: services.tls.channelBindings(listener: session.listener.name))
         let state = SMTPServerState(environment: environment, client: client)
         return channel.eventLoop.makeCompletedFuture {

@@ -10,7 +10,8 @@ extension SMTPServerState {
         guard heloName != nil && extended else { return reply(503, "5.5.1", "send EHLO first") }
         guard authenticatedUser == nil else { return reply(503, "5.5.1", "already authenticated") }
         guard transaction == nil else { return reply(503, "5.5.1", "AUTH not permitted during a mail transaction") }
-        guard let m = env.auth.mechanisms.first(where: { $0.name.uppercased() == mechanism }) else {
+        // ANONYMOUS (RFC 4505) is refused like an unknown mechanism: submission needs an identity.
+        guard let m = env.auth.mechanisms.first(where: { $0.name.uppercased() == mechanism }), !m.isAnonymous else {
             return reply(504, "5.5.4", "unrecognized authentication type")
         }
         if m.isPlaintext && !client.isSecure && !(client.isLoopback && options.allowPlaintextAuthOnLoopback) {
@@ -21,9 +22,11 @@ extension SMTPServerState {
             env.logger.notice("authentication refused: too many failed logins from this address")
             return reply(454, "4.7.0", "too many failed logins from your address, try again later")
         }
+        var certificate: [UInt8]?
+        if client.isSecure { certificate = await client.clientCertificate?() }
         guard let exchange = env.auth.begin(mechanism: mechanism, context: SASLExchangeContext(
             service: "smtp", serverHostname: env.hostname, isSecure: client.isSecure,
-            channelBindings: client.channelBindings)) else {
+            channelBindings: client.channelBindings, clientCertificate: certificate)) else {
             return reply(504, "5.5.4", "unrecognized authentication type")
         }
         var response: [UInt8]?
@@ -81,6 +84,9 @@ extension SMTPServerState {
             return await credentialsRefused(user: identity.user, locked: true)
         }
         // Acting as someone else (a SASL authzid) is not something SMTP submission grants.
+        if identity.isAnonymous {
+            return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
+        }
         if let other = identity.authorizationIdentity {
             env.logger.notice("authorization identity refused", metadata: ["user": "\(identity.user)", "authzid": "\(other)"])
             return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))

@@ -416,9 +416,11 @@ final class SMTPServerState: @unchecked Sendable {
         lines += ["ENHANCEDSTATUSCODES", "CHUNKING", "BINARYMIME", "DSN"]
         if client.canStartTLS && !client.isSecure { lines.append("STARTTLS") }
         if authenticatedUser == nil {
+            // ANONYMOUS proves no identity, and submission needs one: never offered here.
+            let anonymous = Set(env.auth.mechanisms.filter(\.isAnonymous).map(\.name))
             let mechanisms = env.auth.offered(secure: client.isSecure, loopback: client.isLoopback,
                                               plaintextOnLoopback: options.allowPlaintextAuthOnLoopback,
-                                              channelBinding: !client.channelBindings.isEmpty)
+                                              channelBinding: !client.channelBindings.isEmpty).filter { !anonymous.contains($0) }
             if !mechanisms.isEmpty { lines.append("AUTH " + mechanisms.joined(separator: " ")) }
         }
         return reply(250, nil, lines.joined(separator: "\n"))

@@ -230,6 +230,10 @@ extension SQLiteStore {
                     let columns = try db.columns(in: table, in: "main").map { "\"\($0.name)\"" }.joined(separator: ", ")
                     try db.execute(sql: "INSERT INTO main.\(table) (\(columns)) SELECT \(columns) FROM restored.\(table)")
                 }
+                // Directory-owned accounts (a backup from before that migration has none).
+                if try db.tableExists("external_account", in: "restored") {
+                    try db.execute(sql: "INSERT INTO main.external_account SELECT * FROM restored.external_account")
+                }
                 // The mailbox rows brought their counters, and the message rows counted again.
                 try Schema.recount(db)
                 // As `deliver` does: a file seen before the lock may have been removed since.

@@ -334,7 +334,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     /// one (GRDB's `Row` is not Sendable, and returning it would pick the blocking overload).
     private func credentials(_ user: String) async throws -> (name: String, secret: String, enabled: Bool)? {
         try await reading { db in
-            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ?", arguments: [user])
+            // Accounts a directory owns (ExternalAccounts.swift) have no password here.
+            try Row.fetchOne(db, sql: "SELECT name, secret, enabled FROM account WHERE name = ? AND id NOT IN (SELECT account_id FROM external_account)",
+                             arguments: [user])
                 .map { ($0["name"] as String, $0["secret"] as String, $0["enabled"] as Bool) }
         }
     }

@@ -155,6 +155,17 @@ enum Schema {
         // Per-mechanism stored secrets (CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1): MechanismSecrets.swift.
         MechanismSecretSchema.register(&m)
         registerLegacyPasswordMigrations(&m)
+        // Accounts whose passwords a directory checks (the ldap plugin provisions them at first
+        // login or delivery): the credential backend answers "unknown user" for them, so the
+        // directory's answer counts and a directory that is down is a temporary failure.
+        m.registerMigration("auth-ldap-external-accounts") { db in
+            try db.execute(sql: """
+                CREATE TABLE external_account (
+                    account_id INTEGER PRIMARY KEY REFERENCES account(id) ON DELETE CASCADE,
+                    source TEXT NOT NULL,
+                    provisioned INTEGER NOT NULL);
+                """)
+        }
         return m
     }
 

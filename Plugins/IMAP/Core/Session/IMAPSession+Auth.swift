@@ -72,8 +72,10 @@ extension IMAPSession {
     func authenticate(_ tag: String, _ mechanism: String, _ initial: [UInt8]?) async {
         guard await !refuseThrottled(tag) else { return }
         let offered = offeredMechanisms.contains { $0.uppercased() == mechanism }
+        var certificate: [UInt8]?
+        if transport.isSecure { certificate = await transport.clientCertificate() }
         let context = SASLExchangeContext(service: "imap", serverHostname: settings.hostname, isSecure: transport.isSecure,
-                                          channelBindings: transport.channelBindings)
+                                          channelBindings: transport.channelBindings, clientCertificate: certificate)
         guard offered, let exchange = services.auth.begin(mechanism: mechanism, context: context) else {
             events += parser.resume(expecting: .command)
             if !plaintextAllowed && services.auth.mechanisms.contains(where: { $0.isPlaintext && $0.name == mechanism }) {
@@ -98,7 +100,7 @@ extension IMAPSession {
             if let identity = auth.succeeded {
                 authentication = nil
                 events += parser.resume(expecting: .command)
-                return await authenticated(auth.tag, identity.user)
+                return await authenticated(auth.tag, identity.user, anonymous: identity.isAnonymous)
             }
             await advance(await auth.exchange.respond(bytes))
         }
@@ -125,7 +127,7 @@ extension IMAPSession {
             }
             authentication = nil
             events += parser.resume(expecting: .command)
-            await authenticated(auth.tag, identity.user)
+            await authenticated(auth.tag, identity.user, anonymous: identity.isAnonymous)
         case .failure(let failure):
             authentication = nil
             events += parser.resume(expecting: .command)
@@ -146,11 +148,11 @@ extension IMAPSession {
     }
 
     /// The end of a successful SASL exchange, unless the account is locked by failures.
-    private func authenticated(_ tag: String, _ account: String) async {
+    private func authenticated(_ tag: String, _ account: String, anonymous: Bool = false) async {
         guard await !services.throttle.isLocked(account: account) else {
             return await failedLogin(tag, name: account, code: .authenticationFailed, text: "Authentication failed.", locked: true)
         }
-        await loggedIn(tag, account)
+        await loggedIn(tag, account, anonymous: anonymous)
     }
 
     /// Refuses on sight a client address with too many recent failures, and closes.
@@ -186,9 +188,10 @@ extension IMAPSession {
         }
     }
 
-    private func loggedIn(_ tag: String, _ account: String) async {
+    private func loggedIn(_ tag: String, _ account: String, anonymous: Bool = false) async {
         await services.throttle.succeeded(transport.peerAddress, account: account)
         user = account
+        anonymousLogin = anonymous
         state = .authenticated
         logger[metadataKey: "user"] = "\(account)"
         logger.info("logged in")

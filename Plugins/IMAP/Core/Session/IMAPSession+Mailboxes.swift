@@ -25,7 +25,7 @@ extension IMAPSession {
             let status = try await store.status(user: user, mailbox: name)
             let listing = try await store.messages(user: user, mailbox: name, uids: 1...UInt32.max)
             // Without any right to change state the mailbox is read-only (RFC 4314 §4).
-            let readOnly = examine || !"stwe".contains(where: { rights.contains($0) })
+            let readOnly = examine || anonymousLogin || !"stwe".contains(where: { rights.contains($0) })
             let (owner, ownName) = Self.owner(of: name, user: user)
             let mark = services.recent.mark(owner: owner, mailbox: ownName, uidValidity: status.uidValidity,
                                             claimUpTo: readOnly ? nil : status.uidNext)

@@ -69,6 +69,8 @@ final class IMAPSession: @unchecked Sendable {
 
     var state = State.notAuthenticated
     var user: String?
+    /// Logged in with ANONYMOUS (RFC 4505): every mailbox opens read-only and writes are refused.
+    var anonymousLogin = false
     var selection: Selection?
     var condStore = false
     var qresync = false
@@ -296,6 +298,9 @@ final class IMAPSession: @unchecked Sendable {
             return send(.status(.tagged(tag, .bad, "No mailbox selected.")))
         default:
             break
+        }
+        if anonymousLogin && Self.changesTheStore(command) {
+            return send(.status(.tagged(tag, .no, .noPerm, "Anonymous access is read-only.")))
         }
         let done: IMAPStatusResponse?
         switch command {

@@ -49,11 +49,14 @@ protocol IMAPTransport: AnyObject, Sendable {
     var isLoopback: Bool { get }
     /// The client's address without port, for the login throttle and logs.
     var peerAddress: String { get }
+    /// The TLS client certificate (DER) the listener verified, for SASL EXTERNAL; nil if none.
+    func clientCertificate() async -> [UInt8]?
     /// The TLS channel bindings by type while the connection is secure (SCRAM-*-PLUS).
     var channelBindings: [String: [UInt8]] { get }
 }
 
 extension IMAPTransport {
+    func clientCertificate() async -> [UInt8]? { nil }
     /// A transport without TLS material binds to nothing (no -PLUS mechanisms).
     var channelBindings: [String: [UInt8]] { [:] }
 }

@@ -64,6 +64,7 @@ final class WebSessionStore: Sendable {
                     csrf TEXT NOT NULL, sealed_password BLOB NOT NULL, client_address TEXT NOT NULL);
                 CREATE INDEX IF NOT EXISTS web_session_user ON web_session(user);
                 CREATE TABLE IF NOT EXISTS web_preferences (user TEXT PRIMARY KEY, json TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS web_directory_defaults (user TEXT PRIMARY KEY, json TEXT NOT NULL);
                 """)
             try db.execute(sql: Self.composeSchema)
         }
@@ -134,11 +135,31 @@ final class WebSessionStore: Sendable {
         }
     }
 
+    /// The user's settings: what they saved, over the directory's defaults for them (set at
+    /// login by `setDirectoryDefaults`), field by field.
     func preferences(user: String) throws -> WebPreferences {
         try pool.read { db in
-            guard let json = try String.fetchOne(db, sql: "SELECT json FROM web_preferences WHERE user = ?", arguments: [user]),
-                  let prefs = try? JSONDecoder().decode(WebPreferences.self, from: Data(json.utf8)) else { return WebPreferences() }
+            func decode(_ table: String) throws -> WebPreferences? {
+                guard let json = try String.fetchOne(db, sql: "SELECT json FROM \(table) WHERE user = ?", arguments: [user]) else { return nil }
+                return try? JSONDecoder().decode(WebPreferences.self, from: Data(json.utf8))
+            }
+            var prefs = try decode("web_preferences") ?? WebPreferences()
+            if let defaults = try decode("web_directory_defaults") {
+                prefs.language = prefs.language ?? defaults.language
+                prefs.timeZone = prefs.timeZone ?? defaults.timeZone
+                prefs.displayName = prefs.displayName ?? defaults.displayName
+            }
             return prefs
+        }
+    }
+
+    /// What a directory says about the user (display name, language, time zone), replaced at
+    /// each login so that a change in the directory shows at the next one.
+    func setDirectoryDefaults(_ defaults: WebPreferences, user: String) throws {
+        let json = String(decoding: try JSONEncoder().encode(defaults), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: "INSERT INTO web_directory_defaults (user, json) VALUES (?, ?) ON CONFLICT(user) DO UPDATE SET json = excluded.json",
+                           arguments: [user, json])
         }
     }
 

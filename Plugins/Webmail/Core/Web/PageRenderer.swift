@@ -41,8 +41,12 @@ final class PageRenderer: Sendable {
     let brands: [String: Brand]
     private let catalogs: [String: [String: String]]
     let resources: URL
+    /// Whether a directory plugin answers white-pages searches (the top bar links the
+    /// Directory page then); asked at each render, since plugins register after the webmail.
+    let hasDirectory: @Sendable () -> Bool
 
-    init(brandsDirectory: String?, defaultLanguage: String) throws {
+    init(brandsDirectory: String?, defaultLanguage: String, hasDirectory: @escaping @Sendable () -> Bool = { false }) throws {
+        self.hasDirectory = hasDirectory
         guard let resources = Bundle.module.url(forResource: "Resources", withExtension: nil) else {
             throw WebmailError.missingResources
         }
@@ -137,6 +141,7 @@ final class PageRenderer: Sendable {
         context["t"] = strings(language)
         context["lang"] = language
         context["brandKey"] = key ?? ""
+        context["hasDirectory"] = hasDirectory()
         context["brand"] = [
             "product": brand.product ?? "Postern Mail",
             "footer": brand.footer ?? "",

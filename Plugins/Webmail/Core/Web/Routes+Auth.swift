@@ -101,6 +101,7 @@ extension Webmail {
         }
         await plugin.throttle.succeeded(address, account: user)
         plugin.logins.increment()
+        await loadDirectoryDefaults(user: user)
         let (token, session) = try sessions.create(user: user, password: password, clientAddress: address)
         pool.adopt(access, sessionID: session.id)
         plugin.context.logger.info("webmail login", metadata: ["user": "\(user)", "client": "\(address)"])

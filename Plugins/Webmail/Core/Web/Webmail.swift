@@ -73,7 +73,9 @@ final class Webmail: Sendable {
         sessions = try WebSessionStore(path: options.sessionStore, idleTimeout: options.idleTimeout,
                                        absoluteTimeout: options.absoluteTimeout)
         pool = IMAPConnectionPool(endpoint: options.imap, group: plugin.context.eventLoopGroup, logger: plugin.context.logger)
-        pages = try PageRenderer(brandsDirectory: options.brands, defaultLanguage: options.defaultLanguage)
+        let services = plugin.context.services
+        pages = try PageRenderer(brandsDirectory: options.brands, defaultLanguage: options.defaultLanguage,
+                                 hasDirectory: { !services.directorySearches.isEmpty })
         secureCookies = listener.tls != .none || options.secureCookies
     }
 
@@ -89,6 +91,7 @@ final class Webmail: Sendable {
         addAccountRoutes(router)
         addStaticRoutes(router)
         addEventRoutes(router)
+        addDirectoryRoutes(router)
         return router
     }
 
