@@ -65,6 +65,8 @@ let plugins: [(Product, [Target])] = [
     // An LDAP directory (OpenLDAP's libldap through CLDAP in its folder): credential backend,
     // routing tables (aliases, groups, mailHost) and the white pages.
     plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
+    // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
+    plugin("Milter", path: "Plugins/Milter"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -191,6 +193,12 @@ let package = Package(
         // routing, groups, white pages, failover and a directory that goes away.
         .testTarget(name: "LDAPInteropTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternLDAPCore"],
                     path: "Tests/LDAPInteropTests"),
+        // The milter codec and conversation byte by byte (fixtures, malformed input), from its core.
+        .testTarget(name: "MilterTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternMilterCore"], path: "Tests/MilterTests"),
+        // The milter plugin through the real binary against OpenDKIM, rspamd and clamav-milter, and
+        // the filter chain's concurrency and timeouts with scripted milters.
+        .testTarget(name: "MilterInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -53,10 +53,16 @@ test_packages=(
   libsasl2-modules # the client side of CRAM-MD5, DIGEST-MD5, SCRAM for imtest/smtptest
   libsasl2-modules-gssapi-mit
   cyrus-clients    # imtest, smtptest, pop3test: independent SASL clients
+  opendkim         # milter tests: a real OpenDKIM signing on the submission listener
+  opendkim-tools   # opendkim-genkey, the test's signing key
+  python3-dkim     # dkimverify's library: the test verifies OpenDKIM's signature
+  rspamd           # milter tests: rspamd's proxy in milter mode (GTUBE)
+  clamav-daemon    # milter tests: clamd with a signature database the test writes (EICAR)
+  clamav-milter
 )
 
 # The system services the test packages bring, none of which may stay running.
-test_services=(dovecot postfix unbound slapd krb5-kdc krb5-admin-server saslauthd)
+test_services=(dovecot postfix unbound slapd krb5-kdc krb5-admin-server saslauthd opendkim rspamd clamav-daemon clamav-milter clamav-freshclam)
 
 case "$purpose" in
   build) packages=("${build_packages[@]}") ;;

@@ -1,26 +1,54 @@
-/// A milter-style filter (ARCHITECTURE.md, "Queue and routing"). The host runs each stage of a message
-/// through every filter concurrently and combines the verdicts: the most severe wins (reject over
-/// tempfail over discard over quarantine over continue), ties go to the filter registered first.
-/// A filter overrides only the stages it cares about; the rest continue.
+/// A milter-style filter (ARCHITECTURE.md, "Filters"). The host runs each stage of a message
+/// through every filter of the listener's chain concurrently (`FilterChain`) and combines the
+/// verdicts: the most severe wins (reject over tempfail over discard over quarantine over
+/// continue), ties go to the filter first in the chain. Every filter sees the message as the
+/// client sent it; their changes are merged afterwards (`MessageEdits`). A filter overrides only
+/// the stages it cares about; the rest continue.
 public protocol MailFilter: Sendable {
     /// A new transaction per SMTP connection (stages run in protocol order on it).
     func makeTransaction(_ connection: FilterConnection) -> any FilterTransaction
 }
 
-/// What a filter knows about the client connection.
+/// Which way mail goes through a listener: a filter may act differently per direction (scan
+/// inbound mail for viruses, stamp outbound mail with a disclaimer).
+public enum FilterDirection: String, Sendable, CaseIterable, Codable {
+    /// From the world to our domains (an MX listener).
+    case inbound
+    /// From our users to the world (submission).
+    case outbound
+    /// Between the site's own hosts (an internal relay).
+    case `internal`
+}
+
+/// What a filter knows about the client connection. Fields that change during a session (TLS,
+/// AUTH, the transaction's id) reach the filters through `FilterTransaction.connectionChanged`.
 public struct FilterConnection: Sendable, Equatable {
     public var peerAddress: String
+    /// The client's port, when it has one (not on a Unix socket).
+    public var peerPort: Int?
     public var peerHostname: String?
     public var listener: String
+    public var direction: FilterDirection
+    /// This server's name, as in its greeting.
+    public var localHostname: String
     public var isSecure: Bool
-    /// The authenticated user, when the client used AUTH.
+    /// The HELO/EHLO name, once given.
+    public var heloName: String?
+    /// The authenticated user, when the client used AUTH, and the mechanism.
     public var authenticatedUser: String?
+    public var authenticationMechanism: String?
+    /// The current transaction's id (the `i` macro of a milter), from MAIL on.
+    public var transactionID: String?
 
-    public init(peerAddress: String, peerHostname: String? = nil, listener: String, isSecure: Bool,
+    public init(peerAddress: String, peerPort: Int? = nil, peerHostname: String? = nil, listener: String,
+                direction: FilterDirection = .inbound, localHostname: String = "localhost", isSecure: Bool,
                 authenticatedUser: String? = nil) {
         self.peerAddress = peerAddress
+        self.peerPort = peerPort
         self.peerHostname = peerHostname
         self.listener = listener
+        self.direction = direction
+        self.localHostname = localHostname
         self.isSecure = isSecure
         self.authenticatedUser = authenticatedUser
     }
@@ -53,13 +81,20 @@ public enum FilterVerdict: Sendable, Equatable {
     }
 }
 
-/// A change a filter asks for at end of message.
+/// A change a filter asks for at end of message. Positions and indices refer to the message as
+/// the client sent it (what the filter saw), never to another filter's rewrite: `MessageEdits`
+/// merges the changes of a chain in a defined order.
 public enum FilterModification: Sendable, Equatable {
+    /// Append a field after the last one.
     case addHeader(name: String, value: String)
+    /// Insert a field before the `index`-th field of the received header block (0: first).
+    case insertHeader(index: Int, name: String, value: String)
     /// Change the `index`-th (1-based) header called `name`; a nil value deletes it.
     case changeHeader(name: String, index: Int, value: String?)
     case addRecipient(String)
     case removeRecipient(String)
+    /// Replace the envelope sender (milter CHGFROM).
+    case changeSender(String)
     /// Replace the body (everything after the header block).
     case replaceBody([UInt8])
 }
@@ -72,12 +107,22 @@ public protocol FilterTransaction: AnyObject, Sendable {
     func rcptTo(_ recipient: String, parameters: [String: String]) async -> FilterVerdict
     /// All header fields, unfolded, in order.
     func headers(_ fields: [(name: String, value: String)]) async -> FilterVerdict
+    /// The same stage with each field also as received: `raw` is everything after the colon, its
+    /// leading space and its folds kept (line breaks as LF, as Sendmail gives milters), without the
+    /// final line end. What the host calls; the default passes `fields` to `headers(_:)`. A filter
+    /// whose result depends on the exact bytes (a DKIM signer) implements this one.
+    func headers(_ fields: [(name: String, value: String)], raw: [String]) async -> FilterVerdict
     /// A chunk of the body as received (CRLF line ends); called zero or more times.
     func body(_ chunk: [UInt8]) async -> FilterVerdict
     /// The message is complete: the final verdict and the changes to make.
     func endOfMessage() async -> (FilterVerdict, [FilterModification])
     /// The transaction was aborted (RSET, or the client went away): forget per-message state.
     func abort() async
+    /// The session learnt something (TLS, AUTH, HELO, a new transaction id). Called before the
+    /// stage that follows; must not block.
+    func connectionChanged(_ connection: FilterConnection)
+    /// The SMTP connection is over: release what the transaction holds (a milter connection).
+    func close() async
 }
 
 extension FilterTransaction {
@@ -86,86 +131,10 @@ extension FilterTransaction {
     public func mailFrom(_ sender: String, parameters: [String: String]) async -> FilterVerdict { .continue }
     public func rcptTo(_ recipient: String, parameters: [String: String]) async -> FilterVerdict { .continue }
     public func headers(_ fields: [(name: String, value: String)]) async -> FilterVerdict { .continue }
+    public func headers(_ fields: [(name: String, value: String)], raw: [String]) async -> FilterVerdict { await headers(fields) }
     public func body(_ chunk: [UInt8]) async -> FilterVerdict { .continue }
     public func endOfMessage() async -> (FilterVerdict, [FilterModification]) { (.continue, []) }
     public func abort() async {}
-}
-
-/// Every filter loaded in this worker, run together. Provided by the host.
-public struct FilterChain: Sendable {
-    public let filters: [(name: String, filter: any MailFilter)]
-
-    public init(filters: [(name: String, filter: any MailFilter)]) {
-        self.filters = filters
-    }
-
-    /// The transactions of one connection, one per filter.
-    public func begin(_ connection: FilterConnection) -> FilterChainTransaction {
-        FilterChainTransaction(transactions: filters.map { ($0.name, $0.filter.makeTransaction(connection)) })
-    }
-
-    /// The combined verdict: the most severe, the earliest filter on ties.
-    public static func combine(_ verdicts: [FilterVerdict]) -> FilterVerdict {
-        var worst = FilterVerdict.continue
-        for v in verdicts where v.severity > worst.severity { worst = v }
-        return worst
-    }
-}
-
-/// One connection's run through every filter.
-// @unchecked Sendable: accepted is only read and written under `lock`; transactions is a let array of Sendable transactions
-public final class FilterChainTransaction: @unchecked Sendable {
-    private let transactions: [(name: String, transaction: any FilterTransaction)]
-    /// Filters that answered `.accept` are not asked again for this message.
-    private var accepted: Set<String> = []
-    private let lock = NIOLock()
-
-    init(transactions: [(name: String, transaction: any FilterTransaction)]) {
-        self.transactions = transactions
-    }
-
-    private var active: [(name: String, transaction: any FilterTransaction)] {
-        lock.withLock { transactions.filter { !accepted.contains($0.name) } }
-    }
-
-    /// Runs one stage on every active filter concurrently and combines the verdicts.
-    public func run(_ stage: @escaping @Sendable (any FilterTransaction) async -> FilterVerdict) async -> FilterVerdict {
-        let current = active
-        let verdicts = await withTaskGroup(of: (Int, FilterVerdict).self) { group in
-            for (i, t) in current.enumerated() {
-                group.addTask { (i, await stage(t.transaction)) }
-            }
-            var out = [FilterVerdict](repeating: .continue, count: current.count)
-            for await (i, v) in group { out[i] = v }
-            return out
-        }
-        lock.withLock {
-            for (i, v) in verdicts.enumerated() where v == .accept { accepted.insert(current[i].name) }
-        }
-        return FilterChain.combine(verdicts)
-    }
-
-    /// End of message: the combined verdict and every filter's modifications in filter order.
-    public func endOfMessage() async -> (FilterVerdict, [FilterModification]) {
-        let current = active
-        let results = await withTaskGroup(of: (Int, FilterVerdict, [FilterModification]).self) { group in
-            for (i, t) in current.enumerated() {
-                group.addTask {
-                    let (v, m) = await t.transaction.endOfMessage()
-                    return (i, v, m)
-                }
-            }
-            var out = [(FilterVerdict, [FilterModification])](repeating: (.continue, []), count: current.count)
-            for await (i, v, m) in group { out[i] = (v, m) }
-            return out
-        }
-        lock.withLock { accepted = [] }
-        return (FilterChain.combine(results.map(\.0)), results.flatMap(\.1))
-    }
-
-    /// The message was abandoned: every filter forgets it.
-    public func abort() async {
-        lock.withLock { accepted = [] }
-        for t in transactions { await t.transaction.abort() }
-    }
+    public func connectionChanged(_ connection: FilterConnection) {}
+    public func close() async {}
 }

@@ -82,6 +82,20 @@ struct HeaderSection: Equatable {
         }
     }
 
+    /// Each field's value as received (after the colon, leading space and folds kept), line
+    /// breaks as LF and without the final one: what `FilterTransaction.headers(_:raw:)` takes.
+    var rawValues: [String] {
+        fields.map { f in
+            let colon = f.raw.firstIndex(of: UInt8(ascii: ":")) ?? f.raw.count
+            var value = Array(f.raw[min(colon + 1, f.raw.count)...])
+            while let last = value.last, last == 13 || last == 10 { value.removeLast() }
+            var out: [UInt8] = []
+            out.reserveCapacity(value.count)
+            for (i, b) in value.enumerated() where !(b == 13 && i + 1 < value.count && value[i + 1] == 10) { out.append(b) }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
     /// The header block as bytes, with the empty line that ends it.
     var encoded: [UInt8] {
         preamble + fields.flatMap(\.raw) + (separator.isEmpty ? [13, 10] : separator)
@@ -107,8 +121,23 @@ struct HeaderSection: Equatable {
                 }
                 return
             }
-        case .addRecipient, .removeRecipient, .replaceBody:
+        case .insertHeader(let index, let name, let value):
+            fields.insert((name, Self.field(name, value)), at: min(max(0, index), fields.count))
+        case .addRecipient, .removeRecipient, .replaceBody, .changeSender:
             break
+        }
+    }
+
+    /// Applies the merged changes of a filter chain (`MessageEdits`: positions and indices refer
+    /// to this block as received).
+    mutating func apply(_ edits: MessageEdits) {
+        if let last = fields.indices.last, fields[last].raw.last != 10 { fields[last].raw += [13, 10] }
+        let received = fields
+        fields = edits.arrange(receivedNames: received.map(\.name)).map { arranged in
+            switch arranged {
+            case .received(let i): return received[i]
+            case .new(let f): return (f.name, Self.field(f.name, f.value))
+            }
         }
     }
 

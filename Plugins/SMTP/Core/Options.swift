@@ -54,6 +54,14 @@ struct SMTPOptions: Sendable {
                     help: "550 refuses an unknown local recipient; 450 asks the sender to retry (while accounts are being moved), as Postfix's unknown_local_recipient_reject_code"),
         ConfigField("timeout", .duration, default: .string("5m"), help: "idle time before 421 and close"),
         ConfigField("smtputf8", .boolean, default: .boolean(true), help: "offer SMTPUTF8 (RFC 6531)"),
+        ConfigField("filters", .array(.string),
+                    help: "the filters this listener runs, in order (their changes merge in this order); default: every loaded filter, in load order; [] for none"),
+        ConfigField("direction", .oneOf(FilterDirection.allCases.map(\.rawValue)),
+                    help: "what filters are told about this listener's mail: inbound, outbound or internal; default: inbound for mx, outbound for submission(s)"),
+        ConfigField("filter_timeout", .duration, default: .string("60s"),
+                    help: "how long each filter may take per stage (a milter's progress restarts it)"),
+        ConfigField("filter_timeout_action", .oneOf(FilterTimeoutAction.allCases.map(\.rawValue)), default: .string("tempfail"),
+                    help: "tempfail: a filter out of time refuses temporarily (the default); accept: the session goes on without it"),
     ])
 
     var mode: SMTPListenerMode = .mx
@@ -76,12 +84,17 @@ struct SMTPOptions: Sendable {
     var unknownRecipientCode = 550
     var timeout: Double = 300
     var smtpUTF8 = true
+    /// Nil: every loaded filter.
+    var filters: [String]?
+    var direction: FilterDirection = .inbound
+    var filterPolicy = FilterPolicy()
 
     /// Defaults for `mode`, as a listener without options gets them.
     init(mode: SMTPListenerMode = .mx) {
         self.mode = mode
         requireAuth = mode != .mx
         senderLoginMatch = mode != .mx
+        direction = mode == .mx ? .inbound : .outbound
     }
 
     /// Reads a validated section; a `mynetworks` entry that is not a network is an error.
@@ -113,6 +126,10 @@ struct SMTPOptions: Sendable {
         unknownRecipientCode = Int(section.string("unknown_recipient_reject_code")!) ?? 550
         timeout = section.duration("timeout") ?? timeout
         smtpUTF8 = section.bool("smtputf8") ?? true
+        filters = section.strings("filters")
+        direction = section.string("direction").flatMap(FilterDirection.init(rawValue:)) ?? direction
+        filterPolicy = FilterPolicy(timeout: section.duration("filter_timeout") ?? 60,
+                                    timeoutAction: section.string("filter_timeout_action").flatMap(FilterTimeoutAction.init(rawValue:)) ?? .tempfail)
     }
 }
 

@@ -115,10 +115,20 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         if options.mode == .submissions && session.listener.tls != .implicit {
             warnOnce("tls:\(session.listener.name)", session.logger, "mode = \"submissions\" expects tls = \"implicit\" on this listener")
         }
+        // The listener's filters, in its order; a filter it names that is not loaded refuses the
+        // session rather than letting mail through unscanned.
+        var filters = services.filters
+        do {
+            if let names = options.filters { filters = try filters.selecting(names) }
+        } catch {
+            session.logger.error("listener filters: \(error)")
+            return refuse("content filter not available, try again later")
+        }
+        filters.policy = options.filterPolicy
         var environment = SMTPEnvironment(
             hostname: hostname, listenerName: session.listener.name, sessionID: session.id, options: options,
             router: router, queue: queue, auth: services.auth, directory: services.directory, dns: services.dns,
-            filters: services.filters, spoolDirectory: spool, logger: session.logger, metrics: metrics)
+            filters: filters, spoolDirectory: spool, logger: session.logger, metrics: metrics)
         environment.throttle = throttle
         let client = SMTPClient(
             address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },

@@ -6,6 +6,7 @@ extension SMTPServerState {
     // MARK: - AUTH (RFC 4954)
 
     func auth(_ mechanism: String, _ initial: String?) async -> [SMTPOutput] {
+        attemptedMechanism = mechanism
         guard heloName != nil && extended else { return reply(503, "5.5.1", "send EHLO first") }
         guard authenticatedUser == nil else { return reply(503, "5.5.1", "already authenticated") }
         guard transaction == nil else { return reply(503, "5.5.1", "AUTH not permitted during a mail transaction") }
@@ -91,6 +92,7 @@ extension SMTPServerState {
             return authFailed(MailReply(535, "5.7.8", "authentication credentials invalid"))
         }
         authenticatedUser = identity.user
+        authenticationMechanism = attemptedMechanism
         await env.throttle.succeeded(throttleAddress, account: identity.user)
         env.metrics.authSucceeded.increment()
         env.logger.info("authenticated", metadata: ["user": "\(identity.user)"])

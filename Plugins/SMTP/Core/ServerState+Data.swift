@@ -114,33 +114,37 @@ extension SMTPServerState {
         }
         var verdictQuarantine = t.quarantine ?? quarantineAll
         if let filters = filterTransaction {
-            let (outcome, modifications) = await runMessageFilters(filters, path: spool.path)
+            let (outcome, edits) = await runMessageFilters(filters, path: spool.path)
             switch outcome {
             case .reject(let r):
                 env.metrics.messagesRefused.increment()
+                env.logger.info("message refused by a filter", metadata: ["id": "\(t.id)", "reply": "\(permanent(r))"])
+                await filters.abort()
                 await finishTransaction(spool)
                 return [.reply(permanent(r))]
             case .tempfail(let r):
                 env.metrics.messagesRefused.increment()
+                env.logger.info("message refused by a filter", metadata: ["id": "\(t.id)", "reply": "\(temporary(r))"])
+                await filters.abort()
                 await finishTransaction(spool)
                 return [.reply(temporary(r))]
             case .discard: t.discard = true
             case .quarantine(let reason): verdictQuarantine = reason
             case .continue, .accept: break
             }
-            if !modifications.isEmpty && !t.discard {
-                for m in modifications {
-                    switch m {
-                    case .addRecipient(let r) where !t.recipients.contains(where: { $0.address == r }):
-                        t.recipients.append(EnvelopeRecipient(address: r))
-                    case .removeRecipient(let r):
-                        t.recipients.removeAll { $0.address.lowercased() == r.lowercased() }
-                    default: break
-                    }
+            for conflict in edits.conflicts {
+                env.logger.warning("filter change dropped: an earlier filter changed the same thing", metadata: ["change": "\(conflict)"])
+            }
+            if !t.discard {
+                let received = t.recipients.map(\.address)
+                let kept = edits.recipients(from: received)
+                if kept != received {
+                    t.recipients = kept.map { a in t.recipients.first(where: { $0.address == a }) ?? EnvelopeRecipient(address: a) }
                 }
+                if let sender = edits.sender { t.sender = sender }
                 if t.recipients.isEmpty { t.discard = true }
                 do {
-                    try rewrite(spool.path, modifications)
+                    if edits.changesContent { try rewrite(spool.path, edits) }
                 } catch {
                     env.logger.error("cannot apply filter changes: \(error)")
                     await finishTransaction(spool)
@@ -177,47 +181,43 @@ extension SMTPServerState {
         }
     }
 
-    /// Headers, body and end-of-message stages over the spooled message.
-    func runMessageFilters(_ filters: FilterChainTransaction, path: String) async -> (FilterVerdict, [FilterModification]) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return (.tempfail(MailReply(451, "4.3.0", "cannot read the message")), []) }
+    /// Headers, body and end-of-message stages over the spooled message. The body is read once,
+    /// chunk by chunk, and each chunk goes to every filter at once.
+    func runMessageFilters(_ filters: FilterChainTransaction, path: String) async -> (FilterVerdict, MessageEdits) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return (.tempfail(MailReply(451, "4.3.0", "cannot read the message")), MessageEdits()) }
         defer { try? handle.close() }
         let head = [UInt8](handle.readData(ofLength: 1 << 20))
         let section = HeaderSection(parsing: head)
         let fields = section.unfolded
-        var verdict = await filters.run({ await $0.headers(fields) })
-        if verdict.severity >= FilterVerdict.tempfail(MailReply(451, nil, "")).severity { return (verdict, []) }
+        let raw = section.rawValues
+        let refusing = FilterVerdict.tempfail(MailReply(451, nil, "")).severity
+        var verdict = await filters.run(.headers, { await $0.headers(fields, raw: raw) })
+        if verdict.severity >= refusing { return (verdict, MessageEdits()) }
         try? handle.seek(toOffset: UInt64(section.bodyOffset))
         while true {
             let chunk = [UInt8](handle.readData(ofLength: 1 << 16))
             if chunk.isEmpty { break }
-            let v = await filters.run({ await $0.body(chunk) })
+            let v = await filters.run(.body, { await $0.body(chunk) })
             verdict = FilterChain.combine([verdict, v])
-            if verdict.severity >= 4 { return (verdict, []) }
+            if verdict.severity >= refusing { return (verdict, MessageEdits()) }
         }
-        let (final, modifications) = await filters.endOfMessage()
-        return (FilterChain.combine([verdict, final]), modifications)
+        let (final, byFilter) = await filters.endOfMessageByFilter()
+        return (FilterChain.combine([verdict, final]), MessageEdits(merging: byFilter))
     }
 
-    /// Applies header changes and a replaced body by writing a new file over the spool file.
-    func rewrite(_ path: String, _ modifications: [FilterModification]) throws {
-        let headerChanges = modifications.filter {
-            if case .addHeader = $0 { return true }
-            if case .changeHeader = $0 { return true }
-            return false
-        }
-        let newBody = modifications.reduce(nil as [UInt8]?) { if case .replaceBody(let b) = $1 { return b } else { return $0 } }
-        guard !headerChanges.isEmpty || newBody != nil else { return }
+    /// Applies the merged header changes and a replaced body by writing a new file over the spool file.
+    func rewrite(_ path: String, _ edits: MessageEdits) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw POSIXError(.EIO) }
         defer { try? handle.close() }
         let head = [UInt8](handle.readData(ofLength: 1 << 20))
         var section = HeaderSection(parsing: head)
-        for m in headerChanges { section.apply(m) }
+        section.apply(edits)
         let temporary = path + ".rewrite"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(section.encoded)),
               let out = FileHandle(forWritingAtPath: temporary) else { throw POSIXError(.EIO) }
         defer { try? out.close() }
         try out.seekToEnd()
-        if let newBody {
+        if let newBody = edits.body {
             try out.write(contentsOf: newBody)
         } else {
             try handle.seek(toOffset: UInt64(section.bodyOffset))

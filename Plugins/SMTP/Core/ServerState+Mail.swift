@@ -71,7 +71,8 @@ extension SMTPServerState {
             var dictionary: [String: String] = [:]
             for p in parameters { dictionary[p.key] = p.value ?? "" }
             let params = dictionary
-            switch await filters.run({ await $0.mailFrom(sender, parameters: params) }) {
+            syncFilterConnection(transactionID: t.id)
+            switch await filters.run(.mail, { await $0.mailFrom(sender, parameters: params) }) {
             case .reject(let r): return [.reply(permanent(r))]
             case .tempfail(let r): return [.reply(temporary(r))]
             case .discard: t.discard = true

@@ -66,7 +66,7 @@ extension SMTPServerState {
         }
         if let filters = filterTransaction {
             let params = Dictionary(parameters.map { ($0.key, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
-            switch await filters.run({ await $0.rcptTo(address, parameters: params) }) {
+            switch await filters.run(.rcpt, { await $0.rcptTo(address, parameters: params) }) {
             case .reject(let r):
                 env.metrics.recipientRefused(.filter)
                 return [.reply(permanent(r))]

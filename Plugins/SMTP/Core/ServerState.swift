@@ -58,6 +58,9 @@ final class SMTPServerState: @unchecked Sendable {
     var heloName: String?
     var extended = false
     var authenticatedUser: String?
+    /// The SASL mechanism of the AUTH under way, and of the one that succeeded (for filters).
+    var attemptedMechanism: String?
+    var authenticationMechanism: String?
     var transaction: Transaction?
     var transactionCount = 0
 
@@ -74,6 +77,8 @@ final class SMTPServerState: @unchecked Sendable {
     /// Set when the greeting refused service (554): only QUIT is served.
     var refusal: MailReply?
     var filterTransaction: FilterChainTransaction?
+    /// What the filters were last told about the connection.
+    var lastFilterConnection: FilterConnection?
 
     /// The size announced by the BDAT being read.
     var chunkSize = 0
@@ -151,11 +156,11 @@ final class SMTPServerState: @unchecked Sendable {
             }
         }
         if !env.filters.filters.isEmpty {
-            let connection = FilterConnection(peerAddress: client.address.map { "\($0)" } ?? client.peerDescription,
-                                              peerHostname: clientHostname, listener: env.listenerName, isSecure: client.isSecure)
-            let filters = env.filters.begin(connection)
+            let connection = currentFilterConnection
+            let filters = env.filters.begin(connection, logger: env.logger)
             filterTransaction = filters
-            switch await filters.run({ await $0.connect() }) {
+            lastFilterConnection = connection
+            switch await filters.run(.connect, { await $0.connect() }) {
             case .reject(let reply): return greetingRefusal(permanent(reply))
             case .tempfail(let reply): return closing(temporary(reply, code: 421))
             case .discard: discardAll = true
@@ -225,6 +230,10 @@ final class SMTPServerState: @unchecked Sendable {
         if let spool = transaction?.spool { spool.discard() }
         if transaction != nil, let filters = filterTransaction { await filters.abort() }
         transaction = nil
+        if let filters = filterTransaction {
+            filterTransaction = nil
+            await filters.close()
+        }
     }
 
     // MARK: - Input
@@ -386,7 +395,8 @@ final class SMTPServerState: @unchecked Sendable {
             }
         }
         if let filters = filterTransaction {
-            switch await filters.run({ await $0.helo(name) }) {
+            syncFilterConnection(helo: name)
+            switch await filters.run(.helo, { await $0.helo(name) }) {
             case .reject(let r): return [.reply(permanent(r))]
             case .tempfail(let r): return [.reply(temporary(r))]
             case .discard: discardAll = true
@@ -453,9 +463,35 @@ final class SMTPServerState: @unchecked Sendable {
         heloName = nil
         extended = false
         authenticatedUser = nil
+        authenticationMechanism = nil
         input.removeAll()
         phase = .startingTLS
         return [.reply(MailReply(220, "2.0.0", "ready to start TLS")), .startTLS]
+    }
+
+    // MARK: - Filters
+
+    /// The connection as filters see it now (TLS, HELO, AUTH and the transaction change it).
+    var currentFilterConnection: FilterConnection {
+        let port = client.peerDescription.split(separator: ":").last.flatMap { Int($0) }
+        var c = FilterConnection(peerAddress: client.address.map { "\($0)" } ?? client.peerDescription, peerPort: port,
+                                 peerHostname: clientHostname, listener: env.listenerName, direction: options.direction,
+                                 localHostname: env.hostname, isSecure: client.isSecure, authenticatedUser: authenticatedUser)
+        c.heloName = heloName
+        c.authenticationMechanism = authenticationMechanism
+        c.transactionID = transaction?.id
+        return c
+    }
+
+    /// Tells the filters what changed since they last heard, before the next stage.
+    func syncFilterConnection(helo: String? = nil, transactionID: String? = nil) {
+        guard let filters = filterTransaction else { return }
+        var c = currentFilterConnection
+        if let helo { c.heloName = helo }
+        if let transactionID { c.transactionID = transactionID }
+        guard c != lastFilterConnection else { return }
+        lastFilterConnection = c
+        filters.connectionChanged(c)
     }
 
     // MARK: - Filter replies
