@@ -271,6 +271,8 @@ final class LDAPServerTests: XCTestCase {
             out["smith"] = web.open(base + "/directory?q=smith").read().decode()
             out["injection"] = web.open(base + "/directory?q=" + urllib.parse.quote("*)(uid=*")).read().decode()
             out["settings"] = web.open(base + "/settings").read().decode()
+            out["suggest"] = json.loads(web.open(base + "/directory/suggest?q=smi").read().decode())
+            out["suggest_short"] = json.loads(web.open(base + "/directory/suggest?q=s").read().decode())
             web, inbox = session("erin@example.org", "erin-pw")
             out["erin_lang"] = re.search(r'<html lang="([a-z]+)"', inbox).group(1)
             print(json.dumps(out))
@@ -291,6 +293,46 @@ final class LDAPServerTests: XCTestCase {
         XCTAssertTrue(injection.contains("id=\"result-count\">0 "), injection)
         XCTAssertFalse(injection.contains("@example.org</a>"), injection)
         XCTAssertTrue((page["settings"] as? String ?? "").contains("value=\"Alice L.\""), "displayName is the default sender name")
+        XCTAssertEqual(page["suggest"] as? [String], ["Erin Smith <erin@example.org>"])
+        XCTAssertEqual(page["suggest_short"] as? [String], [], "one character asks nothing")
+    }
+
+    /// Compose in headless Chromium: typing part of a name offers the directory's address in the
+    /// recipient field's list (static/app.js fills the datalist from /directory/suggest).
+    func testComposeCompletesAddressesFromTheDirectoryInABrowser() throws {
+        let script = #"""
+            import json, sys
+            from selenium import webdriver
+            from selenium.webdriver.chrome.service import Service
+            from selenium.webdriver.common.by import By
+            from selenium.webdriver.support.ui import WebDriverWait
+            base = sys.argv[1]
+            options = webdriver.ChromeOptions()
+            options.binary_location = "/usr/bin/chromium"
+            for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-proxy-server"]:
+                options.add_argument(arg)
+            driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+            try:
+                driver.get(base + "/login")
+                driver.find_element(By.ID, "user").send_keys("alice@example.org")
+                driver.find_element(By.ID, "password").send_keys("alice-pw")
+                driver.find_element(By.ID, "login").click()
+                WebDriverWait(driver, 20).until(lambda d: "/mail" in d.current_url)
+                driver.get(base + "/compose")
+                driver.find_element(By.ID, "to").send_keys("bob@example.org, smi")
+                def offered(d):
+                    return [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#contacts option[data-directory]")]
+                WebDriverWait(driver, 20).until(lambda d: offered(d))
+                print(json.dumps({"offered": offered(driver)}))
+            finally:
+                driver.quit()
+            """#
+        let (code, output) = Build.run("/usr/bin/python3", ["-c", script, "http://127.0.0.1:\(Self.webmailPort)"])
+        XCTAssertEqual(code, 0, output)
+        guard let data = output.split(whereSeparator: \.isNewline).last.map({ Data($0.utf8) }),
+              let result = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return XCTFail(output) }
+        XCTAssertEqual(result["offered"] as? [String], ["bob@example.org, Erin Smith <erin@example.org>"],
+                       "the directory's address after the ones already typed")
     }
 
     func testMailHostRecipientLeavesThroughSMTP() throws {

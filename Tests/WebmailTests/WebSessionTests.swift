@@ -93,6 +93,15 @@ final class WebSessionTests: XCTestCase {
         XCTAssertEqual(Webmail.preferences(from: DirectoryProfile(language: "de_CH")).language, "de")
     }
 
+    /// Directory suggestions as an address field takes them (RFC 5322 quoting of the name).
+    func testSuggestionsAreMailboxes() {
+        XCTAssertEqual(Webmail.mailbox(name: "Erin Smith", address: "erin@example.org"), "Erin Smith <erin@example.org>")
+        XCTAssertEqual(Webmail.mailbox(name: "Smith, Erin", address: "erin@example.org"), "\"Smith, Erin\" <erin@example.org>")
+        XCTAssertEqual(Webmail.mailbox(name: "Dr. \"E\" Smith", address: "e@example.org"), "\"Dr. \\\"E\\\" Smith\" <e@example.org>")
+        XCTAssertEqual(Webmail.mailbox(name: "", address: "e@example.org"), "e@example.org")
+        XCTAssertEqual(Webmail.mailbox(name: "E@Example.org", address: "e@example.org"), "e@example.org", "a name that is the address")
+    }
+
     func testEveryLanguageHasEveryStringOfEnglish() throws {
         let resources = try XCTUnwrap(Bundle.module(forCore: ()))
         let english = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: resources.appendingPathComponent("locales/en.json")))

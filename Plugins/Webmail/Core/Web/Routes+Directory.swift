@@ -10,6 +10,38 @@ extension Webmail {
         router.get("/directory") { request, context -> Response in
             try await self.signedInPage(request, context) { user, mail in try await self.directoryPage(request, user, mail) }
         }
+        // Compose's address completion (static/app.js): "Name <address>" strings as JSON. Same
+        // origin only by the cookie's SameSite and no CORS header; a failing directory gives [].
+        router.get("/directory/suggest") { request, _ -> Response in
+            guard try self.signedIn(request) != nil else { return Response(status: .unauthorized) }
+            let text = (request.uri.queryParameters["q"].map(String.init) ?? "").trimmingCharacters(in: .whitespaces)
+            var suggestions: [String] = []
+            if text.count >= 2 {
+                for (_, directory) in self.plugin.context.services.directorySearches {
+                    for e in (try? await directory.search(text, limit: Self.suggestionLimit)) ?? [] {
+                        suggestions.append(Self.mailbox(name: e.name, address: e.address))
+                    }
+                }
+            }
+            var seen = Set<String>()
+            suggestions = Array(suggestions.filter { seen.insert($0.lowercased()).inserted }.prefix(Self.suggestionLimit))
+            let body = try JSONEncoder().encode(suggestions)
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+
+    static let suggestionLimit = 10
+
+    /// `Name <address>` as an address field takes it: the name quoted when it holds characters
+    /// that are special in an address list (RFC 5322 §3.2.3).
+    static func mailbox(name: String, address: String) -> String {
+        guard !name.isEmpty, name.lowercased() != address.lowercased() else { return address }
+        let special = CharacterSet(charactersIn: "()<>[]:;@\\,.\"")
+        let display = name.unicodeScalars.contains { special.contains($0) }
+            ? "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            : name
+        return "\(display) <\(address)>"
     }
 
     private func directoryPage(_ request: Request, _ user: SignedIn, _ mail: MailAccess) async throws -> Response {

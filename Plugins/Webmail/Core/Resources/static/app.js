@@ -48,4 +48,38 @@
       document.title = "(" + data.unseen + ") " + document.title.replace(/^\(\d+\) /, "");
     });
   }
+
+  // Compose: addresses from the directory as the user types (the datalist also holds recent
+  // correspondents, rendered by the server). The suggestion replaces the address being typed,
+  // after the ones before the last comma.
+  var contacts = document.getElementById("contacts");
+  if (contacts && window.fetch) {
+    var timer = null;
+    ["to", "cc", "bcc"].forEach(function (id) {
+      var field = document.getElementById(id);
+      if (!field) return;
+      field.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          var value = field.value;
+          var cut = value.lastIndexOf(",");
+          var before = cut < 0 ? "" : value.slice(0, cut + 1) + " ";
+          var typed = value.slice(cut + 1).trim();
+          if (typed.length < 2) return;
+          fetch("/directory/suggest?q=" + encodeURIComponent(typed), { credentials: "same-origin" })
+            .then(function (response) { return response.ok ? response.json() : []; })
+            .then(function (suggestions) {
+              Array.prototype.slice.call(contacts.querySelectorAll("option[data-directory]")).forEach(function (o) { o.remove(); });
+              suggestions.forEach(function (s) {
+                var option = document.createElement("option");
+                option.value = before + s;
+                option.setAttribute("data-directory", "1");
+                contacts.appendChild(option);
+              });
+            })
+            .catch(function () {});
+        }, 200);
+      });
+    });
+  }
 })();
