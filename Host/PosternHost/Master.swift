@@ -458,24 +458,29 @@ public final class Master: @unchecked Sendable {
             }
             let added = Set(self.listenerFDs.keys).subtracting(before)
             let number = self.generation + 1
-            return self.startGeneration(config: newConfig, number: number).map { () -> ControlResponse in
+            return self.startGeneration(config: newConfig, number: number).flatMap { () -> EventLoopFuture<ControlResponse> in
                 let previous = self.generation
                 self.generation = number
                 self.config = newConfig
                 self.plugins = report.plugins
                 self.restartFailures = [:]
                 self.generationGauge.record(number)
-                for w in self.workers.values where w.generation < number {
-                    w.state = .draining
-                    kill(w.pid, SIGTERM)
+                // The old workers stop accepting before the answer goes out: a connection made
+                // after "reloaded" always meets the new generation. SIGTERM follows in any case
+                // (a worker whose status channel is gone drains on it).
+                let old = self.workers.values.filter { $0.generation < number }
+                old.forEach { $0.state = .draining }
+                let stopped = old.map { self.ask($0, .drain, timeout: .seconds(3)) }
+                return EventLoopFuture.whenAllComplete(stopped, on: self.loop).map { _ in
+                    old.forEach { kill($0.pid, SIGTERM) }
+                    let inUse = Set(newConfig.listeners.map(\.endpoint))
+                    self.closeListeners(self.listenerFDs.keys.filter { !inUse.contains($0) })
+                    unlink(self.runDirectory + "/generation-\(previous).toml")
+                    self.reloads += 1
+                    self.reloadsOK.increment()
+                    self.logger.info("reloaded", metadata: ["generation": "\(number)", "plugins": "\(report.plugins.map { "\($0.name) \($0.version)" })"])
+                    return ControlResponse(ok: true, message: "generation \(number) serving; generation \(previous) draining")
                 }
-                let inUse = Set(newConfig.listeners.map(\.endpoint))
-                self.closeListeners(self.listenerFDs.keys.filter { !inUse.contains($0) })
-                unlink(self.runDirectory + "/generation-\(previous).toml")
-                self.reloads += 1
-                self.reloadsOK.increment()
-                self.logger.info("reloaded", metadata: ["generation": "\(number)", "plugins": "\(report.plugins.map { "\($0.name) \($0.version)" })"])
-                return ControlResponse(ok: true, message: "generation \(number) serving; generation \(previous) draining")
             }.flatMapError { error in
                 for w in self.workers.values where w.generation == number {
                     w.state = .draining
@@ -501,15 +506,16 @@ public final class Master: @unchecked Sendable {
         }
     }
 
-    /// Asks a worker over its status channel; nil if it does not answer within a second.
-    private func ask(_ record: WorkerRecord, _ request: WorkerRequest.Kind) -> EventLoopFuture<WorkerMessage?> {
+    /// Asks a worker over its status channel; nil if it does not answer within `timeout`.
+    private func ask(_ record: WorkerRecord, _ request: WorkerRequest.Kind,
+                     timeout: TimeAmount = .seconds(1)) -> EventLoopFuture<WorkerMessage?> {
         guard let channel = record.channel else { return loop.makeSucceededFuture(nil) }
         nextRequestID += 1
         let id = nextRequestID
         let promise = loop.makePromise(of: WorkerMessage?.self)
         record.pending[id] = promise
         channel.writeAndFlush(JSONLines.encode(WorkerRequest(id: id, request: request)), promise: nil)
-        loop.scheduleTask(in: .seconds(1)) {
+        loop.scheduleTask(in: timeout) {
             record.pending.removeValue(forKey: id)?.succeed(nil)
         }
         return promise.futureResult

@@ -9,6 +9,9 @@ struct WorkerRequest: Codable {
         case report
         /// The session count and the worker's Prometheus text.
         case metrics
+        /// Stop accepting and drain (a reload); answered once no new session can start here, so
+        /// the master's "reloaded" means every new connection meets the new generation.
+        case drain
     }
     var id: Int
     var request: Kind

@@ -200,7 +200,18 @@ public final class Worker: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: 1 << 20)))
                     try channel.pipeline.syncOperations.addHandler(JSONLineHandler<WorkerRequest>(
-                        onMessage: { request, context in
+                        onMessage: { [weak self] request, context in
+                            if request.request == .drain {
+                                // Stopping the acceptors waits for their threads: not on the event loop.
+                                let channel = context.channel
+                                let worker = self
+                                DispatchQueue.global().async {
+                                    worker?.drain(reason: "reload")
+                                    let reply = WorkerMessage(event: .report, id: request.id, sessions: sessions.count)
+                                    channel.writeAndFlush(JSONLines.encode(reply), promise: nil)
+                                }
+                                return
+                            }
                             let reply = WorkerMessage(event: .report, id: request.id, sessions: sessions.count,
                                                       metrics: request.request == .metrics ? PosternMetrics.exposition() : nil)
                             context.writeAndFlush(NIOAny(JSONLines.encode(reply)), promise: nil)
