@@ -165,6 +165,12 @@ final class FilterChainInteropTests: XCTestCase {
         XCTAssertEqual(entries.count, before + 1)
         let entry = try XCTUnwrap(entries.first { ($0.summary["holdReason"] as? String) != nil })
         XCTAssertEqual(entry.summary["holdReason"] as? String, "held by the edit milter", "QUARANTINE: in the hold queue")
+        // `queue list --reason` finds it by its reason, and only it.
+        let (_, byReason) = Build.run(Build.postern, ["queue", "list", "--reason", "EDIT milter", "-c", s.server.configFile], cwd: s.dir.path)
+        XCTAssertTrue(byReason.hasSuffix("1 message(s)\n"), byReason)
+        XCTAssertTrue(byReason.contains("quarantined=held by the edit milter"), byReason)
+        let (_, none) = Build.run(Build.postern, ["queue", "list", "--reason", "virus", "-c", s.server.configFile], cwd: s.dir.path)
+        XCTAssertEqual(none, "0 message(s)\n")
         XCTAssertEqual(entry.summary["sender"] as? String, "changed@remote.example", "CHGFROM")
         let recipients = (entry.summary["pending"] as? [[String: Any]])?.compactMap { $0["address"] as? String }
         XCTAssertEqual(recipients, ["kept@remote.example", "added@remote.example", "added-with-args@remote.example"], "DELRCPT, ADDRCPT, ADDRCPT_PAR")

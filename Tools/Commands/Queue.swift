@@ -21,8 +21,13 @@ public struct QueueCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every queued message: id, queue, size, arrival, sender, pending recipients.")
         @OptionGroup var options: ConfigOption
         @Flag(help: "JSON instead of text.") var json = false
+        @Option(help: "Only messages on hold whose reason contains this text (any case), e.g. the name of the filter that quarantined them.")
+        var reason: String?
         func run() throws {
-            let entries = try runAdmin(options) { try await $0.queue().list() }
+            var entries = try runAdmin(options) { try await $0.queue().list() }
+            if let reason {
+                entries = entries.filter { $0.holdReason?.range(of: reason, options: .caseInsensitive) != nil }
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
