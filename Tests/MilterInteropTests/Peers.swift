@@ -58,6 +58,32 @@ final class PeerProcess {
     deinit { stop() }
 }
 
+/// What a real-milter test class keeps for its run: a work directory, the peers it started, the
+/// Postern in front of them, or why its setup failed (every test then fails with that error,
+/// never skips).
+// @unchecked Sendable: written by the class's setUp, read by its tests, one after the other
+final class PeerRig: @unchecked Sendable {
+    let work: TempDir
+    var peers: [PeerProcess] = []
+    var server: MilterServer?
+    var setupError: (any Error)?
+
+    init(_ name: String) { work = TempDir(name) }
+
+    func running() throws -> MilterServer {
+        if let setupError { throw setupError }
+        return try XCTUnwrap(server)
+    }
+
+    /// Stops Postern, then the peers in reverse start order, and removes the work directory (a
+    /// static TempDir is never deinitialised).
+    func tearDown() {
+        server?.stop()
+        peers.reversed().forEach { $0.stop() }
+        try? FileManager.default.removeItem(atPath: work.path)
+    }
+}
+
 /// A `postern serve` with the store, the queue, SASL PLAIN and the milter plugin, and smtp
 /// listeners each with its own options (its `filters` list among them). Remote mail stays in the
 /// queue (no smtp-client is loaded), where the tests read it byte for byte.

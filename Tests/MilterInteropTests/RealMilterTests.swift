@@ -14,10 +14,8 @@ func plainMessage(from: String, subject: String, body: String) -> String {
 }
 
 final class OpenDKIMMilterTests: XCTestCase {
-    nonisolated(unsafe) static var peer: PeerProcess?
-    nonisolated(unsafe) static var server: MilterServer?
-    nonisolated(unsafe) static var setupError: (any Error)?
-    static let work = TempDir("opendkim")
+    static let rig = PeerRig("opendkim")
+    static var work: TempDir { rig.work }
 
     override class func setUp() {
         super.setUp()
@@ -38,28 +36,22 @@ final class OpenDKIMMilterTests: XCTestCase {
                 PidFile \(work.path)/opendkim.pid
 
                 """)
-            peer = try PeerProcess("opendkim", "/usr/sbin/opendkim", ["-f", "-x", conf], dir: work.path, port: port)
-            server = try MilterServer("milter-opendkim", milters: ["opendkim": "address = \"inet:127.0.0.1:\(port)\""], listeners: [
+            rig.peers.append(try PeerProcess("opendkim", "/usr/sbin/opendkim", ["-f", "-x", conf], dir: work.path, port: port))
+            rig.server = try MilterServer("milter-opendkim", milters: ["opendkim": "address = \"inet:127.0.0.1:\(port)\""], listeners: [
                 ("submission", "mode = \"submission\"\nallow_plaintext_auth_on_loopback = true\nfilters = [\"opendkim\"]\ndirection = \"outbound\""),
                 ("mx", "filters = []"),
             ])
         } catch {
-            setupError = error
+            rig.setupError = error
         }
     }
 
     override class func tearDown() {
-        server?.stop()
-        peer?.stop()
-        // A static TempDir is never deinitialised: its files go here.
-        try? FileManager.default.removeItem(atPath: work.path)
+        rig.tearDown()
         super.tearDown()
     }
 
-    func running() throws -> MilterServer {
-        if let e = Self.setupError { throw e }
-        return try XCTUnwrap(Self.server)
-    }
+    func running() throws -> MilterServer { try Self.rig.running() }
 
     /// Verifies `message`'s DKIM signature with python3-dkim against the public key opendkim-genkey
     /// wrote (served to dkim.verify instead of DNS); returns the verifier's verdict.
@@ -111,10 +103,8 @@ final class OpenDKIMMilterTests: XCTestCase {
 }
 
 final class RspamdMilterTests: XCTestCase {
-    nonisolated(unsafe) static var peer: PeerProcess?
-    nonisolated(unsafe) static var server: MilterServer?
-    nonisolated(unsafe) static var setupError: (any Error)?
-    static let work = TempDir("rspamd")
+    static let rig = PeerRig("rspamd")
+    static var work: TempDir { rig.work }
 
     override class func setUp() {
         super.setUp()
@@ -138,27 +128,21 @@ final class RspamdMilterTests: XCTestCase {
             work.write("local/local.d/options.inc", "enable_test_patterns = true;\n")
             let vars = ["LOCAL_CONFDIR=\(work.path)/local", "DBDIR=\(work.path)/db", "RUNDIR=\(work.path)/run", "LOGDIR=\(work.path)/log"]
             // Started as root in the suite: rspamd refuses that without -i and an explicit user.
-            peer = try PeerProcess("rspamd", "/usr/bin/rspamd", ["-f", "-i", "-u", "root", "-g", "root"] + vars.map { "--var=\($0)" },
-                                   dir: work.path, port: proxy, timeout: 180)
-            server = try MilterServer("milter-rspamd", milters: ["rspamd": "address = \"inet:127.0.0.1:\(proxy)\"\ntimeout = \"120s\""],
+            rig.peers.append(try PeerProcess("rspamd", "/usr/bin/rspamd", ["-f", "-i", "-u", "root", "-g", "root"] + vars.map { "--var=\($0)" },
+                                   dir: work.path, port: proxy, timeout: 180))
+            rig.server = try MilterServer("milter-rspamd", milters: ["rspamd": "address = \"inet:127.0.0.1:\(proxy)\"\ntimeout = \"120s\""],
                                       listeners: [("mx", "filters = [\"rspamd\"]")])
         } catch {
-            setupError = error
+            rig.setupError = error
         }
     }
 
     override class func tearDown() {
-        server?.stop()
-        peer?.stop()
-        // A static TempDir is never deinitialised: its files go here.
-        try? FileManager.default.removeItem(atPath: work.path)
+        rig.tearDown()
         super.tearDown()
     }
 
-    func running() throws -> MilterServer {
-        if let e = Self.setupError { throw e }
-        return try XCTUnwrap(Self.server)
-    }
+    func running() throws -> MilterServer { try Self.rig.running() }
 
     static let gtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
@@ -182,10 +166,8 @@ final class RspamdMilterTests: XCTestCase {
 }
 
 final class ClamAVMilterTests: XCTestCase {
-    nonisolated(unsafe) static var peers: [PeerProcess] = []
-    nonisolated(unsafe) static var server: MilterServer?
-    nonisolated(unsafe) static var setupError: (any Error)?
-    static let work = TempDir("clamav")
+    static let rig = PeerRig("clamav")
+    static var work: TempDir { rig.work }
     /// The EICAR test file (68 octets).
     static let eicar = #"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"#
 
@@ -219,27 +201,21 @@ final class ClamAVMilterTests: XCTestCase {
                 PidFile \(work.path)/clamav-milter.pid
 
                 """)
-            peers.append(try PeerProcess("clamd", "/usr/sbin/clamd", ["-c", clamd], dir: work.path, port: clamdPort, timeout: 120))
-            peers.append(try PeerProcess("clamav-milter", "/usr/sbin/clamav-milter", ["-c", milter], dir: work.path, port: milterPort))
-            server = try MilterServer("milter-clamav", milters: ["clamav": "address = \"inet:127.0.0.1:\(milterPort)\""],
+            rig.peers.append(try PeerProcess("clamd", "/usr/sbin/clamd", ["-c", clamd], dir: work.path, port: clamdPort, timeout: 120))
+            rig.peers.append(try PeerProcess("clamav-milter", "/usr/sbin/clamav-milter", ["-c", milter], dir: work.path, port: milterPort))
+            rig.server = try MilterServer("milter-clamav", milters: ["clamav": "address = \"inet:127.0.0.1:\(milterPort)\""],
                                       listeners: [("mx", "filters = [\"clamav\"]")])
         } catch {
-            setupError = error
+            rig.setupError = error
         }
     }
 
     override class func tearDown() {
-        server?.stop()
-        peers.reversed().forEach { $0.stop() }
-        // A static TempDir is never deinitialised: its files go here.
-        try? FileManager.default.removeItem(atPath: work.path)
+        rig.tearDown()
         super.tearDown()
     }
 
-    func running() throws -> MilterServer {
-        if let e = Self.setupError { throw e }
-        return try XCTUnwrap(Self.server)
-    }
+    func running() throws -> MilterServer { try Self.rig.running() }
 
     func testEICARAttachmentIsRejected() throws {
         let s = try running()
