@@ -67,6 +67,8 @@ let plugins: [(Product, [Target])] = [
     plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
     // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
     plugin("Milter", path: "Plugins/Milter"),
+    // The message copier: archive and journal copies queued with the message, or .eml files.
+    plugin("FilterArchive", path: "Plugins/FilterArchive"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -199,6 +201,8 @@ let package = Package(
         // the filter chain's concurrency and timeouts with scripted milters.
         .testTarget(name: "MilterInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
+        .testTarget(name: "FilterArchiveTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterArchiveCore"],
+                    path: "Tests/FilterArchiveTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

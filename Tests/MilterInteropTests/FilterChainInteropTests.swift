@@ -21,24 +21,28 @@ final class FilterChainInteropTests: XCTestCase {
             let script = Build.packageRoot + "/Tests/MilterInteropTests/Scripts/scripted_milter.py"
             let python = try Build.tool("python3")
             let slowA = freePort(), slowB = freePort(), silent = freePort(), nowhere = freePort(), edit = freePort()
+            let killA = freePort(), killB = freePort()
             let unix = work.path + "/unix-milter.sock"
             peers = [
                 try PeerProcess("edit", python, [script, "\(edit)", "edit", stepLog, "edit"], dir: work.path, port: edit),
                 try PeerProcess("unix", python, [script, unix, "unix", stepLog, "slow", "0"], dir: work.path, unixSocket: unix),
                 try PeerProcess("slow-a", python, [script, "\(slowA)", "slow-a", stepLog, "slow", "300"], dir: work.path, port: slowA),
                 try PeerProcess("slow-b", python, [script, "\(slowB)", "slow-b", stepLog, "slow", "300"], dir: work.path, port: slowB),
+                try PeerProcess("kill-a", python, [script, "\(killA)", "kill-a", stepLog, "slow", "300"], dir: work.path, port: killA),
+                try PeerProcess("kill-b", python, [script, "\(killB)", "kill-b", stepLog, "slow", "300"], dir: work.path, port: killB),
                 try PeerProcess("silent", python, [script, "\(silent)", "silent", stepLog, "silent"], dir: work.path, port: silent),
             ]
             // The milters' own timeout is long: the listener's filter_timeout is what runs out.
             func milter(_ port: Int) -> String { "address = \"inet:127.0.0.1:\(port)\"\ntimeout = \"60s\"" }
             server = try MilterServer("milter-chain", milters: [
-                "slow-a": milter(slowA), "slow-b": milter(slowB),
+                "slow-a": milter(slowA), "slow-b": milter(slowB), "kill-a": milter(killA), "kill-b": milter(killB),
                 "silent-tempfail": milter(silent), "silent-accept": milter(silent), "edit": milter(edit),
                 "unix": "address = \"unix:\(unix)\"",
                 "nowhere-tempfail": "address = \"inet:127.0.0.1:\(nowhere)\"\nconnect_timeout = \"2s\"",
                 "nowhere-accept": "address = \"inet:127.0.0.1:\(nowhere)\"\nconnect_timeout = \"2s\"\ndefault_action = \"accept\"",
             ], listeners: [
                 ("mx", "filters = [\"slow-a\", \"slow-b\"]"),
+                ("kill", "filters = [\"kill-a\", \"kill-b\"]"),
                 ("tempfail", "filters = [\"silent-tempfail\"]\nfilter_timeout = \"1s\""),
                 ("accept", "filters = [\"silent-accept\"]\nfilter_timeout = \"1s\"\nfilter_timeout_action = \"accept\""),
                 ("unreachable", "filters = [\"nowhere-tempfail\"]"),
@@ -191,4 +195,63 @@ final class FilterChainInteropTests: XCTestCase {
     }
 
     func queuedCount(_ s: MilterServer) throws -> Int { try s.queued().count }
+
+    /// A worker SIGKILLed while messages are in the filters: each message got no 250, or is in the
+    /// queue complete, with both milters' changes; never half-written, never half-modified.
+    func testWorkerKilledDuringFilteringLosesNoAcceptedMessage() throws {
+        let s = try running()
+        let script = s.dir.write("concurrent.py", """
+            import json, smtplib, sys, threading, time
+            port, n = int(sys.argv[1]), int(sys.argv[2])
+            results = {}
+            def message(i):
+                head = "From: k@remote.example\\r\\nTo: rcpt@remote.example\\r\\nSubject: kill %d\\r\\nMessage-ID: <kill-%d@remote.example>\\r\\n\\r\\n" % (i, i)
+                return head + "".join("line %d of message %d\\r\\n" % (j, i) for j in range(3000))
+            def one(i):
+                time.sleep(0.3 * i)
+                try:
+                    s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+                    s.sendmail("k@remote.example", ["rcpt@remote.example"], message(i))
+                    results[i] = "250"
+                    s.quit()
+                except Exception as e:
+                    results.setdefault(i, type(e).__name__)
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            print(json.dumps(results))
+            """)
+        let python = try Build.tool("python3")
+        let clients = Process()
+        clients.executableURL = URL(fileURLWithPath: python)
+        clients.arguments = [script, "\(s.ports["kill"]!)", "8"]
+        let pipe = Pipe()
+        clients.standardOutput = pipe
+        try clients.run()
+        // Every stage waits 300 ms in each milter (the header stage once per field), about four
+        // seconds a message; the clients start 300 ms apart. Five seconds in, the first ones
+        // are queued and the others in their stages, from connect to end of message.
+        usleep(5_000_000)
+        let workers = try s.server.status().workers
+        XCTAssertFalse(workers.isEmpty)
+        for w in workers { kill(w.pid, SIGKILL) }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        clients.waitUntilExit()
+        let results = try XCTUnwrap(try JSONSerialization.jsonObject(with: output) as? [String: String], String(decoding: output, as: UTF8.self))
+        XCTAssertEqual(results.count, 8)
+        XCTAssertTrue(results.values.contains { $0 != "250" }, "the kill came after every message was accepted: \(results)")
+        // The master starts a new worker; the queue is read by the CLI meanwhile.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (try? s.server.status().workers.contains { $0.state == "running" }) != true { usleep(200_000) }
+        let queued = try s.queued().map { String(decoding: $0, as: UTF8.self) }.filter { $0.contains("Subject: kill ") }
+        for (key, result) in results where result == "250" {
+            XCTAssertEqual(queued.filter { $0.contains("<kill-\(key)@remote.example>") }.count, 1, "message \(key) got a 250 and must be queued once")
+        }
+        for text in queued {
+            let i = try XCTUnwrap(text.range(of: "Subject: kill ").map { text[$0.upperBound...].prefix { $0.isNumber } })
+            let body = (0..<3000).map { "line \($0) of message \(i)\r\n" }.joined()
+            XCTAssertTrue(text.hasSuffix("\r\n\r\n" + body), "message \(i) is complete")
+            XCTAssertTrue(text.contains("X-Milter-kill-a: seen\r\n") && text.contains("X-Milter-kill-b: seen\r\n"), "message \(i) has both milters' changes")
+        }
+    }
 }

@@ -103,4 +103,41 @@ final class SMTPFilterTests: XCTestCase {
         XCTAssertEqual(h.queue.entries.count, 2)
         XCTAssertEqual(h.spoolFiles, [])
     }
+
+    /// A filter's further message (an archive copy) is queued before the message, with its own
+    /// envelope, when the message is accepted or quarantined; never when refused or discarded.
+    func testAddedMessagesAreQueuedFirstAndOnlyWithAnAcceptedMessage() async throws {
+        let archive = TestFilter(), other = TestFilter()
+        archive.modifications = [.addMessage(sender: "", recipients: ["journal@example.org"], content: Array("Subject: copy\r\n\r\nc\r\n".utf8))]
+        let h = SMTPHarness()
+        h.filters = [("archive", archive), ("other", other)]
+        await h.ready()
+        let accepted = await send(h, "Subject: one", "", "body")
+        XCTAssertEqual(accepted, "250 2.0.0 ok: queued as Q2")
+        XCTAssertEqual(h.queue.entries.map { $0.envelope.recipients.map(\.address) }, [["journal@example.org"], ["alice@example.org"]])
+        XCTAssertEqual(h.queue.entries[0].envelope.sender, "")
+        XCTAssertEqual(h.queue.entries[0].text, "Subject: copy\r\n\r\nc\r\n")
+
+        other.verdicts["eom"] = .reject(MailReply(550, "5.7.1", "no"))
+        let refused = await send(h, "Subject: two", "", "body")
+        XCTAssertEqual(refused, "550 5.7.1 no")
+        other.verdicts["eom"] = .tempfail(MailReply(451, "4.7.1", "later"))
+        _ = await send(h, "Subject: three", "", "body")
+        other.verdicts["eom"] = .discard
+        _ = await send(h, "Subject: four", "", "body")
+        XCTAssertEqual(h.queue.entries.count, 2, "no copy of a refused or discarded message")
+
+        other.verdicts["eom"] = .quarantine(reason: "held")
+        _ = await send(h, "Subject: five", "", "body")
+        XCTAssertEqual(h.queue.entries.count, 4)
+        XCTAssertNil(h.queue.entries[2].holdReason, "the copy of a quarantined message is queued")
+        XCTAssertEqual(h.queue.entries[3].holdReason, "held")
+
+        // A copy the queue refuses refuses the message: no accepted message lacks its copy.
+        other.verdicts["eom"] = nil
+        h.queue.failing = true
+        let failed = await send(h, "Subject: six", "", "body")
+        XCTAssertEqual(failed, "451 4.3.0 temporary queue failure, try again later")
+        XCTAssertEqual(h.spoolFiles, [])
+    }
 }

@@ -97,6 +97,14 @@ public enum FilterModification: Sendable, Equatable {
     case changeSender(String)
     /// Replace the body (everything after the header block).
     case replaceBody([UInt8])
+    /// Replace the bytes `range` of the body as received (offsets from the body's first byte; an
+    /// empty range inserts) by `bytes`: a change to one MIME part (`MIMERewrite`), which merges
+    /// with other filters' changes elsewhere in the body.
+    case editBody(range: Range<Int>, bytes: [UInt8])
+    /// Queue a further message with this one (an archive or journal copy): written to the queue
+    /// before the message itself, and only when the message is accepted (queued or quarantined,
+    /// not refused or discarded), so that no message is accepted without it.
+    case addMessage(sender: String, recipients: [String], content: [UInt8])
 }
 
 /// One SMTP connection's worth of filter calls. Every stage has a default that continues.

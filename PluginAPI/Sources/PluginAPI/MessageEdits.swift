@@ -10,8 +10,12 @@
 /// - **Added fields** (`addHeader`): after the last field, in chain order.
 /// - **Recipients**: every removal applies to the envelope as received, then additions follow in
 ///   chain order (an address one filter removes and another adds is kept).
+/// - **Further messages** (`addMessage`, archive copies): every one, in chain order.
 /// - **Body and envelope sender** (`replaceBody`, `changeSender`): the first filter in chain order
 ///   that replaces them wins (within one filter, its last); later ones are conflicts.
+/// - **Body ranges** (`editBody`, a part changed by `MIMERewrite`): every filter's, as long as they
+///   do not overlap one kept from an earlier filter (which wins) and no earlier filter replaced
+///   the whole body; insertions at one position go in chain order.
 public struct MessageEdits: Sendable, Equatable {
     /// A field of the received message: its name without case and its 1-based index among the fields of that name.
     public struct FieldKey: Hashable, Sendable {
@@ -32,6 +36,36 @@ public struct MessageEdits: Sendable, Equatable {
         }
     }
 
+    /// Bytes of the received body replaced (an empty range inserts).
+    public struct BodyEdit: Sendable, Equatable {
+        public var range: Range<Int>
+        public var bytes: [UInt8]
+        public init(range: Range<Int>, bytes: [UInt8]) {
+            self.range = range
+            self.bytes = bytes
+        }
+
+        /// Whether two edits touch the same bytes (an insertion inside a replaced range counts).
+        func overlaps(_ other: BodyEdit) -> Bool {
+            if range.isEmpty && other.range.isEmpty { return false }
+            if range.isEmpty { return other.range.lowerBound < range.lowerBound && range.lowerBound < other.range.upperBound }
+            if other.range.isEmpty { return range.lowerBound < other.range.lowerBound && other.range.lowerBound < range.upperBound }
+            return range.overlaps(other.range)
+        }
+    }
+
+    /// A message a filter queues beside the one it saw.
+    public struct AddedMessage: Sendable, Equatable {
+        public var sender: String
+        public var recipients: [String]
+        public var content: [UInt8]
+        public init(sender: String, recipients: [String], content: [UInt8]) {
+            self.sender = sender
+            self.recipients = recipients
+            self.content = content
+        }
+    }
+
     /// New values of received fields; a nil value deletes the field.
     public var changedFields: [FieldKey: String?] = [:]
     /// Fields to insert before the received field at each position (0: before the first), in order.
@@ -42,6 +76,10 @@ public struct MessageEdits: Sendable, Equatable {
     public var addedRecipients: [String] = []
     public var sender: String?
     public var body: [UInt8]?
+    /// Changes to ranges of the body as received, in chain order (see `body(from:)`).
+    public var bodyEdits: [BodyEdit] = []
+    /// Messages to queue with this one (archive and journal copies), in chain order.
+    public var addedMessages: [AddedMessage] = []
     /// What was dropped because an earlier filter had changed the same thing: `filter: change`, for the log.
     public var conflicts: [String] = []
 
@@ -50,6 +88,7 @@ public struct MessageEdits: Sendable, Equatable {
     public init(merging byFilter: [(filter: String, modifications: [FilterModification])]) {
         var fieldOwner: [FieldKey: String] = [:]
         var bodyOwner: String?, senderOwner: String?
+        var rangeOwners: [(filter: String, edit: BodyEdit)] = []
         for (filter, modifications) in byFilter {
             for m in modifications {
                 switch m {
@@ -76,9 +115,27 @@ public struct MessageEdits: Sendable, Equatable {
                     }
                     senderOwner = filter
                     sender = s
+                case .addMessage(let sender, let recipients, let content):
+                    addedMessages.append(AddedMessage(sender: sender, recipients: recipients, content: content))
+                case .editBody(let range, let bytes):
+                    let edit = BodyEdit(range: range, bytes: bytes)
+                    if let owner = bodyOwner {
+                        conflicts.append("\(filter): change of body bytes \(range) (body replaced by \(owner))")
+                        continue
+                    }
+                    if let other = rangeOwners.first(where: { $0.filter != filter && $0.edit.overlaps(edit) }) {
+                        conflicts.append("\(filter): change of body bytes \(range) (changed by \(other.filter))")
+                        continue
+                    }
+                    rangeOwners.append((filter, edit))
+                    bodyEdits.append(edit)
                 case .replaceBody(let b):
                     if let owner = bodyOwner, owner != filter {
                         conflicts.append("\(filter): body replacement (replaced by \(owner))")
+                        continue
+                    }
+                    if let other = rangeOwners.first(where: { $0.filter != filter }) {
+                        conflicts.append("\(filter): body replacement (body changed by \(other.filter))")
                         continue
                     }
                     bodyOwner = filter
@@ -90,7 +147,34 @@ public struct MessageEdits: Sendable, Equatable {
 
     /// Whether the header block or the body changes (the spool file must be rewritten).
     public var changesContent: Bool {
-        !changedFields.isEmpty || !insertedFields.isEmpty || !addedFields.isEmpty || body != nil
+        !changedFields.isEmpty || !insertedFields.isEmpty || !addedFields.isEmpty || body != nil || !bodyEdits.isEmpty
+    }
+
+    /// Whether the body changes.
+    public var changesBody: Bool { body != nil || !bodyEdits.isEmpty }
+
+    /// The new body: the replacement, or `original` with the range edits made (in position
+    /// order; at one position insertions first, in chain order). Edits beyond the end are cut.
+    public func body<Bytes: Collection>(from original: Bytes) -> [UInt8] where Bytes.Element == UInt8, Bytes.Index == Int {
+        if let body { return body }
+        let base = original.startIndex
+        let ordered = bodyEdits.enumerated().sorted { a, b in
+            if a.element.range.lowerBound != b.element.range.lowerBound { return a.element.range.lowerBound < b.element.range.lowerBound }
+            if a.element.range.isEmpty != b.element.range.isEmpty { return a.element.range.isEmpty }
+            return a.offset < b.offset
+        }.map(\.element)
+        var out: [UInt8] = []
+        out.reserveCapacity(original.count)
+        var cursor = 0
+        for edit in ordered {
+            let lower = min(edit.range.lowerBound, original.count), upper = min(edit.range.upperBound, original.count)
+            guard lower >= cursor else { continue }
+            out += original[(base + cursor)..<(base + lower)]
+            out += edit.bytes
+            cursor = upper
+        }
+        out += original[(base + cursor)...]
+        return out
     }
 
     /// The envelope's recipients after the edits: removals on the received list, then additions.

@@ -123,7 +123,7 @@ struct HeaderSection: Equatable {
             }
         case .insertHeader(let index, let name, let value):
             fields.insert((name, Self.field(name, value)), at: min(max(0, index), fields.count))
-        case .addRecipient, .removeRecipient, .replaceBody, .changeSender:
+        case .addRecipient, .removeRecipient, .replaceBody, .editBody, .changeSender, .addMessage:
             break
         }
     }

@@ -113,6 +113,7 @@ extension SMTPServerState {
         case .smtp(_, let smtpQueue): queue = smtpQueue
         }
         var verdictQuarantine = t.quarantine ?? quarantineAll
+        var addedMessages: [MessageEdits.AddedMessage] = []
         if let filters = filterTransaction {
             let (outcome, edits) = await runMessageFilters(filters, path: spool.path)
             switch outcome {
@@ -143,6 +144,7 @@ extension SMTPServerState {
                 }
                 if let sender = edits.sender { t.sender = sender }
                 if t.recipients.isEmpty { t.discard = true }
+                addedMessages = edits.addedMessages
                 do {
                     if edits.changesContent { try rewrite(spool.path, edits) }
                 } catch {
@@ -162,6 +164,21 @@ extension SMTPServerState {
                                 dsnReturn: t.dsnReturn, envelopeID: t.envelopeID)
         var info = stat()
         let size = stat(spool.path, &info) == 0 ? Int(info.st_size) : 0
+        // The filters' further messages (archive copies) go first: a crash between them and the
+        // message leaves a copy of a message the client was never told was accepted (and sends
+        // again), never an accepted message without its copy.
+        for added in addedMessages {
+            do {
+                let copyID = try await enqueueAdded(added, queue: queue, transactionID: t.id)
+                env.logger.info("filter copy queued", metadata: ["id": "\(t.id)", "queue_id": "\(copyID)",
+                                                                 "recipients": "\(added.recipients.count)"])
+            } catch {
+                env.logger.error("queue refused a filter's copy", metadata: ["id": "\(t.id)", "error": "\(error)"])
+                env.metrics.messagesRefused.increment()
+                await finishTransaction(spool)
+                return reply(451, "4.3.0", "temporary queue failure, try again later")
+            }
+        }
         do {
             // Quarantine: accepted (the sender is not told, as with Postfix's HOLD) and kept in
             // the hold queue until an administrator releases or deletes it.
@@ -178,6 +195,24 @@ extension SMTPServerState {
             env.metrics.messagesRefused.increment()
             await finishTransaction(spool)
             return reply(451, "4.3.0", "temporary queue failure, try again later")
+        }
+    }
+
+    /// Writes a filter's further message to a spool file of its own and queues it.
+    func enqueueAdded(_ added: MessageEdits.AddedMessage, queue: any MailQueue, transactionID: String) async throws -> String {
+        let spool = try SpoolFile(directory: env.spoolDirectory, name: transactionID + "-copy")
+        spool.write(added.content)
+        spool.close()
+        guard !spool.failed else {
+            spool.discard()
+            throw POSIXError(.EIO)
+        }
+        let envelope = Envelope(sender: added.sender, recipients: added.recipients.map { EnvelopeRecipient(address: $0) })
+        do {
+            return try await queue.enqueue(envelope: envelope, messagePath: spool.path, holdReason: nil)
+        } catch {
+            spool.discard()
+            throw error
         }
     }
 
@@ -217,8 +252,12 @@ extension SMTPServerState {
               let out = FileHandle(forWritingAtPath: temporary) else { throw POSIXError(.EIO) }
         defer { try? out.close() }
         try out.seekToEnd()
-        if let newBody = edits.body {
-            try out.write(contentsOf: newBody)
+        if edits.changesBody {
+            // Range edits (MIMERewrite's part changes) apply to the body as received, read whole:
+            // a filter that asked for them had it in memory too.
+            try handle.seek(toOffset: UInt64(section.bodyOffset))
+            let received = edits.body == nil ? [UInt8](handle.readDataToEndOfFile()) : []
+            try out.write(contentsOf: edits.body(from: received))
         } else {
             try handle.seek(toOffset: UInt64(section.bodyOffset))
             while true {

@@ -17,9 +17,10 @@ public enum MIMERewrite {
     /// The fields that describe a part's content: what replacing the message's own top part changes in its header.
     static let contentFields = ["Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description", "Content-ID"]
 
-    /// The modifications that make `changes` to `message`. Changes inside a part another change
+    /// The modifications that make `changes` to `message`: `editBody` ranges of the body, which
+    /// merge with other filters' changes to other parts. Changes inside a part another change
     /// replaces are dropped (the outer one wins); replacing part 0 (the message itself) changes
-    /// its content fields and its body.
+    /// its content fields and replaces the whole body.
     public static func modifications(_ changes: [Change], message: [UInt8], mime: MIMEMessage) -> [FilterModification] {
         let parts = mime.root.allParts
         func part(_ index: Int) -> MIMEPart? { parts.first { $0.index == index } }
@@ -59,18 +60,15 @@ public enum MIMERewrite {
         // Outer changes first at a position; a change inside one already kept is dropped.
         splices.sort { $0.range.lowerBound != $1.range.lowerBound ? $0.range.lowerBound < $1.range.lowerBound
                                                                  : $0.range.count > $1.range.count }
-        var body: [UInt8] = []
-        body.reserveCapacity(message.count - bodyStart)
+        var edits: [FilterModification] = []
         var cursor = bodyStart
         for s in splices {
-            let lower = max(s.range.lowerBound, bodyStart), upper = min(s.range.upperBound, message.count)
-            guard lower >= cursor, lower <= upper || s.range.isEmpty else { continue }
-            body += message[cursor..<min(lower, message.count)]
-            body += s.bytes
-            cursor = max(min(lower, message.count), upper)
+            let lower = min(max(s.range.lowerBound, bodyStart), message.count), upper = min(max(s.range.upperBound, lower), message.count)
+            guard lower >= cursor else { continue }
+            edits.append(.editBody(range: (lower - bodyStart)..<(upper - bodyStart), bytes: s.bytes))
+            cursor = upper
         }
-        body += message[min(cursor, message.count)...]
-        return [.replaceBody(body)]
+        return edits
     }
 
     /// A text/plain part in UTF-8, quoted-printable: the notice that stands where a part was removed.
