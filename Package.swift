@@ -67,6 +67,9 @@ let plugins: [(Product, [Target])] = [
     plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
     // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
     plugin("Milter", path: "Plugins/Milter"),
+    // In-process content filters (PluginAPI's MessageInspector): a disclaimer stamped on outbound
+    // mail, MIME-correctly.
+    plugin("FilterDisclaimer", path: "Plugins/FilterDisclaimer"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -199,6 +202,8 @@ let package = Package(
         // the filter chain's concurrency and timeouts with scripted milters.
         .testTarget(name: "MilterInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
+        // The disclaimer filter from its core, on byte-level MIME fixtures.
+        .testTarget(name: "FilterDisclaimerTests", dependencies: [pluginAPI, "PosternFilterDisclaimerCore"], path: "Tests/FilterDisclaimerTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
