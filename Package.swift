@@ -69,6 +69,12 @@ let plugins: [(Product, [Target])] = [
     plugin("Milter", path: "Plugins/Milter"),
     // The message copier: archive and journal copies queued with the message, or .eml files.
     plugin("FilterArchive", path: "Plugins/FilterArchive"),
+    // In-process content filters (PluginAPI's MessageInspector): a disclaimer stamped on outbound
+    // mail, MIME-correctly.
+    plugin("FilterDisclaimer", path: "Plugins/FilterDisclaimer"),
+    // Data loss prevention: validated card numbers, IBANs and national IDs, dictionaries,
+    // patterns and markings in every text part; reject, quarantine or notify.
+    plugin("FilterDLP", path: "Plugins/FilterDLP"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -203,6 +209,14 @@ let package = Package(
                     path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
         .testTarget(name: "FilterArchiveTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterArchiveCore"],
                     path: "Tests/FilterArchiveTests"),
+        // The disclaimer filter from its core, on byte-level MIME fixtures.
+        .testTarget(name: "FilterDisclaimerTests", dependencies: [pluginAPI, "PosternFilterDisclaimerCore"], path: "Tests/FilterDisclaimerTests"),
+        // The DLP filter's detectors (check digits, valid and invalid), policies and texts, from its core.
+        .testTarget(name: "FilterDLPTests", dependencies: [pluginAPI, "PosternFilterDLPCore"], path: "Tests/FilterDLPTests"),
+        // Both content filters through the real binary: smtplib against listeners running them,
+        // the queue read back byte for byte.
+        .testTarget(name: "FilterContentInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
+                    path: "Tests/FilterContentInteropTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -63,6 +63,47 @@ public enum MailCharset {
         }
     }
 
+    /// `text` in charset `label`, or nil when the charset is unknown or a character of `text`
+    /// has no encoding in it (nothing is transliterated or replaced): what a filter that adds
+    /// text to a part checks before writing it in the part's own charset.
+    public static func encode(_ text: String, charset label: String) -> [UInt8]? {
+        let name = canonicalName(label)
+        switch name {
+        case "UTF-8":
+            return Array(text.utf8)
+        case "US-ASCII":
+            return text.utf8.allSatisfy({ $0 < 0x80 }) ? Array(text.utf8) : nil
+        case "ISO-8859-1":
+            var out: [UInt8] = []
+            out.reserveCapacity(text.unicodeScalars.count)
+            for scalar in text.unicodeScalars {
+                guard scalar.value < 0x100 else { return nil }
+                out.append(UInt8(scalar.value))
+            }
+            return out
+        default:
+            let cd = iconv_open(name, "UTF-8")
+            if cd == nil || Int(bitPattern: cd) == -1 { return nil }
+            defer { iconv_close(cd) }
+            var input = Array(text.utf8)
+            var output = [UInt8](repeating: 0, count: input.count * 4 + 16)
+            let ok: Int? = input.withUnsafeMutableBufferPointer { inBuf in
+                output.withUnsafeMutableBufferPointer { outBuf in
+                    var inPtr: UnsafeMutablePointer<CChar>? = inBuf.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self) }
+                    var inLeft = inBuf.count
+                    var outPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(outBuf.baseAddress!).assumingMemoryBound(to: CChar.self)
+                    var outLeft = outBuf.count
+                    // EILSEQ: a character the charset lacks; nothing is replaced, the caller decides.
+                    if inLeft > 0 && iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft) == -1 { return nil }
+                    // Flush a stateful encoder (ISO-2022-JP's return to ASCII).
+                    if iconv(cd, nil, nil, &outPtr, &outLeft) == -1 { return nil }
+                    return outBuf.count - outLeft
+                }
+            }
+            return ok.map { Array(output[0..<$0]) }
+        }
+    }
+
     /// Bytes as UTF-8 when valid, else as ISO-8859-1: what an unknown charset gives.
     public static func fallback(_ bytes: [UInt8]) -> String {
         if let text = String(validatingUTF8Bytes: bytes) { return text }

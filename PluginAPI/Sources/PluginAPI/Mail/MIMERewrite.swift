@@ -15,7 +15,7 @@ public enum MIMERewrite {
     }
 
     /// The fields that describe a part's content: what replacing the message's own top part changes in its header.
-    static let contentFields = ["Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description", "Content-ID"]
+    public static let contentFields = ["Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Content-Description", "Content-ID"]
 
     /// The modifications that make `changes` to `message`: `editBody` ranges of the body, which
     /// merge with other filters' changes to other parts. Changes inside a part another change
