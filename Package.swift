@@ -67,6 +67,9 @@ let plugins: [(Product, [Target])] = [
     plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
     // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
     plugin("Milter", path: "Plugins/Milter"),
+    // Anti-spam rule sets (the filter `rules`): rule files are TOML, read with TOMLKit linked into
+    // this plugin alone (no TOMLKit type crosses into the host).
+    plugin("FilterRules", path: "Plugins/FilterRules", extra: [.product(name: "TOMLKit", package: "TOMLKit")]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -199,6 +202,10 @@ let package = Package(
         // the filter chain's concurrency and timeouts with scripted milters.
         .testTarget(name: "MilterInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
+        // The rules filter: every condition on byte-level messages, scoring and thresholds, config
+        // errors; and the real binary with smtplib, unbound as the block lists' DNS, and a reload.
+        .testTarget(name: "FilterRulesTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterRulesCore"],
+                    path: "Tests/FilterRulesTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
