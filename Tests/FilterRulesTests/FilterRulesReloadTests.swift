@@ -54,15 +54,19 @@ final class FilterRulesReloadTests: XCTestCase {
             try open.send(String(line))
         }
         XCTAssertTrue(try Self.command(open, ".").hasPrefix("250"))
-        XCTAssertTrue(try Self.command(open, "QUIT").hasPrefix("221"))
+        // The draining worker then ends the session (421, RFC 5321 §3.8) rather than take another message.
+        let after = (try? Self.command(open, "QUIT")) ?? "closed"
+        XCTAssertTrue(after.hasPrefix("221") || after.hasPrefix("421") || after == "closed", after)
         let old = try XCTUnwrap(s.queued(containing: "open-session")?.message)
         XCTAssertTrue(old.contains("X-Spam-Status: Yes, score=6.0 required=5.0 tests=CASINO\r\n"), old)
 
-        // A broken rules file: the reload is refused with the reason, the rules in force stay.
+        // A broken rules file: the new generation's worker cannot activate the plugin, so the
+        // reload is refused; the log says what to fix; the rules in force stay.
         _ = rulesDir.write("rules.toml", Self.rules(score: 3.0, tag: 2.5) + "\nbody = \"two conditions\"\n")
         let refused = try s.server.reload()
-        XCTAssertFalse(refused.ok)
-        XCTAssertTrue("\(refused.message) \(refused.errors)".contains("(rule 'CASINO'): give exactly one condition"), "\(refused.message) \(refused.errors)")
+        XCTAssertFalse(refused.ok, refused.message)
+        XCTAssertTrue(s.server.log.contains("rules_file \(rulesFile): sets.0 (set 'A'): rules.0 (rule 'CASINO'): give exactly one condition"),
+                      s.server.log)
         XCTAssertTrue(try sendCasino("after-refused").contains("X-Spam-Status: Yes, score=3.0 required=2.5 tests=CASINO\r\n"))
     }
 

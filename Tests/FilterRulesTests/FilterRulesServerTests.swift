@@ -172,11 +172,13 @@ final class FilterRulesServerTests: XCTestCase {
         let s = try running()
         let (code, output) = Build.run(Build.postern, ["check-config", "-c", s.server.configFile], cwd: s.dir.path)
         XCTAssertEqual(code, 0, output)
-        // A mistake in a rule is refused with what to fix.
+        // A key or type mistake in an inline rule is refused with its place (the deeper checks,
+        // one condition per rule and valid regexes, run when a worker activates the plugin:
+        // FilterRulesReloadTests shows a reload refused for them).
         let bad = s.dir.write("bad.toml", (try String(contentsOfFile: s.server.configFile, encoding: .utf8))
-            .replacingOccurrences(of: "dnsbl = \"dnsbl.test\"", with: "dnsbl = \"dnsbl.test\"\nbody = \"also\""))
+            .replacingOccurrences(of: "score = 4.0", with: "score = \"four\""))
         let (badCode, badOutput) = Build.run(Build.postern, ["check-config", "-c", bad], cwd: s.dir.path)
         XCTAssertNotEqual(badCode, 0, badOutput)
-        XCTAssertTrue(badOutput.contains("(rule 'IN_DNSBL'): give exactly one condition"), badOutput)
+        XCTAssertTrue(badOutput.contains("plugin.filter-rules.sets[0].rules[2].score: expected float, found string \"four\""), badOutput)
     }
 }
