@@ -1,5 +1,6 @@
 import Foundation
 import PluginAPI
+import PosternHost
 @testable import PosternFilterRulesCore
 import XCTest
 
@@ -74,5 +75,25 @@ final class ConfigTests: XCTestCase {
         }
         XCTAssertEqual(schema.validate(["sets": .array([.table(["name": .string("x"), "tag": .string("high")])])]).map(\.description),
                        ["sets.0.tag: expected float, found string \"high\""])
+    }
+
+    /// The README's example, as a config: its sets pass every check of activation, not only the schema.
+    func testReadmeExampleLoads() throws {
+        let readme = try String(contentsOfFile: packageRoot + "/Plugins/FilterRules/README.md", encoding: .utf8)
+        let example = try XCTUnwrap(readme.components(separatedBy: "```toml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let source = example.replacingOccurrences(of: "rules_file = \"/etc/postern/rules.toml\"", with: "")
+        let config: HostConfig
+        switch HostConfig.parse(source: "data_dir = \"/tmp\"\n" + source, file: "README.md") {
+        case .success(let c): config = c
+        case .failure(let d): return XCTFail("\(d.all)")
+        }
+        let values = try XCTUnwrap(config.pluginSections["filter-rules"])
+        let schema = FilterRulesRegistration.schema
+        XCTAssertEqual(schema.validate(values), [])
+        let settings = try FilterRulesPlugin.settings(ConfigSection(schema.applyingDefaults(to: values)), dataDirectory: "/tmp")
+        let set = try XCTUnwrap(settings.sets.first)
+        XCTAssertEqual(set.name, "example-org")
+        XCTAssertEqual(set.rules.count, RuleFile.defaultSet().rules.count + 2, "MISSING_DATE replaced, two added")
+        XCTAssertEqual(settings.trustedNetworks.count, 3)
     }
 }

@@ -52,7 +52,7 @@ struct IPAddress: Sendable, Equatable {
 }
 
 /// A network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`, or one address).
-struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
+struct IPNetwork: Sendable, Equatable {
     let network: IPAddress
     let prefix: Int
 
@@ -74,6 +74,4 @@ struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
     func contains(_ address: IPAddress) -> Bool {
         address.bytes.count == network.bytes.count && address.masked(prefix) == network
     }
-
-    var description: String { "\(network.bytes)/\(prefix)" }
 }

@@ -31,6 +31,8 @@ struct RulesInspector: MessageInspector {
     /// complete only after every plugin is active).
     let resolver: @Sendable () -> (any DNSResolver)?
     let logger: Logger
+    /// Whether "no DNS resolver" was logged already (once per worker is enough).
+    let warnedNoResolver = NIOLockedValueBox(false)
 
     var maxBufferedBytes: Int { settings.maxMessageBytes }
 
@@ -58,7 +60,7 @@ struct RulesInspector: MessageInspector {
                 let answers = await Blocklists.lookUp(questions, resolver: resolver, concurrency: settings.dnsConcurrency)
                 listed = answers.listed
                 for failure in answers.failures { logger.warning("block list lookup failed, counted as not listed", metadata: ["lookup": "\(failure)"]) }
-            } else {
+            } else if !warnedNoResolver.withLockedValue({ w in defer { w = true }; return w }) {
                 logger.warning("no DNS resolver plugin loaded: dnsbl and uribl rules never hit", metadata: ["set": "\(set.name)"])
             }
         }
