@@ -75,6 +75,9 @@ let plugins: [(Product, [Target])] = [
     // Data loss prevention: validated card numbers, IBANs and national IDs, dictionaries,
     // patterns and markings in every text part; reject, quarantine or notify.
     plugin("FilterDLP", path: "Plugins/FilterDLP"),
+    // Anti-spam rule sets (the filter `rules`): rule files are TOML, read with TOMLKit linked into
+    // this plugin alone (no TOMLKit type crosses into the host).
+    plugin("FilterRules", path: "Plugins/FilterRules", extra: [.product(name: "TOMLKit", package: "TOMLKit")]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -217,6 +220,10 @@ let package = Package(
         // the queue read back byte for byte.
         .testTarget(name: "FilterContentInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/FilterContentInteropTests"),
+        // The rules filter: every condition on byte-level messages, scoring and thresholds, config
+        // errors; and the real binary with smtplib, unbound as the block lists' DNS, and a reload.
+        .testTarget(name: "FilterRulesTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterRulesCore"],
+                    path: "Tests/FilterRulesTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
