@@ -49,7 +49,7 @@ let plugins: [(Product, [Target])] = [
     // Lookup tables from Postfix-style key/value files (access tables, sender login maps).
     plugin("TableFile", path: "Plugins/TableFile"),
     // IMAP4rev1 on the store: Parser/ (commands, responses), Session/ (state machine), NIO glue.
-    plugin("IMAP", path: "Plugins/IMAP", extra: ["CZlib"]),
+    plugin("IMAP", path: "Plugins/IMAP", extra: ["CSystemZlib"]),
     // The outbound transports: smtp (MX routing, STARTTLS, PIPELINING, 8BITMIME downgrade) and lmtp.
     plugin("SMTPClient", path: "Plugins/SMTPClient"),
     // Webmail over IMAP: HTTP from PluginAPI's PluginHTTP module (Hummingbird), pages from
@@ -78,6 +78,9 @@ let plugins: [(Product, [Target])] = [
     // Anti-spam rule sets (the filter `rules`): rule files are TOML, read with TOMLKit linked into
     // this plugin alone (no TOMLKit type crosses into the host).
     plugin("FilterRules", path: "Plugins/FilterRules", extra: [.product(name: "TOMLKit", package: "TOMLKit")]),
+    // Attachments blocked, removed or quarantined by name, type, content and ZIP member names
+    // (ZIPFoundation, linked into this plugin alone, lists the archives).
+    plugin("FilterAttachments", path: "Plugins/FilterAttachments", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -96,11 +99,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", exact: "0.9.20"),
     ],
     targets: [
         // The system zlib, for the imap plugin's COMPRESS=DEFLATE (a C library, not a Swift
-        // module the host shares, so the plugin may link it itself).
-        .systemLibrary(name: "CZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // module the host shares, so the plugin may link it itself). Not called CZlib: that is
+        // ZIPFoundation's own zlib module, and two modules of one name cannot meet in a build.
+        .systemLibrary(name: "CSystemZlib", path: "Plugins/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The system libcrypto's MD5 with its chaining state, for the sasl-cram-md5 plugin's stored contexts.
         .systemLibrary(name: "COpenSSLMD5", path: "Plugins/SASLCRAMMD5/COpenSSLMD5", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
@@ -224,6 +229,11 @@ let package = Package(
         // errors; and the real binary with smtplib, unbound as the block lists' DNS, and a reload.
         .testTarget(name: "FilterRulesTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterRulesCore"],
                     path: "Tests/FilterRulesTests"),
+        // The filter-attachments plugin: file names, magic bytes, ZIP listings and cleansing from its
+        // core over byte-level MIME fixtures, and the plugin through the real binary with smtplib.
+        .testTarget(name: "FilterAttachmentsTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterAttachmentsCore",
+                                                                   .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                    path: "Tests/FilterAttachmentsTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

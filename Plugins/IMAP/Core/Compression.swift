@@ -1,4 +1,4 @@
-import CZlib
+import CSystemZlib
 import PluginAPI
 
 /// COMPRESS=DEFLATE (RFC 4978): raw DEFLATE (RFC 1951, no zlib header) in both directions, put
