@@ -12,22 +12,7 @@ final class FirstRunTests: XCTestCase {
     /// The default config with every `port = N` and the metrics address moved to free ports; the
     /// data directory inside the test's directory.
     static func defaultConfig(ports: inout [Int: Int]) throws -> String {
-        var text = try String(contentsOfFile: Build.packageRoot + "/Config/all-in-one.toml", encoding: .utf8)
-        var lines: [String] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("port = "), let old = Int(line.dropFirst("port = ".count)) {
-                let new = freePort()
-                ports[old] = new
-                lines.append("port = \(new)")
-            } else if line.hasPrefix("listen = \"127.0.0.1:") {
-                lines.append("listen = \"127.0.0.1:\(freePort())\"")
-            } else if line.hasPrefix("data_dir = ") {
-                lines.append("data_dir = \"./var\"")
-            } else {
-                lines.append(String(line))
-            }
-        }
-        text = lines.joined(separator: "\n")
+        let text = try shippedConfig("all-in-one.toml", ports: &ports)
         XCTAssertTrue(text.contains("tls = \"starttls\""), "the default config offers STARTTLS")
         return text
     }
