@@ -64,7 +64,17 @@ public enum Probe {
         let byName = Dictionary(loaded.map { ($0.manifest.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (name, section) in config.pluginSections.sorted(by: { $0.key < $1.key }) {
             guard let plugin = byName[name] else { continue }
-            issues += plugin.manifest.config.validate(section, at: ["plugin", name])
+            let schemaIssues = plugin.manifest.config.validate(section, at: ["plugin", name])
+            issues += schemaIssues
+            // What the schema cannot say, the plugin's own check says (only on a section whose
+            // types are right, so the check may rely on them).
+            if schemaIssues.isEmpty, let check = plugin.registration.check {
+                do {
+                    try check(ConfigSection(plugin.manifest.config.applyingDefaults(to: section)), config.dataDirectory)
+                } catch {
+                    issues.append(ConfigIssue(keyPath: ["plugin", name], message: "\(error)"))
+                }
+            }
         }
         // Roles mean something: a plugin serves the roles its manifest names, and a listener the
         // roles of its protocol service (which may be narrower). The error points at what brought

@@ -124,4 +124,21 @@ final class GatewayConfigTests: XCTestCase {
         XCTAssertEqual(held.summary["queue"] as? String, "hold")
         XCTAssertEqual(held.summary["holdReason"] as? String, "DLP policy payment-data")
     }
+
+    /// check-config runs each plugin's own check, not only its schema: a DLP policy naming a
+    /// detector that does not exist and an archive rule without a destination are reported,
+    /// each under its plugin's section, with what to fix.
+    func testCheckConfigReportsWhatOnlyThePluginKnows() throws {
+        var ports: [Int: Int] = [:]
+        var config = try shippedConfig("gateway.toml", ports: &ports)
+        config = config.replacingOccurrences(of: "detectors = [\"credit_card\", \"iban\"]", with: "detectors = [\"credit_card\", \"ibna\"]")
+        config += "\n[plugin.filter-archive.rules.nowhere]\naddresses = [\"ceo@example.org\"]\n"
+        let file = Self.dir.write("broken-gateway.toml", config)
+        let (code, output) = Build.run(Build.postern, ["check-config", "-c", file], cwd: Self.dir.path)
+        XCTAssertNotEqual(code, 0, output)
+        XCTAssertTrue(output.contains("plugin.filter-dlp") && output.contains("ibna"), output)
+        XCTAssertTrue(output.contains("plugin.filter-archive") && output.contains("archive rule 'nowhere': give exactly one of copy_to, journal_to or directory"), output)
+        let (good, goodOutput) = Build.run(Build.postern, ["check-config", "-c", Build.packageRoot + "/Config/gateway.toml"], cwd: Self.dir.path)
+        XCTAssertEqual(good, 0, goodOutput)
+    }
 }

@@ -82,10 +82,18 @@ public struct PluginManifest: Sendable, Equatable {
 public struct PluginRegistration: Sendable {
     public var manifest: PluginManifest
     public var activate: @Sendable (PluginContext) throws -> any Plugin
+    /// What `postern check-config` (and the probe before every start and reload) runs on the
+    /// plugin's section, defaults applied, after its schema passed: the checks the schema cannot
+    /// express (a rule with no condition, a bad regex, an unreadable rules file). Throwing reports
+    /// the error's description against `[plugin.NAME]`. It must not open connections or start
+    /// anything; the data directory is given for relative paths.
+    public var check: (@Sendable (_ config: ConfigSection, _ dataDirectory: String) throws -> Void)?
 
-    public init(manifest: PluginManifest, activate: @escaping @Sendable (PluginContext) throws -> any Plugin) {
+    public init(manifest: PluginManifest, activate: @escaping @Sendable (PluginContext) throws -> any Plugin,
+                check: (@Sendable (_ config: ConfigSection, _ dataDirectory: String) throws -> Void)? = nil) {
         self.manifest = manifest
         self.activate = activate
+        self.check = check
     }
 }
 

@@ -32,7 +32,8 @@ package enum ArchiveRegistration {
                     ConfigField("max_message_size", .size, default: .string("100M"),
                                 help: "the largest message copied; a bigger one that a rule matches is refused (552)"),
                 ])),
-            activate: { context in try ArchivePlugin(context: context) })
+            activate: { context in try ArchivePlugin(context: context) },
+            check: { config, _ in _ = try ArchiveConfig.rules(config.section("rules") ?? ConfigSection()) })
     }
 }
 

@@ -49,7 +49,8 @@ package enum FilterAttachmentsRegistration {
                                 help: "field added to a cleansed message per removed file; \"\" for none"),
                     ConfigField("notice", .string, help: "text standing where a file was removed; {file}, {reason}, {rule} are filled in"),
                 ])),
-            activate: { context in try FilterAttachmentsPlugin(context: context) })
+            activate: { context in try FilterAttachmentsPlugin(context: context) },
+            check: { config, _ in _ = try FilterAttachmentsRegistration.settings(config) })
     }
 
     /// The settings of `[plugin.filter-attachments]`; errors say which key to fix.

@@ -43,7 +43,8 @@ package enum DLPRegistration {
                     ConfigField("max_message_size", .size, default: .string("32M"),
                                 help: "the most of a message that is scanned; the rest of a bigger one is not"),
                 ])),
-            activate: { context in try DLPPlugin(context: context) })
+            activate: { context in try DLPPlugin(context: context) },
+            check: { config, _ in _ = try DLPRegistration.policies(config) })
     }
 
     /// The detectors a config defines, by name: the built-ins, `markings`, its dictionaries and patterns.

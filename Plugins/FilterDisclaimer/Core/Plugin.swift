@@ -36,7 +36,8 @@ package enum DisclaimerRegistration {
                     ConfigField("max_message_size", .size, default: .string("32M"),
                                 help: "bigger messages are passed on without a disclaimer"),
                 ])),
-            activate: { context in try DisclaimerPlugin(context: context) })
+            activate: { context in try DisclaimerPlugin(context: context) },
+            check: { config, _ in _ = try DisclaimerRegistration.profiles(config) })
     }
 
     /// The profiles of a plugin section (defaults applied: the host does not apply them inside arrays).

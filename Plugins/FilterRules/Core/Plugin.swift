@@ -33,7 +33,8 @@ package enum FilterRulesRegistration {
             manifest: PluginManifest(
                 name: "filter-rules", version: "1.0.0", summary: "anti-spam rule sets: scores, tags, quarantines or rejects",
                 kinds: [.filter], config: schema),
-            activate: { context in try FilterRulesPlugin(context: context) })
+            activate: { context in try FilterRulesPlugin(context: context) },
+            check: { config, dataDirectory in _ = try FilterRulesPlugin.settings(config, dataDirectory: dataDirectory) })
     }
 }
 

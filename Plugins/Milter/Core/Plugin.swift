@@ -24,7 +24,14 @@ package enum MilterRegistration {
                                     help: "the verdict when the milter cannot be reached, times out or breaks the protocol: tempfail, accept or reject"),
                     ]))), default: .table([:]), help: "one [plugin.milter.milters.NAME] per milter; NAME is the filter name listeners use"),
                 ])),
-            activate: { context in try MilterPlugin(context: context) })
+            activate: { context in try MilterPlugin(context: context) },
+            check: { config, _ in
+                let section = config.section("milters") ?? ConfigSection()
+                for name in section.values.keys.sorted() {
+                    let text = section.section(name)?.string("address") ?? ""
+                    guard MilterAddress(text) != nil else { throw MilterConfigError.badAddress(name, text) }
+                }
+            })
     }
 }
 
