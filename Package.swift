@@ -67,6 +67,8 @@ let plugins: [(Product, [Target])] = [
     plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
     // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
     plugin("Milter", path: "Plugins/Milter"),
+    // Anti-virus through a running clamd (INSTREAM): the `clamav` filter listeners run.
+    plugin("FilterClamAV", path: "Plugins/FilterClamAV"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -199,6 +201,10 @@ let package = Package(
         // the filter chain's concurrency and timeouts with scripted milters.
         .testTarget(name: "MilterInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI],
                     path: "Tests/MilterInteropTests", exclude: ["Scripts"]),
+        // The clamav filter: the INSTREAM codec and the cleanse rewrite from its core, and the real
+        // binary against a real clamd with a signature database the tests write.
+        .testTarget(name: "FilterClamAVTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterClamAVCore"],
+                    path: "Tests/FilterClamAVTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]
