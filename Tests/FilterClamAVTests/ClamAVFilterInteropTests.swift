@@ -62,25 +62,25 @@ final class ClamAVFilterInteropTests: XCTestCase {
 
     func testEICARInAPlainBodyIsRejected() throws {
         try send("mx", Fixtures.plain("plain", body: "Hello.\n\(Signatures.eicar)\nBye."),
-                 expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+                 expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
     }
 
     func testEICARBase64AttachmentIsRejected() throws {
         try send("mx", Fixtures.withAttachment("invoice", bytes: Array(Signatures.eicar.utf8)),
-                 expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+                 expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
     }
 
     func testEICARQuotedPrintableIsRejected() throws {
         let message = Fixtures.headers("qp", extra: "MIME-Version: 1.0\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n")
             + "\n" + Fixtures.eicarQuotedPrintable + "\n"
         XCTAssertFalse(message.contains(Signatures.eicar), "the fixture must hide EICAR's bytes")
-        try send("mx", message, expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+        try send("mx", message, expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
     }
 
     func testUUEncodedEICARInTheBodyIsRejected() throws {
         let message = Fixtures.plain("uu", body: "An old-style attachment:\n\n" + Fixtures.uuencode(Array(Signatures.eicar.utf8), name: "eicar.com") + "\nRegards.")
         XCTAssertFalse(message.contains(Signatures.eicar))
-        try send("mx", message, expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+        try send("mx", message, expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
     }
 
     func testEICARInsideAForwardedMessageInsideMultipartIsRejected() throws {
@@ -97,15 +97,15 @@ final class ClamAVFilterInteropTests: XCTestCase {
             --outer--
 
             """
-        try send("mx", message, expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+        try send("mx", message, expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
     }
 
     func testTheTestsOwnPatternAndFileHashAreFound() throws {
         try send("mx", Fixtures.plain("pattern", body: "text \(Signatures.pattern) text"),
-                 expect: "DATA 554 5.7.1 message refused: virus Postern.Test.Pattern found", queues: 0)
+                 expect: "DATA 554 5.7.1 message refused: virus Postern.Test.Pattern.UNOFFICIAL found", queues: 0)
         // A file-hash signature matches only the attachment's exact decoded bytes.
         try send("mx", Fixtures.withAttachment("hashed", name: "report.bin", bytes: Signatures.hashedFile),
-                 expect: "DATA 554 5.7.1 message refused: virus Postern.Test.FileHash found", queues: 0)
+                 expect: "DATA 554 5.7.1 message refused: virus Postern.Test.FileHash.UNOFFICIAL found", queues: 0)
     }
 
     // MARK: - Clean mail
@@ -142,9 +142,9 @@ final class ClamAVFilterInteropTests: XCTestCase {
         let entries = try s.queuedEntries()
         XCTAssertEqual(entries.count, before + 1)
         let entry = try XCTUnwrap(entries.first { ($0.summary["holdReason"] as? String)?.contains("Eicar") == true })
-        XCTAssertEqual(entry.summary["holdReason"] as? String, "virus Eicar-Test-Signature found")
+        XCTAssertEqual(entry.summary["holdReason"] as? String, "virus Eicar-Test-Signature.UNOFFICIAL found")
         let text = String(decoding: entry.message, as: UTF8.self)
-        XCTAssertTrue(text.contains("X-Virus-Status: Infected (Eicar-Test-Signature)\r\n"), text)
+        XCTAssertTrue(text.contains("X-Virus-Status: Infected (Eicar-Test-Signature.UNOFFICIAL)\r\n"), text)
         // Held as received: the attachment is still there for the administrator.
         XCTAssertTrue(text.contains(Fixtures.base64(Array(Signatures.eicar.utf8)).replacingOccurrences(of: "\n", with: "\r\n")), text)
     }
@@ -173,13 +173,13 @@ final class ClamAVFilterInteropTests: XCTestCase {
         let queued = try XCTUnwrap(try send("cleanse", message, expect: "DATA 250 ", queues: 1).first)
         let text = String(decoding: queued, as: UTF8.self)
         XCTAssertFalse(text.contains(Fixtures.base64(Array(Signatures.eicar.utf8)).trimmingCharacters(in: .newlines)), text)
-        XCTAssertTrue(text.contains("X-Virus-Status: Cleaned (Eicar-Test-Signature removed)\r\n"), text)
+        XCTAssertTrue(text.contains("X-Virus-Status: Cleaned (Eicar-Test-Signature.UNOFFICIAL removed)\r\n"), text)
         // Python's email package finds no defect, and the parts are the text, the notice, the kept file.
         let parts = try pythonParts(queued)
         XCTAssertEqual(parts, [
             "multipart/mixed None defects=0",
             "text/plain None defects=0 Two attachments, one infected.",
-            "text/plain None defects=0 The attachment \"\u{e9}icar copy.com\" (application/octet-stream) was removed by the mail server's virus scanner: it contained the virus Eicar-Test-Signature.",
+            "text/plain None defects=0 The attachment \"\u{e9}icar copy.com\" (application/octet-stream) was removed by the mail server's virus scanner: it contained the virus Eicar-Test-Signature.UNOFFICIAL.",
             "text/plain keep.txt defects=0 kept",
         ], text)
         // Scanned again, the queued message is clean.
@@ -213,17 +213,17 @@ final class ClamAVFilterInteropTests: XCTestCase {
     func testCleanseCutsAUUEncodedFileOutOfThePlainBody() throws {
         let message = Fixtures.plain("uu", body: "Before.\n" + Fixtures.uuencode(Array(Signatures.eicar.utf8), name: "eicar.com") + "After.")
         let queued = String(decoding: try XCTUnwrap(try send("cleanse", message, expect: "DATA 250 ", queues: 1).first), as: UTF8.self)
-        XCTAssertTrue(queued.hasSuffix("\r\n\r\nBefore.\r\n[uuencoded file eicar.com removed by the mail server's virus scanner: it contained Eicar-Test-Signature]\r\nAfter.\r\n"), queued)
+        XCTAssertTrue(queued.hasSuffix("\r\n\r\nBefore.\r\n[uuencoded file eicar.com removed by the mail server's virus scanner: it contained Eicar-Test-Signature.UNOFFICIAL]\r\nAfter.\r\n"), queued)
         XCTAssertFalse(queued.contains("begin 644"), queued)
     }
 
     func testCleanseRefusesWhatCannotBeRemovedAlone() throws {
         // The message's only part.
         try send("cleanse", Fixtures.plain("single", body: Signatures.eicar),
-                 expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+                 expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
         // Found in the message as a whole only (a header field): no part to remove.
         try send("cleanse", Fixtures.headers("raw", extra: "\(Signatures.headerOnly): yes\n") + "\nhello\n",
-                 expect: "DATA 554 5.7.1 message refused: virus Postern.Test.HeaderMarker found", queues: 0)
+                 expect: "DATA 554 5.7.1 message refused: virus Postern.Test.HeaderMarker.UNOFFICIAL found", queues: 0)
     }
 
     // MARK: - clamd's limits, metrics
@@ -238,7 +238,7 @@ final class ClamAVFilterInteropTests: XCTestCase {
     }
 
     func testVirusesAreCounted() throws {
-        try send("mx", Fixtures.plain("count", body: Signatures.eicar), expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature found", queues: 0)
+        try send("mx", Fixtures.plain("count", body: Signatures.eicar), expect: "DATA 554 5.7.1 message refused: virus Eicar-Test-Signature.UNOFFICIAL found", queues: 0)
         let metrics = try running().metrics()
         let line = metrics.split(separator: "\n").first { $0.hasPrefix("postern_clamav_viruses_found_total{") && $0.contains("direction=\"inbound\"") }
         let value = try XCTUnwrap(line.flatMap { Double($0.split(separator: " ").last ?? "") }, metrics)

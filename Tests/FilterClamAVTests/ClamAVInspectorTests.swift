@@ -45,13 +45,13 @@ final class ClamAVInspectorTests: XCTestCase {
     func testTheClientScansOverTCP() async throws {
         let client = try inspector().client
         let infected = try await client.scan(Array(Signatures.eicar.utf8))
-        XCTAssertEqual(infected, "Eicar-Test-Signature")
+        XCTAssertEqual(infected, "Eicar-Test-Signature.UNOFFICIAL")
         let clean = try await client.scan(Array("nothing".utf8))
         XCTAssertNil(clean)
         // Bigger than one INSTREAM chunk, the pattern across a chunk boundary.
         let big = [UInt8](repeating: 46, count: ClamdInstream.chunkSize - 10) + Array(Signatures.pattern.utf8) + [UInt8](repeating: 46, count: 100_000)
         let found = try await client.scan(big)
-        XCTAssertEqual(found, "Postern.Test.Pattern")
+        XCTAssertEqual(found, "Postern.Test.Pattern.UNOFFICIAL")
         // Over StreamMaxLength (1 MiB here).
         do {
             _ = try await client.scan([UInt8](repeating: 46, count: 1_200_000))
@@ -92,7 +92,7 @@ final class ClamAVInspectorTests: XCTestCase {
         // The same with EICAR after the last part that never closes.
         let infected = clean + "--x\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n\(Fixtures.base64(Array(Signatures.eicar.utf8)))\n"
         let (refused, _) = await inspector.inspect(message(infected))
-        XCTAssertEqual(refused, .reject(MailReply(554, "5.7.1", "message refused: virus Eicar-Test-Signature found")))
+        XCTAssertEqual(refused, .reject(MailReply(554, "5.7.1", "message refused: virus Eicar-Test-Signature.UNOFFICIAL found")))
     }
 
     func testAClamdThatNeverAnswersTimesOut() async throws {

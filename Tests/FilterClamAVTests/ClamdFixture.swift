@@ -37,7 +37,8 @@ final class ClamdFixture {
         socket = work.path + "/clamd.sock"
         try FileManager.default.createDirectory(atPath: work.path + "/db", withIntermediateDirectories: true)
         // EICAR by its bytes anywhere (the name its real signature has), the test pattern, the
-        // header marker, and the hashed file by MD5:size.
+        // header marker, and the hashed file by MD5:size. clamd reports a signature from an
+        // unsigned database with `.UNOFFICIAL` after its name (Eicar-Test-Signature.UNOFFICIAL).
         work.write("db/postern-test.ndb", """
             Eicar-Test-Signature:0:*:\(Signatures.hex(Array(Signatures.eicar.utf8)))
             Postern.Test.Pattern:0:*:\(Signatures.hex(Array(Signatures.pattern.utf8)))

@@ -98,7 +98,7 @@ final class CleanseTests: XCTestCase {
         let changes = try XCTUnwrap(Cleanse.changes([Finding(origin: .message, virus: "V"), Finding(origin: .part(index: 2), virus: "V")],
                                                     message: message, mime: MIMEMessage(parsing: message)))
         let out = String(decoding: apply(changes, message), as: UTF8.self)
-        XCTAssertTrue(out.contains("--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nThe attachment \"eicar.com\" (application/octet-stream) was removed by the mail server's virus scanner: it contained the virus V.\r\n\r\n--b1--"), out)
+        XCTAssertTrue(out.contains("--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nThe attachment \"eicar.com\" (application/octet-stream) was removed by the ma=\r\nil server's virus scanner: it contained the virus V.\r\n\r\n--b1--"), out)
         XCTAssertFalse(out.contains(Fixtures.base64(eicar)), out)
         let reparsed = MIMEMessage(parsing: Array(out.utf8))
         XCTAssertEqual(reparsed.problems, [])
