@@ -95,7 +95,7 @@ struct ClamdClient: Sendable {
         }
         // Closed however the scan ends (a reply, an error, the deadline cancelling this task).
         defer { channel.close(promise: nil) }
-        try await withTaskCancellationHandler {
+        await withTaskCancellationHandler {
             // clamd answers as soon as it has a verdict or an error (over StreamMaxLength it
             // answers and closes mid-stream): a failed write is not the end, the reply is read.
             do {
