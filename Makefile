@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # Every test target is in exactly one of these (PosternHostTests checks it against Package.swift).
 UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests SASLMechanismTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests WebmailTests LDAPTests MilterTests FilterDisclaimerTests FilterDLPTests
-INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests WebmailBrowserTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests
+INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests WebmailBrowserTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests
 space := $(subst ,, )
 bar := |
 target_filter = "^($(subst $(space),$(bar),$(strip $(1))))\."
@@ -59,7 +59,7 @@ screenshots:     ## write the webmail's screenshots into ./screenshots
 # $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
 # /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
 PREFIX ?= /usr/local
-SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLSCRAM SASLCRAMMD5 SASLDigestMD5 SASLCyrus AuthKerberos SASLGSSAPI SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail LDAP Milter FilterArchive FilterDisclaimer FilterDLP FilterRules FilterAttachments
+SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLSCRAM SASLCRAMMD5 SASLDigestMD5 SASLCyrus AuthKerberos SASLGSSAPI SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail LDAP Milter FilterArchive FilterDisclaimer FilterDLP FilterRules FilterAttachments FilterClamAV
 install: deps
 	$(SWIFT) build -c release
 	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern

@@ -81,6 +81,8 @@ let plugins: [(Product, [Target])] = [
     // Attachments blocked, removed or quarantined by name, type, content and ZIP member names
     // (ZIPFoundation, linked into this plugin alone, lists the archives).
     plugin("FilterAttachments", path: "Plugins/FilterAttachments", extra: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+    // Anti-virus through a running clamd (INSTREAM): the `clamav` filter listeners run.
+    plugin("FilterClamAV", path: "Plugins/FilterClamAV"),
 ]
 // The test plugins (Tests/Plugins: a small line protocol and four plugins the loader must refuse)
 // are no products: the interop tests compile them with swiftc into .build/.../test-plugins
@@ -234,6 +236,10 @@ let package = Package(
         .testTarget(name: "FilterAttachmentsTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterAttachmentsCore",
                                                                    .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     path: "Tests/FilterAttachmentsTests"),
+        // The clamav filter: the INSTREAM codec and the cleanse rewrite from its core, and the real
+        // binary against a real clamd with a signature database the tests write.
+        .testTarget(name: "FilterClamAVTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterClamAVCore"],
+                    path: "Tests/FilterClamAVTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

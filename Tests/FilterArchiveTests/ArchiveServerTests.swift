@@ -9,7 +9,7 @@ import XCTest
 /// written, a failed write refuses the message for now, and every one of 1,000 accepted messages
 /// has its journal and its file.
 final class ArchiveServerTests: XCTestCase {
-    static let rig = FilterRig("archive")
+    static let rig = PeerRig("archive")
 
     override class func setUp() {
         super.setUp()

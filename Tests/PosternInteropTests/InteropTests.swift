@@ -1,6 +1,7 @@
 import Foundation
 import PosternTestSupport
 import PosternHost
+import PluginAPI
 import XCTest
 
 /// End to end: the real `postern` binary, real plugins, real sockets on 127.0.0.1.
@@ -40,8 +41,8 @@ final class HostInteropTests: XCTestCase {
     static let badPlugins = ["bad-abi", "private-nio", "missing-dep", "throwing-entry"]
 
     static let refusalTexts = [
-        "refused plugin 'bad-abi' (", "libPosternBadABI.so): ABI mismatch: expected \"postern-plugin-api/4 swift/",
-        "\", found \"postern-plugin-api/1002 swift/",
+        "refused plugin 'bad-abi' (", "libPosternBadABI.so): ABI mismatch: expected \"postern-plugin-api/\(PluginABI.apiLevelCompiledIn) swift/",
+        "\", found \"postern-plugin-api/\(PluginABI.apiLevelCompiledIn + 998) swift/",
         "refused plugin 'private-nio' (", "libPosternPrivateNIO.so): carries its own copy of NIOCore (expected the one in libPluginAPI.so, found one inside the plugin)",
         "refused plugin 'missing-dep' (", "libPosternMissingDep.so): depends on plugin 'ghost', expected libPostern<Name>.so for it in the search path",
         "refused plugin 'throwing-entry' (", "libPosternThrowingEntry.so): entry point failed: no licence key configured for this plugin",

@@ -131,31 +131,3 @@ public struct FilterServer {
         }
     }
 }
-
-/// What a filter test class keeps for its run: a work directory, its server, or why its setup
-/// failed (every test then fails with that error, never skips).
-// @unchecked Sendable: written by the class's setUp, read by its tests, one after the other
-public final class FilterRig: @unchecked Sendable {
-    public let work: TempDir
-    public var server: FilterServer?
-    public var setupError: (any Error)?
-
-    public init(_ name: String) { work = TempDir(name) }
-
-    /// Runs the class's setup, keeping its server or its error.
-    public func start(_ make: () throws -> FilterServer) {
-        do { server = try make() } catch { setupError = error }
-    }
-
-    public func running() throws -> FilterServer {
-        if let setupError { throw setupError }
-        guard let server else { throw SystemError.message("the test class's server did not start") }
-        return server
-    }
-
-    /// Stops the server and removes the work directory (a static TempDir is never deinitialised).
-    public func tearDown() {
-        server?.stop()
-        try? FileManager.default.removeItem(atPath: work.path)
-    }
-}
