@@ -64,7 +64,7 @@ final class FilterContentInteropTests: XCTestCase {
 
     /// The queue entry whose message contains `marker`.
     func queued(_ s: FilterServer, _ marker: String) throws -> (summary: [String: Any], message: [UInt8]) {
-        try XCTUnwrap(try s.queuedEntries().first { String(decoding: $0.message, as: UTF8.self).contains(marker) }, "nothing queued with \(marker)")
+        try XCTUnwrap(try s.queuedEntry(containing: marker), "nothing queued with \(marker)")
     }
 
     func testOutboundMessageIsStampedOnceInBothAlternatives() throws {

@@ -25,7 +25,7 @@ final class FilterRulesReloadTests: XCTestCase {
         defer { dns.stop() }
         let rulesDir = TempDir("filter-rules-file")
         let rulesFile = rulesDir.write("rules.toml", Self.rules(score: 6.0, tag: 5.0))
-        let s = try RulesServer("filter-rules-reload", dns: dns, plugin: "rules_file = \"\(rulesFile)\"", listeners: [("mx", "")])
+        let s = try RulesServer.start("filter-rules-reload", dns: dns, plugin: "rules_file = \"\(rulesFile)\"", listeners: [("mx", "")])
         defer { s.stop() }
 
         func sendCasino(_ marker: String) throws -> String {
@@ -37,10 +37,10 @@ final class FilterRulesReloadTests: XCTestCase {
 
         // A session opened before the reload, its transaction begun.
         let open = try LineClient(port: s.ports["mx"]!, timeout: 30)
-        XCTAssertTrue(try Self.reply(open).hasPrefix("220"))
-        XCTAssertTrue(try Self.command(open, "EHLO client.test.example").hasPrefix("250 "))
-        XCTAssertTrue(try Self.command(open, "MAIL FROM:<sender@remote.example>").hasPrefix("250"))
-        XCTAssertTrue(try Self.command(open, "RCPT TO:<rcpt@a.example>").hasPrefix("250"))
+        XCTAssertTrue(try FilterServer.reply(open).hasPrefix("220"))
+        XCTAssertTrue(try FilterServer.command(open, "EHLO client.test.example").hasPrefix("250 "))
+        XCTAssertTrue(try FilterServer.command(open, "MAIL FROM:<sender@remote.example>").hasPrefix("250"))
+        XCTAssertTrue(try FilterServer.command(open, "RCPT TO:<rcpt@a.example>").hasPrefix("250"))
 
         _ = rulesDir.write("rules.toml", Self.rules(score: 3.0, tag: 2.5))
         let response = try s.server.reload()
@@ -49,13 +49,13 @@ final class FilterRulesReloadTests: XCTestCase {
                       "a new session sees the new rules")
 
         // The old session finishes its message, judged by the rules it started with.
-        XCTAssertTrue(try Self.command(open, "DATA").hasPrefix("354"))
+        XCTAssertTrue(try FilterServer.command(open, "DATA").hasPrefix("354"))
         for line in RulesServer.message(subject: "casino", body: "open-session").split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
             try open.send(String(line))
         }
-        XCTAssertTrue(try Self.command(open, ".").hasPrefix("250"))
+        XCTAssertTrue(try FilterServer.command(open, ".").hasPrefix("250"))
         // The draining worker then ends the session (421, RFC 5321 §3.8) rather than take another message.
-        let after = (try? Self.command(open, "QUIT")) ?? "closed"
+        let after = (try? FilterServer.command(open, "QUIT")) ?? "closed"
         XCTAssertTrue(after.hasPrefix("221") || after.hasPrefix("421") || after == "closed", after)
         let old = try XCTUnwrap(s.queued(containing: "open-session")?.message)
         XCTAssertTrue(old.contains("X-Spam-Status: Yes, score=6.0 required=5.0 tests=CASINO\r\n"), old)
@@ -68,18 +68,5 @@ final class FilterRulesReloadTests: XCTestCase {
         XCTAssertTrue(s.server.log.contains("rules_file \(rulesFile): sets.0 (set 'A'): rules.0 (rule 'CASINO'): give exactly one condition"),
                       s.server.log)
         XCTAssertTrue(try sendCasino("after-refused").contains("X-Spam-Status: Yes, score=3.0 required=2.5 tests=CASINO\r\n"))
-    }
-
-    static func command(_ client: LineClient, _ line: String) throws -> String {
-        try client.send(line)
-        return try reply(client)
-    }
-
-    /// The last line of the next reply.
-    static func reply(_ client: LineClient) throws -> String {
-        while true {
-            let line = try client.readLine()
-            if line.count < 4 || line[line.index(line.startIndex, offsetBy: 3)] != "-" { return line }
-        }
     }
 }

@@ -7,7 +7,7 @@ import XCTest
 /// answers the block lists. One server and one unbound for the class.
 final class FilterRulesServerTests: XCTestCase {
     nonisolated(unsafe) static var dns: UnboundServer?
-    nonisolated(unsafe) static var server: RulesServer?
+    nonisolated(unsafe) static var server: FilterServer?
     nonisolated(unsafe) static var setupError: (any Error)?
 
     /// Set "tagged" for a.example (the default rules, SUBJECT_SPAM_WORDS off, and three of its
@@ -59,8 +59,8 @@ final class FilterRulesServerTests: XCTestCase {
         do {
             let dns = try UnboundServer(zones: RulesServer.zones)
             self.dns = dns
-            server = try RulesServer("filter-rules", dns: dns, plugin: plugin,
-                                     listeners: [("mx", ""), ("out", "direction = \"outbound\"")])
+            server = try RulesServer.start("filter-rules", dns: dns, plugin: plugin,
+                                           listeners: [("mx", ""), ("out", "direction = \"outbound\"")])
         } catch {
             setupError = error
         }
@@ -72,7 +72,7 @@ final class FilterRulesServerTests: XCTestCase {
         super.tearDown()
     }
 
-    func running() throws -> RulesServer {
+    func running() throws -> FilterServer {
         if let e = Self.setupError { throw e }
         return try XCTUnwrap(Self.server)
     }

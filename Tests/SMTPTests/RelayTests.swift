@@ -107,10 +107,10 @@ final class SMTPRelayTests: XCTestCase {
         XCTAssertEqual(notTrusted, denied)
         // mynetworks, and trust_loopback through the option parser.
         var networks = mx
-        networks.mynetworks = [CIDR("203.0.113.0/24")!]
+        networks.mynetworks = [IPNetwork("203.0.113.0/24")!]
         let inNetwork = await relay(networks)
         XCTAssertEqual(inNetwork, ok)
-        networks.mynetworks = [CIDR("203.0.114.0/24")!]
+        networks.mynetworks = [IPNetwork("203.0.114.0/24")!]
         let outOfNetwork = await relay(networks)
         XCTAssertEqual(outOfNetwork, denied)
         let loopbackTrusted = try! SMTPOptions(ConfigSection(SMTPOptions.schema.applyingDefaults(to: ["trust_loopback": .boolean(true)])))
@@ -147,7 +147,7 @@ final class SMTPRelayTests: XCTestCase {
         XCTAssertEqual(h.queue.entries.first?.envelope.sender, "user@remote.example")
         // From a trusted network an unqualified sender passes.
         var options = SMTPOptions(mode: .mx)
-        options.mynetworks = [CIDR("203.0.113.9")!]
+        options.mynetworks = [IPNetwork("203.0.113.9")!]
         let trusted = SMTPHarness(options: options)
         await trusted.ready()
         let local = await trusted.send("MAIL FROM:<user@localhost>")
@@ -244,7 +244,7 @@ final class SMTPRelayTests: XCTestCase {
         let skipped = await noDNS.start()
         XCTAssertEqual(skipped, "220 mx.example.org ESMTP Postern\r\n")
         var trustedOptions = options
-        trustedOptions.mynetworks = [CIDR("203.0.113.0/24")!]
+        trustedOptions.mynetworks = [IPNetwork("203.0.113.0/24")!]
         let trusted = SMTPHarness(options: trustedOptions)
         trusted.dns = listed.dns
         let trustedGreeting = await trusted.start()

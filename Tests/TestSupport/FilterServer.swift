@@ -11,11 +11,24 @@ public struct FilterServer {
     public let metricsPort = freePort()
     public let server: ServerProcess
 
-    /// `plugins`: the filter plugins' config sections, as TOML; `listeners`: each listener's name
-    /// and `[listener.options]` lines.
+    /// `plugins`: the config sections of the filter plugins and of what they use (`[plugin.dns]`,
+    /// say), as TOML; `listeners`: each listener's name and `[listener.options]` lines.
     public init(_ name: String, plugins: String, listeners: [(name: String, options: String)]) throws {
         let dir = TempDir(name)
         self.dir = dir
+        let (config, ports) = Self.config(metricsPort: metricsPort, plugins: plugins, listeners: listeners)
+        self.ports = ports
+        server = try ServerProcess.start(dir, config)
+        for args in [["domain", "add", "example.org"], ["user", "add", "alice@example.org", "--password", "alice-pw"]] {
+            let (code, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
+            guard code == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
+        }
+    }
+
+    /// The server's config, and the port it gives each listener: also for a test that only checks a
+    /// config (`postern check-config`) or starts a server it expects to fail.
+    public static func config(metricsPort: Int = freePort(), plugins: String,
+                              listeners: [(name: String, options: String)]) -> (text: String, ports: [String: Int]) {
         var ports: [String: Int] = [:]
         var config = """
             data_dir = "./var"
@@ -47,12 +60,7 @@ public struct FilterServer {
 
                 """
         }
-        self.ports = ports
-        server = try ServerProcess.start(dir, config)
-        for args in [["domain", "add", "example.org"], ["user", "add", "alice@example.org", "--password", "alice-pw"]] {
-            let (code, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
-            guard code == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
-        }
+        return (config, ports)
     }
 
     /// Sends one command line and returns the last line of its (possibly multi-line) reply.
@@ -79,13 +87,22 @@ public struct FilterServer {
         try? FileManager.default.removeItem(atPath: dir.path)
     }
 
-    /// Sends `message` with Python's smtplib; returns the reply to each command as JSON-ish text
-    /// lines: `MAIL 250`, `DATA 554 5.7.1 ...`, or `REFUSED ...`.
+    /// Sends `message` (LF line ends, sent as CRLF) with Python's smtplib, logged in as alice when
+    /// `login`, from `source` (any 127/8 address) when given; returns the reply to each command as a
+    /// line: `MAIL 250 ...`, `DATA 554 5.7.1 ...`, or `MAIL closed ...`.
     public func send(_ listener: String, from: String = "sender@remote.example", to: [String] = ["rcpt@remote.example"],
-              message: String, login: Bool = false) throws -> String {
+                     message: String, login: Bool = false, source: String? = nil) throws -> String {
+        try send(listener, from: from, to: to, message: Array(message.replacingOccurrences(of: "\n", with: "\r\n").utf8),
+                 login: login, source: source)
+    }
+
+    /// Sends `message` as it is (CRLF line ends already), as `send(_:from:to:message:login:source:)`.
+    public func send(_ listener: String, from: String = "sender@remote.example", to: [String] = ["rcpt@remote.example"],
+                     message: [UInt8], login: Bool = false, source: String? = nil) throws -> String {
         let script = dir.write("send-\(UUID().uuidString.prefix(6)).py", """
             import smtplib, sys
-            s = smtplib.SMTP("127.0.0.1", \(ports[listener]!), timeout=60)
+            source = (sys.argv[4], 0) if sys.argv[4] else None
+            s = smtplib.SMTP("127.0.0.1", \(ports[listener]!), timeout=60, source_address=source)
             s.ehlo("client.test.example")
             if \(login ? "True" : "False"):
                 s.login("alice@example.org", "alice-pw")
@@ -110,8 +127,8 @@ public struct FilterServer {
             except smtplib.SMTPServerDisconnected:
                 pass
             """)
-        let file = dir.write("message-\(UUID().uuidString.prefix(6)).eml", message.replacingOccurrences(of: "\n", with: "\r\n"))
-        let (_, output) = Build.run(try Build.tool("python3"), [script, from, to.joined(separator: ","), file])
+        let file = dir.write("message-\(UUID().uuidString.prefix(6)).eml", message)
+        let (_, output) = Build.run(try Build.tool("python3"), [script, from, to.joined(separator: ","), file, source ?? ""])
         return output
     }
 
@@ -129,5 +146,11 @@ public struct FilterServer {
             return (entry, [UInt8](Build.runBytes(Build.postern, ["queue", "show", id, "-c", server.configFile], cwd: dir.path,
                                                   environment: ProcessInfo.processInfo.environment).stdout))
         }
+    }
+
+    /// The first queue entry whose message contains `marker` (a subject or body text the test
+    /// made its own), or nil.
+    public func queuedEntry(containing marker: String) throws -> (summary: [String: Any], message: [UInt8])? {
+        try queuedEntries().first { String(decoding: $0.message, as: UTF8.self).contains(marker) }
     }
 }

@@ -12,7 +12,7 @@ enum Blocklists {
         for rule in rules where rule.score != 0 {
             switch rule.condition {
             case .dnsbl(let zone):
-                if let address = facts.clientAddress { names.insert(address.blocklistName(zone: zone)) }
+                if let address = facts.clientAddress { names.insert(address.dnsblName(zone: zone)) }
             case .uribl(let zone):
                 for host in facts.uriHosts { names.formUnion(uriNames(host: host, zone: zone)) }
             default:
@@ -28,7 +28,7 @@ enum Blocklists {
     static func uriNames(host: String, zone: String) -> [String] {
         var literal = host
         if literal.hasPrefix("[") && literal.hasSuffix("]") { literal = String(literal.dropFirst().dropLast()) }
-        if let address = IPAddress(literal) { return [address.blocklistName(zone: zone)] }
+        if let address = IPAddress(literal) { return [address.dnsblName(zone: zone)] }
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, !labels.contains(where: \.isEmpty) else { return [] }
         return (0...(labels.count - 2)).map { labels[$0...].joined(separator: ".") + "." + zone }
@@ -38,7 +38,7 @@ enum Blocklists {
     static func isListed(_ condition: RuleCondition, facts: MessageFacts, listed: Set<String>) -> Bool {
         switch condition {
         case .dnsbl(let zone):
-            return facts.clientAddress.map { listed.contains($0.blocklistName(zone: zone)) } ?? false
+            return facts.clientAddress.map { listed.contains($0.dnsblName(zone: zone)) } ?? false
         case .uribl(let zone):
             return facts.uriHosts.contains { uriNames(host: $0, zone: zone).contains(where: listed.contains) }
         default:

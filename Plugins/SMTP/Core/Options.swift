@@ -73,7 +73,7 @@ struct SMTPOptions: Sendable {
     var maxErrors = 20
     var maxCommands = 10_000
     var bareLineFeed: BareLineFeedPolicy = .reject
-    var mynetworks: [CIDR] = []
+    var mynetworks: [IPNetwork] = []
     var relayAuthenticated = true
     var accessTables: [String] = []
     var dnsbl: [String] = []
@@ -110,11 +110,11 @@ struct SMTPOptions: Sendable {
         maxCommands = section.int("max_commands") ?? maxCommands
         bareLineFeed = BareLineFeedPolicy(rawValue: section.string("bare_lf")!) ?? .reject
         mynetworks = try (section.strings("mynetworks")!).map { text in
-            guard let network = CIDR(text) else { throw SMTPConfigError.badNetwork(text) }
+            guard let network = IPNetwork(text) else { throw SMTPConfigError.badNetwork(text) }
             return network
         }
         if section.bool("trust_loopback")! {
-            mynetworks += [CIDR("127.0.0.0/8")!, CIDR("::1/128")!]
+            mynetworks += [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!]
         }
         relayAuthenticated = section.bool("relay_authenticated")!
         accessTables = section.strings("access_tables")!
