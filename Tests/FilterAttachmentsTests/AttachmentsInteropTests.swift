@@ -9,7 +9,7 @@ import XCTest
 /// recipient domain give one configuration every action: remove for cleanse.example, quarantine
 /// for hold.example, the built-in rules (reject) for the rest.
 final class AttachmentsInteropTests: XCTestCase {
-    static let rig = FilterRig("attachments-interop")
+    static let rig = PeerRig("attachments-interop")
 
     /// The one listener, running the filter.
     static let mx = (name: "mx", options: "filters = [\"attachments\"]")
