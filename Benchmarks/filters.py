@@ -136,7 +136,9 @@ biff = no
                 "virtual unix - n n - - virtual", "anvil unix - - n - 1 anvil", "scache unix - - n - 1 scache",
                 "postlog unix-dgram n - n - 1 postlogd"]
     open(os.path.join(d, "master.cf"), "w").write("127.0.0.1:%d inet n - n - - smtpd\n" % port + "\n".join(services) + "\n")
-    subprocess.run(["/usr/sbin/postfix", "-c", d, "start"], check=True, capture_output=True)
+    r = subprocess.run(["/usr/sbin/postfix", "-c", d, "start"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("postfix start: " + (r.stderr or r.stdout))
     wait_port(port)
     return d, port
 
@@ -148,6 +150,8 @@ def main():
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--concurrency", default="1,10")
     ap.add_argument("--sizes", default="1,100", help="message sizes in KiB")
+    ap.add_argument("--each", action="store_true", help="also one row per in-process filter alone")
+    ap.add_argument("--no-dkim", action="store_true", help="skip the OpenDKIM comparison")
     args = ap.parse_args()
     postern = os.path.abspath(args.postern)
     smtp_source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -164,6 +168,11 @@ def main():
             plugins += "[plugin.filter-archive.rules.all]\njournal_to = \"journal@archive.example\"\ndirections = [\"internal\"]\n"
         listeners = [("plain", plain, "filters = []"),
                      ("filtered", filtered, "filters = [%s]" % ", ".join('"%s"' % f[1] for f in present))]
+        alone = {}
+        if args.each:
+            for f in present:
+                alone[f[1]] = free_port()
+                listeners.append((f[1], alone[f[1]], "filters = [\"%s\"]" % f[1]))
         if have_archive:
             listeners.append(("archived", archived, "filters = [\"archive\"]\ndirection = \"internal\""))
         procs.append(start_postern(postern, work, "filters", postern_config(work, listeners, plugins)))
@@ -178,11 +187,16 @@ def main():
                 f = source(smtp_source, filtered, args.messages, size, c)
                 p = source(smtp_source, plain, args.messages, size, c)
                 print("%-40s %10.0f %10.0f %7.2f" % ("%d KiB, concurrency %d (msg/s)" % (size, c), f, p, f / p))
+                for name, port in alone.items():
+                    a = source(smtp_source, port, args.messages, size, c)
+                    print("%-40s %10.0f %10.0f %7.2f" % ("  %s alone, same (msg/s)" % name, a, p, a / p))
                 if have_archive:
                     a = source(smtp_source, archived, args.messages, size, c)
                     print("%-40s %10.0f %10.0f %7.2f" % ("  archive copy, same (msg/s)", a, p, a / p))
         procs[-1].terminate()
         procs[-1].wait(timeout=30)
+        if args.no_dkim:
+            return
 
         # The same OpenDKIM behind both servers.
         dkim, dkim_port = start_opendkim(work)

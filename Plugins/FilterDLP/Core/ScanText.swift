@@ -35,7 +35,7 @@ package struct ScanText: Sendable {
         out.reserveCapacity(scalars.count)
         var inSpace = false
         for c in scalars {
-            if c.properties.isWhitespace {
+            if c.isWhitespaceFast {
                 if !inSpace { out.append(" ") }
                 inSpace = true
             } else {

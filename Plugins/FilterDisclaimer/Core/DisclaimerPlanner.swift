@@ -91,13 +91,32 @@ package enum DisclaimerPlanner {
 
     /// Text with every run of whitespace one space, quote marks at line starts dropped.
     static func normalised(_ text: String) -> String {
-        var words: [Substring] = []
-        // Characters, not bytes: CRLF is one Character, a newline.
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
-            let unquoted = line.drop { $0 == ">" || $0.isWhitespace }
-            words += unquoted.split(whereSeparator: \.isWhitespace)
+        // Scalar by scalar into bytes: splitting into Characters (grapheme clusters) cost more
+        // than everything else a filter does to a large text part.
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        var atLineStart = true, pendingSpace = false
+        for s in text.unicodeScalars {
+            switch s.value {
+            case 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029:
+                atLineStart = true
+                pendingSpace = !out.isEmpty
+                continue
+            default: break
+            }
+            if atLineStart && (s == ">" || s.isWhitespaceFast) { continue }
+            atLineStart = false
+            if s.isWhitespaceFast {
+                pendingSpace = !out.isEmpty
+                continue
+            }
+            if pendingSpace {
+                out.append(0x20)
+                pendingSpace = false
+            }
+            out.append(contentsOf: UTF8.encode(s)!)
         }
-        return words.joined(separator: " ")
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {

@@ -33,18 +33,18 @@ struct Phrase: Sendable, Equatable {
 
     /// Lower-cased, every run of white space one space.
     static func normalised(_ text: String) -> String {
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
         var inSpace = false
         for c in text.lowercased().unicodeScalars {
-            if c.properties.isWhitespace {
-                if !inSpace { out.append(" ") }
+            if c.isWhitespaceFast {
+                if !inSpace { out.append(0x20) }
                 inSpace = true
             } else {
-                out.unicodeScalars.append(c)
+                out.append(contentsOf: UTF8.encode(c)!)
                 inSpace = false
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
