@@ -132,6 +132,14 @@ final class MIMERewriteTests: XCTestCase {
         XCTAssertEqual(whole.conflicts, ["milter: body replacement (body changed by attachments)"])
     }
 
+    func testContainsUTF8() {
+        XCTAssertTrue("a café here".containsUTF8("café"))
+        XCTAssertTrue("abc".containsUTF8(""))
+        XCTAssertFalse("ab".containsUTF8("abc"))
+        XCTAssertFalse("a cafe here".containsUTF8("café"))
+        XCTAssertTrue(String(repeating: "x", count: 100_000).appending("needle").containsUTF8("xneedle"))
+    }
+
     func testUUEncodedFilesInAText() {
         // "Cat" uuencoded: `#0V%T` (3 bytes), a block without `end` runs to the end of the text.
         let text = Array("hello\r\nbegin 644 cat.txt\r\n#0V%T\r\n`\r\nend\r\nbye\r\nbegin 600 two.exe\n#35H`\n".utf8)

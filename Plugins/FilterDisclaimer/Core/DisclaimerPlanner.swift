@@ -86,7 +86,7 @@ package enum DisclaimerPlanner {
         let subtype = part.contentType.subtype.lowercased()
         guard subtype == "plain" || subtype == "html" else { return false }
         let text = part.text(in: message)
-        return normalised(subtype == "html" ? HTMLText.visibleText(text) : text).contains(needle)
+        return normalised(subtype == "html" ? HTMLText.visibleText(text) : text).containsUTF8(needle)
     }
 
     /// Text with every run of whitespace one space, quote marks at line starts dropped.

@@ -29,7 +29,7 @@ struct Phrase: Sendable, Equatable {
     init(_ text: String) { normalised = Self.normalised(text) }
 
     /// `text` is `normalised` already (done once per message, not per rule).
-    func occurs(in normalisedText: String) -> Bool { normalisedText.contains(normalised) }
+    func occurs(in normalisedText: String) -> Bool { normalisedText.containsUTF8(normalised) }
 
     /// Lower-cased, every run of white space one space.
     static func normalised(_ text: String) -> String {
