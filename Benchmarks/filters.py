@@ -124,6 +124,8 @@ virtual_gid_maps = static:{g}
 alias_maps =
 alias_database =
 maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+message_size_limit = 10485760
 smtpd_milters = inet:127.0.0.1:{m}
 milter_default_action = tempfail
 biff = no
@@ -152,6 +154,7 @@ def main():
     ap.add_argument("--sizes", default="1,100", help="message sizes in KiB")
     ap.add_argument("--each", action="store_true", help="also one row per in-process filter alone")
     ap.add_argument("--no-dkim", action="store_true", help="skip the OpenDKIM comparison")
+    ap.add_argument("--dkim-only", action="store_true", help="only the OpenDKIM comparison")
     args = ap.parse_args()
     postern = os.path.abspath(args.postern)
     smtp_source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -159,9 +162,9 @@ def main():
     os.chmod(work, 0o755)
     procs, postfix_dir = [], None
     try:
-        present = [f for f in IN_PROCESS if plugin_present(postern, f[0])]
-        missing = [f[0] for f in IN_PROCESS if f not in present]
-        have_archive = plugin_present(postern, "filter-archive")
+        present = [] if args.dkim_only else [f for f in IN_PROCESS if plugin_present(postern, f[0])]
+        missing = [] if args.dkim_only else [f[0] for f in IN_PROCESS if f not in present]
+        have_archive = plugin_present(postern, "filter-archive") and not args.dkim_only
         plain, filtered, archived = free_port(), free_port(), free_port()
         plugins = "".join(f[2] for f in present)
         if have_archive:
@@ -178,11 +181,12 @@ def main():
         procs.append(start_postern(postern, work, "filters", postern_config(work, listeners, plugins)))
         for _, port, _ in listeners:
             wait_port(port)
+        sizes = [] if args.dkim_only else [int(x) for x in args.sizes.split(",")]
         print("postern binary: %s" % postern)
         print("in-process filters: %s%s" % (", ".join(f[0] for f in present) or "none",
                                              " (not built: %s)" % ", ".join(missing) if missing else ""))
         print("%-40s %10s %10s %7s" % ("", "filtered", "plain", "ratio"))
-        for size in [int(x) for x in args.sizes.split(",")]:
+        for size in sizes:
             for c in [int(x) for x in args.concurrency.split(",")]:
                 f = source(smtp_source, filtered, args.messages, size, c)
                 p = source(smtp_source, plain, args.messages, size, c)
