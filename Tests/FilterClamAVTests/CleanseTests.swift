@@ -89,8 +89,10 @@ final class CleanseTests: XCTestCase {
 
     func apply(_ changes: [MIMERewrite.Change], _ message: [UInt8]) -> [UInt8] {
         let mods = MIMERewrite.modifications(changes, message: message, mime: MIMEMessage(parsing: message))
-        guard case .replaceBody(let body)? = mods.last else { return [] }
-        return Array(message[..<MIMEMessage(parsing: message).root.bodyOffset]) + body
+        let edits = MessageEdits(merging: [("clamav", mods)])
+        guard edits.changesBody else { return [] }
+        let bodyOffset = MIMEMessage(parsing: message).root.bodyOffset
+        return Array(message[..<bodyOffset]) + edits.body(from: Array(message[bodyOffset...]))
     }
 
     func testTheInfectedAttachmentIsReplacedByANotice() throws {

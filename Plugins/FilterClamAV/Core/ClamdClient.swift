@@ -81,7 +81,7 @@ struct ClamdClient: Sendable {
             .connectTimeout(.milliseconds(Int64(connectTimeout * 1000)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ClamdInboundHandler(continuation))
+                    try channel.pipeline.syncOperations.addHandler(ByteStreamInboundHandler(continuation))
                 }
             }
         let channel: any Channel
@@ -128,30 +128,5 @@ struct ClamdClient: Sendable {
         case .malformed(let text)?: throw ClamdScanError.malformed(text)
         case nil: throw ClamdScanError.closed
         }
-    }
-}
-
-/// Hands the bytes clamd sends to the scan's stream.
-final class ClamdInboundHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    private let continuation: AsyncStream<[UInt8]>.Continuation
-
-    init(_ continuation: AsyncStream<[UInt8]>.Continuation) {
-        self.continuation = continuation
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        continuation.yield(buffer.readBytes(length: buffer.readableBytes) ?? [])
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        continuation.finish()
-        context.close(promise: nil)
     }
 }

@@ -74,7 +74,7 @@ final class MilterLink: @unchecked Sendable {
             .connectTimeout(.milliseconds(Int64(connectTimeout * 1000)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(MilterInboundHandler(continuation))
+                    try channel.pipeline.syncOperations.addHandler(ByteStreamInboundHandler(continuation))
                 }
             }
         let channel: any Channel
@@ -144,30 +144,5 @@ final class MilterLink: @unchecked Sendable {
                 return .failure(error)
             }
         }
-    }
-}
-
-/// Hands the bytes the milter sends to the link's stream.
-final class MilterInboundHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    private let continuation: AsyncStream<[UInt8]>.Continuation
-
-    init(_ continuation: AsyncStream<[UInt8]>.Continuation) {
-        self.continuation = continuation
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        continuation.yield(buffer.readBytes(length: buffer.readableBytes) ?? [])
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        continuation.finish()
-        context.close(promise: nil)
     }
 }
