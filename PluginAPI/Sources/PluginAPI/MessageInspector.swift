@@ -130,7 +130,8 @@ public final class InspectingTransaction<Inspector: MessageInspector>: FilterTra
     public func rcptTo(_ recipient: String, parameters: [String: String]) async -> FilterVerdict {
         let (sender, connection) = state.withLockedValue { ($0.sender, $0.connection) }
         let verdict = await inspector.recipient(recipient, sender: sender, connection: connection)
-        if verdict.severity < FilterVerdict.quarantine(reason: "").severity || verdict == .discard {
+        // Kept unless this filter refuses it (a quarantine or discard verdict accepts it).
+        if verdict.severity < FilterVerdict.tempfail(MailReply(451, nil, "")).severity {
             state.withLockedValue { $0.recipients.append(recipient) }
         }
         return verdict
