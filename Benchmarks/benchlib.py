@@ -1,7 +1,7 @@
 """What every benchmark here needs: free ports, waiting for a listener, the resident memory of a
 server's whole process tree (Postern's master and workers, Dovecot's or Postfix's processes), and
 a throw-away Dovecot."""
-import os, socket, subprocess, time
+import os, pwd, socket, subprocess, time
 
 
 def free_port():
@@ -104,3 +104,68 @@ userdb {{
     for port in ports.values():
         wait_port(port)
     return ports, process, root
+
+
+POSTFIX_SERVICES = """pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def start_postfix(directory, port, extra_main_cf=""):
+    """A throw-away Postfix under `directory` (run as root: its master switches users): smtpd on
+    127.0.0.1:`port`, the queue, virtual delivery of example.org into Maildirs under
+    `directory`/mail (bench@example.org). `extra_main_cf` is appended to main.cf. Returns the
+    master's pid; stop it with `postfix -c DIRECTORY stop`."""
+    for sub in ("queue", "data", "mail"):
+        os.makedirs(os.path.join(directory, sub))
+    pf, nobody = pwd.getpwnam("postfix"), pwd.getpwnam("nobody")
+    os.chown(os.path.join(directory, "data"), pf.pw_uid, pf.pw_gid)
+    os.chown(os.path.join(directory, "mail"), nobody.pw_uid, nobody.pw_gid)
+    open(os.path.join(directory, "vmailbox"), "w").write("bench@example.org bench/\n")
+    open(os.path.join(directory, "main.cf"), "w").write("""compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.example.org
+mydestination =
+mynetworks = 127.0.0.0/8
+message_size_limit = 10485760
+virtual_mailbox_domains = example.org
+virtual_mailbox_base = {d}/mail
+virtual_mailbox_maps = texthash:{d}/vmailbox
+virtual_uid_maps = static:{u}
+virtual_gid_maps = static:{g}
+alias_maps =
+alias_database =
+maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+smtpd_recipient_limit = 1000
+biff = no
+""".format(d=directory, u=nobody.pw_uid, g=nobody.pw_gid) + extra_main_cf)
+    open(os.path.join(directory, "master.cf"), "w").write("127.0.0.1:%d inet n - n - - smtpd\n" % port + POSTFIX_SERVICES)
+    r = subprocess.run(["/usr/sbin/postfix", "-c", directory, "start"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("postfix start: " + (r.stderr or r.stdout or open(os.path.join(directory, "maillog")).read()[-2000:]))
+    wait_port(port)
+    return int(open(os.path.join(directory, "queue", "pid", "master.pid")).read().split()[0])

@@ -14,9 +14,9 @@ Run as root (Postfix's master switches users itself):
 
     sudo python3 Benchmarks/filters.py [--postern .build-release/release/postern] [--messages 1000]
 """
-import argparse, os, pwd, shutil, subprocess, tempfile, time
+import argparse, os, shutil, subprocess, tempfile, time
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, start_postfix, wait_port
 
 IN_PROCESS = [  # (plugin, filter name, its config section)
     ("filter-rules", "rules", "[plugin.filter-rules]\n"),
@@ -97,51 +97,9 @@ PidFile {w}/opendkim.pid
     return proc, port
 
 
-def start_postfix(work, milter_port):
-    d = os.path.join(work, "postfix")
-    for sub in ("queue", "data", "mail"):
-        os.makedirs(os.path.join(d, sub))
-    pf, nobody = pwd.getpwnam("postfix"), pwd.getpwnam("nobody")
-    os.chown(os.path.join(d, "data"), pf.pw_uid, pf.pw_gid)
-    os.chown(os.path.join(d, "mail"), nobody.pw_uid, nobody.pw_gid)
-    open(os.path.join(d, "vmailbox"), "w").write("bench@example.org bench/\n")
-    port = free_port()
-    open(os.path.join(d, "main.cf"), "w").write("""compatibility_level = 3.6
-queue_directory = {d}/queue
-data_directory = {d}/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.example.org
-mydestination =
-mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = example.org
-virtual_mailbox_base = {d}/mail
-virtual_mailbox_maps = texthash:{d}/vmailbox
-virtual_uid_maps = static:{u}
-virtual_gid_maps = static:{g}
-alias_maps =
-alias_database =
-maillog_file = {d}/maillog
-maillog_file_prefixes = {d}
-message_size_limit = 10485760
-smtpd_milters = inet:127.0.0.1:{m}
-milter_default_action = tempfail
-biff = no
-""".format(d=d, u=nobody.pw_uid, g=nobody.pw_gid, m=milter_port))
-    services = ["pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup", "qmgr unix n - n 300 1 qmgr",
-                "rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
-                "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify", "flush unix n - n 1000? 0 flush",
-                "proxymap unix - - n - - proxymap", "smtp unix - - n - - smtp", "showq unix n - n - - showq",
-                "error unix - - n - - error", "retry unix - - n - - error", "discard unix - - n - - discard",
-                "virtual unix - n n - - virtual", "anvil unix - - n - 1 anvil", "scache unix - - n - 1 scache",
-                "postlog unix-dgram n - n - 1 postlogd"]
-    open(os.path.join(d, "master.cf"), "w").write("127.0.0.1:%d inet n - n - - smtpd\n" % port + "\n".join(services) + "\n")
-    r = subprocess.run(["/usr/sbin/postfix", "-c", d, "start"], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("postfix start: " + (r.stderr or r.stdout))
-    wait_port(port)
+def start_postfix_with_milter(work, milter_port):
+    d, port = os.path.join(work, "postfix"), free_port()
+    start_postfix(d, port, "smtpd_milters = inet:127.0.0.1:%d\nmilter_default_action = tempfail\n" % milter_port)
     return d, port
 
 
@@ -211,7 +169,7 @@ def main():
         os.makedirs(os.path.join(work, "dkim"))
         procs.append(start_postern(postern, work, "dkim", pconf))
         wait_port(signed)
-        postfix_dir, fport = start_postfix(work, dkim_port)
+        postfix_dir, fport = start_postfix_with_milter(work, dkim_port)
         print("%-40s %10s %10s %7s" % ("OpenDKIM signing milter", "postern", "postfix", "ratio"))
         for size in [int(x) for x in args.sizes.split(",")]:
             for c in [int(x) for x in args.concurrency.split(",")]:

@@ -11,9 +11,9 @@ processes. Run as root (Postfix's master switches users itself). Everything stop
 
     sudo python3 Benchmarks/smtp_source.py [--postern .build/release/postern] [--messages 2000]
 """
-import argparse, os, pwd, shutil, subprocess, tempfile, threading, time
+import argparse, os, shutil, subprocess, tempfile, threading, time
 
-from benchlib import descendants, free_port, rss, wait_port
+from benchlib import descendants, free_port, rss, start_postfix, wait_port
 
 
 class PeakMemory(threading.Thread):
@@ -75,60 +75,7 @@ max_recipients = 1000
 
         # Postfix: smtpd, the queue, virtual delivery into a Maildir.
         fport = free_port()
-        for sub in ("queue", "data", "mail"):
-            os.makedirs(os.path.join(postfix_dir, sub))
-        pf, nobody = pwd.getpwnam("postfix"), pwd.getpwnam("nobody")
-        os.chown(os.path.join(postfix_dir, "data"), pf.pw_uid, pf.pw_gid)
-        os.chown(os.path.join(postfix_dir, "mail"), nobody.pw_uid, nobody.pw_gid)
-        open(os.path.join(postfix_dir, "vmailbox"), "w").write("bench@example.org bench/\n")
-        open(os.path.join(postfix_dir, "main.cf"), "w").write("""compatibility_level = 3.6
-queue_directory = {d}/queue
-data_directory = {d}/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.example.org
-mydestination =
-mynetworks = 127.0.0.0/8
-message_size_limit = 10485760
-virtual_mailbox_domains = example.org
-virtual_mailbox_base = {d}/mail
-virtual_mailbox_maps = texthash:{d}/vmailbox
-virtual_uid_maps = static:{u}
-virtual_gid_maps = static:{g}
-alias_maps =
-alias_database =
-maillog_file = {d}/maillog
-maillog_file_prefixes = {d}
-smtpd_recipient_limit = 1000
-biff = no
-""".format(d=postfix_dir, u=nobody.pw_uid, g=nobody.pw_gid))
-        open(os.path.join(postfix_dir, "master.cf"), "w").write("""127.0.0.1:{p} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-""".format(p=fport))
-        subprocess.run(["/usr/sbin/postfix", "-c", postfix_dir, "start"], check=True, capture_output=True)
-        wait_port(fport)
-        postfix_master = int(open(os.path.join(postfix_dir, "queue", "pid", "master.pid")).read().split()[0])
+        postfix_master = start_postfix(postfix_dir, fport)
 
         servers = [("postern", pport, lambda: descendants(pserve.pid), os.path.join(work, "postern", "store")),
                    ("postfix", fport, lambda: descendants(postfix_master), os.path.join(postfix_dir, "mail"))]
