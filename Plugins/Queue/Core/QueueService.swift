@@ -28,17 +28,26 @@ final class QueueService: MailQueue, @unchecked Sendable {
     let senderRewriter: SenderRewriter
     let services: HostServices
     let logger: Logger
-    private let lock = NSLock()
-    private var running = false
-    private var stopped = false
-    private var wakeUp: CheckedContinuation<Void, Never>?
-    /// A wake-up that came while the manager was scanning: it scans again before sleeping, so an
-    /// entry enqueued during a scan never waits for the next `scan_interval`.
-    private var wakePending = false
+    // The manager's state (QueueManager.swift), under `lock`.
+    let lock = NSLock()
+    var running = false
+    var stopped = false
+    var wakeUp: CheckedContinuation<Void, Never>?
+    /// A wake-up that came while the manager was busy: it goes round again before sleeping, so an
+    /// entry handed over meanwhile never waits for the next `scan_interval`.
+    var wakePending = false
     /// The last scan left due entries behind because `concurrency` attempts were running: the end
     /// of an attempt wakes the manager.
-    private var leftBehind = false
-    private var inFlight = Set<String>()
+    var leftBehind = false
+    /// An attempt ended while entries were left behind: scan again without waiting for the timer.
+    var rescanWanted = false
+    var inFlight = Set<String>()
+    /// Entries this process just enqueued, with their locks: started without a directory scan.
+    var handedOff: [(entry: QueueEntry, held: EntryLock)] = []
+    /// Whether a timer will wake the manager for its next scan.
+    var timerArmed = false
+    /// The group commit of new entries and their messages (the 250 waits for it).
+    let commits: GroupCommit
     private var destinations: [String: Int] = [:]
     private var transportsBusy: [String: Int] = [:]
     let delivered: Counter, deferred: Counter, bounced: Counter
@@ -50,6 +59,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
         self.router = router
         self.services = services
         self.logger = logger
+        commits = GroupCommit(faultFile: spool.root + "/fault-after-group-commit")
         delivered = context.counter("postern_queue_recipients_total", dimensions: [("result", "delivered")])
         deferred = context.counter("postern_queue_recipients_total", dimensions: [("result", "deferred")])
         bounced = context.counter("postern_queue_recipients_total", dimensions: [("result", "failed")])
@@ -67,8 +77,10 @@ final class QueueService: MailQueue, @unchecked Sendable {
         try await enqueue(envelope: envelope, messagePath: path, kind: .normal, holdReason: holdReason)
     }
 
-    /// Moves the message into `data/`, fsyncs it, expands the recipients and writes the entry into
-    /// `incoming/`, fsynced: after this returns a crash loses nothing.
+    /// Moves the message into `data/`, expands the recipients, writes the entry into `incoming/`
+    /// and syncs both files and both directories in the group commit: after this returns a crash
+    /// loses nothing. One write of the message (the session's spool file becomes the data file)
+    /// and, at concurrency, one journal commit shared by every message of the group.
     func enqueue(envelope original: Envelope, messagePath path: String, kind: QueueEntry.Kind, holdReason: String? = nil) async throws -> String {
         var envelope = original
         if kind == .normal && !senderRewriter.isEmpty {
@@ -80,30 +92,41 @@ final class QueueService: MailQueue, @unchecked Sendable {
         if rename(path, data) != 0 {
             // Another file system: copy.
             guard errno == EXDEV, let bytes = FileManager.default.contents(atPath: path) else { throw QueueError.io("move \(path) into the queue", errno) }
-            try Spool.writeDurably(Array(bytes), to: data)
+            try Spool.write(Array(bytes), to: data)
             unlink(path)
         }
+        // Held until the manager's attempt ends: no scan (of this process or another) takes the
+        // entry before it is on disk.
+        guard let held = spool.lock(id) else {
+            unlink(data)
+            throw QueueError.io("lock \(data)", errno)
+        }
+        let queue = holdReason == nil ? "incoming" : "hold"
+        var entryFile: String?
+        let entry: QueueEntry
         do {
-            try Spool.syncFile(data)
-            try Spool.syncDirectory(spool.dataDirectory)
             var st = stat()
             stat(data, &st)
             let recipients = try await expand(envelope.recipients)
             let now = Self.now()
-            let entry = QueueEntry(id: id, envelope: envelope, kind: kind, size: Int(st.st_size), arrival: now, attempts: 0,
-                                   nextAttempt: now, warned: false, recipients: recipients, holdReason: holdReason)
+            entry = QueueEntry(id: id, envelope: envelope, kind: kind, size: Int(st.st_size), arrival: now, attempts: 0,
+                               nextAttempt: now, warned: false, recipients: recipients, holdReason: holdReason)
             // A quarantined message is kept as durably as any other, where no manager takes it.
-            try spool.write(entry, to: holdReason == nil ? "incoming" : "hold")
+            entryFile = try spool.create(entry, in: queue)
+            try await commits.commit(files: [data, entryFile!], directories: [spool.dataDirectory, spool.root + "/" + queue])
         } catch {
+            if let entryFile { unlink(entryFile) }
             unlink(data)
+            held.release()
             throw error
         }
         if let holdReason {
+            held.release()
             logger.notice("queued on hold", metadata: ["id": "\(id)", "from": "<\(envelope.sender)>", "reason": "\(holdReason)"])
             return id
         }
         logger.info("queued", metadata: ["id": "\(id)", "from": "<\(envelope.sender)>", "recipients": "\(envelope.recipients.count)"])
-        wake()
+        handOff(entry, held)
         return id
     }
 
@@ -120,113 +143,6 @@ final class QueueService: MailQueue, @unchecked Sendable {
             }
         }
         return out
-    }
-
-    // MARK: the manager
-
-    /// Starts the delivery loop (serving processes only).
-    func start() {
-        lock.withLock { running = true }
-        Task.detached { [self] in await self.loop() }
-    }
-
-    /// Stops taking entries and waits (up to `timeout`) for the attempts in flight, so that the
-    /// plugins they deliver through, stopped after the queue, are not pulled from under them. An
-    /// attempt still running after that is cut as by a crash: its entry stays in `active/` and the
-    /// next manager takes it over.
-    func stop(timeout: Double = 10) {
-        let c: CheckedContinuation<Void, Never>? = lock.withLock {
-            stopped = true
-            defer { wakeUp = nil }
-            return wakeUp
-        }
-        c?.resume()
-        let deadline = Date().addingTimeInterval(timeout)
-        while lock.withLock({ !inFlight.isEmpty }) && Date() < deadline { usleep(10_000) }
-        let left = lock.withLock { inFlight.count }
-        if left > 0 { logger.warning("stopping with delivery attempts still running", metadata: ["attempts": "\(left)"]) }
-    }
-
-    func wake() {
-        let c: CheckedContinuation<Void, Never>? = lock.withLock {
-            guard let waiting = wakeUp else {
-                wakePending = true
-                return nil
-            }
-            wakeUp = nil
-            return waiting
-        }
-        c?.resume()
-    }
-
-    private func loop() async {
-        while !lock.withLock({ stopped }) {
-            lock.withLock { wakePending = false }
-            scan()
-            // Sleep until the next scan, or until an enqueue in this process wakes us.
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let again: Bool = lock.withLock {
-                    if wakePending || stopped { return true }
-                    wakeUp = c
-                    return false
-                }
-                if again {
-                    c.resume()
-                    return
-                }
-                let interval = settings.scanInterval
-                Task.detached { [weak self] in
-                    try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-                    self?.wake()
-                }
-            }
-        }
-    }
-
-    /// Picks due entries: incoming ones, deferred ones whose time has come, and active ones whose
-    /// owner died (their data file is not locked).
-    private func scan() {
-        let now = Self.now()
-        var candidates: [String] = []
-        for queue in ["active", "incoming", "deferred"] {
-            for id in spool.ids(in: queue) {
-                if queue == "deferred", let entry = spool.read(id, in: queue), entry.nextAttempt > now { continue }
-                candidates.append(id)
-            }
-        }
-        lock.withLock { leftBehind = false }
-        for id in candidates {
-            let busy: Bool = lock.withLock {
-                if stopped { return true }
-                if inFlight.count >= settings.concurrency {
-                    leftBehind = true
-                    return true
-                }
-                return inFlight.contains(id)
-            }
-            if busy { continue }
-            guard let held = spool.lock(id) else { continue }
-            // Under the lock the entry cannot move; re-read where it is now.
-            guard let (queue, entry) = spool.locate(id), queue != "hold" else { held.release(); continue }
-            if queue == "deferred" && entry.nextAttempt > now { held.release(); continue }
-            if queue == "active" { logger.warning("taking over an entry left active by a process that stopped", metadata: ["id": "\(id)"]) }
-            do {
-                try spool.write(entry, to: "active", from: queue)
-            } catch {
-                logger.error("cannot activate queue entry: \(error)", metadata: ["id": "\(id)"])
-                held.release()
-                continue
-            }
-            lock.withLock { _ = inFlight.insert(id) }
-            Task.detached { [self] in
-                await self.attempt(entry, held)
-                let more: Bool = self.lock.withLock {
-                    self.inFlight.remove(id)
-                    return self.leftBehind
-                }
-                if more { self.wake() }
-            }
-        }
     }
 
     /// One delivery attempt of every pending recipient, grouped by transport and next hop.
@@ -374,7 +290,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
         let bytes = report.compose(to: to, original: Array(original))
         let tmp = "\(spool.root)/tmp/report-\(entry.id)-\(UInt32.random(in: 0...UInt32.max))"
         do {
-            try Spool.writeDurably(bytes, to: tmp)
+            try Spool.write(bytes, to: tmp)
             // Enqueued like any message (the report's own failure is then handled by its kind).
             let id = try await enqueue(envelope: Envelope(sender: "", recipients: [EnvelopeRecipient(address: to)]), messagePath: tmp, kind: kind)
             logger.info("delivery report queued", metadata: ["id": "\(entry.id)", "report": "\(id)", "action": "\(recipients[0].action.rawValue)"])
@@ -424,8 +340,15 @@ final class QueueService: MailQueue, @unchecked Sendable {
     // MARK: queue control
 
     func list() async throws -> [QueueSummary] {
-        Spool.queues.flatMap { queue in spool.ids(in: queue).compactMap { id in spool.read(id, in: queue).map { summary($0, queue) } } }
-            .sorted { ($0.arrival, $0.id) < ($1.arrival, $1.id) }
+        // An entry the manager moves while the directories are read can be seen in two of them
+        // (in the order of `Spool.queues`, the later is the newer): listed once, in the later.
+        var latest: [String: QueueSummary] = [:]
+        for queue in Spool.queues {
+            for id in spool.ids(in: queue) {
+                if let entry = spool.read(id, in: queue) { latest[id] = summary(entry, queue) }
+            }
+        }
+        return latest.values.sorted { ($0.arrival, $0.id) < ($1.arrival, $1.id) }
     }
 
     func summary(_ e: QueueEntry, _ queue: String) -> QueueSummary {
@@ -458,7 +381,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
                 n += 1
             }
         }
-        if n > 0 { wake() }
+        if n > 0 { wakeToScan() }
         return n
     }
 
@@ -507,7 +430,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
             try spool.write(entry, to: queue == "hold" ? "hold" : "deferred", from: queue)
             n += 1
         }
-        if n > 0 { wake() }
+        if n > 0 { wakeToScan() }
         return n
     }
 }

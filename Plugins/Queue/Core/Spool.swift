@@ -105,6 +105,32 @@ struct Spool {
         }
     }
 
+    /// Writes a new entry straight into `queue` (no temporary file: there is no older state to
+    /// keep) without syncing it: `enqueue` syncs it with the message in the group commit, before
+    /// the 250. A crash before then leaves an entry that may be torn, for a message that was never
+    /// acknowledged; the manager sets such entries aside (`setAside`).
+    func create(_ entry: QueueEntry, in queue: String) throws -> String {
+        let path = entryPath(entry.id, in: queue)
+        try Self.write(Array(try JSONEncoder().encode(entry)), to: path, flags: O_EXCL)
+        return path
+    }
+
+    /// Moves an entry unchanged from one queue directory to another: one rename, not synced. A
+    /// crash leaves it in one of the two, and both are scanned; nothing but the place changes.
+    func move(_ id: String, from old: String, to queue: String) throws {
+        guard rename(entryPath(id, in: old), entryPath(id, in: queue)) == 0 else { throw QueueError.io("move \(id) from \(old) to \(queue)", errno) }
+    }
+
+    /// An entry nobody can read, with its message, goes to `corrupt/` for a person to look at.
+    /// Entries are synced before the 250, so an unreadable one comes from a crash before that (a
+    /// message never acknowledged) or from damage; either way it is kept, never delivered.
+    func setAside(_ id: String, in queue: String) {
+        let dir = root + "/corrupt"
+        if mkdir(dir, 0o750) != 0 && errno != EEXIST { return }
+        rename(entryPath(id, in: queue), "\(dir)/\(id).entry")
+        rename(dataPath(id), "\(dir)/\(id)")
+    }
+
     func read(_ id: String, in queue: String) -> QueueEntry? {
         guard let data = FileManager.default.contents(atPath: entryPath(id, in: queue)) else { return nil }
         return try? JSONDecoder().decode(QueueEntry.self, from: data)
@@ -149,7 +175,12 @@ struct Spool {
     }
 
     static func writeDurably(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        try write(bytes, to: path, sync: true)
+    }
+
+    /// Writes a whole file; `flags` adds to create-and-truncate (O_EXCL: never over another).
+    static func write(_ bytes: [UInt8], to path: String, flags: Int32 = 0, sync: Bool = false) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | flags, 0o640)
         guard fd >= 0 else { throw QueueError.io("create \(path)", errno) }
         defer { close(fd) }
         var offset = 0
@@ -159,7 +190,7 @@ struct Spool {
             guard n > 0 else { throw QueueError.io("write \(path)", errno) }
             offset += n
         }
-        guard fsync(fd) == 0 else { throw QueueError.io("fsync \(path)", errno) }
+        if sync { guard fsync(fd) == 0 else { throw QueueError.io("fsync \(path)", errno) } }
     }
 
     static func syncFile(_ path: String) throws {
