@@ -22,6 +22,7 @@ final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var drainRequested = false
     private var readingPaused = false
     private var idleTimer: Scheduled<Void>?
+    private var executor: EventLoopTaskExecutor?
 
     /// Past this much unprocessed input, reading stops until the state machine catches up.
     private static let pauseThreshold = 1 << 20
@@ -83,13 +84,16 @@ final class SMTPSessionHandler: ChannelInboundHandler, @unchecked Sendable {
         run(context) { await state.receive(bytes) }
     }
 
-    /// Runs one state-machine call off the event loop and applies its outputs back on it.
+    /// Runs one state-machine call as a task on the channel's event loop (see
+    /// `EventLoopTaskExecutor`) and applies its outputs there.
     private func run(_ context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> [SMTPOutput]) {
         busy = true
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        Task {
+        if executor == nil { executor = EventLoopTaskExecutor(context.eventLoop) }
+        Task(executorPreference: executor) {
             let outputs = await work()
-            loopBound.eventLoop.execute {
+            let eventLoop = loopBound.eventLoop
+            eventLoop.executeOnLoop {
                 let (me, ctx) = loopBound.value
                 me.busy = false
                 if me.inactive {
