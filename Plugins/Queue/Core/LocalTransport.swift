@@ -20,7 +20,8 @@ struct LocalTransport: Transport {
         defer { unlink(copy) }
         do {
             guard let original = FileManager.default.contents(atPath: message.path) else { throw QueueError.io("read \(message.path)", errno) }
-            try Spool.writeDurably(Array("Return-Path: <\(message.envelope.sender)>\r\n".utf8) + Array(original), to: copy)
+            // Not synced: the store copies it into a blob of its own, synced before its commit.
+            try Spool.write(Array("Return-Path: <\(message.envelope.sender)>\r\n".utf8) + Array(original), to: copy)
             let outcomes = try await store.deliver(messagePath: copy, to: recipients, mailbox: nil, deliveryID: message.id)
             for outcome in outcomes where outcome.status == .delivered {
                 await vacationReply(account: outcome.recipient, sender: message.envelope.sender, original: Array(original))
@@ -53,7 +54,7 @@ extension LocalTransport {
             guard try await accounts.claimVacationReply(account: account, sender: sender, period: vacation.period) else { return }
             let bytes = VacationResponder.reply(from: account, to: sender, vacation: vacation, original: fields, hostname: queue.settings.hostname)
             let path = "\(spool.root)/tmp/vacation-\(UInt32.random(in: 0...UInt32.max))"
-            try Spool.writeDurably(bytes, to: path)
+            try Spool.write(bytes, to: path)
             let id = try await queue.enqueue(envelope: Envelope(sender: "", recipients: [EnvelopeRecipient(address: sender)]), messagePath: path)
             queue.logger.info("vacation reply queued", metadata: ["account": "\(account)", "to": "\(sender)", "id": "\(id)"])
         } catch {

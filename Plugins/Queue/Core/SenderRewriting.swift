@@ -57,7 +57,8 @@ struct SenderRewriter {
         var out = bytes
         for r in replacements.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) { out.replaceSubrange(r.range, with: r.text) }
         let tmp = path + ".rewrite"
-        try Spool.writeDurably(out, to: tmp)
+        // Not synced: the message is not accepted yet, and `enqueue` syncs what it queues.
+        try Spool.write(out, to: tmp)
         guard rename(tmp, path) == 0 else { throw QueueError.io("rename \(tmp)", errno) }
         return true
     }
