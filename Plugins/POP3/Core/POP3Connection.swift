@@ -19,6 +19,7 @@ final class POP3Connection: ChannelInboundHandler, @unchecked Sendable {
     private var startingTLS = false
     private var closed = false
     private var drainRequested = false
+    private var executor: EventLoopTaskExecutor?
 
     init(session: Session, state: POP3ServerState, maxLineLength: Int) {
         self.session = session
@@ -68,9 +69,11 @@ final class POP3Connection: ChannelInboundHandler, @unchecked Sendable {
         busy = true
         let state = self.state
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        Task {
+        // On the channel's event loop: no hop to the cooperative pool and back per command.
+        if executor == nil { executor = EventLoopTaskExecutor(context.eventLoop) }
+        Task(executorPreference: executor) {
             let outputs = await state.receive(bytes)
-            loopBound.eventLoop.execute {
+            loopBound.eventLoop.executeOnLoop {
                 let (me, ctx) = loopBound.value
                 me.busy = false
                 if me.closed {
