@@ -13,7 +13,7 @@ processes. Run as root (Postfix's master switches users itself). Everything stop
 """
 import argparse, os, shutil, subprocess, tempfile, threading, time
 
-from benchlib import descendants, free_port, rss, start_postfix, wait_port
+from benchlib import cpu_seconds, descendants, free_port, fsync_rate, rss, start_postfix, wait_port
 
 
 class PeakMemory(threading.Thread):
@@ -80,14 +80,17 @@ max_recipients = 1000
         servers = [("postern", pport, lambda: descendants(pserve.pid), os.path.join(work, "postern", "store")),
                    ("postfix", fport, lambda: descendants(postfix_master), os.path.join(postfix_dir, "mail"))]
         print("postern binary: %s" % postern)
-        print("%-40s %10s %10s %7s %12s %12s" % ("", "postern", "postfix", "ratio", "postern MiB", "postfix MiB"))
+        print("disk: %.0f fsyncs/s (new 1 KiB file, one thread)" % fsync_rate(os.path.join(work, "fsync-probe")))
+        print("%-40s %10s %10s %7s %12s %12s %9s %9s" % ("", "postern", "postfix", "ratio", "postern MiB", "postfix MiB",
+                                                         "pn CPU ms", "pf CPU ms"))
         delivered = {"postern": 0, "postfix": 0}
         for size in [int(x) for x in args.sizes.split(",")]:
             for c in [int(x) for x in args.concurrency.split(",")]:
-                rates, peaks, drains = [], [], []
+                rates, peaks, cpus = [], [], []
                 for name, port, pids, _ in servers:
                     peak = PeakMemory(pids)
                     peak.start()
+                    cpu = cpu_seconds(pids())
                     start = time.time()
                     r = subprocess.run([smtp_source, "-c", "-l", str(size * 1024), "-m", str(args.messages), "-s", str(c),
                                         "-f", "load@remote.example", "-t", "bench@example.org", "127.0.0.1:%d" % port],
@@ -97,11 +100,14 @@ max_recipients = 1000
                         print("  %s: smtp-source failed: %s" % (name, r.stderr.strip()[-300:]))
                     delivered[name] += args.messages
                     rates.append(args.messages / elapsed)
+                    # Server CPU per message: reception, and the deliveries done meanwhile.
+                    cpus.append((cpu_seconds(pids()) - cpu) * 1000 / args.messages)
                     peak.running = False
                     peak.join()
                     peaks.append(peak.peak / 2**20)
-                print("%-40s %10.0f %10.0f %7.2f %12.0f %12.0f" % ("%d KiB, concurrency %d (msg/s)" % (size, c), rates[0], rates[1],
-                                                                   rates[0] / rates[1], peaks[0], peaks[1]))
+                print("%-40s %10.0f %10.0f %7.2f %12.0f %12.0f %9.2f %9.2f" % (
+                    "%d KiB, concurrency %d (msg/s)" % (size, c), rates[0], rates[1], rates[0] / rates[1], peaks[0], peaks[1],
+                    cpus[0], cpus[1]))
         # Until everything accepted is in the mailbox.
         deadline = time.time() + 600
         postern_done = postfix_done = None
