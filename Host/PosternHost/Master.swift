@@ -65,6 +65,10 @@ public final class Master: @unchecked Sendable {
 
     /// Starts everything and blocks until the master stops. Returns the exit status.
     public func run() -> Int32 {
+        // Workers inherit it: one descriptor per connection, 10,000 idle IMAP sessions need more
+        // than the usual soft limit of 1,024.
+        let descriptors = Self.raiseDescriptorLimit()
+        logger.info("descriptor limit", metadata: ["soft": "\(descriptors)"])
         do {
             try prepareDirectories()
             let report = try Master.probe(config, snapshotDirectory: runDirectory)
@@ -136,6 +140,20 @@ public final class Master: @unchecked Sendable {
     }
 
     /// Writes a file readable by its owner only (configs may hold secrets).
+    /// Raises the soft limit on open descriptors to the hard limit (as Dovecot and nginx do); the
+    /// hard limit is the administrator's (`LimitNOFILE=` in systemd, `ulimit -Hn`). Returns the
+    /// soft limit now in force.
+    static func raiseDescriptorLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
     static func writeFile(_ path: String, _ text: String) throws {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
