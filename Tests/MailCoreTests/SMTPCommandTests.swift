@@ -95,6 +95,32 @@ final class SMTPCommandTests: XCTestCase {
         }
     }
 
+    func testRandomChunksGiveWhatOneFeedGives() {
+        // Lines of dots, CRs, LFs and long runs, cut at random places: the reader's line search
+        // must give the same message and the same rest as one feed of the whole input.
+        var rng = SystemRandomNumberGenerator()
+        let pieces = [".", "..", "\r\n", "\n", "\r", "a", "text ", ".\r\n", String(repeating: "x", count: 70_000)]
+        for round in 0..<200 {
+            var text = ""
+            for _ in 0..<Int.random(in: 1...40, using: &rng) { text += pieces.randomElement(using: &rng)! }
+            let input = Array((text + "\r\n.\r\nQUIT\r\n").utf8)
+            var whole = DotStuffedReader(maxSize: 1 << 24)
+            let (expected, expectedUsed) = whole.feed(input)
+            var split = DotStuffedReader(maxSize: 1 << 24)
+            var collected: [UInt8] = []
+            var index = 0
+            while index < input.count && !split.finished {
+                let end = min(input.count, index + Int.random(in: 1...9000, using: &rng))
+                let (d, n) = split.feed(input[index..<end])
+                collected += d
+                index += n
+            }
+            XCTAssertTrue(split.finished, "round \(round)")
+            XCTAssertEqual(collected, expected, "round \(round)")
+            XCTAssertEqual(index, expectedUsed, "round \(round)")
+        }
+    }
+
     func testLongLinesStreamWithoutLosingCRLFAtChunkEdges() {
         // Lines longer than the reader's internal buffer, with the CR landing on its edge.
         for length in [65_535, 65_536, 65_537, 200_000] {
