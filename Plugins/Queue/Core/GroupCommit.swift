@@ -10,7 +10,8 @@ import Foundation
 /// here the file system sees many fsyncs at once and folds them into one journal commit (ext4
 /// here: 2,000 fsyncs/s from one thread, 9,000/s from 16), and a directory shared by the group
 /// (`data/`, `incoming/`) is synced once for all of it.
-// @unchecked Sendable: `pending`, `stopped` and the batch state are only touched under `condition`.
+// @unchecked Sendable: `pending`, `committerIdle`, `started` and the batch state are only touched
+// under `lock`; the semaphores are thread-safe.
 final class GroupCommit: @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible {
         let path: String
@@ -24,20 +25,26 @@ final class GroupCommit: @unchecked Sendable {
         let done: CheckedContinuation<Void, Error>
     }
 
-    private let condition = NSCondition()
+    private let lock = NSLock()
     private var pending: [Request] = []
     private var started = false
+    private var committerIdle = false
     /// The group being synced: paths, the next one to take, how many are still being synced.
     private var batch: [String] = []
     private var batchErrors: [String: Int32] = [:]
     private var nextInBatch = 0
     private var unfinished = 0
+    /// Wakes the committer when a request comes while it waits (one signal per wait).
+    private let requests = DispatchSemaphore(value: 0)
+    /// Wakes one syncer per path of a batch beyond the committer's own: a group of four paths
+    /// wakes three threads, not all of them.
+    private let work = DispatchSemaphore(value: 0)
+    /// Signalled once per batch, by whoever syncs its last path.
+    private let batchDone = DispatchSemaphore(value: 0)
     private let width: Int
     /// Test builds only: a file whose presence kills the process between a group's fsyncs and
     /// its release (the 250s), once (the file is removed first).
     private let faultFile: String?
-    /// How many groups and messages went through, for the log and the tests.
-    private(set) var groups = 0
 
     init(width: Int = 16, faultFile: String? = nil) {
         self.width = max(1, width)
@@ -48,7 +55,7 @@ final class GroupCommit: @unchecked Sendable {
     /// failure among them (the caller refuses the message: nothing was acknowledged).
     func commit(files: [String], directories: [String]) async throws {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
-            condition.lock()
+            lock.lock()
             if !started {
                 started = true
                 let committer = Thread { [self] in runCommitter() }
@@ -61,15 +68,22 @@ final class GroupCommit: @unchecked Sendable {
                 }
             }
             pending.append(Request(files: files, directories: directories, done: done))
-            condition.broadcast()
-            condition.unlock()
+            let wake = committerIdle
+            committerIdle = false
+            lock.unlock()
+            if wake { requests.signal() }
         }
     }
 
     private func runCommitter() {
         while true {
-            condition.lock()
-            while pending.isEmpty { condition.wait() }
+            lock.lock()
+            while pending.isEmpty {
+                committerIdle = true
+                lock.unlock()
+                requests.wait()
+                lock.lock()
+            }
             let group = pending
             pending = []
             // Each path once: sessions of one group share the queue's directories.
@@ -78,16 +92,16 @@ final class GroupCommit: @unchecked Sendable {
             batchErrors = [:]
             nextInBatch = 0
             unfinished = batch.count
-            condition.broadcast()
-            condition.unlock()
+            let helpers = min(batch.count, width) - 1
+            lock.unlock()
 
+            for _ in 0..<max(0, helpers) { work.signal() }
             syncBatch()
-            condition.lock()
-            while unfinished > 0 { condition.wait() }
+            batchDone.wait()
+            lock.lock()
             let errors = batchErrors
             batch = []
-            groups += 1
-            condition.unlock()
+            lock.unlock()
 
             #if DEBUG
             if let faultFile, unlink(faultFile) == 0 { kill(getpid(), SIGKILL) }
@@ -104,32 +118,31 @@ final class GroupCommit: @unchecked Sendable {
 
     private func runSyncer() {
         while true {
-            condition.lock()
-            while nextInBatch >= batch.count { condition.wait() }
-            condition.unlock()
+            work.wait()
             syncBatch()
         }
     }
 
-    /// Takes paths of the current batch until none is left; the committer and every syncer
-    /// thread run this at once.
+    /// Takes paths of the current batch until none is left; the committer and the syncers it
+    /// woke run this at once. Whoever syncs the batch's last path signals `batchDone`.
     private func syncBatch() {
         while true {
-            condition.lock()
+            lock.lock()
             guard nextInBatch < batch.count else {
-                condition.unlock()
+                lock.unlock()
                 return
             }
             let path = batch[nextInBatch]
             nextInBatch += 1
-            condition.unlock()
+            lock.unlock()
 
             let code = Self.sync(path)
-            condition.lock()
+            lock.lock()
             if code != 0 { batchErrors[path] = code }
             unfinished -= 1
-            if unfinished == 0 { condition.broadcast() }
-            condition.unlock()
+            let last = unfinished == 0
+            lock.unlock()
+            if last { batchDone.signal() }
         }
     }
 
