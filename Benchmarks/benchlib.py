@@ -55,20 +55,21 @@ def rss(pids):
 
 # One listener per protocol; the TLS twins are switched off.
 _DOVECOT_LISTENERS = {
-    "imap": "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
+    "imap": "service imap-login {{\n{settings}  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
             "  inet_listener imaps {{\n    port = 0\n  }}\n}}\n",
-    "pop3": "service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
+    "pop3": "service pop3-login {{\n{settings}  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n"
             "  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n",
-    "lmtp": "service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n",
+    "lmtp": "service lmtp {{\n{settings}  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n",
 }
 
 
-def start_dovecot(work, protocols, password, location=None, extra="", before_start=None, passdb=None):
+def start_dovecot(work, protocols, password, location=None, extra="", before_start=None, passdb=None, login_settings=""):
     """Starts Debian's Dovecot (as root; it switches to uid 65534) under `work`/dovecot with
     `protocols` (imap, pop3, lmtp) on free loopback ports, every user logging in with `password`.
     `location` defaults to Maildir++ under dovecot/mail/USER; `extra` is added to the config (a
     namespace, say); `before_start(root)` runs before the server starts (to write mail); `passdb`
-    replaces the static passdb block (a passwd-file with hashed passwords, say). Returns
+    replaces the static passdb block (a passwd-file with hashed passwords, say); `login_settings`
+    go into the imap-login and pop3-login service blocks (`service_count = 0`, say). Returns
     ({protocol: port}, the Popen, the root folder)."""
     root = os.path.join(work, "dovecot")
     for d in ("run", "state", "mail"):
@@ -95,7 +96,8 @@ userdb {{
 """.format(protocols=" ".join(protocols), r=root,
            passdb=passdb or "passdb {\n  driver = static\n  args = password=%s\n}" % password,
            location=location or "maildir:%s/mail/%%u:LAYOUT=maildir++" % root)
-    config += extra + "".join(_DOVECOT_LISTENERS[p].format(port=ports[p]) for p in protocols)
+    config += extra + "".join(_DOVECOT_LISTENERS[p].format(port=ports[p], settings=login_settings if p != "lmtp" else "")
+                              for p in protocols)
     path = os.path.join(work, "dovecot.conf")
     open(path, "w").write(config)
     if before_start:

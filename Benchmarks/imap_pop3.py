@@ -2,7 +2,8 @@
 """IMAP and POP3 beside Dovecot on the same machine, in one run, with ratios.
 
 Starts a throw-away Postern (store-sqlite, imap, pop3, lmtp, sasl-plain) and a throw-away Dovecot
-(imap, pop3, lmtp, Maildir) on 127.0.0.1 under one temporary directory, fills the same mailbox
+(imap, pop3, lmtp; Maildir, sdbox or mdbox; login processes kept and shared unless
+--dovecot-login default) on 127.0.0.1 under one temporary directory, fills the same mailbox
 of --messages messages in each (through LMTP), then measures at each concurrency:
 
   login      connect, LOGIN, SELECT INBOX, FETCH 1:* (FLAGS), LOGOUT      sessions/s
@@ -20,6 +21,7 @@ Run as root (Dovecot switches to its mail user). Everything stops at the end.
 
     sudo python3 Benchmarks/imap_pop3.py [--postern .build/release/postern] [--messages 10000]
         [--concurrency 1,10,50] [--seconds 5] [--idle 1000] [--large 100000] [--dovecot-format mdbox]
+        [--dovecot-login performance|default]
 """
 import argparse, imaplib, os, poplib, random, resource, shutil, socket, subprocess, sys, tempfile, threading, time
 
@@ -122,24 +124,28 @@ def measure(server, args, concurrency):
         c.select("INBOX", readonly=True)
         c.fetch("1:*", "(FLAGS)")
         c.logout()
-    rows["login+select+fetch flags (sessions/s)"] = run_for(args.seconds, concurrency, lambda k: None, login_session, lambda s: None)
+    if "login" in args.workloads:
+        rows["login+select+fetch flags (sessions/s)"] = run_for(args.seconds, concurrency, lambda k: None, login_session, lambda s: None)
 
     def open_ro(k):
         c = imap_login(server.imap, user)
         c.select("INBOX", readonly=True)
         return c
-    rows["fetch body[] (commands/s)"] = run_for(args.seconds, concurrency, open_ro,
-                                                lambda c: c.fetch(str(random.randint(1, n)), "(BODY.PEEK[])"), lambda c: c.logout())
-    rows["search flagged (commands/s)"] = run_for(args.seconds, concurrency, open_ro, lambda c: c.search(None, "FLAGGED"), lambda c: c.logout())
-    rows["search subject, content (commands/s)"] = run_for(args.seconds, concurrency, open_ro,
-                                                           lambda c: c.search(None, "SUBJECT", "needle"), lambda c: c.logout())
+    if "body" in args.workloads:
+        rows["fetch body[] (commands/s)"] = run_for(args.seconds, concurrency, open_ro,
+                                                    lambda c: c.fetch(str(random.randint(1, n)), "(BODY.PEEK[])"), lambda c: c.logout())
+    if "search" in args.workloads:
+        rows["search flagged (commands/s)"] = run_for(args.seconds, concurrency, open_ro, lambda c: c.search(None, "FLAGGED"), lambda c: c.logout())
+        rows["search subject, content (commands/s)"] = run_for(args.seconds, concurrency, open_ro,
+                                                               lambda c: c.search(None, "SUBJECT", "needle"), lambda c: c.logout())
     small = message(1, 2000)
 
     def open_append(k):
         c = imap_login(server.imap, "append%d@example.org" % k)
         return c
-    rows["append 2 KiB (commands/s)"] = run_for(args.seconds, concurrency, open_append,
-                                                lambda c: c.append("INBOX", None, None, small), lambda c: c.logout())
+    if "append" in args.workloads:
+        rows["append 2 KiB (commands/s)"] = run_for(args.seconds, concurrency, open_append,
+                                                    lambda c: c.append("INBOX", None, None, small), lambda c: c.logout())
 
     def pop_session(k):
         p = poplib.POP3("127.0.0.1", server.pop3)
@@ -149,7 +155,8 @@ def measure(server, args, concurrency):
         for _ in range(10):
             p.retr(random.randint(1, count))
         p.quit()
-    rows["pop3 login+stat+10 retr (sessions/s)"] = run_for(args.seconds, concurrency, lambda k: k, pop_session, lambda s: None)
+    if "pop3" in args.workloads:
+        rows["pop3 login+stat+10 retr (sessions/s)"] = run_for(args.seconds, concurrency, lambda k: k, pop_session, lambda s: None)
     return rows
 
 
@@ -216,7 +223,16 @@ def main():
     ap.add_argument("--dovecot-format", choices=["maildir", "sdbox", "mdbox"], default="maildir",
                     help="Dovecot's mailbox format (maildir is Debian's usual; appending to a large "
                          "Maildir that nobody selects slows down as new/ grows)")
+    ap.add_argument("--dovecot-login", choices=["performance", "default"], default="performance",
+                    help="Dovecot's login processes: 'performance' (service_count = 0, process_min_avail = "
+                         "cores: long-lived login processes, each serving many connections, as Dovecot's "
+                         "documentation advises for speed) or 'default' (a new process per connection)")
+    ap.add_argument("--workloads", default="login,body,search,append,pop3",
+                    help="which of login, body, search, append, pop3 to measure (comma-separated)")
+    ap.add_argument("--servers", default="postern,dovecot", help="postern, dovecot or both: the other is not started")
     args = ap.parse_args()
+    args.workloads = set(args.workloads.split(","))
+    wanted = set(args.servers.split(","))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     postern = os.path.abspath(args.postern)
@@ -268,16 +284,20 @@ protocol = "lmtp"
         procs.append(pserve)
         for p in (pi, pp, pl):
             wait_port(p)
+        servers = [Server("postern", pi, pp, pl, lambda: descendants(pserve.pid))]
         # Dovecot
-        location = None
-        if args.dovecot_format != "maildir":
-            location = "%s:%s/dovecot/mail/%%u/%s" % (args.dovecot_format, work, args.dovecot_format)
-        ports, dserve, root = start_dovecot(work, ["imap", "pop3", "lmtp"], USER_PASSWORD, location=location)
-        procs.append(dserve)
-        di, dp, dl = ports["imap"], ports["pop3"], ports["lmtp"]
-
-        servers = [Server("postern", pi, pp, pl, lambda: descendants(pserve.pid)),
-                   Server("dovecot", di, dp, dl, lambda: descendants(dserve.pid))]
+        if "dovecot" in wanted:
+            location = None
+            if args.dovecot_format != "maildir":
+                location = "%s:%s/dovecot/mail/%%u/%s" % (args.dovecot_format, work, args.dovecot_format)
+            login = ""
+            if args.dovecot_login == "performance":
+                login = "  service_count = 0\n  process_min_avail = %d\n" % (os.cpu_count() or 1)
+            ports, dserve, root = start_dovecot(work, ["imap", "pop3", "lmtp"], USER_PASSWORD, location=location, login_settings=login)
+            procs.append(dserve)
+            servers.append(Server("dovecot", ports["imap"], ports["pop3"], ports["lmtp"], lambda: descendants(dserve.pid)))
+        if "postern" not in wanted:
+            servers = servers[1:]
         for s in servers:
             t = time.time()
             lmtp_fill(s.lmtp, ["bench@example.org"], args.messages, lambda i: message(i))
@@ -291,12 +311,18 @@ protocol = "lmtp"
             print("%s: filled in %.1f s" % (s.name, time.time() - t))
 
         print("postern binary: %s" % postern)
+        if len(servers) == 1:
+            print("%-44s %12s" % ("", servers[0].name))
+            for level in levels:
+                for key, value in measure(servers[0], args, level).items():
+                    print("%-44s %12.1f" % ("c=%d %s" % (level, key), value), flush=True)
+            return
         print("%-44s %12s %12s %8s" % ("", "postern", "dovecot", "ratio"))
         for level in levels:
             results = [measure(s, args, level) for s in servers]
             for key in results[0]:
                 p, d = results[0][key], results[1][key]
-                print("%-44s %12.1f %12.1f %8.2f" % ("c=%d %s" % (level, key), p, d, p / d if d else float("nan")))
+                print("%-44s %12.1f %12.1f %8.2f" % ("c=%d %s" % (level, key), p, d, p / d if d else float("nan")), flush=True)
         if args.idle:
             p, d = (idle_memory(s, args.idle) for s in servers)
             print("%-44s %12.0f %12.0f %8.2f" % ("memory per IDLE connection (bytes), %d" % args.idle, p, d, d / p if p else float("nan")))

@@ -36,9 +36,9 @@ extension SQLiteStore {
         }
         // INBOX is case-insensitive (RFC 3501 §5.1); other names are exact.
         let row = ownerName.uppercased() == "INBOX"
-            ? try Row.fetchOne(db, sql: "SELECT m.*, a.name AS owner FROM mailbox m JOIN account a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = 'INBOX'",
+            ? try Row.fetchOne(db.cachedStatement(sql: "SELECT m.*, a.name AS owner FROM mailbox m JOIN account a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = 'INBOX'"),
                                arguments: [ownerID])
-            : try Row.fetchOne(db, sql: "SELECT m.*, a.name AS owner FROM mailbox m JOIN account a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = ?",
+            : try Row.fetchOne(db.cachedStatement(sql: "SELECT m.*, a.name AS owner FROM mailbox m JOIN account a ON a.id = m.account_id WHERE m.account_id = ? AND m.name = ?"),
                                arguments: [ownerID, ownerName])
         guard let row else { throw StorageError.noSuchMailbox(name) }
         let rights = shared ? try effectiveRights(db, mailboxID: row["id"], user: user) : .owner

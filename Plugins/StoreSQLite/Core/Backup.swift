@@ -242,6 +242,8 @@ extension SQLiteStore {
                         throw BackupError.refused("the backup lacks content file for \(blob.digest)")
                     }
                 }
+                // The search index is derived from the contents: made again for what came back.
+                try SQLiteStore.indexUnindexedText(db)
                 let kept = Set(restoredBlobs.map { "\($0.partition)\u{0}\($0.digest)" })
                 // Like an expunge: files of rows gone for good go under the write lock.
                 for (partition, digest) in old where !kept.contains("\(partition)\u{0}\(digest)") {

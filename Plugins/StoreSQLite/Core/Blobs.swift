@@ -37,36 +37,51 @@ struct BlobStore: Sendable {
         try copy(from: source, root: root, expecting: digest)?.size
     }
 
-    /// The one write path of content files: temporary file under `root/tmp`, hashed while written,
-    /// fsync, rename to its digest's place, fsync of the directory.
+    /// Stores a message held in memory (IMAP APPEND) as `store(file:root:)` stores a file,
+    /// without writing it to a temporary file of its own first.
+    static func store(bytes: [UInt8], root: String) throws -> (digest: String, size: Int) {
+        try place(root: root, expecting: nil, source: "appended message") { sink in try sink(bytes[...]) }
+    }
+
     private static func copy(from source: String, root: String, expecting: String?) throws -> (digest: String, size: Int)? {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         if input < 0 && errno == ENOENT { return nil }
         guard input >= 0 else { throw Failure.io("open \(source)", errno) }
         defer { close(input) }
+        return try place(root: root, expecting: expecting, source: source) { sink in
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = Glibc.read(input, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw Failure.io("read \(source)", errno) }
+                if n == 0 { break }
+                try sink(buffer[0..<n])
+            }
+        }
+    }
+
+    /// The one write path of content files: temporary file under `root/tmp`, hashed while written
+    /// from what `feed` hands its sink, fsync, rename to its digest's place, fsync of the directory.
+    private static func place(root: String, expecting: String?, source: String,
+                              feed: ((ArraySlice<UInt8>) throws -> Void) throws -> Void) throws -> (digest: String, size: Int) {
         try makeDirectory(root + "/tmp")
         let temp = "\(root)/tmp/\(UUID().uuidString)"
         let output = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard output >= 0 else { throw Failure.io("create \(temp)", errno) }
         var hasher = SHA256()
         var size = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         let digest: String
         do {
-            while true {
-                let n = Glibc.read(input, &buffer, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw Failure.io("read \(source)", errno) }
-                if n == 0 { break }
-                hasher.update(data: buffer[0..<n])
+            try feed { chunk in
+                hasher.update(data: chunk)
                 var written = 0
-                while written < n {
-                    let w = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, n - written) }
+                while written < chunk.count {
+                    let w = chunk.withUnsafeBytes { write(output, $0.baseAddress! + written, chunk.count - written) }
                     if w < 0 && errno == EINTR { continue }
                     if w < 0 { throw Failure.io("write \(temp)", errno) }
                     written += w
                 }
-                size += n
+                size += chunk.count
             }
             digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
             if let expecting, digest != expecting {

@@ -11,6 +11,17 @@ extension SQLiteStore {
         }
     }
 
+    /// The same, run on the caller's thread (GRDB's synchronous read), for the short reads of
+    /// every IMAP command (a mailbox's row, a few messages, a search): the asynchronous read
+    /// hops to a reader's queue and back, two thread switches that cost more than such a read.
+    /// WAL readers never wait for writers, so this blocks only for the read itself. Long reads
+    /// (integrity checks, listings of every account) keep `reading`.
+    func readingInline<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch let error as DatabaseError where Self.isBusy(error) {
+            throw StorageError.temporary("the index is busy (\(error.resultCode)): another process holds it past busy_timeout")
+        }
+    }
+
     func writing<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do { return try await pool.write(body) } catch let error as DatabaseError where Self.isBusy(error) {
             throw StorageError.temporary("the index is busy (\(error.resultCode)): another process holds it past busy_timeout")

@@ -6,14 +6,14 @@ import PluginAPI
 /// bumps the mailbox's HIGHESTMODSEQ and stamps the changed messages with it (RFC 7162).
 extension SQLiteStore {
     static func accountID(_ db: Database, _ user: String) throws -> Int64 {
-        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM account WHERE name = ?", arguments: [user]) else {
+        guard let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM account WHERE name = ?"), arguments: [user]) else {
             throw StorageError.noSuchUser(user)
         }
         return id
     }
 
     func mailboxes(user: String) async throws -> [MailboxInfo] {
-        try await reading { db in
+        try readingInline { db in
             let id = try Self.accountID(db, user)
             let own = try Row.fetchAll(db, sql: "SELECT name, special_use FROM mailbox WHERE account_id = ? ORDER BY name = 'INBOX' DESC, name",
                                        arguments: [id]).map { row in
@@ -137,7 +137,7 @@ extension SQLiteStore {
     }
 
     func status(user: String, mailbox: String) async throws -> MailboxStatus {
-        try await reading { db in
+        try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ?", arguments: [box.id]) ?? 0
             let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE mailbox_id = ? AND (' ' || flags || ' ') LIKE '% \\Seen %'", arguments: [box.id]) ?? 0
@@ -148,7 +148,7 @@ extension SQLiteStore {
 
     /// O(1): the mailbox row only; `messages` and `unseen` are not counted (0).
     func changeStamp(user: String, mailbox: String) async throws -> MailboxStatus {
-        try await reading { db in
+        try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             return MailboxStatus(messages: 0, unseen: 0, uidValidity: UInt32(truncatingIfNeeded: box.uidValidity),
                                  uidNext: UInt32(box.uidNext), highestModseq: UInt64(box.highestModseq))
@@ -170,27 +170,24 @@ extension SQLiteStore {
     }
 
     func append(user: String, mailbox: String, message: [UInt8], flags: [String], internalDate: Int64?) async throws -> UInt32 {
-        // Through a temporary file so the blob path is the same as for deliveries.
-        let tmpDir = settings.directory + "/tmp"
-        try BlobStore.makeDirectory(tmpDir)
-        let tmp = "\(tmpDir)/append-\(UUID().uuidString)"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(message)) else { throw StorageError.permissionDenied("cannot write \(tmp)") }
-        defer { unlink(tmp) }
         // The owner's partition: a message appended to a shared mailbox is the owner's.
-        let partition: String = try await reading { db in
+        let partition: String = try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "i")
             try Self.checkQuota(db, accountID: box.accountID, adding: message.count, messages: 1)
             return try String.fetchOne(db, sql: "SELECT partition FROM account WHERE id = ?", arguments: [box.accountID])!
         }
-        let blob = try BlobStore.store(file: tmp, root: partition)
+        let blob = try BlobStore.store(bytes: message, root: partition)
+        let text = SearchableText(message: message)
         let date = internalDate ?? Self.now()
         let (box, uid, modseq): (ResolvedMailbox, Int64, Int64) = try await writing { db in
-            if access(BlobStore.path(root: partition, digest: blob.digest), F_OK) != 0 { _ = try BlobStore.store(file: tmp, root: partition) }
+            // Removed meanwhile by an expunge in another process (as in `deliver`): stored again.
+            if access(BlobStore.path(root: partition, digest: blob.digest), F_OK) != 0 { _ = try BlobStore.store(bytes: message, root: partition) }
             let box = try Self.resolve(db, user, mailbox, needing: "i")
             try Self.checkQuota(db, accountID: box.accountID, adding: blob.size, messages: 1)
             // Flags the appender may not set are dropped (RFC 4314 §4: APPEND without `s`/`w`/`t`).
             let flagText = Self.normalise(flags).filter { box.rights.mayStore($0) }.joined(separator: " ")
             let blobID = try Self.reference(db, digest: blob.digest, partition: partition, size: blob.size)
+            try Self.recordSearchText(db, blobID: blobID, text)
             let uid = box.uidNext, modseq = box.highestModseq + 1
             try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            arguments: [box.id, uid, blobID, flagText, modseq, date, blob.size])
@@ -202,7 +199,7 @@ extension SQLiteStore {
     }
 
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage] {
-        try await reading { db in
+        try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             return try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
                                            arguments: [box.id, Int64(uids.lowerBound), Int64(uids.upperBound)])
@@ -210,7 +207,7 @@ extension SQLiteStore {
     }
 
     func changes(user: String, mailbox: String, since modseq: UInt64) async throws -> MailboxChanges {
-        try await reading { db in
+        try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let changed = try Self.storedMessages(db, sql: "SELECT uid, flags, modseq, internal_date, size FROM message WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
                                                   arguments: [box.id, Int64(clamping: modseq)])
@@ -233,9 +230,9 @@ extension SQLiteStore {
     }
 
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8] {
-        let (root, digest): (String, String) = try await reading { db in
+        let (root, digest): (String, String) = try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
-            guard let row = try Row.fetchOne(db, sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?",
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?"),
                                              arguments: [box.id, Int64(uid)]) else {
                 throw StorageError.expunged(mailbox: mailbox, uid: uid)
             }
@@ -247,7 +244,7 @@ extension SQLiteStore {
     func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
         // One read transaction for the whole batch: resolving the mailbox and its rights once,
         // not once per message, is most of what a FETCH of many small bodies costs.
-        let located: [(UInt32, String, String)] = try await reading { db in
+        let located: [(UInt32, String, String)] = try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")
             let statement = try db.cachedStatement(sql: "SELECT b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.uid = ?")
             var out: [(UInt32, String, String)] = []
@@ -367,40 +364,6 @@ extension SQLiteStore {
         }
         if !expunged.isEmpty { announce(box, .messagesExpunged, uids: expunged) }
         return expunged
-    }
-
-    func search(user: String, mailbox: String, query: SearchQuery) async throws -> [UInt32] {
-        typealias Indexed = (uid: UInt32, flags: String, size: Int, date: Int64, modseq: Int64, root: String?, digest: String?)
-        // The blob's place is read only when some criterion needs the content; columns are read
-        // by position. A search on flags over a large mailbox is mostly this loop.
-        let needsContent = query.needsContent
-        let rows: [Indexed] = try await reading { db in
-            let box = try Self.resolve(db, user, mailbox, needing: "r")
-            let sql = needsContent
-                ? "SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq, b.partition, b.digest FROM message m JOIN blob b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid"
-                : "SELECT m.uid, m.flags, m.size, m.internal_date, m.modseq FROM message m WHERE m.mailbox_id = ? ORDER BY m.uid"
-            var out: [Indexed] = []
-            let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: [box.id])
-            while let row = try cursor.next() {
-                out.append((UInt32(row[0] as Int64), row[1], row[2], row[3], row[4],
-                            needsContent ? row[5] as String : nil, needsContent ? row[6] as String : nil))
-            }
-            return out
-        }
-        let matcher = SearchMatcher(query)
-        var found: [UInt32] = []
-        for row in rows {
-            let root = row.root ?? "", digest = row.digest ?? ""
-            let candidate = SearchCandidate(uid: row.uid, flags: Self.flags(row.flags), size: row.size, internalDate: row.date,
-                                            modseq: UInt64(row.modseq), content: { try BlobStore.read(root: root, digest: digest) })
-            // A message expunged (its file removed) since the rows were read no longer matches.
-            do {
-                if try matcher.matches(candidate) { found.append(candidate.uid) }
-            } catch BlobStore.Failure.missing(_) {
-                continue
-            }
-        }
-        return found
     }
 
     func quota(user: String) async throws -> Quota {

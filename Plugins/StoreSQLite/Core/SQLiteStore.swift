@@ -441,6 +441,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         var blobs: [String: (digest: String, size: Int)] = [:]
         for root in Set(partitionOf.values) { blobs[root] = try BlobStore.store(file: path, root: root) }
         let stored = blobs
+        // What SEARCH will compare with, parsed here, outside the write lock.
+        let text = try blobs.first.map { SearchableText(message: try BlobStore.read(root: $0.key, digest: $0.value.digest)) }
         let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let wanted = mailbox
@@ -472,6 +474,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     ?? Row.fetchOne(db, sql: "SELECT * FROM mailbox WHERE account_id = ? AND name = 'INBOX'", arguments: [accountID])
                 guard let mbox = mailboxRow else { continue }
                 let blobID = try Self.reference(db, digest: blob.digest, partition: root, size: blob.size)
+                if let text { try Self.recordSearchText(db, blobID: blobID, text) }
                 let uid: Int64 = mbox["uidnext"], modseq: Int64 = (mbox["highest_modseq"] as Int64) + 1
                 try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, '', ?, ?, ?)",
                                arguments: [mbox["id"] as Int64, uid, blobID, modseq, now, blob.size])

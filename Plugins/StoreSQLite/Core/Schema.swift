@@ -166,6 +166,25 @@ enum Schema {
                     provisioned INTEGER NOT NULL);
                 """)
         }
+        // What SEARCH compares header and body criteria with (SearchableText), per content file
+        // (copies of a message share it), so that a search reads rows instead of parsing every
+        // message (MailboxSearch.swift). Filled at delivery and append; existing messages here.
+        // And the system flags of each message as bits, indexed, so that SEARCH FLAGGED or
+        // UNSEEN seeks the matching rows (SearchIndex.swift).
+        m.registerMigration("imap-search-text") { db in
+            try db.execute(sql: """
+                CREATE TABLE search_text (
+                    blob_id INTEGER PRIMARY KEY REFERENCES blob(id) ON DELETE CASCADE,
+                    header TEXT NOT NULL,
+                    header_ascii INTEGER NOT NULL,
+                    body TEXT NOT NULL,
+                    body_ascii INTEGER NOT NULL,
+                    sent_day INTEGER,
+                    h_from TEXT, h_to TEXT, h_cc TEXT, h_bcc TEXT, h_subject TEXT);
+                CREATE INDEX message_system_flags ON message(mailbox_id, \(SearchCondition.systemFlagBits("flags")), uid);
+                """)
+            try SQLiteStore.indexUnindexedText(db)
+        }
         return m
     }
 

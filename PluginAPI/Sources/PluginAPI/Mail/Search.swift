@@ -95,21 +95,23 @@ public struct SearchMatcher {
         }
     }
 
-    /// Content parsed once per message, however many criteria read it.
-    final class Parsed {
+    /// Content parsed once per message, however many criteria (or queries) read it.
+    public final class Parsed {
         let bytes: [UInt8]
         lazy var message = MIMEMessage(parsing: bytes)
         /// Only the top-level header: what header criteria read, without parsing the body.
         lazy var header = MailHeaderBlock(parsing: bytes)
-        lazy var headerText: String = {
-            header.fields.map { "\($0.name): \(EncodedWords.decode($0.value))" }.joined(separator: "\n").lowercased()
-        }()
+        lazy var headerText: String = SearchableText.headerText(header)
         lazy var bodyText: String = SearchMatcher.bodyText(of: message.root, in: bytes).lowercased()
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        public init(bytes: [UInt8]) { self.bytes = bytes }
     }
 
-    public func matches(_ candidate: SearchCandidate) throws -> Bool {
-        var parsed: Parsed?
+    public func matches(_ candidate: SearchCandidate) throws -> Bool { try matches(candidate, parsed: nil) }
+
+    /// The same with the content given, parsed as far as earlier queries needed: many queries
+    /// over one message (a scan to compare an index with) parse it once.
+    public func matches(_ candidate: SearchCandidate, parsed given: Parsed?) throws -> Bool {
+        var parsed = given
         func content() throws -> Parsed {
             if let parsed { return parsed }
             let p = Parsed(bytes: try candidate.content())
@@ -138,15 +140,14 @@ public struct SearchMatcher {
             case .internalDate(let cmp, let day):
                 return Self.compare(MailDate(secondsSince1970: candidate.internalDate).dayNumber, cmp, day)
             case .sentDate(let cmp, let day):
-                let p = try content()
-                guard let field = p.header.first("Date"), let date = MailDate(rfc5322: field.text) else { return false }
-                return Self.compare(date.dayNumber, cmp, day)
+                guard let sent = SearchableText.sentDay(try content().header) else { return false }
+                return Self.compare(sent, cmp, day)
             case .header(let name, let value):
                 let p = try content()
                 let fields = p.header.all(name)
                 if value.isEmpty { return !fields.isEmpty }
                 let needle = value.lowercased()
-                return fields.contains { EncodedWords.decode($0.value).lowercased().contains(needle) }
+                return fields.contains { SearchableText.fieldText($0).contains(needle) }
             case .body(let text):
                 return try content().bodyText.contains(text.lowercased())
             case .text(let text):

@@ -58,6 +58,8 @@ enum BodySections {
     static func extract(_ section: IMAPBodySection, from message: inout ServedMessage) -> [UInt8]? {
         let bytes = message.bytes
         if section.part.isEmpty {
+            // The whole message needs no parse (BODY[] of one message is the commonest FETCH).
+            if section.kind == .complete { return bytes }
             let root = message.structure().root
             switch section.kind {
             case .complete: return bytes
