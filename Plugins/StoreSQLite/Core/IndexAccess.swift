@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import PluginAPI
 
@@ -11,13 +12,13 @@ extension SQLiteStore {
         }
     }
 
-    /// The same, run on the caller's thread (GRDB's synchronous read), for the short reads of
-    /// every IMAP command (a mailbox's row, a few messages, a search): the asynchronous read
-    /// hops to a reader's queue and back, two thread switches that cost more than such a read.
-    /// WAL readers never wait for writers, so this blocks only for the read itself. Long reads
-    /// (integrity checks, listings of every account) keep `reading`.
+    /// The same, run on the caller's thread, for the short reads of every IMAP command (a
+    /// mailbox's row, a few messages, a search): the asynchronous read hops to a reader's queue
+    /// and back, two thread switches that cost more than such a read. WAL readers never wait for
+    /// writers, so this blocks only for the read itself. Long reads (integrity checks, listings
+    /// of every account) keep `reading`. The connections are `InlineReaders`, never the pool's.
     func readingInline<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try pool.read(body) } catch let error as DatabaseError where Self.isBusy(error) {
+        do { return try inlineReaders.read(body) } catch let error as DatabaseError where Self.isBusy(error) {
             throw StorageError.temporary("the index is busy (\(error.resultCode)): another process holds it past busy_timeout")
         }
     }
@@ -30,5 +31,34 @@ extension SQLiteStore {
 
     static func isBusy(_ error: DatabaseError) -> Bool {
         error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
+}
+
+/// Read-only connections to the index for `readingInline`, apart from the pool's readers. A
+/// synchronous read that waited for one of the pool's readers could deadlock: asynchronous reads
+/// give theirs back only once their task resumes on a cooperative thread, and those threads would
+/// be the ones waiting. Here nobody waits: a read takes an idle connection or opens one, and
+/// every holder is running, so concurrency is bounded by the threads that read.
+// @unchecked Sendable: `idle` is under `lock`; a connection is used by one thread at a time
+final class InlineReaders: @unchecked Sendable {
+    private let path: String
+    private let configuration: Configuration
+    private let lock = NSLock()
+    private var idle: [DatabaseQueue] = []
+    /// Idle connections kept; more are closed after use.
+    static let kept = 8
+
+    init(path: String, busyTimeout: Double) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(busyTimeout)
+        self.configuration = configuration
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        let connection = try lock.withLock({ idle.popLast() }) ?? DatabaseQueue(path: path, configuration: configuration)
+        defer { lock.withLock { if idle.count < Self.kept { idle.append(connection) } } }
+        return try connection.read(body)
     }
 }

@@ -12,11 +12,13 @@ extension SQLiteStore {
         guard query.needsContent else {
             return try readingInline { db in
                 let box = try Self.resolve(db, user, mailbox, needing: "r")
-                let sql = "SELECT m.uid FROM message m WHERE m.mailbox_id = ? AND (\(condition.maybe.sql)) ORDER BY m.uid"
+                // Unordered, sorted here: ORDER BY uid would make SQLite walk the (mailbox, uid)
+                // index and test every row rather than seek in the system flags' index.
+                let sql = "SELECT m.uid FROM message m WHERE m.mailbox_id = ? AND (\(condition.maybe.sql))"
                 var out: [UInt32] = []
                 let cursor = try Int64.fetchCursor(db, sql: sql, arguments: [box.id] + condition.maybe.arguments)
                 while let uid = try cursor.next() { out.append(UInt32(uid)) }
-                return out
+                return out.sorted()
             }
         }
         typealias Unsure = (uid: UInt32, flags: String, size: Int, date: Int64, modseq: Int64, root: String, digest: String)
@@ -25,7 +27,7 @@ extension SQLiteStore {
             let sql = """
                 SELECT m.uid, (\(condition.sure.sql)), m.flags, m.size, m.internal_date, m.modseq, m.blob_id
                 FROM message m LEFT JOIN search_text t ON t.blob_id = m.blob_id
-                WHERE m.mailbox_id = ? AND (\(condition.maybe.sql)) ORDER BY m.uid
+                WHERE m.mailbox_id = ? AND (\(condition.maybe.sql))
                 """
             var sure: [UInt32] = [], unsure: [Unsure] = []
             // Where the content is only for the rows to confirm: few, usually.
@@ -41,7 +43,7 @@ extension SQLiteStore {
             }
             return (sure, unsure)
         }
-        guard !unsure.isEmpty else { return sure }
+        guard !unsure.isEmpty else { return sure.sorted() }
         let matcher = SearchMatcher(query)
         var confirmed: [UInt32] = []
         for row in unsure {

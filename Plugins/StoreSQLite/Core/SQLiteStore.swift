@@ -22,6 +22,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
 
     let settings: Settings
     let pool: DatabasePool
+    /// Connections for the short reads IMAP commands make on their own thread (IndexAccess.swift).
+    let inlineReaders: InlineReaders
     /// Change notifications to other processes (Notify.swift).
     let changes: ChangeChannel
     /// The process's services, for the SASL mechanisms whose stored secrets this store keeps
@@ -51,6 +53,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
         try Schema.migrator.migrate(pool)
+        inlineReaders = InlineReaders(path: settings.directory + "/index.sqlite", busyTimeout: settings.busyTimeout)
         changes = try ChangeChannel(directory: settings.directory + "/notify")
     }
 

@@ -26,17 +26,21 @@ struct SearchCondition {
     /// Exact: both the same.
     init(exact: SearchClause) { self.init(sure: exact, maybe: exact) }
 
-    init(_ query: SearchQuery) {
+    /// `query` as conditions. `topLevel`: the criterion is the query or one of the criteria its
+    /// top-level AND requires, where an index can narrow the rows SQLite reads.
+    init(_ query: SearchQuery, topLevel: Bool = true) {
         switch query {
         case .all: self.init(exact: .true)
         case .and(let qs):
-            let parts = qs.map(SearchCondition.init)
+            let parts = qs.map { SearchCondition($0, topLevel: topLevel) }
             self.init(sure: .joined(parts.map(\.sure), "AND", empty: .true), maybe: .joined(parts.map(\.maybe), "AND", empty: .true))
         case .or(let a, let b):
-            let (x, y) = (SearchCondition(a), SearchCondition(b))
+            let (x, y) = (SearchCondition(a, topLevel: false), SearchCondition(b, topLevel: false))
             self.init(sure: .joined([x.sure, y.sure], "OR", empty: .false), maybe: .joined([x.maybe, y.maybe], "OR", empty: .false))
+        case .not(.flag(let flag)) where topLevel && Self.systemFlags.contains(flag.lowercased()):
+            self.init(exact: Self.systemFlag(flag.lowercased(), set: false))
         case .not(let q):
-            let inner = SearchCondition(q)
+            let inner = SearchCondition(q, topLevel: false)
             self.init(sure: inner.maybe.negated, maybe: inner.sure.negated)
         case .uids(let ranges):
             self.init(exact: .joined(ranges.map { SearchClause("m.uid BETWEEN \($0.lowerBound) AND \($0.upperBound)") }, "OR", empty: .false))
@@ -45,11 +49,8 @@ struct SearchCondition {
             // which is what SQLite's own lower() does. Stored flags are separated by one space.
             let needle = flag.lowercased()
             guard !needle.isEmpty, !needle.contains(" ") else { self.init(exact: .false); return }
-            if let bit = Self.systemFlags.firstIndex(of: needle) {
-                // Through the index on the system flags' bits (Schema "imap-search-text"): the
-                // values with this bit, so that SQLite seeks them instead of reading every row.
-                let values = (0..<(1 << Self.systemFlags.count)).filter { $0 & (1 << bit) != 0 }.map(String.init)
-                self.init(exact: SearchClause("\(Self.systemFlagBits("m.flags")) IN (\(values.joined(separator: ",")))"))
+            if topLevel && Self.systemFlags.contains(needle) {
+                self.init(exact: Self.systemFlag(needle, set: true))
             } else {
                 self.init(exact: SearchClause(Self.hasFlag("?", in: "m.flags"), [needle]))
             }
@@ -88,6 +89,16 @@ struct SearchCondition {
 
     /// The system flags, lowercased, in the order of their bits in `systemFlagBits`.
     static let systemFlags = ["\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"]
+
+    /// Whether a system flag is set (or not), through the index on the system flags' bits
+    /// (`systemFlagBits`): the bit values that have it so, which SQLite seeks one by one instead
+    /// of reading every row. Computing the bits costs five comparisons per row where the index
+    /// is not used, so only criteria at the top level take this form.
+    private static func systemFlag(_ flag: String, set: Bool) -> SearchClause {
+        let bit = 1 << systemFlags.firstIndex(of: flag)!
+        let values = (0..<(1 << systemFlags.count)).filter { ($0 & bit != 0) == set }.map(String.init)
+        return SearchClause("\(systemFlagBits("m.flags")) IN (\(values.joined(separator: ",")))")
+    }
 
     /// Whether the flags in `column` hold `flag` (an SQL expression giving the flag lowercased),
     /// as the matcher compares: the flag lowercased, each stored flag folded in ASCII only, which
