@@ -3,7 +3,8 @@ import PluginAPI
 
 /// One IMAP connection on a NIO channel: the channel handler turns reads, closes and writability
 /// into the session's input stream, and the transport carries the session's writes, STARTTLS and
-/// close back to the channel. The session itself (Session/IMAPSession.swift) runs in its own task.
+/// close back to the channel. The session itself (Session/IMAPSession.swift) runs in its own task,
+/// on the channel's event loop.
 // @unchecked Sendable: writable/writableWaiters under `lock`; started on the event loop; imap handed from loop to session task
 final class IMAPConnection: IMAPTransport, @unchecked Sendable {
     let channel: any Channel
@@ -39,7 +40,9 @@ final class IMAPConnection: IMAPTransport, @unchecked Sendable {
         started = true
         guard let imap else { return }
         let inputs = self.inputs
-        Task {
+        // On the channel's event loop: input yielded by the handler and replies written by the
+        // session need no hop to the cooperative pool and back (EventLoopTaskExecutor).
+        Task(executorPreference: EventLoopTaskExecutor(channel.eventLoop)) {
             await imap.run(inputs)
             self.imap = nil
         }

@@ -186,8 +186,8 @@ extension SQLiteStore {
     }
 
     func alias(_ address: String) async throws -> [String]? {
-        try await reading { db in
-            try String.fetchOne(db, sql: "SELECT targets FROM alias WHERE address = ?", arguments: [address])
+        try readingInline { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT targets FROM alias WHERE address = ?"), arguments: [address])
                 .map { $0.split(separator: " ").map(String.init) }
         }
     }
@@ -205,8 +205,8 @@ extension SQLiteStore {
     }
 
     private func getJSON<T: Decodable>(_ column: String, account: String, as: T.Type) async throws -> T? {
-        let text: String? = try await reading { db in
-            try String.fetchOne(db, sql: "SELECT \(column) FROM account WHERE name = ?", arguments: [account])
+        let text: String? = try readingInline { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT \(column) FROM account WHERE name = ?"), arguments: [account])
         }
         return try text.map { try JSONDecoder().decode(T.self, from: Data($0.utf8)) }
     }
