@@ -141,7 +141,7 @@ let package = Package(
         // it (StoreFixture), a throw-away unbound (UnboundServer), the test plugins (FixturePlugins).
         .target(name: "PosternTestSupport", dependencies: ["PosternHost", "PosternCommands", pluginAPI], path: "Tests/TestSupport"),
         .testTarget(name: "PosternHostTests", dependencies: ["PosternHost", pluginAPI], path: "Tests/PosternHostTests"),
-        .testTarget(name: "MailCoreTests", dependencies: [pluginAPI], path: "Tests/MailCoreTests"),
+        .testTarget(name: "MailCoreTests", dependencies: ["PosternTestSupport", pluginAPI], path: "Tests/MailCoreTests"),
         // Each plugin's core is imported with @testable; the built .so files are loaded as a worker
         // loads them where a test needs the plugin whole (PluginFileTests, PluginHarness, AdminContext).
         .testTarget(name: "SASLTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost",

@@ -6,21 +6,9 @@ import XCTest
 /// DNSWireError, and what it returns survives encoding and decoding again. Seeded, so a failure
 /// is reproducible: the message names the seed and iteration.
 final class FuzzTests: XCTestCase {
-    /// SplitMix64: small, fast, and the same sequence on every platform for a seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// One to four edits of the kinds that break parsers: flipped bits, bytes set to values that
     /// mean something (pointer prefixes, big lengths, zero), cuts, insertions and duplicated spans.
-    static func mutate(_ packet: [UInt8], using random: inout SeededGenerator) -> [UInt8] {
+    static func mutate(_ packet: [UInt8], using random: inout SeededRandom) -> [UInt8] {
         var bytes = packet
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             guard !bytes.isEmpty else { bytes = [UInt8.random(in: 0...255, using: &random)]; continue }
@@ -44,7 +32,7 @@ final class FuzzTests: XCTestCase {
 
     func testMutatedPacketsNeverCrash() {
         let seed: UInt64 = 0x5EED_D115
-        var random = SeededGenerator(state: seed)
+        var random = SeededRandom(seed: seed)
         var decoded = 0
         var refused = 0
         for iteration in 0..<30_000 {
@@ -71,7 +59,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testRandomBytesNeverCrash() {
-        var random = SeededGenerator(state: 42)
+        var random = SeededRandom(seed: 42)
         for _ in 0..<20_000 {
             let packet = (0..<Int.random(in: 0...80, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
             _ = try? DNSWire.decode(packet)

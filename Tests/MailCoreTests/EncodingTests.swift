@@ -1,3 +1,4 @@
+import PosternTestSupport
 import XCTest
 import PluginAPI
 

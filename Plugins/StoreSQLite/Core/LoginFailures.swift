@@ -22,6 +22,8 @@ final class SQLiteLoginFailures: LoginFailureTable, @unchecked Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = OFF")
         }
+        let lock = try SQLiteStore.migrationLock(path + ".lock")
+        defer { close(lock) }
         pool = try DatabasePool(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in

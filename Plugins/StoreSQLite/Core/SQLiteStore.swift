@@ -42,15 +42,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
-        // Several processes may open a new store at once (the workers of a first start): the
-        // schema is created or brought up to date by one at a time, under an flock, or two of
-        // them would both find it missing and one would fail creating it.
-        let lockFD = open(settings.directory + "/index.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw BlobStore.Failure.io("open \(settings.directory)/index.lock", errno) }
-        defer { close(lockFD) }
-        while flock(lockFD, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw BlobStore.Failure.io("flock \(settings.directory)/index.lock", errno) }
-        }
+        let lock = try Self.migrationLock(settings.directory + "/index.lock")
+        defer { close(lock) }
         pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
         try Schema.migrator.migrate(pool)
         inlineReaders = InlineReaders(path: settings.directory + "/index.sqlite", busyTimeout: settings.busyTimeout)
@@ -58,6 +51,23 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// Several processes may open a new database at once (the workers of a first start): its
+    /// schema is created or brought up to date by one at a time, under this flock (held until the
+    /// returned descriptor is closed), or two would both find it missing and one would fail
+    /// creating it.
+    static func migrationLock(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BlobStore.Failure.io("open \(path)", errno) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let err = errno
+                close(fd)
+                throw BlobStore.Failure.io("flock \(path)", err)
+            }
+        }
+        return fd
+    }
 
     // MARK: names
 
