@@ -9,12 +9,13 @@ final class DescriptorLimitTests: XCTestCase {
     func testWorkersRunWithTheHardDescriptorLimit() throws {
         var original = rlimit()
         XCTAssertEqual(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original), 0)
-        guard original.rlim_max > 1024 else {
-            return XCTFail("this test needs a hard limit on open files above 1,024 (ulimit -Hn is \(original.rlim_max))")
+        guard original.rlim_max >= 256 else {
+            return XCTFail("this test needs a hard limit on open files of 256 or more (ulimit -Hn is \(original.rlim_max))")
         }
-        // The server is started with the usual soft limit of 1,024, as from a login shell.
+        // The server is started with a soft limit below the hard one (1,024, the usual soft limit
+        // of a login shell, or half the hard limit where that is lower).
         var lowered = original
-        lowered.rlim_cur = 1024
+        lowered.rlim_cur = min(1024, original.rlim_max / 2)
         XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered), 0)
         let dir = TempDir("descriptor-limit")
         let port = freePort()
