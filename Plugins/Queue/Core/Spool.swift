@@ -193,13 +193,6 @@ struct Spool {
         if sync { guard fsync(fd) == 0 else { throw QueueError.io("fsync \(path)", errno) } }
     }
 
-    static func syncFile(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw QueueError.io("open \(path)", errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw QueueError.io("fsync \(path)", errno) }
-    }
-
     static func syncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw QueueError.io("open \(path)", errno) }
