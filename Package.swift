@@ -77,6 +77,9 @@ let plugins: [(Product, [Target])] = [
     plugin("FilterDLP", path: "Plugins/FilterDLP"),
     // Anti-spam rule sets (the filter `rules`): rule files are TOML, read with TOMLKit linked into
     // this plugin alone (no TOMLKit type crosses into the host).
+    // Sender authentication: SPF, DKIM (signing on the way out, verification), DMARC with its
+    // aggregate reports, ARC, and Authentication-Results.
+    plugin("SenderAuth", path: "Plugins/SenderAuth"),
     plugin("FilterRules", path: "Plugins/FilterRules", extra: [.product(name: "TOMLKit", package: "TOMLKit")]),
     // Attachments blocked, removed or quarantined by name, type, content and ZIP member names
     // (ZIPFoundation, linked into this plugin alone, lists the archives).
@@ -240,6 +243,10 @@ let package = Package(
         // binary against a real clamd with a signature database the tests write.
         .testTarget(name: "FilterClamAVTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternFilterClamAVCore"],
                     path: "Tests/FilterClamAVTests"),
+        // Sender authentication: parsers and verifiers from the core; pyspf, dkimpy and OpenDKIM
+        // against it over a throw-away unbound; the binary end to end.
+        .testTarget(name: "SenderAuthTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternSenderAuthCore",
+                                                            "PosternDNSCore"], path: "Tests/SenderAuthTests"),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

@@ -121,6 +121,27 @@ final class ResolverTests: XCTestCase {
         XCTAssertEqual(error as? DNSError, .invalidName("'mail.example.test' is not an IPv4 or IPv6 address"))
     }
 
+    func testRecordsTellNoSuchNameFromNoSuchRecords() async throws {
+        let txt = try await resolver.records("txt.example.test", .txt)
+        XCTAssertEqual(Set(txt.values), ["v=spf1 -all", "second record"])
+        let noData = try await resolver.records("mx1.example.test", .txt)
+        XCTAssertEqual(noData, .noData)
+        let nameError = try await resolver.records("nope.example.test", .txt)
+        XCTAssertEqual(nameError, .nameError)
+        let a = try await resolver.records("mx1.example.test", .a)
+        XCTAssertEqual(a, .found(["192.0.2.1"]))
+        let aaaa = try await resolver.records("mx1.example.test", .aaaa)
+        XCTAssertEqual(aaaa, .found(["2001:db8::25"]))
+        let mx = try await resolver.records("nullmx.example.test", .mx)
+        XCTAssertEqual(mx, .found(["."]))
+        let ptr = try await resolver.records("127.0.0.25", .ptr)
+        XCTAssertEqual(ptr, .found(["mail.example.test"]))
+        let noPTR = try await resolver.records("127.0.0.99", .ptr)
+        XCTAssertNotEqual(noPTR, .found([]))
+        let error = await thrownError { try await self.resolver.records("mail.example.test", .ptr) }
+        XCTAssertEqual(error as? DNSError, .invalidName("'mail.example.test' is not an IPv4 or IPv6 address"))
+    }
+
     func testDNSBLStyleLookups() async throws {
         let listed = try await resolver.addresses("2.0.0.127.dnsbl.test")
         XCTAssertEqual(listed, ["127.0.0.2"])

@@ -223,11 +223,53 @@ public protocol DNSResolver: Sendable {
     /// instead of giving `[]`: an SMTP client can then fail at once rather than try the implicit
     /// MX. `[]` means the domain exists and has no MX records.
     func mxOrNotFound(_ domain: String) async throws -> [MXRecord]
+    /// One question, telling a name that does not exist from one without records of the type:
+    /// SPF counts both as void lookups and DKIM, DMARC and SPF give different results for them
+    /// than for a failure (which throws `DNSError`). A and AAAA answers are addresses as text, MX
+    /// answers exchange names lowest preference first, TXT answers each record's strings joined,
+    /// PTR answers names (for PTR, `name` is an IPv4 or IPv6 address, as for `ptr`); CNAMEs are
+    /// followed.
+    func records(_ name: String, _ type: DNSQuestionType) async throws -> DNSRecords
 }
 
 extension DNSResolver {
     /// For resolvers that cannot tell NXDOMAIN from NODATA: the plain `mx` answer.
     public func mxOrNotFound(_ domain: String) async throws -> [MXRecord] { try await mx(domain) }
+
+    /// For resolvers that cannot tell NXDOMAIN from NODATA: answers from the other methods, an
+    /// empty one as NODATA.
+    public func records(_ name: String, _ type: DNSQuestionType) async throws -> DNSRecords {
+        let values: [String]
+        switch type {
+        case .a: values = try await addresses(name).filter { !$0.contains(":") }
+        case .aaaa: values = try await addresses(name).filter { $0.contains(":") }
+        case .mx: values = try await mx(name).map(\.host)
+        case .txt: values = try await txt(name)
+        case .ptr: values = try await ptr(name)
+        }
+        return values.isEmpty ? .noData : .found(values)
+    }
+}
+
+/// The record types `DNSResolver.records` asks for.
+public enum DNSQuestionType: String, Sendable, CaseIterable {
+    case a = "A", aaaa = "AAAA", mx = "MX", txt = "TXT", ptr = "PTR"
+}
+
+/// The answer to one question of `DNSResolver.records`.
+public enum DNSRecords: Sendable, Equatable {
+    /// The records (at least one), as text.
+    case found([String])
+    /// The name exists but has no record of the type asked (NODATA).
+    case noData
+    /// The name does not exist (NXDOMAIN).
+    case nameError
+
+    /// The records, none for NODATA and NXDOMAIN.
+    public var values: [String] {
+        if case .found(let values) = self { return values }
+        return []
+    }
 }
 
 /// Why a DNS lookup gave no answer, so a caller can tell "no such domain" from "try later".

@@ -104,6 +104,43 @@ final class StubResolver: DNSResolver {
         }
     }
 
+    func records(_ name: String, _ type: DNSQuestionType) async throws -> DNSRecords {
+        let answer: DNSLookupResult
+        switch type {
+        case .a: answer = try await lookup(try self.name(name), .a)
+        case .aaaa: answer = try await lookup(try self.name(name), .aaaa)
+        case .mx: answer = try await lookup(try self.name(name), .mx)
+        case .txt: answer = try await lookup(try self.name(name), .txt)
+        case .ptr:
+            guard let reverse = IPAddressText.reverseName(name) else {
+                throw DNSError.invalidName("'\(name)' is not an IPv4 or IPv6 address")
+            }
+            answer = try await lookup(reverse, .ptr)
+        }
+        switch answer {
+        case .nameError: return .nameError
+        case .noData: return .noData
+        case .records(let records):
+            var values: [String] = []
+            if type == .mx {
+                values = Self.mailExchangers(records).map(\.host)
+            } else {
+                for record in records {
+                    switch record.data {
+                    case .a(let bytes) where type == .a, .aaaa(let bytes) where type == .aaaa:
+                        values.append(IPAddressText.format(bytes))
+                    case .txt(let strings) where type == .txt:
+                        values.append(String(decoding: strings.joined(), as: UTF8.self))
+                    case .ptr(let target) where type == .ptr:
+                        values.append(target.description)
+                    default: break
+                    }
+                }
+            }
+            return values.isEmpty ? .noData : .found(values)
+        }
+    }
+
     func ptr(_ address: String) async throws -> [String] {
         guard let reverse = IPAddressText.reverseName(address) else {
             throw DNSError.invalidName("'\(address)' is not an IPv4 or IPv6 address")
