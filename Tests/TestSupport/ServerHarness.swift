@@ -112,6 +112,9 @@ public final class ServerProcess {
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        // The child holds its own copy; the suite runs in one process, which must not keep a
+        // descriptor per server it ever started.
+        try? output?.close()
     }
 
     /// Starts `postern serve` and waits until it says it started; throws with its log otherwise.

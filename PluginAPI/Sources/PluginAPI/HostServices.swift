@@ -71,6 +71,12 @@ public final class HostServices: @unchecked Sendable {
         return nil
     }
 
+    /// The signer of outgoing mail (DKIM, ARC), when a plugin provides one.
+    public var outgoingSigner: (any OutgoingMessageSigner)? {
+        for case .outgoingSigner(let s) in all { return s }
+        return nil
+    }
+
     public var dns: (any DNSResolver)? {
         for case .dnsResolver(let r) in all { return r }
         return nil

@@ -142,6 +142,8 @@ public enum ProvidedService: Sendable {
     case loginFailures(any LoginFailureTable)
     /// A white-pages search (DirectorySearch.swift).
     case directorySearch(name: String, any DirectorySearch)
+    /// Signs mail on its way out (OutgoingSigner.swift): DKIM, ARC.
+    case outgoingSigner(any OutgoingMessageSigner)
 
     /// What kind of service this is, for `PluginManifest.uses`.
     public var type: ServiceType {
@@ -160,6 +162,7 @@ public enum ProvidedService: Sendable {
         case .router: return .router
         case .loginFailures: return .loginFailures
         case .directorySearch: return .directorySearch
+        case .outgoingSigner: return .outgoingSigner
         }
     }
 
@@ -172,7 +175,7 @@ public enum ProvidedService: Sendable {
         case .filter: return .filter
         case .storage, .accounts: return .storage
         case .transport: return .transport
-        case .queue, .dnsResolver, .changeNotifier, .router, .loginFailures, .directorySearch: return .hostService
+        case .queue, .dnsResolver, .changeNotifier, .router, .loginFailures, .directorySearch, .outgoingSigner: return .hostService
         }
     }
 
@@ -189,6 +192,7 @@ public enum ProvidedService: Sendable {
         case .changeNotifier: return "notifications"
         case .router: return "router"
         case .loginFailures: return "login-failures"
+        case .outgoingSigner: return "outgoing-signer"
         }
     }
 }
@@ -210,6 +214,7 @@ public enum ServiceType: String, Sendable, CaseIterable, Codable {
     case router
     case loginFailures = "login-failures"
     case directorySearch = "directory-search"
+    case outgoingSigner = "outgoing-signer"
 }
 
 /// What the host gives a plugin when it activates it.

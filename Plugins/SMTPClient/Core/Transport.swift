@@ -18,6 +18,13 @@ struct OutboundSettings: Sendable {
     var saslPasswordTables: [String] = []
 }
 
+/// What a delivery attempt sends: the queued file, or the message signed in memory.
+struct OutgoingContent: Sendable {
+    var scan: MessageContentScan
+    var source: SMTPClientMessage
+    var signing: SMTPClientSigning?
+}
+
 /// The `smtp` and `lmtp` transports: one delivery attempt of a queued message to the servers of
 /// its destination, one connection at a time, until a server takes the transaction or none is
 /// left.
@@ -51,7 +58,7 @@ final class OutboundTransport: Transport, @unchecked Sendable {
 
     func deliver(_ message: QueuedMessage) async -> [RecipientOutcome] {
         guard !message.pending.isEmpty else { return [] }
-        guard let content = Self.scan(message.path) else {
+        guard let content = await outgoingContent(message) else {
             return record(message, Self.all(message.pending, .deferred, MailReply(451, "4.3.0", "cannot read the queued message")), via: nil)
         }
         // The queue groups remote recipients by domain; recipients of several domains without a
@@ -82,7 +89,25 @@ final class OutboundTransport: Transport, @unchecked Sendable {
         return await deliver(message, content: content)
     }
 
-    private func deliver(_ message: QueuedMessage, content: MessageContentScan) async -> [RecipientOutcome] {
+    /// The message as it will be sent: as queued, or (SMTP, with a signer loaded) signed once
+    /// for this attempt, every host and domain of it.
+    private func outgoingContent(_ message: QueuedMessage) async -> OutgoingContent? {
+        if kind == .smtp, let signer = services.outgoingSigner {
+            guard let queued = FileManager.default.contents(atPath: message.path).map({ Array($0) }) else { return nil }
+            let envelope = message.envelope
+            let signed = await signer.signed(queued, envelope: envelope)
+            if signed.count != queued.count {
+                var scan = MessageContentScan()
+                scan.feed(signed)
+                return OutgoingContent(scan: scan, source: .bytes(signed),
+                                       signing: SMTPClientSigning(unsigned: .bytes(queued)) { await signer.signed($0, envelope: envelope) })
+            }
+        }
+        guard let scan = Self.scan(message.path) else { return nil }
+        return OutgoingContent(scan: scan, source: .file(message.path), signing: nil)
+    }
+
+    private func deliver(_ message: QueuedMessage, content: OutgoingContent) async -> [RecipientOutcome] {
         let recipients = message.pending
         let destination: Destination
         do {
@@ -145,7 +170,7 @@ final class OutboundTransport: Transport, @unchecked Sendable {
     }
 
     /// One session with one address.
-    private func attempt(_ message: QueuedMessage, content: MessageContentScan, candidate: Candidate, destination: Destination,
+    private func attempt(_ message: QueuedMessage, content: OutgoingContent, candidate: Candidate, destination: Destination,
                          tls policy: SMTPClientTLSPolicy) async -> SMTPClientSessionResult {
         let target: SMTPConnectTarget
         let peer: String
@@ -167,8 +192,9 @@ final class OutboundTransport: Transport, @unchecked Sendable {
         let session = SMTPClientSession(
             settings: SMTPClientSessionSettings(protocolKind: kind, heloName: settings.heloName, tls: policy, peer: peer,
                                             credentials: credentials, plaintextAuthAllowed: Self.isLoopback(candidate.address)),
-            message: SMTPOutgoingMessage(envelope: message.envelope, recipients: message.pending, content: content))
-        let connection = SMTPClientConnection(group: group, timeouts: settings.timeouts, tls: tls, message: .file(message.path), logger: logger)
+            message: SMTPOutgoingMessage(envelope: message.envelope, recipients: message.pending, content: content.scan))
+        let connection = SMTPClientConnection(group: group, timeouts: settings.timeouts, tls: tls, message: content.source,
+                                              signing: content.signing, logger: logger)
         let (result, secure) = await connection.run(session, to: target)
         if case .outcomes = result {
             // Counted once the server took part in a transaction, whatever its verdicts.

@@ -49,6 +49,19 @@ public enum SMTPClientMessage: Sendable {
     }
 }
 
+/// A signed message's way back to its unsigned form and its signer: the downgrade converts the
+/// unsigned message and signs the result, so the signature covers what is sent.
+public struct SMTPClientSigning: Sendable {
+    public let unsigned: SMTPClientMessage
+    /// The message with its signature fields on top.
+    public let sign: @Sendable ([UInt8]) async -> [UInt8]
+
+    public init(unsigned: SMTPClientMessage, sign: @escaping @Sendable ([UInt8]) async -> [UInt8]) {
+        self.unsigned = unsigned
+        self.sign = sign
+    }
+}
+
 /// Runs one `SMTPClientSession` over one new connection: connects, reads replies through
 /// `SMTPReplyParser`, performs the session's actions (STARTTLS, message content through
 /// `DotStuffingWriter`), and enforces the stage timeouts by closing the connection when one runs
@@ -63,16 +76,21 @@ public struct SMTPClientConnection: Sendable {
     /// nil: a STARTTLS fails as a failed handshake, and implicit TLS cannot connect.
     public let tls: SMTPClientTLS?
     public let message: SMTPClientMessage
+    /// When `message` is signed: how to sign again after the 8BITMIME downgrade, which changes
+    /// the body a signature covers.
+    public let signing: SMTPClientSigning?
     public let logger: Logger
 
     /// Message content is written and timed (`SMTPClientTimeouts.dataBlock`) a block at a time.
     public static let blockSize = 64 * 1024
 
-    public init(group: any EventLoopGroup, timeouts: SMTPClientTimeouts, tls: SMTPClientTLS?, message: SMTPClientMessage, logger: Logger) {
+    public init(group: any EventLoopGroup, timeouts: SMTPClientTimeouts, tls: SMTPClientTLS?, message: SMTPClientMessage,
+                signing: SMTPClientSigning? = nil, logger: Logger) {
         self.group = group
         self.timeouts = timeouts
         self.tls = tls
         self.message = message
+        self.signing = signing
         self.logger = logger
     }
 
@@ -184,12 +202,14 @@ public struct SMTPClientConnection: Sendable {
                         break   // made a `.send` above
                     case .prepareDowngrade:
                         watchdog.cancel()
-                        guard let original = message.contents() else {
-                            pending = session.connectionLost("cannot read the queued message \(message.name)")
+                        let source = signing?.unsigned ?? message
+                        guard let original = source.contents() else {
+                            pending = session.connectionLost("cannot read the queued message \(source.name)")
                             continue
                         }
                         switch EightBitDowngrade.convert(original) {
-                        case .success(let converted):
+                        case .success(var converted):
+                            if let signing { converted = await signing.sign(converted) }
                             downgradedMessage = converted
                             pending = session.downgradePrepared(.success(converted.count))
                         case .failure(let why):
