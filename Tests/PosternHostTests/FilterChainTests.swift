@@ -200,4 +200,51 @@ final class FilterChainTests: XCTestCase {
         XCTAssertEqual(edits.recipients(from: ["alice@example.org", "bob@example.org"]),
                        ["alice@example.org", "bob@example.org", "carol@example.org"])
     }
+
+    /// Stamps an Authentication-Results field, in the authentication phase.
+    struct StampingInspector: MessageInspector {
+        var phase: FilterPhase { .authentication }
+        func inspect(_ message: FilterMessage) async -> (FilterVerdict, [FilterModification]) {
+            (.continue, [.insertHeader(index: 0, name: "Authentication-Results", value: "mx.example; dkim=fail header.d=example.org")])
+        }
+    }
+
+    /// Quarantines what its preceding fields say failed DKIM; records what it saw.
+    final class JudgingInspector: MessageInspector, @unchecked Sendable {
+        let seen = NIOLockedValueBox<[(name: String, value: String)]>([])
+        let fields = NIOLockedValueBox<[String]>([])
+        func inspect(_ message: FilterMessage) async -> (FilterVerdict, [FilterModification]) {
+            seen.withLockedValue { $0 = message.precedingFields }
+            fields.withLockedValue { $0 = message.fields.map(\.name) }
+            let failed = message.judgedFields.contains { $0.name == "Authentication-Results" && $0.value.contains("dkim=fail") }
+            return (failed ? .quarantine(reason: "dkim=fail") : .continue, [.addHeader(name: "X-Judged", value: "yes")])
+        }
+    }
+
+    /// The authentication filters finish first and the content filters judge their fields,
+    /// whatever the order of the chain; the fields are not the message's own (positions of
+    /// changes stay those of the message as received), and the changes come back in chain order.
+    func testContentFiltersSeeTheFieldsOfTheAuthenticationPhase() async {
+        let judge = JudgingInspector()
+        let chain = FilterChain(filters: [("rules", InspectingFilter(judge)), ("sender-auth", InspectingFilter(StampingInspector()))])
+        let t = chain.begin(connection)
+        _ = await t.run(.mail) { await $0.mailFrom("a@example.org", parameters: [:]) }
+        _ = await t.run(.rcpt) { await $0.rcptTo("b@example.net", parameters: [:]) }
+        _ = await t.run(.headers) { await $0.headers([("From", "a@example.org"), ("Subject", "x")], raw: [" a@example.org", " x"]) }
+        _ = await t.run(.body) { await $0.body(Array("hello\r\n".utf8)) }
+        let (verdict, byFilter) = await t.endOfMessageByFilter()
+        XCTAssertEqual(verdict, .quarantine(reason: "dkim=fail"))
+        XCTAssertEqual(judge.seen.withLockedValue { $0.map(\.name) }, ["Authentication-Results"])
+        XCTAssertEqual(judge.fields.withLockedValue { $0 }, ["From", "Subject"])
+        XCTAssertEqual(byFilter.map(\.filter), ["rules", "sender-auth"])
+
+        // The next message starts clean: nothing of the last one's results is left.
+        _ = await t.run(.mail) { await $0.mailFrom("a@example.org", parameters: [:]) }
+        let plain = FilterChain(filters: [("rules", InspectingFilter(judge))]).begin(connection)
+        _ = await plain.run(.mail) { await $0.mailFrom("a@example.org", parameters: [:]) }
+        _ = await plain.run(.headers) { await $0.headers([("From", "a@example.org")], raw: [" a@example.org"]) }
+        let (alone, _) = await plain.endOfMessageByFilter()
+        XCTAssertEqual(alone, .continue)
+        XCTAssertTrue(judge.seen.withLockedValue { $0.isEmpty })
+    }
 }

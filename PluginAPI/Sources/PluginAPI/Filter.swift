@@ -7,6 +7,21 @@
 public protocol MailFilter: Sendable {
     /// A new transaction per SMTP connection (stages run in protocol order on it).
     func makeTransaction(_ connection: FilterConnection) -> any FilterTransaction
+    /// When the filter's end of message runs: `.content` by default.
+    var phase: FilterPhase { get }
+}
+
+extension MailFilter {
+    public var phase: FilterPhase { .content }
+}
+
+/// The two rounds of a chain's end of message. Every stage before it runs on all filters at
+/// once; at end of message the `.authentication` filters (SPF, DKIM, DMARC) finish first, and the
+/// fields they add (Authentication-Results) reach the `.content` filters through
+/// `FilterTransaction.precedingFields`, so that a rule can score `dkim=fail`.
+public enum FilterPhase: String, Sendable {
+    case authentication
+    case content
 }
 
 /// Which way mail goes through a listener: a filter may act differently per direction (scan
@@ -129,6 +144,9 @@ public protocol FilterTransaction: AnyObject, Sendable {
     /// The session learnt something (TLS, AUTH, HELO, a new transaction id). Called before the
     /// stage that follows; must not block.
     func connectionChanged(_ connection: FilterConnection)
+    /// The fields the chain's authentication filters add above this message (Authentication-
+    /// Results, Received-SPF), given to content filters just before their end of message.
+    func precedingFields(_ fields: [(name: String, value: String)])
     /// The SMTP connection is over: release what the transaction holds (a milter connection).
     func close() async
 }
@@ -144,5 +162,6 @@ extension FilterTransaction {
     public func endOfMessage() async -> (FilterVerdict, [FilterModification]) { (.continue, []) }
     public func abort() async {}
     public func connectionChanged(_ connection: FilterConnection) {}
+    public func precedingFields(_ fields: [(name: String, value: String)]) {}
     public func close() async {}
 }

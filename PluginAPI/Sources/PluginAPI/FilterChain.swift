@@ -79,6 +79,7 @@ public struct FilterChain: Sendable {
     /// The transactions of one connection, one per filter.
     public func begin(_ connection: FilterConnection, logger: Logger = Logger(label: "postern.filters")) -> FilterChainTransaction {
         FilterChainTransaction(transactions: filters.map { ($0.name, $0.filter.makeTransaction(connection)) },
+                               authenticationFilters: Set(filters.filter { $0.filter.phase == .authentication }.map(\.name)),
                                policy: policy, logger: logger)
     }
 
@@ -104,6 +105,8 @@ public enum FilterChainError: Error, CustomStringConvertible, Equatable {
 // @unchecked Sendable: accepted and timedOut are only read and written under `lock`; the rest is let
 public final class FilterChainTransaction: @unchecked Sendable {
     private let transactions: [(name: String, transaction: any FilterTransaction)]
+    /// The filters whose end of message runs first (`FilterPhase.authentication`).
+    private let authenticationFilters: Set<String>
     private let policy: FilterPolicy
     private let logger: Logger
     /// Filters that answered `.accept` are not asked again for this message.
@@ -112,8 +115,10 @@ public final class FilterChainTransaction: @unchecked Sendable {
     private var timedOut: Set<String> = []
     private let lock = NIOLock()
 
-    init(transactions: [(name: String, transaction: any FilterTransaction)], policy: FilterPolicy, logger: Logger) {
+    init(transactions: [(name: String, transaction: any FilterTransaction)], authenticationFilters: Set<String> = [],
+         policy: FilterPolicy, logger: Logger) {
         self.transactions = transactions
+        self.authenticationFilters = authenticationFilters
         self.policy = policy
         self.logger = logger
     }
@@ -152,7 +157,26 @@ public final class FilterChainTransaction: @unchecked Sendable {
     /// End of message: the combined verdict and every filter's modifications, per filter in chain
     /// order (merge them with `MessageEdits`).
     public func endOfMessageByFilter() async -> (FilterVerdict, [(filter: String, modifications: [FilterModification])]) {
-        let results = await everyFilter(.endOfMessage) { await $0.endOfMessage() }
+        var results: [(name: String, verdict: FilterVerdict, modifications: [FilterModification])]
+        if authenticationFilters.isEmpty {
+            results = await everyFilter(.endOfMessage) { await $0.endOfMessage() }
+        } else {
+            let authentication = authenticationFilters
+            results = await everyFilter(.endOfMessage, where: { authentication.contains($0) }) { await $0.endOfMessage() }
+            var added: [(name: String, value: String)] = []
+            for result in results {
+                for case .insertHeader(_, let name, let value) in result.modifications { added.append((name, value)) }
+                for case .addHeader(let name, let value) in result.modifications { added.append((name, value)) }
+            }
+            let fields = added
+            results += await everyFilter(.endOfMessage, where: { !authentication.contains($0) }) { transaction in
+                if !fields.isEmpty { transaction.precedingFields(fields) }
+                return await transaction.endOfMessage()
+            }
+            // Back in chain order: ties in the verdict and the merge of changes go by it.
+            let order = Dictionary(transactions.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            results.sort { (order[$0.name] ?? Int.max) < (order[$1.name] ?? Int.max) }
+        }
         lock.withLock { accepted = [] }
         return (FilterChain.combine(results.map(\.verdict)), results.map { ($0.name, $0.modifications) })
     }
@@ -176,13 +200,14 @@ public final class FilterChainTransaction: @unchecked Sendable {
 
     /// Runs `call` on every filter at once, each under its deadline. Filters that timed out (now or
     /// earlier in the session) give the timeout action's verdict.
-    private func everyFilter(_ stage: FilterStage, includeAccepted: Bool = false,
+    private func everyFilter(_ stage: FilterStage, includeAccepted: Bool = false, where selected: (String) -> Bool = { _ in true },
                              _ call: @escaping @Sendable (any FilterTransaction) async -> (FilterVerdict, [FilterModification]))
         async -> [(name: String, verdict: FilterVerdict, modifications: [FilterModification])] {
         // A new MAIL is a new message: a filter that accepted the last one is asked again, even
         // when that message ended without its end-of-message stage (refused, or RSET).
         if stage == .mail { lock.withLock { accepted = [] } }
-        let current = includeAccepted ? lock.withLock { transactions.filter { !timedOut.contains($0.name) } } : active
+        let current = (includeAccepted ? lock.withLock { transactions.filter { !timedOut.contains($0.name) } } : active)
+            .filter { selected($0.name) }
         let earlier = anyTimedOut && stage != .abort && stage != .close
         let timeout = policy.timeout
         let results = await withTaskGroup(of: (Int, (FilterVerdict, [FilterModification])?).self) { group in

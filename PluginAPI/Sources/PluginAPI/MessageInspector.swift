@@ -14,6 +14,9 @@ public struct FilterMessage: Sendable {
     public var size: Int
     /// The message was bigger than the inspector buffers: `bytes` is its head only.
     public var isTruncated: Bool
+    /// The fields the chain's authentication filters add above the message (Authentication-
+    /// Results, Received-SPF): for judging, not part of `fields`, whose positions changes refer to.
+    public var precedingFields: [(name: String, value: String)] = []
 
     public init(connection: FilterConnection, helo: String? = nil, sender: String, senderParameters: [String: String] = [:],
                 recipients: [String], fields: [(name: String, value: String)], bytes: [UInt8], size: Int? = nil, isTruncated: Bool = false) {
@@ -38,6 +41,9 @@ public struct FilterMessage: Sendable {
     /// The first header field called `name` (case ignored), unfolded.
     public func header(_ name: String) -> String? { fields.first { $0.name.lowercased() == name.lowercased() }?.value }
 
+    /// The fields a content filter judges: those the authentication filters added, then the message's own.
+    public var judgedFields: [(name: String, value: String)] { precedingFields + fields }
+
     /// Every header field called `name`, in order.
     public func headers(_ name: String) -> [String] { fields.filter { $0.name.lowercased() == name.lowercased() }.map(\.value) }
 
@@ -55,10 +61,13 @@ public protocol MessageInspector: Sendable {
     func recipient(_ recipient: String, sender: String, connection: FilterConnection) async -> FilterVerdict
     /// The verdict on the complete message and the changes to make.
     func inspect(_ message: FilterMessage) async -> (FilterVerdict, [FilterModification])
+    /// When `inspect` runs in the chain's end of message (`FilterPhase`).
+    var phase: FilterPhase { get }
 }
 
 extension MessageInspector {
     public var maxBufferedBytes: Int { 64 << 20 }
+    public var phase: FilterPhase { .content }
     public func recipient(_ recipient: String, sender: String, connection: FilterConnection) async -> FilterVerdict { .continue }
 }
 
@@ -67,6 +76,8 @@ public struct InspectingFilter<Inspector: MessageInspector>: MailFilter {
     public let inspector: Inspector
 
     public init(_ inspector: Inspector) { self.inspector = inspector }
+
+    public var phase: FilterPhase { inspector.phase }
 
     public func makeTransaction(_ connection: FilterConnection) -> any FilterTransaction {
         InspectingTransaction(inspector: inspector, connection: connection)
@@ -86,6 +97,7 @@ public final class InspectingTransaction<Inspector: MessageInspector>: FilterTra
         var bytes: [UInt8] = []
         var size = 0
         var truncated = false
+        var precedingFields: [(name: String, value: String)] = []
 
         mutating func append(_ chunk: [UInt8], limit: Int) {
             size += chunk.count
@@ -109,6 +121,10 @@ public final class InspectingTransaction<Inspector: MessageInspector>: FilterTra
 
     public func connectionChanged(_ connection: FilterConnection) {
         state.withLockedValue { $0.connection = connection }
+    }
+
+    public func precedingFields(_ fields: [(name: String, value: String)]) {
+        state.withLockedValue { $0.precedingFields = fields }
     }
 
     public func helo(_ name: String) async -> FilterVerdict {
@@ -167,8 +183,9 @@ public final class InspectingTransaction<Inspector: MessageInspector>: FilterTra
             s.bytes = []
             return out
         }
-        let message = FilterMessage(connection: s.connection, helo: s.helo, sender: s.sender, senderParameters: s.senderParameters,
+        var message = FilterMessage(connection: s.connection, helo: s.helo, sender: s.sender, senderParameters: s.senderParameters,
                                     recipients: s.recipients, fields: s.fields, bytes: s.bytes, size: s.size, isTruncated: s.truncated)
+        message.precedingFields = s.precedingFields
         return await inspector.inspect(message)
     }
 

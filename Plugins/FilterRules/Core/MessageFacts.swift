@@ -26,7 +26,7 @@ struct MessageFacts: Sendable {
     var clientIsTrusted: Bool
 
     init(_ message: FilterMessage, trustedNetworks: [IPNetwork], maxScanBytes: Int, maxURIHosts: Int) {
-        fields = message.fields.map { ($0.name, EncodedWords.decode($0.value)) }
+        fields = message.judgedFields.map { ($0.name, EncodedWords.decode($0.value)) }
         let connection = message.connection
         clientAddress = IPAddress(connection.peerAddress)
         clientHostname = connection.peerHostname ?? ""
