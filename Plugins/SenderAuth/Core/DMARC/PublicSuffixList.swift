@@ -133,15 +133,27 @@ package struct PublicSuffixList: Sendable {
         return labels[(labels.count - suffixCount - 1)...].joined(separator: ".")
     }
 
+    /// Outside ASCII, only letters, digits and combining marks may be in a label: a rough cut of
+    /// IDNA2008's PVALID that keeps U+FFFD (undecodable bytes), symbols and spaces out.
+    private static func isLabelScalar(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.isASCII { return true }
+        switch scalar.properties.generalCategory {
+        case .lowercaseLetter, .uppercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+             .decimalNumber, .nonspacingMark, .spacingMark: return true
+        default: return false
+        }
+    }
+
     /// `domain` as DMARC compares it: lowercase, without a trailing dot, Unicode labels as
-    /// A-labels. Nil when it is empty, has an empty label, or a label of more than 63 bytes.
+    /// A-labels. Nil when it is empty, has an empty label, a label of more than 63 bytes, or a
+    /// non-ASCII character that is no letter, digit or mark.
     package static func asciiDomain(_ domain: String) -> String? {
         var text = Substring(domain)
         if text.hasSuffix(".") { text = text.dropLast() }
         guard !text.isEmpty, text.utf8.count <= 253 * 4 else { return nil }
         var labels: [String] = []
         for label in text.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !label.isEmpty, let ascii = Punycode.aLabel(label.lowercased()),
+            guard !label.isEmpty, label.unicodeScalars.allSatisfy(isLabelScalar), let ascii = Punycode.aLabel(label.lowercased()),
                   ascii.utf8.count <= 63 else { return nil }
             labels.append(ascii)
         }
