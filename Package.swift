@@ -78,8 +78,9 @@ let plugins: [(Product, [Target])] = [
     // Anti-spam rule sets (the filter `rules`): rule files are TOML, read with TOMLKit linked into
     // this plugin alone (no TOMLKit type crosses into the host).
     // Sender authentication: SPF, DKIM (signing on the way out, verification), DMARC with its
-    // aggregate reports, ARC, and Authentication-Results.
-    plugin("SenderAuth", path: "Plugins/SenderAuth"),
+    // aggregate reports, ARC, and Authentication-Results. DMARC's aggregate-report store is SQLite
+    // (GRDB, linked into this plugin alone); the reports are gzip-compressed with the system zlib.
+    plugin("SenderAuth", path: "Plugins/SenderAuth", extra: [.product(name: "GRDB", package: "GRDB.swift"), "CSystemZlib"]),
     plugin("FilterRules", path: "Plugins/FilterRules", extra: [.product(name: "TOMLKit", package: "TOMLKit")]),
     // Attachments blocked, removed or quarantined by name, type, content and ZIP member names
     // (ZIPFoundation, linked into this plugin alone, lists the archives).
@@ -246,7 +247,7 @@ let package = Package(
         // Sender authentication: parsers and verifiers from the core; pyspf, dkimpy and OpenDKIM
         // against it over a throw-away unbound; the binary end to end.
         .testTarget(name: "SenderAuthTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternSenderAuthCore",
-                                                            "PosternDNSCore"], path: "Tests/SenderAuthTests"),
+                                                            "PosternDNSCore"], path: "Tests/SenderAuthTests", exclude: ["Fixtures"]),
         .testTarget(name: "PosternInteropTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/PosternInteropTests"),
     ] + plugins.flatMap(\.1),
     swiftLanguageModes: [.v5]

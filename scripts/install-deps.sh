@@ -22,6 +22,7 @@ build_packages=(
   libldap-dev      # the ldap plugin (OpenLDAP's libldap)
   libkrb5-dev      # authproxyd's Kerberos/GSSAPI backend (libgssapi_krb5, libkrb5)
   libsasl2-dev     # the Cyrus SASL bridge (libsasl2)
+  publicsuffix     # DMARC's Organizational Domains: sender-auth reads /usr/share/publicsuffix/public_suffix_list.dat at run time
 )
 
 test_packages=(
@@ -59,6 +60,7 @@ test_packages=(
   rspamd           # milter tests: rspamd's proxy in milter mode (GTUBE)
   clamav-daemon    # milter tests: clamd with a signature database the test writes (EICAR)
   clamav-milter
+  libxml2-utils    # xmllint: DMARC aggregate reports are validated against the RFC 7489 schema
 )
 
 # The system services the test packages bring, none of which may stay running.
