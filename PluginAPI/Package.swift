@@ -76,6 +76,8 @@ let package = Package(
             dependencies: [
                 "PluginAPI",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                // Internal only (SigningKeys: RSA for DKIM); not re-exported.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]

@@ -54,9 +54,12 @@ test_packages=(
   libsasl2-modules # the client side of CRAM-MD5, DIGEST-MD5, SCRAM for imtest/smtptest
   libsasl2-modules-gssapi-mit
   cyrus-clients    # imtest, smtptest, pop3test: independent SASL clients
-  opendkim         # milter tests: a real OpenDKIM signing on the submission listener
-  opendkim-tools   # opendkim-genkey, the test's signing key
-  python3-dkim     # dkimverify's library: the test verifies OpenDKIM's signature
+  opendkim         # milter tests: a real OpenDKIM signing on the submission listener; SenderAuthTests:
+                   # `opendkim -t` signs for and verifies against Postern's DKIM
+  opendkim-tools   # opendkim-genkey, the test's signing key (milter and SenderAuth DKIM tests)
+  python3-dkim     # dkimverify's library: the test verifies OpenDKIM's signature; SenderAuthTests
+                   # sign and verify with it against Postern's DKIM (Ed25519 through python3-nacl)
+  python3-nacl     # dkimpy's Ed25519 (RFC 8463)
   rspamd           # milter tests: rspamd's proxy in milter mode (GTUBE)
   clamav-daemon    # milter tests: clamd with a signature database the test writes (EICAR)
   clamav-milter
