@@ -59,6 +59,7 @@ test_packages=(
   rspamd           # milter tests: rspamd's proxy in milter mode (GTUBE)
   clamav-daemon    # milter tests: clamd with a signature database the test writes (EICAR)
   clamav-milter
+  python3-spf      # SPF tests: pyspf (over python3-dnspython) checks every case beside Postern
 )
 
 # The system services the test packages bring, none of which may stay running.

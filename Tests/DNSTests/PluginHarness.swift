@@ -5,49 +5,6 @@ import PosternHost
 import XCTest
 @testable import PosternDNSCore
 
-/// The built libPosternDNS.so (beside the test bundle, on the loader's search path), loaded with
-/// the host's PluginLoader and every check a worker runs, then activated with a config section
-/// validated against its own manifest, as the host does.
-enum DNSPluginFile {
-    struct NoTLS: TLSProvider {
-        struct None: Error {}
-        func serverContext(listener: String) -> NIOSSLContext? { nil }
-        func clientContext() throws -> NIOSSLContext { throw None() }
-    }
-
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-
-    static func load() throws -> LoadedPlugin {
-        let loader = PluginLoader(configuredPath: [])
-        let file = try XCTUnwrap(loader.locate("dns"), "libPosternDNS.so not built in \(loader.searchPath)")
-        return try loader.load(file: file, expectedName: "dns").get()
-    }
-
-    /// Activates the plugin with `config` as `[plugin.dns]` and returns the resolver it registers.
-    static func resolver(_ config: [String: ConfigValue]) throws -> any DNSResolver {
-        // Counters must exist in the process's registry for the tests to read them.
-        PosternMetrics.bootstrap()
-        let loaded = try load()
-        let issues = loaded.manifest.config.validate(config)
-        guard issues.isEmpty else { throw SystemError.message("config refused: \(issues)") }
-        let section = ConfigSection(loaded.manifest.config.applyingDefaults(to: config))
-        let context = PluginContext(pluginName: "dns", role: "all-in-one", logger: Logger(label: "dns"), config: section,
-                                    dataDirectory: NSTemporaryDirectory(), eventLoopGroup: group,
-                                    services: HostServices(tls: NoTLS()))
-        let services = try loaded.registration.activate(context).services
-        guard services.count == 1, case .dnsResolver(let resolver)? = services.first else {
-            throw SystemError.message("the dns plugin registered \(services.map(\.name)), expected one DNS resolver")
-        }
-        return resolver
-    }
-
-    static func config(nameservers: [String], timeout: String = "2s", attempts: Int = 2,
-                       cacheEntries: Int = 1000) -> [String: ConfigValue] {
-        ["nameservers": .array(nameservers.map { .string($0) }), "timeout": .string(timeout),
-         "attempts": .integer(attempts), "cache_entries": .integer(cacheEntries)]
-    }
-}
-
 /// The plugin's counters on this process's metrics exposition (`plugin="dns"`), as `/metrics`
 /// would show them. Tests read differences, so counts from earlier tests do not matter.
 struct DNSCounters: Equatable, CustomStringConvertible {

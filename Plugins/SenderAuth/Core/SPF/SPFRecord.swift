@@ -169,6 +169,8 @@ package struct SPFRecord: Sendable, Equatable {
                 throw SPFSyntaxError("\(quoted): '\(addressText)' is not an \(name == "ip4" ? "IPv4" : "IPv6") address")
             }
             mechanism = name == "ip4" ? .ip4(address, prefix: prefix) : .ip6(address, prefix: prefix)
+        case "" where rest.isEmpty:
+            throw SPFSyntaxError("\(quoted): a qualifier without a mechanism")
         default:
             throw SPFSyntaxError("\(quoted): unknown mechanism '\(name.isEmpty ? String(rest.prefix(1)) : name)'")
         }
