@@ -64,6 +64,7 @@ test_packages=(
   clamav-daemon    # milter tests: clamd with a signature database the test writes (EICAR)
   clamav-milter
   libxml2-utils    # xmllint: DMARC aggregate reports are validated against the RFC 7489 schema
+  python3-spf      # SPF tests: pyspf (over python3-dnspython) checks every case beside Postern
 )
 
 # The system services the test packages bring, none of which may stay running.

@@ -5,7 +5,8 @@ import XCTest
 
 /// The built libPosternDNS.so (beside the test bundle, on the loader's search path), loaded with
 /// the host's PluginLoader and every check a worker runs, then activated with a config section
-/// validated against its own manifest, as the host does.
+/// validated against its own manifest, as the host does. Shared by the DNS tests and the tests
+/// of plugins that resolve through it (sender authentication).
 public enum DNSPluginFile {
     public struct NoTLS: TLSProvider {
         public struct None: Error {}
