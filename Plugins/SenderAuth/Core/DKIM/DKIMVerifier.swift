@@ -105,12 +105,11 @@ package struct DKIMVerifier: Sendable {
 
         let name = "\(signature.selector)._domainkey.\(signature.domain)".lowercased()
         let lookup: KeyLookup
-        if let known = messageKeys[name] ?? keys.value(for: name, now: now) {
+        if let known = messageKeys[name] {
             lookup = known
         } else {
-            lookup = await fetchKey(name)
+            lookup = await key(name, now: now)
             messageKeys[name] = lookup
-            if case .failure(let failure) = lookup, failure.result == .temperror {} else { keys.store(lookup, for: name, now: now) }
         }
         let key = try lookup.get()
         let record = key.record
@@ -140,14 +139,7 @@ package struct DKIMVerifier: Sendable {
         guard body.hash == signature.bodyHash else { throw .fail("body hash did not verify") }
 
         let data = Self.headerHashInput(signature, field: field, message: message)
-        switch key {
-        case .rsa(let publicKey, _):
-            guard publicKey.isValidSHA256Signature(signature.signature, for: data) else { throw .fail("signature did not verify") }
-        case .ed25519(let publicKey, _):
-            guard publicKey.isValidSignature(signature.signature, for: Array(SHA256.hash(data: data))) else {
-                throw .fail("signature did not verify")
-            }
-        }
+        guard key.isValidSignature(signature.signature, for: data) else { throw .fail("signature did not verify") }
     }
 
     /// What the signature covers (§3.7): the selected fields canonicalised, each with CRLF, then
@@ -165,6 +157,15 @@ package struct DKIMVerifier: Sendable {
         own += field.raw[range.upperBound...]
         data += DKIMHeaderCanonicalizer.canonicalize(own, signature.headerCanonicalization)
         return data
+    }
+
+    /// The key record at `name` (`selector._domainkey.domain`, lowercased), from the cache or
+    /// DNS; a temporary failure is not cached. ARC's signatures use it too.
+    package func key(_ name: String, now: Date) async -> KeyLookup {
+        if let known = keys.value(for: name, now: now) { return known }
+        let lookup = await fetchKey(name)
+        if case .failure(let failure) = lookup, failure.result == .temperror {} else { keys.store(lookup, for: name, now: now) }
+        return lookup
     }
 
     private func fetchKey(_ name: String) async -> Result<VerifyingKey, Failure> {
@@ -199,6 +200,16 @@ package struct DKIMVerifier: Sendable {
                 return .failure(.perm("key record: p= is not an Ed25519 public key"))
             }
             return .success(.ed25519(key, record))
+        }
+    }
+}
+
+extension DKIMVerifier.VerifyingKey {
+    /// Whether `signature` signs `data` under this key (RFC 8463 §3: Ed25519 signs the SHA-256 of the data).
+    func isValidSignature(_ signature: [UInt8], for data: [UInt8]) -> Bool {
+        switch self {
+        case .rsa(let key, _): return key.isValidSHA256Signature(signature, for: data)
+        case .ed25519(let key, _): return key.isValidSignature(signature, for: Array(SHA256.hash(data: data)))
         }
     }
 }

@@ -64,6 +64,15 @@ package struct DKIMTagList: Sendable, Equatable {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             let byte = bytes[index]
+            // Line breaks only as folding (CR LF then white space); no 8-bit bytes (§2.2, §2.8).
+            if byte >= 0x80 { throw DKIMTagListError("8-bit byte \(describe(byte))") }
+            if byte == 0x0D {
+                guard index + 2 < bytes.endIndex, bytes[index + 1] == 0x0A, bytes[index + 2] == 0x20 || bytes[index + 2] == 0x09 else {
+                    throw DKIMTagListError("a line break that is not folding")
+                }
+            } else if byte == 0x0A, index == bytes.startIndex || bytes[index - 1] != 0x0D {
+                throw DKIMTagListError("a line break that is not folding")
+            }
             switch state {
             case .beforeName:
                 if isSpace(byte) || byte == UInt8(ascii: ";") {

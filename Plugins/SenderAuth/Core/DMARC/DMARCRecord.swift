@@ -81,10 +81,11 @@ package struct DMARCRecord: Sendable, Equatable, Codable {
     /// as `p=none` if `rua` names at least one valid URI, and is invalid otherwise (§6.6.3 step
     /// 6). Tag names and keyword values are compared without case (ABNF strings).
     package static func parse<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Parsed {
-        let list: TagList
-        switch TagList.parse(bytes) {
-        case .success(let parsed): list = parsed
-        case .failure(let error):
+        // The tag-list of DKIM (RFC 7489 §6.4 borrows it from RFC 6376 §3.2).
+        let list: DKIMTagList
+        do {
+            list = try DKIMTagList.parse(Array(bytes))
+        } catch {
             // A text that does not even start like a DMARC record is someone else's TXT.
             return startsWithVersion(bytes) ? .invalid(reason: "bad tag-list: \(error)") : .notDMARC
         }
