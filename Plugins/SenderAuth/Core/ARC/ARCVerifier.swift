@@ -113,11 +113,12 @@ package struct ARCVerifier: Sendable {
         return data
     }
 
-    /// The whole field with the value of its `b=` tag removed (RFC 6376 §3.7).
+    /// The whole field with the value of its `b=` tag removed (RFC 6376 §3.7). `tag` is from the
+    /// tag-list of `field.value`; `valueStart` is an index of the message, as `raw`'s are.
     static func emptyingSignature(_ field: DKIMMessage.Field, tag: DKIMTag) -> [UInt8] {
-        let offset = field.valueStart
-        let lower = field.raw.startIndex + offset + tag.rawValueRange.lowerBound
-        let upper = field.raw.startIndex + offset + tag.rawValueRange.upperBound
+        let lower = field.valueStart + tag.rawValueRange.lowerBound
+        let upper = field.valueStart + tag.rawValueRange.upperBound
+        guard field.raw.startIndex <= lower, lower <= upper, upper <= field.raw.endIndex else { return Array(field.raw) }
         return Array(field.raw[..<lower]) + Array(field.raw[upper...])
     }
 }
