@@ -75,7 +75,8 @@ package final class DMARCReportSender: Sendable {
                 logger.info("DMARC aggregate report queued", metadata: ["domain": "\(report.policyDomain)", "to": "\(recipients)", "id": "\(id)"])
             }
             FileManager.default.createFile(atPath: marker, contents: nil)
-            try store.removeEvaluations(before: Date(timeIntervalSince1970: TimeInterval(begin)))
+            // The reported day is done with; today's evaluations stay for tomorrow's reports.
+            try store.removeEvaluations(before: Date(timeIntervalSince1970: TimeInterval(begin + 86_400)))
         } catch {
             logger.error("DMARC reports: not sent, retried within the hour", metadata: ["error": "\(error)"])
             return nil
