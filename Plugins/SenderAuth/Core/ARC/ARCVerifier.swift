@@ -113,11 +113,12 @@ package struct ARCVerifier: Sendable {
         return data
     }
 
-    /// The whole field with the value of its `b=` tag removed (RFC 6376 §3.7).
+    /// The whole field with the value of its `b=` tag removed (RFC 6376 §3.7). `tag` comes from
+    /// parsing the value alone (its range counts from the value's start); `valueStart` is already
+    /// an index of the message's bytes, as `raw`'s are.
     static func emptyingSignature(_ field: DKIMMessage.Field, tag: DKIMTag) -> [UInt8] {
-        let offset = field.valueStart
-        let lower = field.raw.startIndex + offset + tag.rawValueRange.lowerBound
-        let upper = field.raw.startIndex + offset + tag.rawValueRange.upperBound
+        let lower = field.valueStart + tag.rawValueRange.lowerBound
+        let upper = field.valueStart + tag.rawValueRange.upperBound
         return Array(field.raw[..<lower]) + Array(field.raw[upper...])
     }
 }
