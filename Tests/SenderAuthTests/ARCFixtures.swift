@@ -51,8 +51,11 @@ enum ARCFixtures {
     /// An ARC set made by hand over `message`'s chain, for seals the sealer never writes: any
     /// `cv=` and instance. The AMS signs From, To, Subject, Date and Message-ID, relaxed/relaxed;
     /// the seal is signed properly, so that only the chain's form or `cv=` can fail it.
+    /// `signedFields` replaces the AMS's `h=`, `sealTags` are added to the seal before `b=`.
     static func handSealed(_ message: [UInt8], instance: Int, cv: String, selector: String = "ped",
-                           key: DKIMSigningKey = DKIMFixtures.ed25519Key) throws -> [UInt8] {
+                           key: DKIMSigningKey = DKIMFixtures.ed25519Key,
+                           signedFields: [String] = ["from", "to", "subject", "date", "message-id"],
+                           sealTags: [String] = []) throws -> [UInt8] {
         let parsed = DKIMMessage(message)
         let existing: [ARCSet]
         switch ARCChain(parsed) {
@@ -62,7 +65,7 @@ enum ARCFixtures {
         let aar = "ARC-Authentication-Results: i=\(instance); \(authservID); arc=\(cv)"
         var hasher = DKIMBodyHasher(.relaxed)
         hasher.feed(parsed.body)
-        let names = ["from", "to", "subject", "date", "message-id"]
+        let names = signedFields
         var ams = SignatureFieldWriter(name: "ARC-Message-Signature")
         for tag in ["i=\(instance);", "a=\(key.algorithm.rawValue);", "c=relaxed/relaxed;", "d=\(domain);", "s=\(selector);"] {
             ams.append(tag)
@@ -77,7 +80,7 @@ enum ARCFixtures {
         data += DKIMHeaderCanonicalizer.canonicalize(Array(ams.text.utf8), .relaxed)
         let amsField = ams.signed(Data(try key.sign(data)).base64EncodedString())
         var seal = SignatureFieldWriter(name: "ARC-Seal")
-        for tag in ["i=\(instance);", "a=\(key.algorithm.rawValue);", "cv=\(cv);", "d=\(domain);", "s=\(selector);", "b="] {
+        for tag in ["i=\(instance);", "a=\(key.algorithm.rawValue);", "cv=\(cv);", "d=\(domain);", "s=\(selector);"] + sealTags + ["b="] {
             seal.append(tag)
         }
         let set = DKIMMessage(Array((aar + "\r\n" + amsField + "\r\n" + seal.text + "\r\n\r\n").utf8))

@@ -149,6 +149,17 @@ final class ARCVerifierTests: XCTestCase {
         await assertFails(unknown, because: "ARC-Seal i=2 has cv=maybe")
     }
 
+    /// A seal with h=, and a message signature whose h= names ARC-Seal, fail even when signed
+    /// properly: the hand-made set signs over the altered tags.
+    func testForbiddenTags() async throws {
+        let unsealed = ARCFixtures.withResults(ARCFixtures.message)
+        let sealWithH = try ARCFixtures.handSealed(unsealed, instance: 1, cv: "none", sealTags: ["h=from;"])
+        await assertFails(sealWithH, because: "ARC-Seal: h= is not allowed")
+        let first = try ARCFixtures.handSealed(unsealed, instance: 1, cv: "none")
+        let signsSeal = try ARCFixtures.handSealed(first, instance: 2, cv: "pass", signedFields: ["from", "subject", "arc-seal"])
+        await assertFails(signsSeal, because: "ARC-Message-Signature: h= signs ARC-Seal")
+    }
+
     func testKeyMissingOrUnsuitable() async throws {
         let sealed = try ARCFixtures.sealed(ARCFixtures.message, by: ARCSealer(domain: ARCFixtures.domain, selector: "nosuch", key: DKIMFixtures.rsaKey))
         await assertFails(sealed, because: "nosuch._domainkey.arc.test")
