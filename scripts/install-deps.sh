@@ -60,6 +60,7 @@ test_packages=(
   python3-dkim     # dkimverify's library: the test verifies OpenDKIM's signature; SenderAuthTests
                    # sign and verify with it against Postern's DKIM (Ed25519 through python3-nacl)
   python3-nacl     # dkimpy's Ed25519 (RFC 8463)
+  python3-authres  # dkimpy's ARC (arc_sign reads the Authentication-Results it seals): ARC interop tests
   rspamd           # milter tests: rspamd's proxy in milter mode (GTUBE)
   clamav-daemon    # milter tests: clamd with a signature database the test writes (EICAR)
   clamav-milter

@@ -10,8 +10,7 @@ import XCTest
 /// (libPosternDNS.so); dkimpy reads the record from its `dnsfunc`, OpenDKIM from `TestPublicKeys`.
 final class DKIMInteropTests: XCTestCase {
     nonisolated(unsafe) static var work: TempDir!
-    nonisolated(unsafe) static var unbound: UnboundServer?
-    nonisolated(unsafe) static var resolver: (any DNSResolver)?
+    nonisolated(unsafe) static var zone: DKIMKeyZone?
     nonisolated(unsafe) static var setupError: Error?
     /// Private keys (PEM files) and their records, by selector; all in domain interop.test.
     nonisolated(unsafe) static var records: [String: String] = [:]
@@ -43,45 +42,30 @@ final class DKIMInteropTests: XCTestCase {
             let zoneText = try String(contentsOfFile: work.path + "/od.txt", encoding: .utf8)
             records["od"] = zoneText.components(separatedBy: "\"").enumerated().filter { $0.offset % 2 == 1 }.map(\.element).joined()
 
-            var zones = [
-                "local-zone: \"\(domain).\" static",
-                "local-data: \"\(domain). 300 IN SOA ns.\(domain). hostmaster.\(domain). 1 3600 600 86400 60\"",
-            ]
-            for (selector, record) in records.sorted(by: { $0.key < $1.key }) {
-                let strings = DKIMKeyGeneration.characterStrings(record).map { "\"\($0)\"" }.joined(separator: " ")
-                zones.append("local-data: '\(selector)._domainkey.\(domain). 300 IN TXT \(strings)'")
-            }
-            let server = try UnboundServer(zones: zones.map { "  " + $0 }.joined(separator: "\n"))
-            unbound = server
-            resolver = try DNSPluginFile.resolver(DNSPluginFile.config(nameservers: [server.address]))
+            zone = try DKIMKeyZone(domain: domain, records: records)
         } catch {
             setupError = error
         }
     }
 
     override class func tearDown() {
-        unbound?.stop()
-        unbound = nil
-        resolver = nil
+        zone?.stop()
+        zone = nil
         work = nil
         super.tearDown()
     }
 
     func dns() throws -> any DNSResolver {
         if let error = Self.setupError { throw error }
-        return try XCTUnwrap(Self.resolver)
+        return try XCTUnwrap(Self.zone).resolver
     }
 
     /// dkimpy's verdict on `message`, keys from `records`.
     func dkimpyVerify(_ message: [UInt8]) throws -> String {
-        let recordsFile = Self.work.write("records-\(UUID().uuidString.prefix(6)).txt",
-                                          Self.records.map { "\($0.key)._domainkey.\(Self.domain). \($0.value)" }.joined(separator: "\n"))
-        let script = """
-            import sys, dkim
-            records = dict(line.split(" ", 1) for line in open(sys.argv[1]).read().splitlines())
-            def dns(name, timeout=5):
-                value = records.get(name.decode())
-                return value.encode() if value else None
+        let recordsFile = try XCTUnwrap(Self.zone).recordsFile(in: Self.work)
+        let script = DKIMKeyZone.dkimpyDNS + """
+
+            import dkim
             message = sys.stdin.buffer.read()
             results = []
             d = dkim.DKIM(message)

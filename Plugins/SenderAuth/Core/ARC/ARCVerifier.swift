@@ -151,7 +151,11 @@ struct ARCSignatureTags {
         self.signature = signature
         domain = d.lowercased()
         selector = s
-        guard needsHeaders else { return }
+        // The seal covers the ARC sets only and has no h= (RFC 8617 §4.1.3; dkimpy refuses it too).
+        guard needsHeaders else {
+            if tags["h"] != nil { throw ARCFailure("\(field): h= is not allowed") }
+            return
+        }
         if let c = tags["c"] {
             let parts = c.split(separator: "/", omittingEmptySubsequences: false).map { $0.lowercased() }
             guard parts.count <= 2, let h = DKIMCanonicalization(rawValue: parts[0]),
@@ -166,6 +170,8 @@ struct ARCSignatureTags {
         guard let h = tags["h"] else { throw ARCFailure("\(field): no h=") }
         headers = h.split(separator: ":").map { String($0.trimmingWhiteSpace).lowercased() }
         guard !headers.isEmpty, headers.allSatisfy(DKIMSignature.isFieldName) else { throw ARCFailure("\(field): bad h=") }
+        // Seals are the seal's business: RFC 8617 §4.1.2 keeps them out of the AMS (dkimpy refuses it too).
+        guard !headers.contains("arc-seal") else { throw ARCFailure("\(field): h= signs ARC-Seal") }
         guard let bh = tags["bh"], let hash = DKIMBase64.decode(bh) else { throw ARCFailure("\(field): bad bh=") }
         bodyHash = hash
     }
