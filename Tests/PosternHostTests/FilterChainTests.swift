@@ -171,6 +171,16 @@ final class FilterChainTests: XCTestCase {
         }
     }
 
+    /// The first filter in chain order that files the message into a folder decides; a second,
+    /// different folder is a conflict for the log, the same one is not.
+    func testFileIntoGoesToTheFirstFilter() {
+        let edits = MessageEdits(merging: [("sender-auth", [.fileInto(folder: "Junk")]), ("rules", [.fileInto(folder: "Spam")]),
+                                           ("other", [.fileInto(folder: "Junk")])])
+        XCTAssertEqual(edits.folder, "Junk")
+        XCTAssertEqual(edits.conflicts, ["rules: file into Spam (filed into Junk by an earlier filter)"])
+        XCTAssertNil(MessageEdits(merging: [("rules", [.addHeader(name: "X", value: "y")])]).folder)
+    }
+
     func testEditsMergeInChainOrderAgainstTheReceivedMessage() {
         let edits = MessageEdits(merging: [
             ("first", [.changeHeader(name: "Subject", index: 1, value: "[SPAM] hi"),

@@ -123,6 +123,8 @@ final class SenderAuthServerTests: XCTestCase {
         trusted_networks = []
         [plugin.sender-auth.listeners.strict]
         spf = "reject"
+        [plugin.sender-auth.listeners.junk]
+        dmarc = "junk"
         [plugin.filter-rules]
         trusted_networks = []
         [[plugin.filter-rules.sets]]
@@ -155,7 +157,7 @@ final class SenderAuthServerTests: XCTestCase {
                 [plugin.dns]
                 nameservers = ["\(dns.address)"]
                 \(plugins)
-                """, listeners: [("mx", "filters = [\"sender-auth\", \"rules\"]"), ("strict", "filters = [\"sender-auth\"]"),
+                """, listeners: [("mx", "filters = [\"sender-auth\", \"rules\"]"), ("strict", "filters = [\"sender-auth\"]"), ("junk", "filters = [\"sender-auth\"]"),
                                  ("out", "mode = \"submission\"\nallow_plaintext_auth_on_loopback = true\nfilters = [\"sender-auth\"]\ndirection = \"outbound\"")])
         } catch {
             setupError = error
@@ -300,5 +302,34 @@ final class SenderAuthServerTests: XCTestCase {
         let text = String(decoding: try XCTUnwrap(try s.queuedEntry(containing: marker)).message, as: UTF8.self)
         XCTAssertNil(Self.results(in: text), text)
         XCTAssertFalse(text.contains("Received-SPF"), text)
+    }
+
+    /// A `junk` listener files p=quarantine failures into the recipient's Junk mailbox (the
+    /// account's special-use \\Junk, made with it) and still refuses p=reject ones.
+    func testJunkListenerFilesQuarantinedMailIntoJunk() throws {
+        let s = try running()
+        let marker = "junk-\(UUID().uuidString)"
+        let output = try s.send("junk", from: "x@other.test", to: ["alice@example.org"],
+                                message: Self.message(from: "case5.test", subject: "junk", body: marker))
+        XCTAssertTrue(output.contains("DATA 250"), output)
+        /// The texts of the messages in one of alice's mailboxes.
+        func messages(_ mailbox: String) -> [String] {
+            let list = Build.run(Build.postern, ["admin", "message", "list", "alice@example.org", "--mailbox", mailbox,
+                                                 "-c", s.server.configFile], cwd: s.dir.path).output
+            var texts: [String] = []
+            for line in list.split(separator: "\n") {
+                guard let uid = line.split(separator: "\t").first.map(String.init), Int(uid) != nil else { continue }
+                let arguments = ["admin", "message", "get", "alice@example.org", uid, "--mailbox", mailbox, "-c", s.server.configFile]
+                texts.append(Build.run(Build.postern, arguments, cwd: s.dir.path).output)
+            }
+            return texts
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !messages("Junk").contains(where: { $0.contains(marker) }) && Date() < deadline { usleep(300_000) }
+        XCTAssertTrue(messages("Junk").contains { $0.contains(marker) }, s.server.log)
+        XCTAssertFalse(messages("INBOX").contains { $0.contains(marker) })
+        let refused = try s.send("junk", from: "x@other.test", to: ["alice@example.org"],
+                                 message: Self.message(from: "case4.test", subject: "refused", body: "r-\(marker)"))
+        XCTAssertTrue(refused.contains("DATA 550 5.7.1"), refused)
     }
 }

@@ -120,6 +120,9 @@ public enum FilterModification: Sendable, Equatable {
     /// before the message itself, and only when the message is accepted (queued or quarantined,
     /// not refused or discarded), so that no message is accepted without it.
     case addMessage(sender: String, recipients: [String], content: [UInt8])
+    /// File the message into this mailbox of each local recipient instead of INBOX (`Junk`);
+    /// the first filter in chain order that asks wins.
+    case fileInto(folder: String)
 }
 
 /// One SMTP connection's worth of filter calls. Every stage has a default that continues.

@@ -11,14 +11,20 @@ public struct Envelope: Sendable, Equatable, Codable {
     public var dsnReturn: String?
     public var envelopeID: String?
 
+    /// The mailbox local delivery files the message into (a filter's `fileInto`, e.g. `Junk` for
+    /// mail that failed DMARC under p=quarantine); INBOX when nil, or when an account has no
+    /// mailbox of that name. Remote delivery ignores it.
+    public var folder: String?
+
     public init(sender: String, recipients: [EnvelopeRecipient], body: String? = nil, smtpUTF8: Bool = false,
-                dsnReturn: String? = nil, envelopeID: String? = nil) {
+                dsnReturn: String? = nil, envelopeID: String? = nil, folder: String? = nil) {
         self.sender = sender
         self.recipients = recipients
         self.body = body
         self.smtpUTF8 = smtpUTF8
         self.dsnReturn = dsnReturn
         self.envelopeID = envelopeID
+        self.folder = folder
     }
 }
 

@@ -80,6 +80,8 @@ public struct MessageEdits: Sendable, Equatable {
     public var bodyEdits: [BodyEdit] = []
     /// Messages to queue with this one (archive and journal copies), in chain order.
     public var addedMessages: [AddedMessage] = []
+    /// The mailbox local delivery files the message into (`Envelope.folder`).
+    public var folder: String?
     /// What was dropped because an earlier filter had changed the same thing: `filter: change`, for the log.
     public var conflicts: [String] = []
 
@@ -117,6 +119,12 @@ public struct MessageEdits: Sendable, Equatable {
                     sender = s
                 case .addMessage(let sender, let recipients, let content):
                     addedMessages.append(AddedMessage(sender: sender, recipients: recipients, content: content))
+                case .fileInto(let name):
+                    if let folder, folder != name {
+                        conflicts.append("\(filter): file into \(name) (filed into \(folder) by an earlier filter)")
+                        continue
+                    }
+                    folder = name
                 case .editBody(let range, let bytes):
                     let edit = BodyEdit(range: range, bytes: bytes)
                     if let owner = bodyOwner {

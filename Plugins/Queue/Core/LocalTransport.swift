@@ -22,7 +22,8 @@ struct LocalTransport: Transport {
             guard let original = FileManager.default.contents(atPath: message.path) else { throw QueueError.io("read \(message.path)", errno) }
             // Not synced: the store copies it into a blob of its own, synced before its commit.
             try Spool.write(Array("Return-Path: <\(message.envelope.sender)>\r\n".utf8) + Array(original), to: copy)
-            let outcomes = try await store.deliver(messagePath: copy, to: recipients, mailbox: nil, deliveryID: message.id)
+            // A filter's folder (Junk) when it gave one; the store files into INBOX where the account has none of that name.
+            let outcomes = try await store.deliver(messagePath: copy, to: recipients, mailbox: message.envelope.folder, deliveryID: message.id)
             for outcome in outcomes where outcome.status == .delivered {
                 await vacationReply(account: outcome.recipient, sender: message.envelope.sender, original: Array(original))
             }

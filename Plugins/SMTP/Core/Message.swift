@@ -123,7 +123,7 @@ struct HeaderSection: Equatable {
             }
         case .insertHeader(let index, let name, let value):
             fields.insert((name, Self.field(name, value)), at: min(max(0, index), fields.count))
-        case .addRecipient, .removeRecipient, .replaceBody, .editBody, .changeSender, .addMessage:
+        case .addRecipient, .removeRecipient, .replaceBody, .editBody, .changeSender, .addMessage, .fileInto:
             break
         }
     }

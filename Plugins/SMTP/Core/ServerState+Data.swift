@@ -114,6 +114,7 @@ extension SMTPServerState {
         }
         var verdictQuarantine = t.quarantine ?? quarantineAll
         var addedMessages: [MessageEdits.AddedMessage] = []
+        var folder: String?
         if let filters = filterTransaction {
             let (outcome, edits) = await runMessageFilters(filters, path: spool.path)
             switch outcome {
@@ -145,6 +146,7 @@ extension SMTPServerState {
                 if let sender = edits.sender { t.sender = sender }
                 if t.recipients.isEmpty { t.discard = true }
                 addedMessages = edits.addedMessages
+                folder = edits.folder
                 do {
                     if edits.changesContent { try rewrite(spool.path, edits) }
                 } catch {
@@ -161,7 +163,7 @@ extension SMTPServerState {
             return reply(250, "2.0.0", "ok: discarded")
         }
         let envelope = Envelope(sender: t.sender, recipients: t.recipients, body: t.body, smtpUTF8: t.smtpUTF8,
-                                dsnReturn: t.dsnReturn, envelopeID: t.envelopeID)
+                                dsnReturn: t.dsnReturn, envelopeID: t.envelopeID, folder: folder)
         var info = stat()
         let size = stat(spool.path, &info) == 0 ? Int(info.st_size) : 0
         // The filters' further messages (archive copies) go first: a crash between them and the

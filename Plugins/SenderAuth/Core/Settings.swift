@@ -15,6 +15,9 @@ package struct ListenerPolicy: Sendable, Equatable {
         case enforce
         /// Neither refused nor held by `p=reject`: both go to the hold queue.
         case quarantine
+        /// `p=reject` refused, `p=quarantine` delivered into the recipient's Junk mailbox (what
+        /// large mailbox providers do).
+        case junk
         /// Only recorded in Authentication-Results (and the aggregate report).
         case record
     }
@@ -81,7 +84,7 @@ extension SenderAuthSettings {
             ConfigField("spf", .oneOf(ListenerPolicy.SPFAction.allCases.map(\.rawValue)), default: .string("record"),
                         help: "SPF fail: \"reject\" at RCPT (550 5.7.23), or \"record\" only"),
             ConfigField("dmarc", .oneOf(ListenerPolicy.DMARCAction.allCases.map(\.rawValue)), default: .string("enforce"),
-                        help: "DMARC fail: \"enforce\" the domain's p=, \"quarantine\" (hold queue, never refuse), or \"record\" only"),
+                        help: "DMARC fail: \"enforce\" the domain's p= (quarantine: hold queue), \"junk\" (quarantine: the Junk mailbox), \"quarantine\" (hold queue, never refuse), or \"record\" only"),
         ])
         return ConfigSchema([
             ConfigField("authserv_id", .string,
@@ -89,7 +92,7 @@ extension SenderAuthSettings {
             ConfigField("spf", .oneOf(ListenerPolicy.SPFAction.allCases.map(\.rawValue)), default: .string("record"),
                         help: "SPF fail on listeners not in [listeners]: \"reject\" or \"record\""),
             ConfigField("dmarc", .oneOf(ListenerPolicy.DMARCAction.allCases.map(\.rawValue)), default: .string("enforce"),
-                        help: "DMARC fail on listeners not in [listeners]: \"enforce\", \"quarantine\" or \"record\""),
+                        help: "DMARC fail on listeners not in [listeners]: \"enforce\", \"junk\", \"quarantine\" or \"record\""),
             ConfigField("listeners", .map(.table(listener)), help: "[plugin.sender-auth.listeners.NAME]: the policy of one listener"),
             ConfigField("trusted_networks", .array(.string), default: .array([.string("127.0.0.0/8"), .string("::1/128")]),
                         help: "clients whose mail is not verified (the site's own hosts); authenticated clients never are"),

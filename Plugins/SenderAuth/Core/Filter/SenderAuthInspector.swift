@@ -90,7 +90,8 @@ package struct SenderAuthInspector: MessageInspector {
                 logger.error("DMARC report store: cannot record an evaluation", metadata: ["error": "\(error)"])
             }
         }
-        return (verdict(dmarc, listener: connection.listener), changes)
+        let (verdict, filing) = verdict(dmarc, listener: connection.listener)
+        return (verdict, changes + filing)
     }
 
     /// The SPF outcome of this client, sender and HELO name (RFC 7208 §2.4: the HELO identity
@@ -107,17 +108,20 @@ package struct SenderAuthInspector: MessageInspector {
         }
     }
 
-    /// What the listener's policy makes of a DMARC failure.
-    private func verdict(_ dmarc: DMARCOutcome?, listener: String) -> FilterVerdict {
-        guard let dmarc, dmarc.result == .fail else { return .continue }
+    /// What the listener's policy makes of a DMARC failure: the verdict, and the Junk mailbox
+    /// for a `junk` listener's p=quarantine.
+    private func verdict(_ dmarc: DMARCOutcome?, listener: String) -> (FilterVerdict, [FilterModification]) {
+        guard let dmarc, dmarc.result == .fail else { return (.continue, []) }
         let domain = dmarc.policyDomain ?? "the author domain"
         switch (dmarc.disposition, settings.policy(forListener: listener).dmarc) {
         case (.none, _), (_, .record):
-            return .continue
-        case (.reject, .enforce):
-            return .reject(MailReply(550, "5.7.1", "DMARC: \(domain) asks receivers to refuse mail that fails its authentication"))
+            return (.continue, [])
+        case (.reject, .enforce), (.reject, .junk):
+            return (.reject(MailReply(550, "5.7.1", "DMARC: \(domain) asks receivers to refuse mail that fails its authentication")), [])
+        case (.quarantine, .junk):
+            return (.continue, [.fileInto(folder: "Junk")])
         case (.reject, .quarantine), (.quarantine, _):
-            return .quarantine(reason: "DMARC policy of \(domain): \(dmarc.disposition.rawValue)")
+            return (.quarantine(reason: "DMARC policy of \(domain): \(dmarc.disposition.rawValue)"), [])
         }
     }
 
