@@ -31,8 +31,6 @@ package struct DKIMSigner: Sendable {
     /// Prefixes whose every field is signed where present: the mailing-list fields (RFC 2369, RFC 2919).
     package static let signedPrefixes = ["list-"]
 
-    static let lineLimit = 78
-
     package init(domain: String, selector: String, key: DKIMSigningKey,
                  headerCanonicalization: DKIMCanonicalization = .relaxed, bodyCanonicalization: DKIMCanonicalization = .relaxed,
                  signedHeaders: [String]? = nil, identity: String? = nil, expiry: TimeInterval? = nil) {
@@ -95,36 +93,19 @@ package struct DKIMSigner: Sendable {
         let bodyHash = Data(hasher.finish()).base64EncodedString()
 
         let timestamp = Int(now.timeIntervalSince1970.rounded(.down))
-        var tokens: [[String]] = [
-            ["v=1;"], ["a=\(key.algorithm.rawValue);"],
-            ["c=\(headerCanonicalization.rawValue)/\(bodyCanonicalization.rawValue);"],
-            ["d=\(domain);"], ["s=\(selector);"], ["t=\(timestamp);"],
-        ]
-        if let expiry { tokens.append(["x=\(timestamp + max(1, Int(expiry.rounded(.up))));"]) }
-        if let identity { tokens.append(["i=\(identity);"]) }
-        // h= may fold before any ':' (RFC 6376 §3.5 sig-h-tag).
-        let lowered = names.map { $0.lowercased() }
-        tokens.append(["h=" + lowered[0]] + lowered.dropFirst().map { ":" + $0 })
-        tokens[tokens.count - 1][tokens[tokens.count - 1].count - 1] += ";"
-        tokens.append(["bh=\(bodyHash);"])
-        tokens.append(["b="])
-
-        var text = "DKIM-Signature:"
-        var lineLength = text.count
-        for token in tokens {
-            for (position, atom) in token.enumerated() {
-                let separator = position == 0 ? 1 : 0
-                if lineLength + separator + atom.count <= Self.lineLimit {
-                    text += (separator == 1 ? " " : "") + atom
-                    lineLength += separator + atom.count
-                } else {
-                    text += "\r\n\t" + atom
-                    lineLength = 1 + atom.count
-                }
-            }
+        var writer = SignatureFieldWriter(name: "DKIM-Signature")
+        for tag in ["v=1;", "a=\(key.algorithm.rawValue);", "c=\(headerCanonicalization.rawValue)/\(bodyCanonicalization.rawValue);",
+                    "d=\(domain);", "s=\(selector);", "t=\(timestamp);"] {
+            writer.append(tag)
         }
+        if let expiry { writer.append("x=\(timestamp + max(1, Int(expiry.rounded(.up))));") }
+        if let identity { writer.append("i=\(identity);") }
+        // h= may fold before any ':' (RFC 6376 §3.5 sig-h-tag).
+        writer.appendHeaderList(names.map { $0.lowercased() })
+        writer.append("bh=\(bodyHash);")
+        writer.append("b=")
 
-        let unsigned = DKIMMessage(Array((text + "\r\n\r\n").utf8))
+        let unsigned = DKIMMessage(Array((writer.text + "\r\n\r\n").utf8))
         guard let field = unsigned.fields.first else { throw DKIMSignerError("internal: the field did not parse") }
         var data: [UInt8] = []
         for selected in parsed.select(names) {
@@ -133,21 +114,7 @@ package struct DKIMSigner: Sendable {
             data += [0x0D, 0x0A]
         }
         data += DKIMHeaderCanonicalizer.canonicalize(field.raw, headerCanonicalization)
-        var signature = Data(try key.sign(data)).base64EncodedString()[...]
-
-        // b= fills the rest of its line, then whole folded lines.
-        while !signature.isEmpty {
-            let room = Self.lineLimit - lineLength
-            if room < 8 {
-                text += "\r\n\t"
-                lineLength = 1
-                continue
-            }
-            let piece = signature.prefix(room)
-            text += piece
-            lineLength += piece.count
-            signature = signature.dropFirst(piece.count)
-        }
+        let text = writer.signed(Data(try key.sign(data)).base64EncodedString())
         return text + "\r\n"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PluginAPI
 import Synchronization
 
 // The public suffix list (https://publicsuffix.org/list/), which DMARC uses to find a domain's
@@ -153,8 +154,11 @@ package struct PublicSuffixList: Sendable {
         guard !text.isEmpty, text.utf8.count <= 253 * 4 else { return nil }
         var labels: [String] = []
         for label in text.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !label.isEmpty, label.unicodeScalars.allSatisfy(isLabelScalar), let ascii = Punycode.aLabel(label.lowercased()),
-                  ascii.utf8.count <= 63 else { return nil }
+            guard !label.isEmpty, label.unicodeScalars.allSatisfy(isLabelScalar) else { return nil }
+            let lower = label.lowercased()
+            // The A-label (RFC 5891 §4.4): the label itself when ASCII, else `xn--` and its Punycode.
+            let aLabel = lower.unicodeScalars.allSatisfy(\.isASCII) ? lower : Punycode.encode(lower).map { "xn--" + $0 }
+            guard let ascii = aLabel, ascii.utf8.count <= 63 else { return nil }
             labels.append(ascii)
         }
         return labels.joined(separator: ".")
