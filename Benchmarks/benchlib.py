@@ -203,6 +203,23 @@ def fsync_rate(directory, count=300):
     return rate
 
 
+def smtp_listeners(listeners):
+    """The [[listener]] tables of loopback SMTP listeners: (name, port, extra [listener.options] lines)."""
+    text = ""
+    for name, port, options in listeners:
+        text += """[[listener]]
+name = "{n}"
+address = "127.0.0.1"
+port = {p}
+protocol = "smtp"
+[listener.options]
+max_message_size = "10M"
+trust_loopback = true
+{o}
+""".format(n=name, p=port, o=options)
+    return text
+
+
 def start_unbound(work, zone_lines):
     """A throw-away unbound on 127.0.0.1 at a free port, answering only from `zone_lines`
     (`local-zone:`/`local-data:` lines, as in unbound.conf); names outside them are refused,

@@ -16,7 +16,7 @@ Run as root (Postfix's master switches users itself):
 """
 import argparse, os, shutil, subprocess, tempfile, time
 
-from benchlib import free_port, start_postfix, wait_port
+from benchlib import free_port, smtp_listeners, start_postfix, wait_port
 
 IN_PROCESS = [  # (plugin, filter name, its config section)
     ("filter-rules", "rules", "[plugin.filter-rules]\n"),
@@ -55,18 +55,7 @@ password_iterations = 4096
 [plugin.smtp]
 hostname = "mx.example.org"
 """.format(w=work) + plugins
-    for name, port, options in listeners:
-        text += """[[listener]]
-name = "{n}"
-address = "127.0.0.1"
-port = {p}
-protocol = "smtp"
-[listener.options]
-max_message_size = "10M"
-trust_loopback = true
-{o}
-""".format(n=name, p=port, o=options)
-    return text
+    return text + smtp_listeners(listeners)
 
 
 def start_postern(postern, work, name, config):

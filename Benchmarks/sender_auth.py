@@ -29,7 +29,7 @@ import argparse, base64, os, shutil, signal, subprocess, sys, tempfile, time
 
 import dkim
 
-from benchlib import cpu_seconds, descendants, free_port, smtp_send, start_unbound, wait_port
+from benchlib import cpu_seconds, descendants, free_port, smtp_listeners, smtp_send, start_unbound, wait_port
 
 DOMAIN = "bench.test"
 RCPT = "rcpt@sink.test"
@@ -83,18 +83,7 @@ hostname = "mx.bench.example"
 [plugin.dns]
 nameservers = ["{dns}"]
 """.format(d=data_dir, dns=dns) + extra
-    for name, port, options in listeners:
-        text += """[[listener]]
-name = "{n}"
-address = "127.0.0.1"
-port = {p}
-protocol = "smtp"
-[listener.options]
-max_message_size = "10M"
-trust_loopback = true
-{o}
-""".format(n=name, p=port, o=options)
-    return text
+    return text + smtp_listeners(listeners)
 
 
 def start_postern(postern, work, name, config):
