@@ -62,7 +62,7 @@ final class MailboxViewTests: XCTestCase {
         XCTAssertEqual(added, [3, 4])
         v.markRecent([4])
         XCTAssertEqual(wire(v.takeUpdates(plain)), ["* 4 EXISTS", "* 1 RECENT"])
-        XCTAssertEqual(v.flags(of: 4), ["\\Recent"])
+        XCTAssertEqual(v.flags([], of: 4), ["\\Recent"])
         XCTAssertTrue(v.takeUpdates(plain).isEmpty, "said once")
         XCTAssertEqual(v.uidNext, 5)
     }
@@ -77,7 +77,7 @@ final class MailboxViewTests: XCTestCase {
         XCTAssertTrue(v.isVanished(2))
         // Later: each EXPUNGE counts after the previous one (2 is message 2; then 4 is message 3).
         XCTAssertEqual(wire(v.takeUpdates(plain)), ["* 2 EXPUNGE", "* 3 EXPUNGE"])
-        XCTAssertEqual(v.uids, [1, 3, 5, 6])
+        XCTAssertEqual(Array(v.uids), [1, 3, 5, 6])
         XCTAssertTrue(v.takeUpdates(plain).isEmpty)
     }
 
@@ -157,13 +157,13 @@ final class MailboxViewTests: XCTestCase {
     func testRemovingSeveralRenumbersInOrder() {
         var v = view([10, 20, 30, 40, 50])
         XCTAssertEqual(v.remove(expunged: [50, 20, 30]), [2, 2, 3])
-        XCTAssertEqual(v.uids, [10, 40])
+        XCTAssertEqual(Array(v.uids), [10, 40])
     }
 
     func testRecentIsTheSessionsOwn() {
         var v = view([1, 2, 3], recent: [2, 3, 99])
         XCTAssertEqual(v.recent, [2, 3])
-        XCTAssertEqual(v.flags(of: 3), ["\\Recent"])
+        XCTAssertEqual(v.flags([], of: 3), ["\\Recent"])
         _ = v.remove(expunged: [3])
         XCTAssertEqual(v.recent, [2])
         XCTAssertEqual(wire(v.takeUpdates(plain)), [], "RECENT changed only through this session's own expunge")

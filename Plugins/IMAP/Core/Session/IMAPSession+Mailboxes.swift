@@ -36,14 +36,15 @@ extension IMAPSession {
             send(.status(.untagged(.ok, .permanentFlags(sel.permanentFlags), "Flags permitted.")))
             send(.data(.exists(UInt32(view.count))))
             send(.data(.recent(UInt32(view.recent.count))))
-            if let first = view.uids.firstIndex(where: { uid in !(view.messages[uid]?.flags.contains { $0.lowercased() == "\\seen" } ?? true) }) {
+            // The listing is in UID order, as the view numbers it.
+            if let first = listing.firstIndex(where: { m in !m.flags.contains { $0.lowercased() == "\\seen" } }) {
                 send(.status(.untagged(.ok, .unseen(UInt32(first + 1)), "First unseen.")))
             }
             send(.status(.untagged(.ok, .uidValidity(view.uidValidity), "UIDs valid")))
             send(.status(.untagged(.ok, .uidNext(view.uidNext), "Predicted next UID")))
             send(.status(.untagged(.ok, .highestModSeq(view.highestModseq), "Highest")))
             if let q = parameters.qresync, q.uidValidity == view.uidValidity {
-                resynchronize(q, view)
+                resynchronize(q, view, listing)
             }
             sel.subscription = services.notifier?.subscribe(user: user, mailbox: name) { [weak self] _ in
                 self?.postMailboxChange()
@@ -59,16 +60,15 @@ extension IMAPSession {
     /// QRESYNC (RFC 7162 §3.2.5): what vanished among the UIDs the client knows, and the messages
     /// changed since its MODSEQ. Expunges are not remembered with their MODSEQ, so VANISHED
     /// (EARLIER) names every known UID that is gone, however long ago (§3.2.5.1 allows it).
-    private func resynchronize(_ q: IMAPQResyncParameters, _ view: MailboxView) {
+    private func resynchronize(_ q: IMAPQResyncParameters, _ view: MailboxView, _ listing: [StoredMessage]) {
         let top = view.uidNext > 1 ? view.uidNext - 1 : 0
         let known = (q.knownUIDs ?? IMAPSequenceSet([.init(.number(1), .largest)])).resolved(largest: top)
-        let gone = MailboxView.missing(known, present: view.uids)
+        let gone = MailboxView.missing(known, present: Array(view.uids))
         if let set = IMAPSequenceSet.from(ranges: gone) {
             send(.data(.vanished(earlier: true, set)))
         }
-        for (i, uid) in view.uids.enumerated() {
-            guard let m = view.messages[uid], m.modseq > q.modSeq else { continue }
-            send(.data(.fetch(UInt32(i + 1), [.uid(uid), .flags(view.flags(of: uid).map(IMAPFlag.init)), .modSeq(m.modseq)])))
+        for (i, m) in listing.enumerated() where m.modseq > q.modSeq {
+            send(.data(.fetch(UInt32(i + 1), [.uid(m.uid), .flags(view.flags(m.flags, of: m.uid).map(IMAPFlag.init)), .modSeq(m.modseq)])))
         }
     }
 

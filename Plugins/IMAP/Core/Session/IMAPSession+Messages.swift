@@ -241,7 +241,7 @@ extension IMAPSession {
                 if command.silent && !(condStore && changed[uid] != nil) { continue }
                 var items: [IMAPFetchResponseItem] = []
                 if command.byUID || qresync { items.append(.uid(uid)) }
-                if !command.silent { items.append(.flags(sel.view.flags(of: uid).map(IMAPFlag.init))) }
+                if !command.silent { items.append(.flags(sel.view.flags(m.flags, of: uid).map(IMAPFlag.init))) }
                 if condStore { items.append(.modSeq(m.modseq)) }
                 send(.data(.fetch(seq, items)))
             }

@@ -1,8 +1,13 @@
 import PluginAPI
 
 /// What one session has told its client about the selected mailbox, and what it knows the store
-/// holds now: the message sequence numbers (position in `uids`), each message's flags and MODSEQ,
-/// the session's \Recent set, and the changes not announced yet.
+/// holds now: the message sequence numbers (position in `uids`), the session's \Recent set, and
+/// the changes not announced yet.
+///
+/// Per-message flags are not kept: every change in the store raises the message's MODSEQ above
+/// `syncedModseq`, so what changed is what the store lists above it, less what this session told
+/// its client itself (`told`). That keeps an idle session's view to a few runs of UIDs instead of
+/// a dictionary entry per message (issue 18: 10,000 idle sessions per node).
 ///
 /// The store is the truth; the view lags behind it by design. RFC 3501 §7.4.1 forbids EXPUNGE
 /// responses while a FETCH, STORE or SEARCH is answered (sequence numbers would shift under the
@@ -10,6 +15,7 @@ import PluginAPI
 /// EXPUNGE may be sent. New messages and flag changes are likewise announced at the next point
 /// where the session may speak (`takeUpdates`). Pure value type: no I/O, testable on its own.
 struct MailboxView: Sendable, Equatable {
+    /// A change to announce: the message's flags and MODSEQ as the store last listed them.
     struct Message: Sendable, Equatable {
         var flags: [String]
         var modseq: UInt64
@@ -17,9 +23,10 @@ struct MailboxView: Sendable, Equatable {
 
     let uidValidity: UInt32
     /// UIDs in sequence-number order (ascending): `uids[n - 1]` is message n as the client knows it.
-    private(set) var uids: [UInt32] = []
-    /// The latest known state of every numbered message.
-    private(set) var messages: [UInt32: Message] = [:]
+    private(set) var uids = UIDList()
+    /// Changes this session made and told its client itself (STORE, \Seen by FETCH), by UID, at
+    /// the MODSEQ they were told with: not announced again. Forgotten once `syncedModseq` passes.
+    private var told: [UInt32: UInt64] = [:]
     /// The session's \Recent messages (RFC 3501 §2.3.2).
     private(set) var recent: Set<UInt32> = []
     private(set) var highestModseq: UInt64
@@ -34,7 +41,7 @@ struct MailboxView: Sendable, Equatable {
     /// Gone from the store, still numbered until an EXPUNGE (or VANISHED) is sent.
     private(set) var vanished: Set<UInt32> = []
     /// Flags or MODSEQ changed since the client last heard of the message.
-    private(set) var changed: Set<UInt32> = []
+    private(set) var changed: [UInt32: Message] = [:]
     /// A keyword appeared: FLAGS and PERMANENTFLAGS must be sent again.
     private(set) var keywordsChanged = false
     /// The EXISTS and RECENT counts the client last heard.
@@ -51,7 +58,6 @@ struct MailboxView: Sendable, Equatable {
         syncedModseq = highestModseq
         for m in listing.sorted(by: { $0.uid < $1.uid }) {
             uids.append(m.uid)
-            messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
             noteKeywords(m.flags)
             self.highestModseq = max(self.highestModseq, m.modseq)
             self.uidNext = max(self.uidNext, m.uid &+ 1)
@@ -68,22 +74,7 @@ struct MailboxView: Sendable, Equatable {
 
     /// The sequence number of `uid`, if it is numbered.
     func sequenceNumber(of uid: UInt32) -> UInt32? {
-        var low = 0, high = uids.count
-        while low < high {
-            let mid = (low + high) / 2
-            if uids[mid] < uid { low = mid + 1 } else { high = mid }
-        }
-        return low < uids.count && uids[low] == uid ? UInt32(low + 1) : nil
-    }
-
-    /// Index of the first UID not below `uid`.
-    private func lowerBound(_ uid: UInt32) -> Int {
-        var low = 0, high = uids.count
-        while low < high {
-            let mid = (low + high) / 2
-            if uids[mid] < uid { low = mid + 1 } else { high = mid }
-        }
-        return low
+        uids.position(of: uid).map { UInt32($0 + 1) }
     }
 
     func uid(at sequenceNumber: UInt32) -> UInt32? {
@@ -105,7 +96,7 @@ struct MailboxView: Sendable, Equatable {
     func resolve(uidSet set: IMAPSequenceSet) -> [(seq: UInt32, uid: UInt32)] {
         var out: [(seq: UInt32, uid: UInt32)] = []
         for range in set.resolved(largest: largestUID) {
-            var i = lowerBound(range.lowerBound)
+            var i = uids.lowerBound(range.lowerBound)
             while i < uids.count && uids[i] <= range.upperBound {
                 out.append((UInt32(i + 1), uids[i]))
                 i += 1
@@ -141,8 +132,8 @@ struct MailboxView: Sendable, Equatable {
     func isVanished(_ uid: UInt32) -> Bool { vanished.contains(uid) }
 
     /// Flags as the client is told them: the stored ones, and \Recent for this session's.
-    func flags(of uid: UInt32) -> [String] {
-        Self.ordered(messages[uid]?.flags ?? [], recent: recent.contains(uid))
+    func flags(_ stored: [String], of uid: UInt32) -> [String] {
+        Self.ordered(stored, recent: recent.contains(uid))
     }
 
     static let systemFlagOrder = ["\\answered", "\\flagged", "\\deleted", "\\seen", "\\draft"]
@@ -168,7 +159,7 @@ struct MailboxView: Sendable, Equatable {
         let added = take(listing, highestModseq: highestModseq, uidNext: uidNext)
         for uid in uids where !present.contains(uid) && !vanished.contains(uid) {
             vanished.insert(uid)
-            changed.remove(uid)
+            changed[uid] = nil
         }
         return added
     }
@@ -178,53 +169,49 @@ struct MailboxView: Sendable, Equatable {
     /// says messages the view still numbers were expunged: only a full listing tells which.
     /// Otherwise returns the UIDs numbered just now, as `absorb(listing:)` does.
     mutating func absorb(changes: [StoredMessage], messageCount: Int, highestModseq: UInt64, uidNext: UInt32) -> [UInt32]? {
-        let arriving = changes.filter { messages[$0.uid] == nil && $0.uid > largestUID }.count
+        let arriving = changes.filter { $0.uid > largestUID }.count
         guard messageCount == uids.count - vanished.count + arriving else { return nil }
         return take(changes, highestModseq: highestModseq, uidNext: uidNext)
     }
 
     /// New flags and MODSEQs of known messages (remembered for announcing), and new messages
-    /// numbered at the end; then the store's HIGHESTMODSEQ and UIDNEXT as of that read. A UID
-    /// below the largest numbered one that the view never had was expunged before this session
-    /// saw it (UIDs only grow), so it is ignored.
+    /// numbered at the end; then the store's HIGHESTMODSEQ and UIDNEXT as of that read. A known
+    /// message changed when its MODSEQ is above `syncedModseq` and is not what this session told
+    /// itself. A UID below the largest numbered one that the view never had was expunged before
+    /// this session saw it (UIDs only grow), so it is ignored.
     private mutating func take(_ listing: [StoredMessage], highestModseq: UInt64, uidNext: UInt32) -> [UInt32] {
         var added: [UInt32] = []
+        let largest = largestUID
         for m in listing {
-            if let known = messages[m.uid] {
-                if vanished.contains(m.uid) { continue }
-                if !Self.sameFlags(known.flags, m.flags) || known.modseq != m.modseq {
-                    messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
-                    changed.insert(m.uid)
-                    noteKeywords(m.flags)
-                }
-            } else if m.uid > largestUID {
+            if m.uid > largestUID {
                 uids.append(m.uid)
-                messages[m.uid] = Message(flags: m.flags, modseq: m.modseq)
                 noteKeywords(m.flags)
                 added.append(m.uid)
+            } else if m.uid <= largest, m.modseq > syncedModseq, told[m.uid] != m.modseq,
+                      !vanished.contains(m.uid), uids.contains(uid: m.uid) {
+                changed[m.uid] = Message(flags: m.flags, modseq: m.modseq)
+                noteKeywords(m.flags)
             }
         }
         syncedModseq = max(syncedModseq, highestModseq)
         self.highestModseq = max(self.highestModseq, highestModseq)
         self.uidNext = max(self.uidNext, uidNext, largestUID &+ 1)
+        told = told.filter { $0.value > syncedModseq }
         return added
     }
 
     /// Records what this session itself changed (STORE, \Seen by FETCH) and is telling the client
     /// in the same response, so it is not announced again.
     mutating func record(uid: UInt32, flags: [String], modseq: UInt64) {
-        guard messages[uid] != nil, !vanished.contains(uid) else { return }
-        messages[uid] = Message(flags: flags, modseq: modseq)
-        changed.remove(uid)
+        guard uids.contains(uid: uid), !vanished.contains(uid) else { return }
+        if modseq > syncedModseq { told[uid] = modseq }
+        changed[uid] = nil
         noteKeywords(flags)
         highestModseq = max(highestModseq, modseq)
     }
 
-    /// The client has just been told this message's flags (a FETCH FLAGS answer).
-    mutating func told(uid: UInt32) { changed.remove(uid) }
-
     mutating func markRecent(_ list: [UInt32]) {
-        for uid in list where messages[uid] != nil { recent.insert(uid) }
+        for uid in list where uids.contains(uid: uid) { recent.insert(uid) }
     }
 
     /// Messages this session expunged itself (EXPUNGE, MOVE): they go at once, with the
@@ -235,10 +222,10 @@ struct MailboxView: Sendable, Equatable {
         for uid in list.sorted() {
             guard let seq = sequenceNumber(of: uid) else { continue }
             uids.remove(at: Int(seq) - 1)
-            messages[uid] = nil
+            told[uid] = nil
             recent.remove(uid)
             vanished.remove(uid)
-            changed.remove(uid)
+            changed[uid] = nil
             numbers.append(seq)
         }
         announcedExists -= numbers.count
@@ -288,11 +275,11 @@ struct MailboxView: Sendable, Equatable {
             announcedRecent = recent.count
             out.append(.data(.recent(UInt32(recent.count))))
         }
-        for uid in changed.sorted() {
-            guard let seq = sequenceNumber(of: uid), let m = messages[uid] else { continue }
+        for (uid, m) in changed.sorted(by: { $0.key < $1.key }) {
+            guard let seq = sequenceNumber(of: uid) else { continue }
             var items: [IMAPFetchResponseItem] = []
             if how.qresync { items.append(.uid(uid)) }
-            items.append(.flags(flags(of: uid).map(IMAPFlag.init)))
+            items.append(.flags(flags(m.flags, of: uid).map(IMAPFlag.init)))
             if how.condStore { items.append(.modSeq(m.modseq)) }
             out.append(.data(.fetch(seq, items)))
         }
