@@ -13,8 +13,9 @@ of --messages messages in each (through LMTP), then measures at each concurrency
   pop3       USER/PASS, STAT, RETR of 10 random messages, QUIT              sessions/s
              (one maildrop per client: POP3 locks a maildrop per session)
 
-and the memory per idle connection with --idle connections in IDLE (resident memory of the
-server's processes before and after, divided by the count). With --large N it also appends N
+and --idle sessions in IDLE on the same INBOX: the resident memory per session (the server's
+processes before and after, divided by the count) and how long one delivery takes to reach the
+first and the last of them. With --large N it also appends N
 messages to an empty mailbox and fetches them all back (the store benchmark of issue 3).
 
 Run as root (Dovecot switches to its mail user). Everything stops at the end.
@@ -23,7 +24,7 @@ Run as root (Dovecot switches to its mail user). Everything stops at the end.
         [--concurrency 1,10,50] [--seconds 5] [--idle 1000] [--large 100000] [--dovecot-format mdbox]
         [--dovecot-login performance|default]
 """
-import argparse, imaplib, os, poplib, random, resource, shutil, socket, subprocess, sys, tempfile, threading, time
+import argparse, imaplib, os, poplib, random, resource, selectors, shutil, socket, subprocess, sys, tempfile, threading, time
 
 from benchlib import descendants, free_port, rss, start_dovecot, wait_port
 
@@ -160,25 +161,86 @@ def measure(server, args, concurrency):
     return rows
 
 
-def idle_memory(server, count):
+def open_idle(port, user):
+    """A raw socket logged in, INBOX examined and in IDLE (imaplib's objects cost the client too
+    much memory and time at 10,000 sessions)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+
+    def until(tag):
+        while True:
+            line = f.readline()
+            if not line:
+                raise EOFError("connection closed")
+            if line.startswith(tag):
+                return line
+
+    until(b"* OK")
+    s.sendall(b"a LOGIN %s %s\r\n" % (user.encode(), USER_PASSWORD.encode()))
+    assert b"OK" in until(b"a "), "login"
+    s.sendall(b"b EXAMINE INBOX\r\nc IDLE\r\n")
+    assert b"OK" in until(b"b "), "examine"
+    until(b"+")
+    return s, f
+
+
+def idle_sessions(server, count, user="bench@example.org"):
+    """Holds `count` sessions in IDLE on `user`'s INBOX (--messages of them). Returns the resident memory per session
+    (the server's processes before and after, divided by the count) and the seconds from one
+    LMTP delivery until the first and the last session heard its EXISTS."""
     before = server.rss()
-    conns = []
-    for i in range(count):
-        c = imap_login(server.imap, "bench@example.org")
-        c.select("INBOX", readonly=True)
-        tag = c._new_tag().decode()
-        c.send(("%s IDLE\r\n" % tag).encode())
-        c.readline()   # "+ idling"
-        conns.append(c)
+    conns, lock, errors = [], threading.Lock(), []
+
+    def opener(k, n):
+        try:
+            for _ in range(n):
+                c = open_idle(server.imap, user)
+                with lock:
+                    conns.append(c)
+        except Exception as e:
+            errors.append(repr(e))
+    threads = [threading.Thread(target=opener, args=(k, count // 16 + (1 if k < count % 16 else 0))) for k in range(16)]
+    start = time.time()
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    opened = time.time() - start
+    if errors:
+        print("    %s: %d of %d sessions opened; first error: %s" % (server.name, len(conns), count, errors[0]))
     time.sleep(2)
     after = server.rss()
-    for c in conns:
+    per_session = (after - before) / max(1, len(conns))
+    # One delivery; every session should hear "* n EXISTS".
+    selector = selectors.DefaultSelector()
+    for s, f in conns:
+        s.setblocking(False)
+        selector.register(s, selectors.EVENT_READ, f)
+    sent = time.time()
+    lmtp_fill(server.lmtp, [user], 1, lambda i: message(10**6 + i))
+    woken, first, last = 0, None, None
+    deadline = sent + 60
+    while woken < len(conns) and time.time() < deadline:
+        for key, _ in selector.select(timeout=1):
+            try:
+                data = key.fileobj.recv(4096)
+            except BlockingIOError:
+                continue
+            if b"EXISTS" in data:
+                now = time.time()
+                first = first or now - sent
+                last = now - sent
+                woken += 1
+                selector.unregister(key.fileobj)
+    if woken < len(conns):
+        print("    %s: only %d of %d sessions heard the delivery within 60 s" % (server.name, woken, len(conns)))
+    for s, f in conns:
         try:
-            c.send(b"DONE\r\n")
-            c.shutdown()
+            s.setblocking(True)
+            s.sendall(b"DONE\r\nd LOGOUT\r\n")
+            s.close()
         except Exception:
             pass
-    return (after - before) / count
+    return {"sessions": len(conns), "opened_per_s": len(conns) / opened, "bytes": per_session,
+            "first": first or float("nan"), "last": last or float("nan"), "woken": woken}
 
 
 def large(server, count):
@@ -218,7 +280,8 @@ def main():
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--concurrency", default="1,10,50")
     ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--idle", type=int, default=1000, help="sessions held in IDLE (Postern; 10,000 is the issue's goal)")
+    ap.add_argument("--idle-peer", type=int, default=1000, help="at most this many IDLE sessions for Dovecot (a process each)")
     ap.add_argument("--large", type=int, default=0)
     ap.add_argument("--dovecot-format", choices=["maildir", "sdbox", "mdbox"], default="maildir",
                     help="Dovecot's mailbox format (maildir is Debian's usual; appending to a large "
@@ -324,8 +387,22 @@ protocol = "lmtp"
                 p, d = results[0][key], results[1][key]
                 print("%-44s %12.1f %12.1f %8.2f" % ("c=%d %s" % (level, key), p, d, p / d if d else float("nan")), flush=True)
         if args.idle:
-            p, d = (idle_memory(s, args.idle) for s in servers)
-            print("%-44s %12.0f %12.0f %8.2f" % ("memory per IDLE connection (bytes), %d" % args.idle, p, d, d / p if p else float("nan")))
+            # Dovecot runs a process per IMAP session (its imap service's process_limit is 1,024 by
+            # default, and 10,000 processes of about 6 MiB would not fit this machine): it holds at
+            # most --idle-peer sessions; the memory per session is comparable across counts.
+            found = []
+            for s in servers:
+                n = args.idle if s.name == "postern" else min(args.idle, args.idle_peer)
+                r = idle_sessions(s, n)
+                found.append(r)
+                print("%s: %d sessions in IDLE (opened at %.0f/s), %.1f KiB resident each; one delivery heard by "
+                      "%d sessions, the first after %.3f s, the last after %.3f s" %
+                      (s.name, r["sessions"], r["opened_per_s"], r["bytes"] / 1024, r["woken"], r["first"], r["last"]), flush=True)
+            if len(found) == 2:
+                p, d = found[0]["bytes"], found[1]["bytes"]
+                print("%-44s %12.0f %12.0f %8.2f" % ("memory per IDLE session (bytes)", p, d, d / p if p else float("nan")))
+                print("%-44s %12.3f %12.3f %8.2f" % ("delivery heard by the last session (s)", found[0]["last"], found[1]["last"],
+                                                     found[1]["last"] / found[0]["last"] if found[0]["last"] else float("nan")))
         if args.large:
             results = []
             for s in servers:

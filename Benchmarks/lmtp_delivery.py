@@ -3,7 +3,8 @@
 
 Starts a throw-away Postern (store-sqlite + lmtp) and a throw-away Dovecot (dovecot-lmtpd, Maildir)
 on 127.0.0.1, both on free ports under one temporary directory, and measures:
-  1. single-recipient deliveries of a 1 KiB message at each concurrency (messages per second);
+  1. single-recipient deliveries of a 1 KiB message at each concurrency (messages per second, and
+     each server's CPU milliseconds per message: its whole process tree, user and system);
   2. one 1 MiB message to many recipients in one transaction (seconds, and disk growth: Postern
      stores one copy, Dovecot one per mailbox).
 Run as root (Dovecot switches to its mail user itself). Everything stops at the end.
@@ -12,7 +13,7 @@ Run as root (Dovecot switches to its mail user itself). Everything stops at the 
 """
 import argparse, os, shutil, socket, subprocess, sys, tempfile, threading, time
 
-from benchlib import free_port, start_dovecot, wait_port
+from benchlib import cpu_seconds, descendants, free_port, fsync_rate, start_dovecot, wait_port
 
 
 def du(path):
@@ -79,7 +80,9 @@ def throughput(port, users, count, concurrency, message):
                     break
                 done[0] += 1
                 k = done[0]
-            c.deliver([users[k % len(users)]], message)
+            # Each message different (a Message-ID of its own), as real mail is: identical bytes
+            # would let Postern's single-instance store skip the write.
+            c.deliver([users[k % len(users)]], b"Message-ID: <%d.%f@bench>\r\n" % (k, start) + message)
             n += 1
         c.close()
 
@@ -114,7 +117,8 @@ def main():
         csv = os.path.join(work, "users.csv")
         open(csv, "w").write("email,password\n" + "".join("%s,pw\n" % u for u in users))
         subprocess.run([postern, "admin", "user", "import", csv, "-c", pconf], check=True, capture_output=True)
-        procs.append(subprocess.Popen([postern, "serve", "-c", pconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        pserve = subprocess.Popen([postern, "serve", "-c", pconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(pserve)
         wait_port(pport)
         # Dovecot
         ports, dserve, root = start_dovecot(work, ["lmtp"], "x")
@@ -124,11 +128,20 @@ def main():
         small = (b"From: bench@remote.example\r\nSubject: bench\r\n\r\n" + b"x" * 1000 + b"\r\n")
         big = (b"From: bench@remote.example\r\nSubject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 1048)
         print("postern binary: %s" % postern)
+        print("disk: %.0f fsyncs/s (new 1 KiB file, one thread)" % fsync_rate(os.path.join(work, "fsync-probe")))
         print("%-44s %12s %12s %8s" % ("", "postern", "dovecot", "ratio"))
+
+        def measured(port, pids, c):
+            """Messages per second, and the server's CPU milliseconds per message (its whole
+            process tree, user and system)."""
+            cpu = cpu_seconds(pids())
+            rate = throughput(port, users, args.messages, c, small)
+            return rate, (cpu_seconds(pids()) - cpu) * 1000 / args.messages
         for c in [int(x) for x in args.concurrency.split(",")]:
-            p = throughput(pport, users, args.messages, c, small)
-            d = throughput(dport, users, args.messages, c, small)
+            p, pc = measured(pport, lambda: descendants(pserve.pid), c)
+            d, dc = measured(dport, lambda: descendants(dserve.pid), c)
             print("%-44s %12.0f %12.0f %8.2f" % ("1 KiB, 1 rcpt, concurrency %d (msg/s)" % c, p, d, p / d))
+            print("%-44s %12.2f %12.2f %8.2f" % ("  server CPU ms per message", pc, dc, dc / pc if pc else float("nan")), flush=True)
         results = {}
         for name, port, path in (("postern", pport, os.path.join(work, "postern", "store")),
                                  ("dovecot", dport, os.path.join(root, "mail"))):

@@ -8,7 +8,9 @@ public protocol StorageBackend: Sendable {
 
     /// Delivers one message (RFC 5322 bytes at `path`) to each local recipient's `mailbox`
     /// (INBOX when nil). Stored once however many recipients; each outcome is durable (fsynced)
-    /// before it is reported delivered.
+    /// before it is reported delivered. The caller hands the file over: the store may keep it
+    /// (a hard link) instead of copying it, so the caller must not change it afterwards; it may
+    /// remove it.
     func deliver(messagePath path: String, to recipients: [String], mailbox: String?) async throws -> [RecipientOutcome]
 
     /// The same, made idempotent by `deliveryID` (the queue id): a recipient that already

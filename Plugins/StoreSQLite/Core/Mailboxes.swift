@@ -176,10 +176,11 @@ extension SQLiteStore {
             try Self.checkQuota(db, accountID: box.accountID, adding: message.count, messages: 1)
             return try String.fetchOne(db, sql: "SELECT partition FROM account WHERE id = ?", arguments: [box.accountID])!
         }
-        let blob = try BlobStore.store(bytes: message, root: partition)
+        let blob = try await Self.offload { try BlobStore.store(bytes: message, root: partition) }
         let text = SearchableText(message: message)
         let date = internalDate ?? Self.now()
-        let (box, uid, modseq): (ResolvedMailbox, Int64, Int64) = try await writing { db in
+        // In the next group commit with other appends and deliveries (WriteBatch.swift).
+        let (box, uid, modseq): (ResolvedMailbox, Int64, Int64) = try await groupWrites.write { db in
             // Removed meanwhile by an expunge in another process (as in `deliver`): stored again.
             if access(BlobStore.path(root: partition, digest: blob.digest), F_OK) != 0 { _ = try BlobStore.store(bytes: message, root: partition) }
             let box = try Self.resolve(db, user, mailbox, needing: "i")

@@ -26,6 +26,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     let inlineReaders: InlineReaders
     /// Change notifications to other processes (Notify.swift).
     let changes: ChangeChannel
+    /// Deliveries' and appends' index writes, committed in groups (WriteBatch.swift).
+    let groupWrites: WriteBatch
     /// The process's services, for the SASL mechanisms whose stored secrets this store keeps
     /// (MechanismSecrets.swift); nil where none are wanted.
     let services: HostServices?
@@ -47,10 +49,25 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
         try Schema.migrator.migrate(pool)
         inlineReaders = InlineReaders(path: settings.directory + "/index.sqlite", busyTimeout: settings.busyTimeout)
+        groupWrites = WriteBatch(pool: pool)
         changes = try ChangeChannel(directory: settings.directory + "/notify")
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    /// Threads for writing and fsyncing content files, off the callers' threads: LMTP and IMAP
+    /// sessions run on their event loop, and an fsync there stalls every session of that loop.
+    /// Many fsyncs in flight at once are also what the file system folds into one journal commit.
+    private static let fileWriters: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    /// Runs blocking file work (a content file's write and fsyncs) on `fileWriters`.
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await fileWriters.runIfActive(work)
+    }
 
     /// Several processes may open a new database at once (the workers of a first start): its
     /// schema is created or brought up to date by one at a time, under this flock (held until the
@@ -444,7 +461,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         guard !accounts.isEmpty else { return recipients.map { outcomes[$0]! } }
         let local = accounts   // an immutable copy for the database closures
-        let partitionOf: [String: String] = try await reading { db in
+        let partitionOf: [String: String] = try readingInline { db in
             var out: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, partition FROM account WHERE name IN (\(local.keys.map { _ in "?" }.joined(separator: ",")))",
                                         arguments: StatementArguments(Array(local.keys))) {
@@ -454,14 +471,16 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         // One blob per partition used: one file for every recipient on that disk.
         var blobs: [String: (digest: String, size: Int)] = [:]
-        for root in Set(partitionOf.values) { blobs[root] = try BlobStore.store(file: path, root: root) }
+        // The caller hands its file over (StorageBackend.deliver): linked, not copied, where it can be.
+        for root in Set(partitionOf.values) { blobs[root] = try await Self.offload { try BlobStore.adopt(file: path, root: root) } }
         let stored = blobs
         // What SEARCH will compare with, parsed here, outside the write lock.
         let text = try blobs.first.map { SearchableText(message: try BlobStore.read(root: $0.key, digest: $0.value.digest)) }
         let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let wanted = mailbox
-        let (accepted, added): ([String], [(ResolvedMailbox, Int64)]) = try await writing { db in
+        // In the next group commit with other deliveries (one fsync of the index for all).
+        let (accepted, added): ([String], [(ResolvedMailbox, Int64)]) = try await groupWrites.write { db in
             // A blob file found present before this transaction may have been removed since by an
             // expunge in another process (removal happens under the write lock): store it again.
             for (root, blob) in stored where access(BlobStore.path(root: root, digest: blob.digest), F_OK) != 0 {
@@ -514,8 +533,11 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     : RecipientOutcome(recipient: r, status: full.isPermanent ? .failed : .deferred, reply: full)
             }
         }
-        // A blob nobody ended up referencing (every recipient over quota) is removed again.
-        try await removeUnreferenced(Array(blobs.map { ($0.key, $0.value.digest) }))
+        // A blob nobody ended up referencing (every recipient on its partition over quota) is
+        // removed again; a partition where someone took the message needs no look.
+        let used = Set(accepted.compactMap { partitionOf[$0] })
+        let unused = blobs.filter { !used.contains($0.key) }
+        if !unused.isEmpty { try await removeUnreferenced(unused.map { ($0.key, $0.value.digest) }) }
         return recipients.map { outcomes[$0]! }
     }
 
