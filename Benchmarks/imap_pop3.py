@@ -324,6 +324,7 @@ name = "imap"
 address = "127.0.0.1"
 port = {pi}
 protocol = "imap"
+max_connections = 20000
 [listener.options]
 allow_plaintext_on_loopback = true
 [[listener]]
@@ -379,13 +380,13 @@ protocol = "lmtp"
             for level in levels:
                 for key, value in measure(servers[0], args, level).items():
                     print("%-44s %12.1f" % ("c=%d %s" % (level, key), value), flush=True)
-            return
-        print("%-44s %12s %12s %8s" % ("", "postern", "dovecot", "ratio"))
-        for level in levels:
-            results = [measure(s, args, level) for s in servers]
-            for key in results[0]:
-                p, d = results[0][key], results[1][key]
-                print("%-44s %12.1f %12.1f %8.2f" % ("c=%d %s" % (level, key), p, d, p / d if d else float("nan")), flush=True)
+        else:
+            print("%-44s %12s %12s %8s" % ("", "postern", "dovecot", "ratio"))
+            for level in levels:
+                results = [measure(s, args, level) for s in servers]
+                for key in results[0]:
+                    p, d = results[0][key], results[1][key]
+                    print("%-44s %12.1f %12.1f %8.2f" % ("c=%d %s" % (level, key), p, d, p / d if d else float("nan")), flush=True)
         if args.idle:
             # Dovecot runs a process per IMAP session (its imap service's process_limit is 1,024 by
             # default, and 10,000 processes of about 6 MiB would not fit this machine): it holds at
@@ -403,7 +404,7 @@ protocol = "lmtp"
                 print("%-44s %12.0f %12.0f %8.2f" % ("memory per IDLE session (bytes)", p, d, d / p if p else float("nan")))
                 print("%-44s %12.3f %12.3f %8.2f" % ("delivery heard by the last session (s)", found[0]["last"], found[1]["last"],
                                                      found[1]["last"] / found[0]["last"] if found[0]["last"] else float("nan")))
-        if args.large:
+        if args.large and len(servers) == 2:
             results = []
             for s in servers:
                 results.append(large(s, args.large))
