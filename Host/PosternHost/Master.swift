@@ -139,7 +139,6 @@ public final class Master: @unchecked Sendable {
         return path
     }
 
-    /// Writes a file readable by its owner only (configs may hold secrets).
     /// Raises the soft limit on open descriptors to the hard limit (as Dovecot and nginx do); the
     /// hard limit is the administrator's (`LimitNOFILE=` in systemd, `ulimit -Hn`). Returns the
     /// soft limit now in force.
@@ -154,6 +153,7 @@ public final class Master: @unchecked Sendable {
         return UInt64(limit.rlim_cur)
     }
 
+    /// Writes a file readable by its owner only (configs may hold secrets).
     static func writeFile(_ path: String, _ text: String) throws {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)

@@ -49,7 +49,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         pool = try DatabasePool(path: settings.directory + "/index.sqlite", configuration: configuration)
         try Schema.migrator.migrate(pool)
         inlineReaders = InlineReaders(path: settings.directory + "/index.sqlite", busyTimeout: settings.busyTimeout)
-        groupWrites = WriteBatch(pool: pool)
+        groupWrites = WriteBatch(pool: pool, faultFile: settings.directory + "/fault-after-group-commit")
         changes = try ChangeChannel(directory: settings.directory + "/notify")
     }
 

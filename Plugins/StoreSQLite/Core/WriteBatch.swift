@@ -30,9 +30,13 @@ final class WriteBatch: @unchecked Sendable {
     private let queue = DispatchQueue(label: "store-sqlite.deliveries")
     /// The most deliveries one transaction applies (a bound on how long the write lock is held).
     static let limit = 64
+    /// Test builds only: a file whose presence kills the process between a group's commit and
+    /// its answers (the 250s), once (the file is removed first).
+    private let faultFile: String?
 
-    init(pool: DatabasePool) {
+    init(pool: DatabasePool, faultFile: String? = nil) {
         self.pool = pool
+        self.faultFile = faultFile
     }
 
     /// Runs `body` in the next group transaction; returns its value once that transaction has
@@ -82,6 +86,9 @@ final class WriteBatch: @unchecked Sendable {
                         return .commit
                     }
                 }
+                #if DEBUG
+                if let faultFile, unlink(faultFile) == 0 { kill(getpid(), SIGKILL) }
+                #endif
                 answers.forEach { $0() }
             } catch let error as DatabaseError where SQLiteStore.isBusy(error) {
                 let busy = StorageError.temporary("the index is busy (\(error.resultCode)): another process holds it past busy_timeout")
