@@ -207,6 +207,31 @@ extension SQLiteStore {
         }
     }
 
+    /// One read transaction: the mailbox row, its UIDs (from the (mailbox, uid) key, no row
+    /// decoded into flags), the first unseen through the system flags' index, and the distinct
+    /// flag strings that hold a keyword.
+    func selection(user: String, mailbox: String) async throws -> MailboxSelection {
+        try readingInline { db in
+            let box = try Self.resolve(db, user, mailbox, needing: "r")
+            var uids: [UInt32] = []
+            uids.reserveCapacity(try Int.fetchOne(db, sql: "SELECT message_count FROM mailbox WHERE id = ?", arguments: [box.id]) ?? 0)
+            let cursor = try Int64.fetchCursor(db.cachedStatement(sql: "SELECT uid FROM message WHERE mailbox_id = ? ORDER BY uid"), arguments: [box.id])
+            while let uid = try cursor.next() { uids.append(UInt32(truncatingIfNeeded: uid)) }
+            let unseen = SearchCondition.systemFlag("\\seen", set: false)
+            let firstUnseen = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(m.uid) FROM message m WHERE m.mailbox_id = ? AND \(unseen.sql)"),
+                                                 arguments: [box.id])
+            var keywords: [String] = []
+            // A flag string holds a keyword where a word does not start with a backslash.
+            for flags in try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT flags FROM message WHERE mailbox_id = ? AND (' ' || flags) GLOB '* [^\\]*'"),
+                                              arguments: [box.id]) {
+                for f in flags.split(separator: " ") where !f.hasPrefix("\\") && !keywords.contains(String(f)) { keywords.append(String(f)) }
+            }
+            return MailboxSelection(uidValidity: UInt32(truncatingIfNeeded: box.uidValidity), uidNext: UInt32(box.uidNext),
+                                    highestModseq: UInt64(box.highestModseq), uids: uids,
+                                    firstUnseen: firstUnseen.map { UInt32(truncatingIfNeeded: $0) }, keywords: keywords)
+        }
+    }
+
     func changes(user: String, mailbox: String, since modseq: UInt64) async throws -> MailboxChanges {
         try readingInline { db in
             let box = try Self.resolve(db, user, mailbox, needing: "r")

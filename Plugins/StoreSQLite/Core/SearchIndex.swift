@@ -94,7 +94,7 @@ struct SearchCondition {
     /// (`systemFlagBits`): the bit values that have it so, which SQLite seeks one by one instead
     /// of reading every row. Computing the bits costs five comparisons per row where the index
     /// is not used, so only criteria at the top level take this form.
-    private static func systemFlag(_ flag: String, set: Bool) -> SearchClause {
+    static func systemFlag(_ flag: String, set: Bool) -> SearchClause {
         let bit = 1 << systemFlags.firstIndex(of: flag)!
         let values = (0..<(1 << systemFlags.count)).filter { ($0 & bit != 0) == set }.map(String.init)
         return SearchClause("\(systemFlagBits("m.flags")) IN (\(values.joined(separator: ",")))")

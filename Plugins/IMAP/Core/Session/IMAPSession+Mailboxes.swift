@@ -22,29 +22,30 @@ extension IMAPSession {
         guard let user else { return }
         do {
             let rights = try await store.myRights(user: user, mailbox: name)
-            let status = try await store.status(user: user, mailbox: name)
-            let listing = try await store.messages(user: user, mailbox: name, uids: 1...UInt32.max)
+            // The UIDs, first unseen and keywords, not every message's flags (QRESYNC reads the
+            // changed ones on its own).
+            let opened = try await store.selection(user: user, mailbox: name)
             // Without any right to change state the mailbox is read-only (RFC 4314 §4).
             let readOnly = examine || anonymousLogin || !"stwe".contains(where: { rights.contains($0) })
             let (owner, ownName) = Self.owner(of: name, user: user)
-            let mark = services.recent.mark(owner: owner, mailbox: ownName, uidValidity: status.uidValidity,
-                                            claimUpTo: readOnly ? nil : status.uidNext)
-            let view = MailboxView(uidValidity: status.uidValidity, uidNext: status.uidNext, highestModseq: status.highestModseq,
-                                   messages: listing, recent: Set(listing.lazy.map(\.uid).filter { $0 >= mark }))
+            let mark = services.recent.mark(owner: owner, mailbox: ownName, uidValidity: opened.uidValidity,
+                                            claimUpTo: readOnly ? nil : opened.uidNext)
+            // UIDs ascend: the recent ones are a suffix.
+            let firstRecent = (opened.uids.lastIndex { $0 < mark } ?? -1) + 1
+            let view = MailboxView(opened, recent: Set(opened.uids[firstRecent...]))
             var sel = Selection(name: name, readOnly: readOnly, rights: rights, owner: owner, ownName: ownName, view: view, subscription: nil)
             send(.data(.flags(view.mailboxFlags)))
             send(.status(.untagged(.ok, .permanentFlags(sel.permanentFlags), "Flags permitted.")))
             send(.data(.exists(UInt32(view.count))))
             send(.data(.recent(UInt32(view.recent.count))))
-            // The listing is in UID order, as the view numbers it.
-            if let first = listing.firstIndex(where: { m in !m.flags.contains { $0.lowercased() == "\\seen" } }) {
-                send(.status(.untagged(.ok, .unseen(UInt32(first + 1)), "First unseen.")))
+            if let uid = opened.firstUnseen, let first = view.sequenceNumber(of: uid) {
+                send(.status(.untagged(.ok, .unseen(first), "First unseen.")))
             }
             send(.status(.untagged(.ok, .uidValidity(view.uidValidity), "UIDs valid")))
             send(.status(.untagged(.ok, .uidNext(view.uidNext), "Predicted next UID")))
             send(.status(.untagged(.ok, .highestModSeq(view.highestModseq), "Highest")))
             if let q = parameters.qresync, q.uidValidity == view.uidValidity {
-                resynchronize(q, view, listing)
+                try await resynchronize(q, view, name)
             }
             sel.subscription = services.notifier?.subscribe(user: user, mailbox: name) { [weak self] _ in
                 self?.postMailboxChange()
@@ -60,15 +61,19 @@ extension IMAPSession {
     /// QRESYNC (RFC 7162 §3.2.5): what vanished among the UIDs the client knows, and the messages
     /// changed since its MODSEQ. Expunges are not remembered with their MODSEQ, so VANISHED
     /// (EARLIER) names every known UID that is gone, however long ago (§3.2.5.1 allows it).
-    private func resynchronize(_ q: IMAPQResyncParameters, _ view: MailboxView, _ listing: [StoredMessage]) {
+    private func resynchronize(_ q: IMAPQResyncParameters, _ view: MailboxView, _ mailbox: String) async throws {
         let top = view.uidNext > 1 ? view.uidNext - 1 : 0
         let known = (q.knownUIDs ?? IMAPSequenceSet([.init(.number(1), .largest)])).resolved(largest: top)
         let gone = MailboxView.missing(known, present: Array(view.uids))
         if let set = IMAPSequenceSet.from(ranges: gone) {
             send(.data(.vanished(earlier: true, set)))
         }
-        for (i, m) in listing.enumerated() where m.modseq > q.modSeq {
-            send(.data(.fetch(UInt32(i + 1), [.uid(m.uid), .flags(view.flags(m.flags, of: m.uid).map(IMAPFlag.init)), .modSeq(m.modseq)])))
+        guard let user else { return }
+        // Only the messages changed since the client's MODSEQ, through the store's MODSEQ index.
+        let changed = try await store.changes(user: user, mailbox: mailbox, since: q.modSeq)
+        for m in changed.changed {
+            guard let seq = view.sequenceNumber(of: m.uid) else { continue }
+            send(.data(.fetch(seq, [.uid(m.uid), .flags(view.flags(m.flags, of: m.uid).map(IMAPFlag.init)), .modSeq(m.modseq)])))
         }
     }
 

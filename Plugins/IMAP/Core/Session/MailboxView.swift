@@ -48,7 +48,21 @@ struct MailboxView: Sendable, Equatable {
     private(set) var announcedExists = 0
     private(set) var announcedRecent = 0
 
-    /// The view right after SELECT, from the store's listing (ascending UIDs) and status.
+    /// The view right after SELECT, from the store's `selection` (UIDs ascending).
+    init(_ selection: MailboxSelection, recent: Set<UInt32>) {
+        uidValidity = selection.uidValidity
+        uidNext = selection.uidNext
+        highestModseq = selection.highestModseq
+        syncedModseq = selection.highestModseq
+        uids = UIDList(ascending: selection.uids)
+        keywords = selection.keywords
+        uidNext = max(uidNext, largestUID &+ 1)
+        self.recent = recent.filter { uids.contains(uid: $0) }
+        announcedExists = uids.count
+        announcedRecent = self.recent.count
+    }
+
+    /// The same from a listing of the messages (ascending UIDs) and the mailbox's status.
     init(uidValidity: UInt32, uidNext: UInt32, highestModseq: UInt64, messages listing: [StoredMessage], recent: Set<UInt32>) {
         self.uidValidity = uidValidity
         self.uidNext = uidNext
