@@ -42,14 +42,9 @@ struct BlobStore: Sendable {
         defer { close(input) }
         var hasher = SHA256()
         var size = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = Glibc.read(input, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw Failure.io("read \(source)", errno) }
-            if n == 0 { break }
-            hasher.update(data: buffer[0..<n])
-            size += n
+        try readChunks(input, source) { chunk in
+            hasher.update(data: chunk)
+            size += chunk.count
         }
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let final = path(root: root, digest: digest)
@@ -87,15 +82,18 @@ struct BlobStore: Sendable {
         if input < 0 && errno == ENOENT { return nil }
         guard input >= 0 else { throw Failure.io("open \(source)", errno) }
         defer { close(input) }
-        return try place(root: root, expecting: expecting, source: source) { sink in
-            var buffer = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = Glibc.read(input, &buffer, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw Failure.io("read \(source)", errno) }
-                if n == 0 { break }
-                try sink(buffer[0..<n])
-            }
+        return try place(root: root, expecting: expecting, source: source) { sink in try readChunks(input, source, sink) }
+    }
+
+    /// Reads the open file `input` to its end in 64 KiB chunks.
+    private static func readChunks(_ input: Int32, _ source: String, _ body: (ArraySlice<UInt8>) throws -> Void) throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = Glibc.read(input, &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw Failure.io("read \(source)", errno) }
+            if n == 0 { break }
+            try body(buffer[0..<n])
         }
     }
 
