@@ -11,7 +11,8 @@ final class MailboxViewTests: XCTestCase {
     }
 
     func view(_ uids: [UInt32], recent: Set<UInt32> = []) -> MailboxView {
-        MailboxView(uidValidity: 7, uidNext: (uids.max() ?? 0) + 1, highestModseq: 1, messages: uids.map { stored($0) }, recent: recent)
+        MailboxView(MailboxSelection(uidValidity: 7, uidNext: (uids.max() ?? 0) + 1, highestModseq: 1, uids: uids.sorted(), firstUnseen: nil, keywords: []),
+                    recent: recent)
     }
 
     func wire(_ responses: [IMAPResponse]) -> [String] {

@@ -6,8 +6,7 @@ import XCTest
 /// The session's pure helpers: SEARCH translation, body sections and partial ranges, LIST
 /// patterns and the mailbox tree.
 final class SearchTranslationTests: XCTestCase {
-    let view = MailboxView(uidValidity: 1, uidNext: 31, highestModseq: 5,
-                           messages: [10, 11, 12, 20, 30].map { StoredMessage(uid: $0, flags: [], modseq: 1, internalDate: 0, size: 1) },
+    let view = MailboxView(MailboxSelection(uidValidity: 1, uidNext: 31, highestModseq: 5, uids: [10, 11, 12, 20, 30], firstUnseen: nil, keywords: []),
                            recent: [20, 30])
 
     func translate(_ command: String, saved: [UInt32]? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> SearchQuery {

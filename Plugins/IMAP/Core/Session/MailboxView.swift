@@ -58,26 +58,6 @@ struct MailboxView: Sendable, Equatable {
         keywords = selection.keywords
         uidNext = max(uidNext, largestUID &+ 1)
         self.recent = recent.filter { uids.contains(uid: $0) }
-        announcedExists = uids.count
-        announcedRecent = self.recent.count
-    }
-
-    /// The same from a listing of the messages (ascending UIDs) and the mailbox's status.
-    init(uidValidity: UInt32, uidNext: UInt32, highestModseq: UInt64, messages listing: [StoredMessage], recent: Set<UInt32>) {
-        self.uidValidity = uidValidity
-        self.uidNext = uidNext
-        self.highestModseq = highestModseq
-        // The status (and its HIGHESTMODSEQ) is read before the listing, so nothing at or below
-        // it can be missing from the listing.
-        syncedModseq = highestModseq
-        for m in listing.sorted(by: { $0.uid < $1.uid }) {
-            uids.append(m.uid)
-            noteKeywords(m.flags)
-            self.highestModseq = max(self.highestModseq, m.modseq)
-            self.uidNext = max(self.uidNext, m.uid &+ 1)
-        }
-        self.recent = recent.intersection(uids)
-        keywordsChanged = false
         // SELECT itself reports these numbers; the session sends them as part of its answer.
         announcedExists = uids.count
         announcedRecent = self.recent.count
