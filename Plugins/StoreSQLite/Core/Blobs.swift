@@ -35,33 +35,37 @@ struct BlobStore: Sendable {
     /// file system to allocate (creating and deleting inodes was a third of a delivery's CPU on
     /// ext4). The file is hashed, fsynced and linked, and the directory fsynced, so the blob is as
     /// durable as one `store(file:root:)` writes. On another file system, or where links are
-    /// refused, it is copied.
-    static func adopt(file source: String, root: String) throws -> (digest: String, size: Int) {
+    /// refused, it is copied. Returns the content too, read once here, for what the caller
+    /// derives from it (the search text), so nobody reads the file again.
+    static func adopt(file source: String, root: String) throws -> (digest: String, size: Int, content: [UInt8]) {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw Failure.io("open \(source)", errno) }
         defer { close(input) }
         var hasher = SHA256()
-        var size = 0
+        var content: [UInt8] = []
         try readChunks(input, source) { chunk in
             hasher.update(data: chunk)
-            size += chunk.count
+            content += chunk
         }
+        let size = content.count
         let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let final = path(root: root, digest: digest)
         // Already stored (single-instance): that file was synced when it was placed.
-        if access(final, F_OK) == 0 { return (digest, size) }
+        if access(final, F_OK) == 0 { return (digest, size, content) }
         guard fsync(input) == 0 else { throw Failure.io("fsync \(source)", errno) }
         _ = fchmod(input, 0o640)
         let dir = (final as NSString).deletingLastPathComponent
         try makeDirectory(dir)
         if link(source, final) != 0 {
             switch errno {
-            case EEXIST: return (digest, size)   // placed meanwhile by another delivery
-            default: return try store(file: source, root: root)
+            case EEXIST: return (digest, size, content)   // placed meanwhile by another delivery
+            default:
+                let copied = try store(bytes: content, root: root)
+                return (copied.digest, copied.size, content)
             }
         }
         try syncDirectory(dir)
-        return (digest, size)
+        return (digest, size, content)
     }
 
     /// Copies the content file at `source` to `root`'s place for `digest`, checking while copying

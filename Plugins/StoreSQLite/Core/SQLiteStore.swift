@@ -472,10 +472,15 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         // One blob per partition used: one file for every recipient on that disk.
         var blobs: [String: (digest: String, size: Int)] = [:]
         // The caller hands its file over (StorageBackend.deliver): linked, not copied, where it can be.
-        for root in Set(partitionOf.values) { blobs[root] = try await Self.offload { try BlobStore.adopt(file: path, root: root) } }
+        var content: [UInt8]?
+        for root in Set(partitionOf.values) {
+            let adopted = try await Self.offload { try BlobStore.adopt(file: path, root: root) }
+            blobs[root] = (adopted.digest, adopted.size)
+            content = adopted.content
+        }
         let stored = blobs
-        // What SEARCH will compare with, parsed here, outside the write lock.
-        let text = try blobs.first.map { SearchableText(message: try BlobStore.read(root: $0.key, digest: $0.value.digest)) }
+        // What SEARCH will compare with, parsed here from the bytes adoption read, outside the write lock.
+        let text = content.map { SearchableText(message: $0) }
         let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let wanted = mailbox
