@@ -57,6 +57,9 @@ let plugins: [(Product, [Target])] = [
     plugin("Webmail", path: "Plugins/Webmail", extra: [.product(name: "Mustache", package: "swift-mustache"),
                                                       .product(name: "GRDB", package: "GRDB.swift")],
            resources: [.copy("Resources")]),
+    // The administration API and console (HTTP from PluginHTTP; sessions, tokens and the audit
+    // log in SQLite through GRDB, linked into this plugin alone).
+    plugin("Admin", path: "Plugins/Admin", extra: [.product(name: "GRDB", package: "GRDB.swift")], resources: [.copy("Resources")]),
     // Kerberos 5 for `postern authproxyd` only (GSSAPI acceptor, KDC password checks): the one
     // plugin that links libkrb5, through its own system-library target (CKerberos).
     plugin("AuthKerberos", path: "Plugins/AuthKerberos", extra: ["CKerberos"]),

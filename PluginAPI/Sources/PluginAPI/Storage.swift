@@ -218,6 +218,8 @@ public protocol AccountStore: Sendable {
     func setEnabled(account: String, enabled: Bool) async throws
     /// nil removes the limit.
     func setQuota(account: String, bytes: Int?, messages: Int?) async throws
+    /// The account's administrative level (user, domain or site administrator).
+    func setAdminLevel(account: String, level: UserRecord.AdminLevel) async throws
 
     /// Sets an alias: mail for `address` goes to `targets` (accounts, other aliases, remote
     /// addresses). `@domain` is the domain's catch-all, used for addresses with neither an

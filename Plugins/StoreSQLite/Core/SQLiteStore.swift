@@ -353,6 +353,10 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         try await updateAccount(name, "quota_bytes = ?, quota_messages = ?", [bytes, messages])
     }
 
+    func setAdminLevel(account name: String, level: UserRecord.AdminLevel) async throws {
+        try await updateAccount(name, "admin_level = ?", [level.rawValue])
+    }
+
     private func updateAccount(_ name: String, _ assignments: String, _ values: StatementArguments) async throws {
         try await writing { db in
             try db.execute(sql: "UPDATE account SET \(assignments) WHERE name = ?", arguments: values + [name])

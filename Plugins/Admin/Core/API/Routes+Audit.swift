@@ -1,0 +1,41 @@
+import Foundation
+import PluginAPI
+import PluginHTTP
+
+/// The audit log (a domain administrator reads the lines of their domains only) and the node's
+/// status (site administrators).
+extension AdminAPI {
+    struct NodeStatus: Encodable {
+        var node: String
+        var pid: Int32
+        var listener: String
+        var domains: Int
+        var accounts: Int
+        /// Messages per queue (`incoming`, `active`, `deferred`, `hold`).
+        var queue: [String: Int]
+        var time: Int64
+    }
+
+    func addAuditRoutes(_ router: Router<AdminRequestContext>) {
+        route(router, .get, "/api/v1/audit", .administrators) { call in
+            let before = call.query("before").flatMap { Int64($0) }
+            let limit = try call.queryInt("limit", default: 100, range: 1...10_000)
+            let domains: Set<String>? = call.principal.role == .siteAdmin ? nil : call.principal.domains
+            let rows = try self.database.auditLog(domains: domains, before: before, limit: limit)
+            if call.query("format") == "csv" {
+                return try self.table(call, rows, columns: ["id", "time", "actor", "role", "action", "target", "domain", "client", "detail"]) {
+                    ["\($0.id)", "\($0.time)", $0.actor, $0.role, $0.action, $0.target, $0.domain ?? "", $0.client, $0.detail]
+                }
+            }
+            return Self.json(rows)
+        }
+        route(router, .get, "/api/v1/status", .site) { _ in
+            let accounts = try self.accounts()
+            var queue: [String: Int] = ["incoming": 0, "active": 0, "deferred": 0, "hold": 0]
+            if let q = self.services.queue { for e in try await q.list() { queue[e.queue, default: 0] += 1 } }
+            return Self.json(NodeStatus(node: ProcessInfo.processInfo.hostName, pid: getpid(), listener: self.listener.name,
+                                        domains: try await accounts.domains().count, accounts: try await accounts.accounts(domain: nil).count,
+                                        queue: queue, time: Int64(Date().timeIntervalSince1970)))
+        }
+    }
+}
