@@ -59,14 +59,14 @@ screenshots:     ## write the webmail's screenshots into ./screenshots
 # $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
 # /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
 PREFIX ?= /usr/local
-SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLSCRAM SASLCRAMMD5 SASLDigestMD5 SASLCyrus AuthKerberos SASLGSSAPI SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail LDAP Milter FilterArchive FilterDisclaimer FilterDLP FilterRules FilterAttachments FilterClamAV
+SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLSCRAM SASLCRAMMD5 SASLDigestMD5 SASLCyrus AuthKerberos SASLGSSAPI SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail Admin LDAP Milter FilterArchive FilterDisclaimer FilterDLP FilterRules FilterAttachments FilterClamAV
 install: deps
 	$(SWIFT) build -c release
 	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern
 	install -m 755 .build/release/postern .build/release/libPluginAPI.so $(DESTDIR)$(PREFIX)/lib/postern/
 	for p in $(SHIPPED_PLUGINS); do install -m 755 .build/release/libPostern$$p.so $(DESTDIR)$(PREFIX)/lib/postern/; done
-	# The webmail's templates, strings and static files, found beside the binary.
-	cp -r .build/release/Postern_PosternWebmailCore.resources $(DESTDIR)$(PREFIX)/lib/postern/
+	# The webmail's templates, strings and static files and the admin console's, found beside the binary.
+	cp -r .build/release/Postern_PosternWebmailCore.resources .build/release/Postern_PosternAdminCore.resources $(DESTDIR)$(PREFIX)/lib/postern/
 	ln -sf ../lib/postern/postern $(DESTDIR)$(PREFIX)/bin/postern
 	id postern >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postern --no-create-home --shell /usr/sbin/nologin postern
 	[ -e $(DESTDIR)/etc/postern/postern.toml ] || sed -e 's|^data_dir = .*|data_dir = "/var/lib/postern"|' \

@@ -17,7 +17,8 @@ package enum AdminRegistration {
                 summary: "Administration API and console: domains, accounts, rights, queue, audit log; delegated domain administrators",
                 kinds: [.protocolService],
                 uses: [.accounts, .storage, .queue, .credentialBackend, .loginFailures],
-                roles: ["all-in-one", "admin"],
+                // Every node that keeps accounts or a queue can serve its own part of the API.
+                roles: ["all-in-one", "admin", "gateway", "relay", "store"],
                 config: ConfigSchema([
                     ConfigField("login_failure_delay", .duration, default: .string("2s"), help: "wait before answering a failed login"),
                     ConfigField("max_login_failures", .integer(1...100_000), default: .integer(10),

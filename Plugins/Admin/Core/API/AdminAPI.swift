@@ -167,6 +167,7 @@ final class AdminAPI: Sendable {
     func authenticate(_ request: Request, _ context: AdminRequestContext) async throws -> Principal {
         let name: String
         let via: String
+        var csrf: String?
         if let authorization = request.headers[.authorization] {
             guard authorization.lowercased().hasPrefix("bearer "),
                   let token = try database.token(secret: String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
@@ -183,13 +184,16 @@ final class AdminAPI: Sendable {
             }
             name = session.user
             via = "session:\(session.id)"
+            csrf = session.csrf
         } else {
             throw APIError.unauthorized("log in first (POST /api/v1/session), or send an API token (Authorization: Bearer ...)")
         }
         guard let account = try await accounts().account(name), account.enabled else {
             throw APIError.unauthorized("the account is gone or suspended")
         }
-        return Principal.of(account, delegated: try database.delegatedDomains(account: account.name), via: via)
+        var principal = Principal.of(account, delegated: try database.delegatedDomains(account: account.name), via: via)
+        principal.csrf = csrf
+        return principal
     }
 
     /// Records a change in the audit log.

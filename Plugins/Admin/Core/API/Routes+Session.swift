@@ -26,7 +26,7 @@ extension AdminAPI {
             return response
         }
         route(router, .get, "/api/v1/me", .anyone) { call in
-            Self.json(try await self.me(call.principal, csrf: nil))
+            Self.json(try await self.me(call.principal, csrf: call.principal.csrf))
         }
         route(router, .put, "/api/v1/me/password", .anyone) { call in
             let body = try await call.body()
@@ -104,7 +104,8 @@ extension AdminAPI {
 
     func me(_ principal: Principal, csrf: String?) async throws -> Me {
         guard let account = try await accounts().account(principal.name) else { throw APIError.unauthorized("the account is gone") }
-        return Me(user: principal.name, role: principal.role.rawValue, domains: principal.domains.sorted(), via: principal.via, csrf: csrf,
+        return Me(user: principal.name, role: principal.role.rawValue, domains: principal.domains.sorted(),
+                  via: principal.via.hasPrefix("session:") ? "session" : principal.via, csrf: csrf,
                   quotaBytes: account.quotaBytes, quotaMessages: account.quotaMessages, bytesUsed: account.bytesUsed,
                   messagesUsed: account.messagesUsed)
     }

@@ -20,6 +20,8 @@ struct Principal: Sendable, Equatable {
     var domains: Set<String>
     /// How the request was authenticated: `session` (the console) or `token:ID` (a script).
     var via: String
+    /// A console session's CSRF token, which every change must carry (nil for tokens).
+    var csrf: String? = nil
 
     var isAdmin: Bool { role != .user }
 
