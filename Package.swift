@@ -196,6 +196,10 @@ let package = Package(
         // The webmail's core: the HTML sanitizer (with the hostile corpus), the IMAP client's
         // response framer and parser, the session store, message display, catalogues; and the
         // plugin whole, through the binary, in headless Chromium (WebmailBrowserTests).
+        // The admin plugin: its parts (AdminPartsTests) and the API through the binary, over HTTP,
+        // with the isolation enumeration, the security checks and schemathesis (AdminAPITests).
+        .testTarget(name: "AdminTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternAdminCore"],
+                    path: "Tests/AdminTests", exclude: ["Scripts"]),
         .testTarget(name: "WebmailTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],

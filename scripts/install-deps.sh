@@ -101,6 +101,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The admin API's schema fuzzer (AdminAPITests): schemathesis from PyPI, pinned, for the python3
+# on PATH (the one the tests find `st` beside).
+if [ "$purpose" = test ] && ! command -v st >/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+fi
+
 if [ "$purpose" = test ]; then
   systemd=false
   [ -d /run/systemd/system ] && systemd=true

@@ -1,0 +1,270 @@
+import Foundation
+import PosternHost
+import PosternTestSupport
+import XCTest
+
+/// The admin API as it runs: the `postern` binary with submission, queue and admin listeners (one
+/// on loopback, one plain and one TLS on an address of this machine that is not loopback), driven
+/// over HTTP by Scripts/admin_api.py and fuzzed by schemathesis (PyPI) from the OpenAPI document.
+/// The server and the clients run once for the whole class, in order (setup, isolation, security,
+/// schema fuzzing: the fuzzer changes data at random, so it goes last); each test asserts on what
+/// they saw.
+final class AdminAPITests: XCTestCase {
+    struct Run {
+        var server: ServerProcess
+        var ids: [String: Any]
+        var isolation: [String: Any]
+        var security: [String: Any]
+        var fuzz: (status: Int32, output: String)
+    }
+
+    nonisolated(unsafe) static var run: Result<Run, any Error>?
+
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/admin_api.py").path
+    /// Debian's Python (the scripts need nothing beyond its standard library).
+    static let python = "/usr/bin/python3"
+    static let maxFailures = 3
+    static let maxFailuresPerAccount = 6
+    static let lanBurst = 20
+
+    override class func setUp() {
+        super.setUp()
+        run = Result { try start() }
+    }
+
+    override class func tearDown() {
+        if case .success(let run)? = run { run.server.stop() }
+        super.tearDown()
+    }
+
+    /// An IPv4 address of this machine that is not loopback: the first global one, or, as root
+    /// on a machine without one, one on a dummy interface made for the test.
+    static func lanAddress() throws -> String {
+        func global() -> String? {
+            let (_, output) = Build.run("/usr/sbin/ip", ["-4", "-o", "addr", "show", "scope", "global"])
+            for line in output.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if let i = fields.firstIndex(of: "inet"), i + 1 < fields.count {
+                    return String(fields[i + 1].split(separator: "/")[0])
+                }
+            }
+            return nil
+        }
+        if let address = global() { return address }
+        guard getuid() == 0 else { throw SystemError.message("this machine has no non-loopback IPv4 address, and only root can add one") }
+        for args in [["link", "add", "pstnadm0", "type", "dummy"], ["addr", "add", "198.51.100.77/32", "dev", "pstnadm0"], ["link", "set", "pstnadm0", "up"]] {
+            Build.run("/usr/sbin/ip", args)
+        }
+        guard let address = global() else { throw SystemError.message("cannot add a non-loopback address (ip link add ... type dummy)") }
+        return address
+    }
+
+    static func start() throws -> Run {
+        let dir = TempDir("admin-api")
+        let lan = try lanAddress()
+        let admin = freePort(), lanPlain = freePort(), lanTLS = freePort(), submission = freePort()
+        let server = try ServerProcess.start(dir, """
+            data_dir = "./var"
+            workers = 1
+            [plugin.store-sqlite]
+            password_iterations = 4096
+            [plugin.sasl-plain]
+            [plugin.queue]
+            relayhost = "[127.0.0.1]:1"   # refuses: remote mail waits in the deferred queue
+            min_backoff = "1h"
+            [plugin.smtp-client]
+            [plugin.smtp]
+            hostname = "mail.a.example"
+            [plugin.admin]
+            login_failure_delay = "10ms"
+            max_login_failures = \(maxFailures)
+            max_login_failures_per_account = \(maxFailuresPerAccount)
+            [[listener]]
+            name = "submission"
+            address = "127.0.0.1"
+            port = \(submission)
+            protocol = "smtp"
+            [listener.options]
+            mode = "submission"
+            allow_plaintext_auth_on_loopback = true
+            [[listener]]
+            name = "admin"
+            address = "127.0.0.1"
+            port = \(admin)
+            protocol = "admin"
+            [listener.options]
+            requests_per_second = 100000
+            request_burst = 100000
+            [[listener]]
+            name = "admin-lan"
+            address = "\(lan)"
+            port = \(lanPlain)
+            protocol = "admin"
+            [[listener]]
+            name = "admin-lan-tls"
+            address = "\(lan)"
+            port = \(lanTLS)
+            protocol = "admin"
+            tls = "implicit"
+            [listener.options]
+            requests_per_second = 1
+            request_burst = \(lanBurst)
+            """)
+        func postern(_ args: [String]) throws {
+            let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
+            guard status == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
+        }
+        for domain in ["a.example", "b.example"] { try postern(["domain", "add", domain]) }
+        let accounts: [(String, String, String)] = [
+            ("root@a.example", "Root-Secret-1", "site-admin"), ("boss@a.example", "Boss-Secret-1", "domain-admin"),
+            ("alice@a.example", "Alice-Secret-1", "user"), ("victim@a.example", "Victim-Secret-1", "user"),
+            ("brute@a.example", "Brute-Secret-1", "user"),
+            ("bob@b.example", "Bob-Secret-1", "user"), ("bea@b.example", "Bea-Secret-1", "domain-admin"),
+        ]
+        for (name, password, level) in accounts { try postern(["user", "add", name, "--password", password, "--admin", level]) }
+        var settings: [String: Any] = [
+            "port": admin, "submission_port": submission,
+            "site": "root@a.example", "site_password": "Root-Secret-1", "a_admin": "boss@a.example", "a_admin_password": "Boss-Secret-1",
+            "a_user": "alice@a.example", "a_user_password": "Alice-Secret-1", "b_user": "bob@b.example", "b_user_password": "Bob-Secret-1",
+            "victim": "victim@a.example", "victim_password": "Victim-Secret-1", "brute": "brute@a.example", "brute_password": "Brute-Secret-1",
+            "max_failures": maxFailures, "max_failures_per_account": maxFailuresPerAccount,
+            "lan_address": lan, "lan_plain_port": lanPlain, "lan_tls_port": lanTLS, "lan_burst": lanBurst,
+        ]
+        func script(_ command: String) throws -> [String: Any] {
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+            let (status, stdout, stderr) = Build.runSeparately(python, [Self.script, command, json])
+            guard status == 0, let object = try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any] else {
+                throw SystemError.message("admin_api.py \(command) failed (\(status)):\n\(stderr)\n\(stdout)\nserver log:\n\(server.log.suffix(4000))")
+            }
+            return object
+        }
+        let ids = try script("setup")
+        for (key, value) in ids { settings[key] = value }
+        let b: [String: String] = [
+            "domain": "b.example", "user": "bob@b.example", "alias": "sales@b.example", "catch-all": "@b.example", "mailbox": "Projects",
+            "acl-identifier": "anyone", "queue-id": ids["queue_id"] as! String, "token-id": ids["b_token_id"] as! String,
+        ]
+        settings["b_ids"] = b
+        settings["ghost_in_b"] = ["domain": "b.example", "user": "nobody@b.example", "alias": "nosuch@b.example", "catch-all": "@b.example",
+                                  "mailbox": "NoSuchFolder", "acl-identifier": "nobody@b.example",
+                                  "queue-id": String(repeating: "0", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh"]
+        settings["ghost_domain"] = ["domain": "ghost.example", "user": "nobody@ghost.example", "alias": "sales@ghost.example",
+                                    "catch-all": "@ghost.example", "mailbox": "NoSuchFolder", "acl-identifier": "nobody@ghost.example",
+                                    "queue-id": String(repeating: "1", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh"]
+        let isolation = try script("isolation")
+        let security = try script("security")
+        // Schema fuzzing as the site administrator (everything reachable), not revoking its own
+        // token or session, within a minute.
+        let st = try Build.tool("st")
+        let fuzz = Build.run(st, ["run", "http://127.0.0.1:\(admin)/api/v1/openapi.json", "-H", "Authorization: Bearer \(ids["site_token"] as! String)",
+                                  "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
+                                  "--exclude-operation-id", "deleteTokensId", "--exclude-operation-id", "deleteSession",
+                                  "--max-time", "45", "--workers", "2", "--no-color"], cwd: dir.path)
+        print("FIGURES admin API: \((isolation["operations"] as? [Any])?.count ?? 0) operations, \(isolation["exercised"] ?? 0) requests in the isolation test")
+        return Run(server: server, ids: ids, isolation: isolation, security: security, fuzz: fuzz)
+    }
+
+    func run() throws -> Run { try XCTUnwrap(Self.run).get() }
+
+    /// Every operation of the document was called as domain A's administrator with domain B's
+    /// identifiers, and answered exactly as for identifiers that exist nowhere.
+    func testDomainBIsInvisibleToDomainAsAdministrator() throws {
+        let r = try run().isolation
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Build.packageRoot + "/Plugins/Admin/Core/Resources/openapi.json"))) as! [String: Any]
+        var expected = Set<String>()
+        for (path, methods) in doc["paths"] as! [String: [String: Any]] {
+            for (method, op) in methods where (op as! [String: Any])["x-postern-access"] as? String != "open" {
+                expected.insert(method.uppercased() + " " + path)
+            }
+        }
+        XCTAssertEqual(Set(r["operations"] as? [String] ?? []), expected, "every protected operation of openapi.json was called")
+        XCTAssertGreaterThan(expected.count, 30)
+        let mismatches = r["mismatches"] as? [[String: Any]] ?? []
+        XCTAssertTrue(mismatches.isEmpty, "answers that tell domain B exists: \(mismatches)")
+        XCTAssertEqual((r["leaks"] as? [Any])?.count, 0, "\(r["leaks"] ?? "")")
+        for list in r["lists"] as? [[String: Any]] ?? [] {
+            XCTAssertEqual(list["status"] as? Int, 200, "\(list)")
+            XCTAssertEqual(list["mentions_b"] as? Bool, false, "\(list)")
+        }
+        // The identifiers were real: the site administrator reads each of them.
+        let control = r["control"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThanOrEqual(control.count, 7)
+        for c in control { XCTAssertEqual(c["status"] as? Int, 200, "\(c)") }
+    }
+
+    func testTheEnumerationChangedNothingInDomainB() throws {
+        let after = try XCTUnwrap(run().isolation["after"] as? [String: Any])
+        let bob = try XCTUnwrap(after["bob"] as? [String: Any])
+        XCTAssertEqual(bob["enabled"] as? Bool, true)
+        XCTAssertEqual(bob["level"] as? String, "user")
+        XCTAssertNil(bob["quotaBytes"])
+        XCTAssertEqual(after["alias"] as? Int, 200)
+        XCTAssertEqual(after["catch_all"] as? Int, 200)
+        let queued = try XCTUnwrap(after["queue"] as? [String: Any])
+        XCTAssertEqual((queued["entry"] as? [String: Any])?["queue"] as? String, "deferred", "B's message is neither held, released nor deleted")
+        XCTAssertEqual(((after["acl"] as? [String: Any])?["items"] as? [[String: Any]])?.first { $0["identifier"] as? String == "anyone" }?["rights"] as? String, "lr")
+        XCTAssertEqual(after["b_token"] as? Int, 200, "B's token was not revoked")
+        XCTAssertEqual(after["a_admin_audit_domains"] as? [String], ["a.example"], "A's administrator reads A's audit lines only")
+        XCTAssertEqual((after["site_audit_b_by_a_admin"] as? [Any])?.count, 0)
+    }
+
+    func testChangesFromAConsoleSessionNeedItsCSRFToken() throws {
+        let s = try run().security
+        XCTAssertEqual(s["login_status"] as? Int, 201)
+        XCTAssertEqual(s["csrf_missing"] as? Int, 403)
+        XCTAssertEqual(s["csrf_wrong"] as? Int, 403)
+        XCTAssertEqual(s["csrf_form"] as? Int, 403)
+        XCTAssertEqual(s["csrf_right"] as? Int, 201)
+        XCTAssertEqual(s["csrf_created"] as? [String], ["csrf4@a.example"])
+        let flags = try XCTUnwrap(s["cookie_flags"] as? String).lowercased()
+        for flag in ["httponly", "samesite=strict", "secure", "path=/"] { XCTAssertTrue(flags.contains(flag), flags) }
+    }
+
+    func testASessionTokenIsNeverTakenFromTheBrowser() throws {
+        let s = try run().security
+        XCTAssertEqual(s["fixation_new_cookie_differs"] as? Bool, true)
+        XCTAssertEqual(s["fixation_planted_status"] as? Int, 401)
+        XCTAssertEqual(s["before_logout"] as? Int, 200)
+        XCTAssertEqual(s["logout"] as? Int, 204)
+        XCTAssertEqual(s["after_logout"] as? Int, 401)
+    }
+
+    func testLoginFailuresAreThrottledByAddressAndByAccount() throws {
+        let s = try run().security
+        let statuses = try XCTUnwrap(s["brute_force_statuses"] as? [Int])
+        XCTAssertEqual(Array(statuses.prefix(Self.maxFailures)), Array(repeating: 401, count: Self.maxFailures))
+        XCTAssertEqual(Array(statuses.dropFirst(Self.maxFailures)), [429, 429])
+        XCTAssertEqual(s["brute_force_right_password"] as? Int, 429, "the address stays refused, right password or not")
+        XCTAssertEqual(s["other_address"] as? Int, 201)
+        XCTAssertEqual(s["victim_locked"] as? Int, 429, "an account attacked from many addresses is locked")
+    }
+
+    func testPlainHTTPOffLoopbackIsRefusedAndTLSServes() throws {
+        let s = try run().security
+        let plain = try XCTUnwrap(s["lan_plain_login"] as? [String: Any])
+        XCTAssertEqual(plain["status"] as? Int, 403)
+        XCTAssertEqual(plain["error"] as? String, "tls-required")
+        XCTAssertEqual(plain["set_cookie"] as? String, "", "no session is made over plain HTTP")
+        XCTAssertEqual(s["lan_plain_page"] as? Int, 403)
+        XCTAssertEqual(s["lan_tls_login"] as? Int, 201)
+        XCTAssertEqual(s["lan_tls_me"] as? Int, 200)
+    }
+
+    func testRequestsBeyondTheRateAreRefused() throws {
+        let statuses = try XCTUnwrap(run().security["rate_limited"] as? [Int])
+        XCTAssertTrue(statuses.contains(429), "\(statuses)")
+        XCTAssertEqual(statuses.first, 200)
+    }
+
+    func testMalformedRequestsGetAReasonNotAServerError() throws {
+        let s = try run().security
+        XCTAssertEqual(s["malformed"] as? [Int], [400, 400, 400, 400, 400, 400, 400])
+        XCTAssertEqual(s["unknown_path"] as? Int, 404)
+    }
+
+    func testSchemathesisFindsNoServerErrorAndNoSchemaViolation() throws {
+        let fuzz = try run().fuzz
+        XCTAssertEqual(fuzz.status, 0, String(fuzz.output.suffix(6000)))
+        XCTAssertTrue(fuzz.output.contains("passed"), String(fuzz.output.suffix(2000)))
+    }
+}

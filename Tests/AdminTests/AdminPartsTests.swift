@@ -1,0 +1,158 @@
+import Foundation
+import PluginAPI
+@testable import PosternAdminCore
+import PosternTestSupport
+import XCTest
+
+/// The admin plugin's parts without a server: who sees what, request bodies, CSV, rate limits,
+/// sessions and tokens.
+final class AdminPartsTests: XCTestCase {
+    func account(_ name: String, _ level: String) -> AccountInfo {
+        AccountInfo(name: name, enabled: true, adminLevel: level, quotaBytes: nil, quotaMessages: nil, bytesUsed: 0, messagesUsed: 0,
+                    partition: "/", created: 0)
+    }
+
+    func testADomainAdministratorSeesTheirDomainsOnly() {
+        let boss = Principal.of(account("boss@A.example", "domain-admin"), delegated: ["C.example"], via: "token:x")
+        XCTAssertEqual(boss.role, .domainAdmin)
+        XCTAssertEqual(boss.domains, ["a.example", "c.example"])
+        XCTAssertTrue(boss.sees(domain: "A.EXAMPLE"))
+        XCTAssertTrue(boss.sees(address: "x@c.example"))
+        XCTAssertTrue(boss.sees(address: "@a.example"), "the catch-all of their domain")
+        XCTAssertFalse(boss.sees(domain: "b.example"))
+        XCTAssertFalse(boss.sees(address: "bob@b.example"))
+        XCTAssertFalse(boss.sees(address: "a.example"), "no @: not an address of theirs")
+        XCTAssertFalse(boss.sees(address: "x@"))
+        // A subdomain or a look-alike is another domain.
+        XCTAssertFalse(boss.sees(address: "x@sub.a.example"))
+        XCTAssertFalse(boss.sees(address: "x@a.example.evil"))
+
+        let site = Principal.of(account("root@a.example", "site-admin"), delegated: ["ignored.example"], via: "session:y")
+        XCTAssertTrue(site.sees(domain: "anything.example"))
+        XCTAssertEqual(site.domains, [], "site administrators are not limited to domains")
+        let user = Principal.of(account("alice@a.example", "user"), delegated: ["a.example"], via: "session:z")
+        XCTAssertFalse(user.sees(domain: "a.example"))
+        XCTAssertEqual(Principal.of(account("odd@a.example", "superuser"), delegated: [], via: "t").role, .user, "an unknown level is no level")
+    }
+
+    func testQueuedMessagesAreSeenThroughTheirSenderOrRecipients() {
+        let boss = Principal.of(account("boss@a.example", "domain-admin"), delegated: [], via: "t")
+        func entry(_ sender: String, _ recipients: [String]) -> QueueSummary {
+            let json = """
+                {"id": "Q1", "queue": "deferred", "sender": "\(sender)", "size": 10, "arrival": 0, "attempts": 1,
+                 "pending": [\(recipients.map { "{\"address\": \"\($0)\"}" }.joined(separator: ","))]}
+                """
+            return try! JSONDecoder().decode(QueueSummary.self, from: Data(json.utf8))
+        }
+        XCTAssertEqual(boss.view(of: entry("x@a.example", ["y@b.example"]))?.pending.map(\.address), ["y@b.example"], "their sender: all of it")
+        XCTAssertEqual(boss.view(of: entry("x@b.example", ["y@b.example", "z@a.example"]))?.pending.map(\.address), ["z@a.example"],
+                       "another domain's sender: only their own recipients")
+        XCTAssertNil(boss.view(of: entry("x@b.example", ["y@b.example"])))
+        XCTAssertNil(boss.view(of: entry("", ["y@c.example"])), "a bounce to another domain")
+        let user = Principal.of(account("alice@a.example", "user"), delegated: [], via: "t")
+        XCTAssertNil(user.view(of: entry("alice@a.example", ["y@a.example"])))
+    }
+
+    func testRequestBodiesAreCheckedFieldByField() throws {
+        func body(_ text: String) throws -> JSONBody { try JSONBody(ByteBuffer(string: text)) }
+        let b = try body(#"{"name": "x@a.example", "quotaBytes": null, "quotaMessages": 5, "enabled": false, "targets": ["a", "b"]}"#)
+        XCTAssertEqual(try b.string("name"), "x@a.example")
+        XCTAssertTrue(b.has("quotaBytes"))
+        XCTAssertTrue(b.isNull("quotaBytes"))
+        XCTAssertNil(try b.int("quotaBytes"))
+        XCTAssertEqual(try b.int("quotaMessages"), 5)
+        XCTAssertEqual(try b.bool("enabled"), false)
+        XCTAssertEqual(try b.strings("targets"), ["a", "b"])
+        XCTAssertFalse(b.has("password"))
+        XCTAssertThrowsError(try b.string("password", required: true)) { XCTAssertEqual($0 as? APIError, .badRequest("'password' is required")) }
+        XCTAssertThrowsError(try b.int("name"))
+        XCTAssertThrowsError(try b.bool("quotaMessages"), "a number is not a boolean")
+        XCTAssertThrowsError(try body(#"{"n": true}"#).int("n"), "a boolean is not a number")
+        XCTAssertThrowsError(try body(#"{"n": 1.5}"#).int("n"))
+        XCTAssertThrowsError(try body(#"{"n": -1}"#).int("n"))
+        XCTAssertThrowsError(try body(#"{"n": 1e300}"#).int("n"))
+        XCTAssertThrowsError(try body(#"{"t": ["a", 1]}"#).strings("t"))
+        XCTAssertEqual(try body("").fields.count, 0, "no body is an empty object")
+        for malformed in ["{", "[]", "\"text\"", "{\"a\": }", "{\"a\" 1}", "nul"] {
+            XCTAssertThrowsError(try body(malformed), malformed) { XCTAssertEqual($0 as? APIError, .badRequest("the body must be a JSON object")) }
+        }
+        XCTAssertThrowsError(try JSONBody(ByteBuffer(bytes: [0xFF, 0xFE, 0x7B])))
+    }
+
+    func testCSVFieldsAreQuotedAndFormulasDefused() {
+        XCTAssertEqual(AdminAPI.csvLine(["a", "b c", ""]), "a,b c,\r\n")
+        XCTAssertEqual(AdminAPI.csvLine(["x,y", "say \"hi\"", "two\nlines"]), "\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n")
+        XCTAssertEqual(AdminAPI.csvLine(["=cmd()", "+1", "-2", "@SUM(A1)"]), "\"'=cmd()\",\"'+1\",\"'-2\",\"'@SUM(A1)\"\r\n")
+    }
+
+    func testTheRateLimiterRefillsOverTime() {
+        let limiter = RequestRateLimiter(rate: 2, burst: 3)
+        XCTAssertEqual((0..<5).map { _ in limiter.allows("10.0.0.1", now: 100) }, [true, true, true, false, false])
+        XCTAssertTrue(limiter.allows("10.0.0.2", now: 100), "another address has its own bucket")
+        XCTAssertTrue(limiter.allows("10.0.0.1", now: 100.5), "one more after half a second at 2/s")
+        XCTAssertFalse(limiter.allows("10.0.0.1", now: 100.5))
+        XCTAssertEqual((0..<4).map { _ in limiter.allows("10.0.0.1", now: 200) }, [true, true, true, false], "refilled to the burst, no more")
+    }
+
+    func testSessionsTimeOutAndTokensAreKeptAsHashes() throws {
+        let dir = TempDir("admin-db")
+        let db = try AdminDatabase(path: dir.path + "/admin.sqlite", idleTimeout: 60, absoluteTimeout: 600)
+        let (token, session) = try db.createSession(user: "boss@a.example", clientAddress: "127.0.0.1", now: 1000)
+        XCTAssertEqual(try db.session(token: token, now: 1030)?.user, "boss@a.example")
+        XCTAssertEqual(try db.session(token: token, now: 1089)?.csrf, session.csrf, "used at 1030: idle clock restarted")
+        XCTAssertNil(try db.session(token: token, now: 1200), "idle for more than a minute")
+        XCTAssertNil(try db.session(token: token, now: 1201), "and gone")
+        let (second, _) = try db.createSession(user: "boss@a.example", clientAddress: "127.0.0.1", now: 2000)
+        for t in stride(from: 2050.0, through: 2550, by: 50) { XCTAssertNotNil(try db.session(token: second, now: t)) }
+        XCTAssertNil(try db.session(token: second, now: 2601), "past the absolute timeout however busy")
+        XCTAssertNil(try db.session(token: "made-up", now: 2000))
+
+        let (secret, created) = try db.createToken(user: "boss@a.example", name: "backup script", lifetime: 100, now: 5000)
+        XCTAssertTrue(secret.hasPrefix("pat_" + created.id + "_"))
+        XCTAssertEqual(try db.token(secret: secret, now: 5050)?.id, created.id)
+        XCTAssertNil(try db.token(secret: secret, now: 5100), "expired")
+        XCTAssertNil(try db.token(secret: secret + "x", now: 5050))
+        XCTAssertFalse(try db.deleteToken(id: created.id, user: "someone@else.example"), "only one's own tokens")
+        XCTAssertTrue(try db.deleteToken(id: created.id, user: "boss@a.example"))
+        // Neither the cookie's token nor the bearer secret is in the file.
+        let file = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/admin.sqlite"))
+            + ((try? Data(contentsOf: URL(fileURLWithPath: dir.path + "/admin.sqlite-wal"))) ?? Data())
+        for s in [token, second, secret] { XCTAssertNil(file.range(of: Data(s.utf8)), s) }
+    }
+
+    func testTheAuditLogIsFilteredByDomain() throws {
+        let dir = TempDir("admin-audit")
+        let db = try AdminDatabase(path: dir.path + "/admin.sqlite", idleTimeout: 60, absoluteTimeout: 600)
+        let site = Principal(name: "root@a.example", role: .siteAdmin, domains: [], via: "t")
+        try db.audit(actor: site, action: "domain.create", target: "a.example", domain: "a.example", client: "1.2.3.4", now: 1)
+        try db.audit(actor: site, action: "domain.create", target: "b.example", domain: "B.example", client: "1.2.3.4", now: 2)
+        try db.audit(actor: site, action: "token.create", target: "t1", domain: nil, client: "1.2.3.4", now: 3)
+        XCTAssertEqual(try db.auditLog(domains: nil, before: nil, limit: 10).map(\.target), ["t1", "b.example", "a.example"], "newest first")
+        XCTAssertEqual(try db.auditLog(domains: ["b.example"], before: nil, limit: 10).map(\.target), ["b.example"])
+        XCTAssertEqual(try db.auditLog(domains: [], before: nil, limit: 10).count, 0)
+        let newest = try db.auditLog(domains: nil, before: nil, limit: 1)
+        XCTAssertEqual(try db.auditLog(domains: nil, before: newest[0].id, limit: 10).map(\.target), ["b.example", "a.example"], "paged by id")
+        let first = try XCTUnwrap(db.auditLog(domains: ["a.example"], before: nil, limit: 1).first)
+        XCTAssertEqual(first.actor, "root@a.example")
+        XCTAssertEqual(first.role, "site-admin")
+        XCTAssertEqual(first.client, "1.2.3.4")
+        XCTAssertEqual(first.time, 1)
+    }
+
+    func testTheOpenAPIDocumentIsWholeAndNamesEveryIdentifier() throws {
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Build.packageRoot + "/Plugins/Admin/Core/Resources/openapi.json"))) as! [String: Any]
+        XCTAssertEqual(doc["openapi"] as? String, "3.1.0")
+        let kinds: Set<String> = ["domain", "user", "alias", "mailbox", "acl-identifier", "queue-id", "queue-action", "token-id"]
+        for (path, methods) in doc["paths"] as! [String: [String: Any]] {
+            XCTAssertTrue(path.hasPrefix("/api/v1/"), path)
+            for (method, op) in methods {
+                let op = op as! [String: Any]
+                XCTAssertNotNil(["open", "anyone", "administrators", "site"].firstIndex(of: op["x-postern-access"] as? String ?? ""), "\(method) \(path)")
+                let params = (op["parameters"] as? [[String: Any]] ?? []).filter { $0["in"] as? String == "path" }
+                XCTAssertEqual(Set(params.map { "{\($0["name"] as! String)}" }),
+                               Set(path.split(separator: "/").filter { $0.hasPrefix("{") }.map(String.init)), "\(method) \(path)")
+                for p in params { XCTAssertTrue(kinds.contains(p["x-postern-identifier"] as? String ?? ""), "\(method) \(path) \(p)") }
+            }
+        }
+    }
+}
