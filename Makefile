@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # Every test target is in exactly one of these (PosternHostTests checks it against Package.swift).
 UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests SASLMechanismTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests WebmailTests LDAPTests MilterTests FilterDisclaimerTests FilterDLPTests
-INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests WebmailBrowserTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests SenderAuthTests
+INTEROP_TARGETS := PosternInteropTests IMAPInteropTests SMTPClientTests ImportTests WebmailBrowserTests AdminTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests SenderAuthTests
 space := $(subst ,, )
 bar := |
 target_filter = "^($(subst $(space),$(bar),$(strip $(1))))\."
@@ -46,12 +46,13 @@ interop:         ## interop tests only (minutes): real sockets, real peers and c
 	$(SWIFT) test --skip-build --filter $(call target_filter,$(INTEROP_TARGETS)) 2>&1 | tee .build/test-interop.log
 	python3 scripts/check-skips.py .build/test-interop.log Tests/optional-tests.txt
 
-# Screenshots of the webmail (inbox and a message, at 1280 and 360 pixels wide) for people to
-# look at, taken by the browser test in headless Chromium.
-screenshots:     ## write the webmail's screenshots into ./screenshots
+# Screenshots of the webmail (inbox and a message, at 1280 and 360 pixels wide) and of the admin
+# console (each page at 1280 and 390) for people to look at, taken by the browser tests in
+# headless Chromium.
+screenshots:     ## write the webmail's and the admin console's screenshots into ./screenshots
 	$(SWIFT) build --build-tests
 	mkdir -p screenshots
-	POSTERN_SCREENSHOTS=$(CURDIR)/screenshots $(SWIFT) test --skip-build --filter '^WebmailBrowserTests\.' 2>&1 | tee .build/test-screenshots.log
+	POSTERN_SCREENSHOTS=$(CURDIR)/screenshots $(SWIFT) test --skip-build --filter '^(WebmailBrowserTests|AdminBrowserTests)\.' 2>&1 | tee .build/test-screenshots.log
 	@ls screenshots/*.png
 
 # `make install` (as root): a release build into $(PREFIX)/lib/postern (the binary, libPluginAPI.so

@@ -139,6 +139,13 @@ final class AdminPartsTests: XCTestCase {
         XCTAssertEqual(first.time, 1)
     }
 
+    func testTheOpenAPIDocumentIsWhatItsGeneratorWrites() throws {
+        let (status, stdout, stderr) = Build.runSeparately("/usr/bin/python3", [Build.packageRoot + "/Plugins/Admin/openapi.py"])
+        XCTAssertEqual(status, 0, stderr)
+        let committed = try String(contentsOfFile: Build.packageRoot + "/Plugins/Admin/Core/Resources/openapi.json", encoding: .utf8)
+        XCTAssertEqual(stdout, committed, "run python3 Plugins/Admin/openapi.py > Plugins/Admin/Core/Resources/openapi.json")
+    }
+
     func testTheOpenAPIDocumentIsWholeAndNamesEveryIdentifier() throws {
         let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Build.packageRoot + "/Plugins/Admin/Core/Resources/openapi.json"))) as! [String: Any]
         XCTAssertEqual(doc["openapi"] as? String, "3.1.0")

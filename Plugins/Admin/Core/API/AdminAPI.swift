@@ -116,6 +116,7 @@ final class AdminAPI: Sendable {
         let router = Router(context: AdminRequestContext.self)
         addSessionRoutes(router)
         addDomainRoutes(router)
+        addImportRoutes(router)
         addUserRoutes(router)
         addMailboxRoutes(router)
         addQueueRoutes(router)

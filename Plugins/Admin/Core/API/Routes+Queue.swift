@@ -85,7 +85,8 @@ extension AdminAPI {
             guard case .object(let fields)? = body.fields["filter"] else { throw APIError.badRequest("'filter' is required (an object; {} for every message you see)") }
             let filterBody = JSONBody(fields: fields)
             let filter = try QueueFilter { key in
-                if case .number(let n)? = filterBody.fields[key] { return String(Int(n)) }
+                // minAge may come as a number: a whole one, in range (a fuzzer sent -1e21).
+                if case .number? = filterBody.fields[key] { return try filterBody.int(key).map(String.init) }
                 return try filterBody.string(key)
             }
             let matched = try await self.visibleQueue(call.principal, filter)

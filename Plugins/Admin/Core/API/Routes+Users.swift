@@ -168,3 +168,89 @@ extension AdminAPI {
         return Self.json(UserDetail(now, delegated: try database.delegatedDomains(account: now.name)))
     }
 }
+
+/// Bulk creation from a CSV or HR export (`UserImport`: columns email, password or hash, quota,
+/// admin; or a Dovecot passwd-file), with a dry run that reports what would be refused and why,
+/// line by line, and creates nothing.
+extension AdminAPI {
+    struct ImportReport: Encodable {
+        var dryRun: Bool
+        /// Rows that pass every check (and, unless a dry run, were created).
+        var imported: Int
+        var refused: [Refusal]
+        /// Domains the file names that do not exist (created first with `createDomains=true`).
+        var newDomains: [String]
+
+        struct Refusal: Encodable {
+            var line: Int
+            var reason: String
+        }
+    }
+
+    func addImportRoutes(_ router: Router<AdminRequestContext>) {
+        route(router, .post, "/api/v1/users/import", .administrators) { call in
+            let dryRun = call.query("dryRun") == "true"
+            let createDomains = call.query("createDomains") == "true"
+            if createDomains && call.principal.role != .siteAdmin { throw APIError.forbidden("only site administrators create domains") }
+            let bytes = try await call.rawBody()
+            let plan: UserImport.Plan
+            do {
+                plan = try UserImport.plan(Array(buffer: bytes))
+            } catch let error as UserImport.FileError {
+                throw APIError.badRequest(error.description)
+            }
+            let report = try await self.importAccounts(plan, call: call, dryRun: dryRun, createDomains: createDomains)
+            // An import that created nothing changed nothing (the report said why to the caller).
+            if !dryRun && (report.imported > 0 || !report.newDomains.isEmpty) {
+                self.audit(call, "user.import", target: "\(report.imported) account(s)",
+                           domain: call.principal.role == .siteAdmin ? nil : call.principal.domains.sorted().first,
+                           detail: "imported \(report.imported), refused \(report.refused.count)"
+                               + (report.newDomains.isEmpty ? "" : "; new domains \(report.newDomains.joined(separator: " "))"))
+            }
+            return Self.json(report)
+        }
+    }
+
+    private func importAccounts(_ plan: UserImport.Plan, call: Call, dryRun: Bool, createDomains: Bool) async throws -> ImportReport {
+        let accounts = try self.accounts()
+        let existing = Set(try await accounts.domains())
+        var refused = plan.refused
+        var rows: [UserImport.Row] = []
+        var newDomains: [String] = []
+        for row in plan.rows {
+            let domain = Principal.domain(of: row.account.name) ?? ""
+            // Another administrator's domain reads exactly as one that does not exist.
+            if !call.principal.sees(domain: domain) || (!existing.contains(domain) && !createDomains) {
+                refused.append(UserImport.Refusal(line: row.line, reason: AccountError.noSuchDomain(domain).description))
+            } else if row.account.adminLevel == .siteAdmin && call.principal.role != .siteAdmin {
+                refused.append(UserImport.Refusal(line: row.line, reason: "only site administrators make site administrators"))
+            } else {
+                if !existing.contains(domain) && !newDomains.contains(domain) { newDomains.append(domain) }
+                rows.append(row)
+            }
+        }
+        var imported = 0
+        if dryRun {
+            // What the store would refuse: accounts that exist already.
+            var taken = Set<String>()
+            for domain in Set(rows.compactMap { Principal.domain(of: $0.account.name) }) where existing.contains(domain) {
+                taken.formUnion(try await accounts.accounts(domain: domain).map { $0.name.lowercased() })
+            }
+            for row in rows {
+                if taken.contains(row.account.name.lowercased()) {
+                    refused.append(UserImport.Refusal(line: row.line, reason: AccountError.accountExists(row.account.name).description))
+                } else {
+                    imported += 1
+                }
+            }
+        } else {
+            let report = try await UserImport.run(UserImport.Plan(rows: rows, refused: [], domains: newDomains), on: accounts,
+                                                  createDomains: createDomains)
+            imported = report.imported
+            refused += report.refused
+        }
+        return ImportReport(dryRun: dryRun, imported: imported,
+                            refused: refused.sorted { $0.line < $1.line }.map { ImportReport.Refusal(line: $0.line, reason: $0.reason) },
+                            newDomains: newDomains)
+    }
+}

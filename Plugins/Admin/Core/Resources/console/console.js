@@ -81,6 +81,11 @@ const enc = encodeURIComponent;
 
 function showLogin() {
   state.me = null;
+  state.csrf = null;
+  // Nothing of the last login stays on a shared screen.
+  document.getElementById("login-user").value = "";
+  document.getElementById("login-password").value = "";
+  document.getElementById("page").replaceChildren();
   document.getElementById("top").hidden = true;
   document.getElementById("page").hidden = true;
   document.getElementById("login-page").hidden = false;
@@ -130,6 +135,8 @@ async function render() {
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("current", location.hash.startsWith(a.getAttribute("href")));
   const page = document.getElementById("page");
   page.hidden = false;
+  // data-busy and data-rendered tell scripts (and the browser tests) when a page is complete.
+  page.dataset.busy = "1";
   const handler = pages[parts[0]] || pages.users;
   try {
     const content = await handler(parts.slice(1), params);
@@ -137,6 +144,8 @@ async function render() {
   } catch (err) {
     page.replaceChildren(el("h1", { text: "Cannot show this page" }), el("p", { class: "error", text: err.message }));
   }
+  page.dataset.rendered = location.hash;
+  page.dataset.busy = "0";
 }
 
 pages.domains = async () => {

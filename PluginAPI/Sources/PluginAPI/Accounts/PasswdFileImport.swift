@@ -1,5 +1,4 @@
 import Foundation
-import PluginAPI
 
 /// Dovecot's passwd-file (`user:password:uid:gid:gecos:home:shell:extra`) for `postern admin user
 /// import`: each line's user must be `local@domain`, its password field a legacy hash

@@ -1,7 +1,6 @@
 import Foundation
-import PluginAPI
 
-/// `postern admin user import FILE.csv`: accounts in bulk from an HR-style export. The file is a
+/// Accounts in bulk (`postern admin user import FILE.csv`, the admin API's `POST /api/v1/users/import`) from an HR-style export. The file is a
 /// CSV (see `CSV`) whose header names the columns `email` and `password` (or `hash`: a legacy
 /// hash such as `{SSHA}...` or `$6$...`, kept until the first login; see `LegacyPasswordHash`),
 /// and optionally `quota` (a size such as `500M`) and `admin` (`user`, `domain-admin` or
@@ -44,6 +43,12 @@ public enum UserImport {
         public var refused: [Refusal]
         /// The domains of `rows`, lower-cased, in first-seen order.
         public var domains: [String]
+
+        public init(rows: [Row], refused: [Refusal], domains: [String]) {
+            self.rows = rows
+            self.refused = refused
+            self.domains = domains
+        }
     }
 
     /// Why a whole file was refused (nothing imported).
