@@ -11,7 +11,7 @@ import XCTest
 /// they saw.
 final class AdminAPITests: XCTestCase {
     struct Run {
-        var server: ServerProcess
+        var rig: AdminRig
         var ids: [String: Any]
         var isolation: [String: Any]
         var bulkImport: [String: Any]
@@ -21,9 +21,6 @@ final class AdminAPITests: XCTestCase {
 
     nonisolated(unsafe) static var run: Result<Run, any Error>?
 
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/admin_api.py").path
-    /// Debian's Python (the scripts need nothing beyond its standard library).
-    static let python = "/usr/bin/python3"
     static let maxFailures = 3
     static let maxFailuresPerAccount = 6
     static let lanBurst = 20
@@ -35,7 +32,7 @@ final class AdminAPITests: XCTestCase {
     }
 
     override class func tearDown() {
-        if case .success(let run)? = run { run.server.stop() }
+        if case .success(let run)? = run { run.rig.server.stop() }
         super.tearDown()
     }
 
@@ -62,41 +59,12 @@ final class AdminAPITests: XCTestCase {
     }
 
     static func start() throws -> Run {
-        let dir = TempDir("admin-api")
         let lan = try lanAddress()
-        let admin = freePort(), lanPlain = freePort(), lanTLS = freePort(), submission = freePort()
-        let server = try ServerProcess.start(dir, """
-            data_dir = "./var"
-            workers = 1
-            [plugin.store-sqlite]
-            password_iterations = 4096
-            [plugin.sasl-plain]
-            [plugin.queue]
-            relayhost = "[127.0.0.1]:1"   # refuses: remote mail waits in the deferred queue
-            min_backoff = "1h"
-            [plugin.smtp-client]
-            [plugin.smtp]
-            hostname = "mail.a.example"
-            [plugin.admin]
-            login_failure_delay = "10ms"
+        let lanPlain = freePort(), lanTLS = freePort()
+        let rig = try AdminRig("admin-api", adminSettings: """
             max_login_failures = \(maxFailures)
             max_login_failures_per_account = \(maxFailuresPerAccount)
-            [[listener]]
-            name = "submission"
-            address = "127.0.0.1"
-            port = \(submission)
-            protocol = "smtp"
-            [listener.options]
-            mode = "submission"
-            allow_plaintext_auth_on_loopback = true
-            [[listener]]
-            name = "admin"
-            address = "127.0.0.1"
-            port = \(admin)
-            protocol = "admin"
-            [listener.options]
-            requests_per_second = 100000
-            request_burst = 100000
+            """, listeners: """
             [[listener]]
             name = "admin-lan"
             address = "\(lan)"
@@ -112,18 +80,13 @@ final class AdminAPITests: XCTestCase {
             requests_per_second = 1
             request_burst = \(lanBurst)
             """)
-        func postern(_ args: [String]) throws {
-            let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
-            guard status == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
-        }
-        for domain in ["a.example", "b.example"] { try postern(["domain", "add", domain]) }
-        let accounts: [(String, String, String)] = [
+        let admin = rig.admin, submission = rig.submission
+        try rig.populate(domains: ["a.example", "b.example"], accounts: [
             ("root@a.example", "Root-Secret-1", "site-admin"), ("boss@a.example", "Boss-Secret-1", "domain-admin"),
             ("alice@a.example", "Alice-Secret-1", "user"), ("victim@a.example", "Victim-Secret-1", "user"),
             ("brute@a.example", "Brute-Secret-1", "user"),
             ("bob@b.example", "Bob-Secret-1", "user"), ("bea@b.example", "Bea-Secret-1", "domain-admin"),
-        ]
-        for (name, password, level) in accounts { try postern(["user", "add", name, "--password", password, "--admin", level]) }
+        ])
         var settings: [String: Any] = [
             "port": admin, "submission_port": submission,
             "site": "root@a.example", "site_password": "Root-Secret-1", "a_admin": "boss@a.example", "a_admin_password": "Boss-Secret-1",
@@ -133,14 +96,7 @@ final class AdminAPITests: XCTestCase {
             "lan_address": lan, "lan_plain_port": lanPlain, "lan_tls_port": lanTLS, "lan_burst": lanBurst,
             "import_rows": importRows,
         ]
-        func script(_ command: String) throws -> [String: Any] {
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
-            let (status, stdout, stderr) = Build.runSeparately(python, [Self.script, command, json])
-            guard status == 0, let object = try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any] else {
-                throw SystemError.message("admin_api.py \(command) failed (\(status)):\n\(stderr)\n\(stdout)\nserver log:\n\(server.log.suffix(4000))")
-            }
-            return object
-        }
+        func script(_ command: String) throws -> [String: Any] { try rig.script("admin_api.py", [command], settings: settings) }
         let ids = try script("setup")
         for (key, value) in ids { settings[key] = value }
         let b: [String: String] = [
@@ -163,10 +119,10 @@ final class AdminAPITests: XCTestCase {
         let fuzz = Build.run(st, ["run", "http://127.0.0.1:\(admin)/api/v1/openapi.json", "-H", "Authorization: Bearer \(ids["site_token"] as! String)",
                                   "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
                                   "--exclude-operation-id", "deleteTokensId", "--exclude-operation-id", "deleteSession",
-                                  "--max-time", "45", "--workers", "2", "--no-color"], cwd: dir.path)
+                                  "--max-time", "45", "--workers", "2", "--no-color"], cwd: rig.dir.path)
         print("FIGURES admin API: \((isolation["operations"] as? [Any])?.count ?? 0) operations, \(isolation["exercised"] ?? 0) requests in the isolation test")
         print("FIGURES admin bulk import of \(importRows) rows: dry run \(bulkImport["dry_run_seconds"] ?? "?") s, import \(bulkImport["import_seconds"] ?? "?") s; search \(bulkImport["search_seconds"] ?? "?") s")
-        return Run(server: server, ids: ids, isolation: isolation, bulkImport: bulkImport, security: security, fuzz: fuzz)
+        return Run(rig: rig, ids: ids, isolation: isolation, bulkImport: bulkImport, security: security, fuzz: fuzz)
     }
 
     func run() throws -> Run { try XCTUnwrap(Self.run).get() }

@@ -10,13 +10,12 @@ import XCTest
 /// Screenshots go to $POSTERN_SCREENSHOTS (`make screenshots`).
 final class AdminBrowserTests: XCTestCase {
     struct Run {
-        var server: ServerProcess
+        var rig: AdminRig
         var result: [String: Any]
         var checks: [String: Any] { result["checks"] as? [String: Any] ?? [:] }
     }
 
     nonisolated(unsafe) static var run: Result<Run, any Error>?
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/admin_browser.py").path
 
     override class func setUp() {
         super.setUp()
@@ -24,51 +23,18 @@ final class AdminBrowserTests: XCTestCase {
     }
 
     override class func tearDown() {
-        if case .success(let run)? = run { run.server.stop() }
+        if case .success(let run)? = run { run.rig.server.stop() }
         super.tearDown()
     }
 
     static func start() throws -> Run {
-        let dir = TempDir("admin-browser")
-        let admin = freePort(), submission = freePort()
-        let server = try ServerProcess.start(dir, """
-            data_dir = "./var"
-            workers = 1
-            [plugin.store-sqlite]
-            password_iterations = 4096
-            [plugin.sasl-plain]
-            [plugin.queue]
-            relayhost = "[127.0.0.1]:1"   # refuses: remote mail waits in the deferred queue
-            min_backoff = "1h"
-            [plugin.smtp-client]
-            [plugin.smtp]
-            hostname = "mail.a.example"
-            [plugin.admin]
-            login_failure_delay = "10ms"
-            [[listener]]
-            name = "submission"
-            address = "127.0.0.1"
-            port = \(submission)
-            protocol = "smtp"
-            [listener.options]
-            mode = "submission"
-            allow_plaintext_auth_on_loopback = true
-            [[listener]]
-            name = "admin"
-            address = "127.0.0.1"
-            port = \(admin)
-            protocol = "admin"
-            """)
-        func postern(_ args: [String]) throws {
-            let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
-            guard status == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
-        }
-        for domain in ["a.example", "b.example"] { try postern(["domain", "add", domain]) }
-        for (name, password, level) in [("root@a.example", "Root-Secret-1", "site-admin"), ("boss@a.example", "Boss-Secret-1", "domain-admin"),
-                                        ("alice@a.example", "Alice-Secret-1", "user"), ("someone@a.example", "Someone-Secret-1", "user"),
-                                        ("bob@b.example", "Bob-Secret-1", "user")] {
-            try postern(["user", "add", name, "--password", password, "--admin", level])
-        }
+        let rig = try AdminRig("admin-browser")
+        let dir = rig.dir, admin = rig.admin, submission = rig.submission
+        try rig.populate(domains: ["a.example", "b.example"], accounts: [
+            ("root@a.example", "Root-Secret-1", "site-admin"), ("boss@a.example", "Boss-Secret-1", "domain-admin"),
+            ("alice@a.example", "Alice-Secret-1", "user"), ("someone@a.example", "Someone-Secret-1", "user"),
+            ("bob@b.example", "Bob-Secret-1", "user"),
+        ])
         let screenshots = ProcessInfo.processInfo.environment["POSTERN_SCREENSHOTS"] ?? dir.path + "/screenshots"
         try FileManager.default.createDirectory(atPath: screenshots, withIntermediateDirectories: true)
         let settings: [String: Any] = [
@@ -77,15 +43,11 @@ final class AdminBrowserTests: XCTestCase {
             "site": "root@a.example", "site_password": "Root-Secret-1", "a_admin": "boss@a.example", "a_admin_password": "Boss-Secret-1",
             "a_user": "alice@a.example", "a_user_password": "Alice-Secret-1",
         ]
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
-        let (status, stdout, stderr) = Build.runSeparately("/usr/bin/python3", [script, json])
-        guard status == 0, let result = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any] else {
-            throw SystemError.message("the browser run failed (\(status)):\n\(stderr)\n\(stdout)\nserver log:\n\(server.log.suffix(4000))")
-        }
+        let result = try rig.script("admin_browser.py", [], settings: settings)
         if let error = result["error"] {
             throw SystemError.message("the browser stopped: \(error)\npage: \(result["page"] ?? "")\nso far: \(result["checks"] ?? [:])")
         }
-        return Run(server: server, result: result)
+        return Run(rig: rig, result: result)
     }
 
     func checks() throws -> [String: Any] { try XCTUnwrap(Self.run).get().checks }

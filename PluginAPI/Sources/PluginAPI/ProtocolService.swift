@@ -76,14 +76,7 @@ public final class Session: @unchecked Sendable {
     public var isSecure: Bool { lock.withLock { _isSecure } }
 
     /// Whether the peer is on a loopback address (plaintext auth may be allowed there by config).
-    public var isLoopback: Bool {
-        switch peer {
-        case .v4(let a)?: return (a.address.sin_addr.s_addr.bigEndian >> 24) == 127
-        case .v6?: return peer?.ipAddress == "::1" || (peer?.ipAddress?.hasPrefix("::ffff:127.") ?? false)
-        case .unixDomainSocket?: return true
-        case nil: return false
-        }
-    }
+    public var isLoopback: Bool { peer?.isLoopbackPeer ?? false }
 
     /// Whether `startTLS` can be called: the listener is `starttls` and TLS has not started yet.
     public var canStartTLS: Bool { tlsStarter != nil && !isSecure }
@@ -156,5 +149,26 @@ extension Channel {
         let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: 12)) // TCP_QUICKACK
         setOption(quickAck, value: 1).whenFailure { _ in }
         #endif
+    }
+}
+
+extension SocketAddress {
+    /// Whether a peer at this address is on this machine: 127.0.0.0/8, ::1, an IPv4-mapped
+    /// 127.x, or a Unix socket. What "plaintext allowed on loopback" settings test.
+    public var isLoopbackPeer: Bool {
+        switch self {
+        case .v4(let a): return (a.address.sin_addr.s_addr.bigEndian >> 24) == 127
+        case .v6: return ipAddress == "::1" || (ipAddress?.hasPrefix("::ffff:127.") ?? false)
+        case .unixDomainSocket: return true
+        }
+    }
+
+    /// The address without its port (`local` for a Unix socket): for logs, throttles and limits.
+    public var hostText: String {
+        switch self {
+        case .v4(let a): return a.host
+        case .v6(let a): return a.host
+        case .unixDomainSocket: return "local"
+        }
     }
 }

@@ -12,22 +12,9 @@ struct AdminRequestContext: RequestContext {
         channel = source.channel
     }
 
-    var clientAddress: String {
-        switch channel.remoteAddress {
-        case .v4(let a)?: return a.host
-        case .v6(let a)?: return a.host
-        default: return "local"
-        }
-    }
+    var clientAddress: String { channel.remoteAddress?.hostText ?? "local" }
 
-    var clientIsLoopback: Bool {
-        guard let address = channel.remoteAddress else { return false }
-        switch address {
-        case .v4: return address.ipAddress?.hasPrefix("127.") ?? false
-        case .v6: return address.ipAddress == "::1"
-        default: return true
-        }
-    }
+    var clientIsLoopback: Bool { channel.remoteAddress?.isLoopbackPeer ?? false }
 }
 
 /// Why a request was refused: an HTTP status and a JSON body `{"error": CODE, "message": TEXT}`.

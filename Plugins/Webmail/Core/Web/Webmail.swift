@@ -15,22 +15,9 @@ struct WebmailRequestContext: RequestContext {
     /// Form posts are small; attachments (compose) get their own limit from the submission listener.
     var maxUploadSize: Int { 1 << 20 }
 
-    var clientAddress: String {
-        switch channel.remoteAddress {
-        case .v4(let a)?: return a.host
-        case .v6(let a)?: return a.host
-        default: return "local"
-        }
-    }
+    var clientAddress: String { channel.remoteAddress?.hostText ?? "local" }
 
-    var clientIsLoopback: Bool {
-        guard let address = channel.remoteAddress else { return false }
-        switch address {
-        case .v4: return address.ipAddress?.hasPrefix("127.") ?? false
-        case .v6: return address.ipAddress == "::1"
-        default: return true
-        }
-    }
+    var clientIsLoopback: Bool { channel.remoteAddress?.isLoopbackPeer ?? false }
 }
 
 /// One webmail listener: its options, session store, IMAP connections, pages and brands.

@@ -43,9 +43,10 @@ function size(n) {
 function when(t) { return t ? new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) : "-"; }
 
 function table(headers, rows, id) {
-  return el("table", { id },
+  // In a box that scrolls sideways on a narrow screen, not the whole page.
+  return el("div", { class: "scroll" }, el("table", { id },
     el("thead", {}, el("tr", {}, headers.map(h => el("th", { class: h.cls }, h.text || h)))),
-    el("tbody", {}, rows));
+    el("tbody", {}, rows)));
 }
 
 function field(label, attrs) { return el("label", {}, label, el("input", attrs)); }
@@ -216,7 +217,7 @@ pages.users = async (_, params) => {
     await api("POST", "/users", body);
     flash("Account " + data.name + " created"); render();
   });
-  const pager = el("p", {}, list.total + " accounts. ",
+  const pager = el("p", {}, list.total + (list.total === 1 ? " account. " : " accounts. "),
     offset > 0 ? el("a", { href: "#/users?" + new URLSearchParams({ domain, q, offset: String(Math.max(0, offset - 100)) }) }, "Previous") : null, " ",
     offset + 100 < list.total ? el("a", { href: "#/users?" + new URLSearchParams({ domain, q, offset: String(offset + 100) }) }, "Next") : null, " ",
     el("a", { href: "/api/v1/users?format=csv" + (domain ? "&domain=" + enc(domain) : ""), download: "accounts.csv" }, "Export as CSV"));
@@ -306,7 +307,7 @@ pages.queue = async (_, params) => {
       flash(data.action + ": " + r.done + " of " + r.matched); render();
     }),
     table(["Id", "Queue", "Sender", "Recipients", { text: "Arrived", cls: "wide" }, { text: "Reason", cls: "wide" }, ""], rows, "queue"),
-    el("p", {}, list.total + " messages. ", el("a", { href: "/api/v1/queue?format=csv", download: "queue.csv" }, "Export as CSV"))];
+    el("p", {}, list.total + (list.total === 1 ? " message. " : " messages. "), el("a", { href: "/api/v1/queue?format=csv", download: "queue.csv" }, "Export as CSV"))];
 };
 
 pages.message = async ([id]) => {
