@@ -100,6 +100,14 @@ op("post", "/api/v1/queue/bulk", "An action on every message a filter matches (a
         "filter": {"type": "object", "properties": {k: {"type": "string"} for k in ["sender", "recipient", "domain", "queue", "reason"]} | {"minAge": {"type": "integer"}}}}})
 op("get", "/api/v1/audit", "The audit log, newest first (domain administrators: their domains' lines)", "administrators", 200, {"type": "array", "items": ref("AuditEntry")},
    params=[q("before", "an entry id: older entries only", "integer"), q("limit", "1 to 10000, default 100", "integer"), q("format", "csv")], csv=True)
+RQ = [q("from", "seconds since 1970 (default: 24 hours before to)", "integer"), q("to", "seconds since 1970 (default: now)", "integer"),
+      q("bucket", "hour or day (default: hour up to 3 days)"), q("domain", "only mail from or to this domain")]
+op("get", "/api/v1/reports", "Mail received, quarantined, rejected, delivered, deferred and bounced per hour or day, by listener; top senders, recipients and destinations; reasons", "administrators", 200, ref("Report"), params=RQ + [q("format", "csv: the buckets as CSV")], csv=True)
+P.setdefault("/api/v1/reports/chart.svg", {})["get"] = {
+    "summary": "The report's buckets as an SVG line chart", "operationId": "getReportsChart", "tags": ["reports"], "x-postern-access": "administrators",
+    "security": [{"session": []}, {"token": []}], "parameters": RQ,
+    "responses": dict({"200": {"description": "the chart", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}},
+                      **{c: ERR for c in ["400", "401", "403", "404", "409", "429"]})}
 op("get", "/api/v1/status", "This node: domains, accounts, queue sizes", "site", 200, ref("Status"))
 op("get", "/api/v1/openapi.json", "This document", "open", 200, {"type": "object"}, tags=["meta"])
 
@@ -114,6 +122,13 @@ S = {
  "Alias": {"type": "object", "required": ["address", "targets"], "properties": {"address": {"type": "string"}, "targets": {"type": "array", "items": {"type": "string"}}}},
  "User": {"type": "object", "required": ["name", "enabled", "level", "bytesUsed", "messagesUsed", "created"], "properties": {"name": {"type": "string"}, "enabled": {"type": "boolean"}, "level": {"$ref": "#/components/schemas/Level"}, "quotaBytes": {"type": "integer"}, "quotaMessages": {"type": "integer"}, "bytesUsed": {"type": "integer"}, "messagesUsed": {"type": "integer"}, "created": {"type": "integer"}, "delegatedDomains": {"type": "array", "items": {"type": "string"}}, "forwarding": {"$ref": "#/components/schemas/Forwarding"}, "vacation": {"type": "boolean"}}},
  "ImportReport": {"type": "object", "required": ["dryRun", "imported", "refused", "newDomains"], "properties": {"dryRun": {"type": "boolean"}, "imported": {"type": "integer"}, "newDomains": {"type": "array", "items": {"type": "string"}}, "refused": {"type": "array", "items": {"type": "object", "required": ["line", "reason"], "properties": {"line": {"type": "integer"}, "reason": {"type": "string"}}}}}},
+ "Counts": {"type": "object", "required": ["received", "quarantined", "rejected", "delivered", "deferred", "bounced"], "properties": {k: {"type": "integer"} for k in ["received", "quarantined", "rejected", "delivered", "deferred", "bounced"]}},
+ "Ranked": {"type": "array", "items": {"type": "object", "required": ["name", "count"], "properties": {"name": {"type": "string"}, "count": {"type": "integer"}}}},
+ "Report": {"type": "object", "required": ["from", "to", "bucketSeconds", "totals", "buckets", "listeners", "topSenders", "topRecipients", "topDestinations", "rejectionReasons", "deferralReasons", "bounceReasons", "quarantineReasons"],
+            "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucketSeconds": {"type": "integer"}, "totals": {"$ref": "#/components/schemas/Counts"},
+                           "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "counts"], "properties": {"start": {"type": "integer"}, "counts": {"$ref": "#/components/schemas/Counts"}}}},
+                           "listeners": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
+                           **{k: {"$ref": "#/components/schemas/Ranked"} for k in ["topSenders", "topRecipients", "topDestinations", "rejectionReasons", "deferralReasons", "bounceReasons", "quarantineReasons"]}}},
  "Mailbox": {"type": "object", "required": ["name", "attributes", "messages", "unseen", "uidValidity", "uidNext"], "properties": {"name": {"type": "string"}, "attributes": {"type": "array", "items": {"type": "string"}}, "messages": {"type": "integer"}, "unseen": {"type": "integer"}, "uidValidity": {"type": "integer"}, "uidNext": {"type": "integer"}}},
  "ACLEntry": {"type": "object", "required": ["identifier", "rights"], "properties": {"identifier": {"type": "string"}, "rights": {"type": "string"}}},
  "QueueEntry": {"type": "object", "required": ["id", "queue", "sender", "size", "arrival", "attempts", "pending"], "properties": {"id": {"type": "string"}, "queue": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"}, "arrival": {"type": "integer"}, "attempts": {"type": "integer"}, "nextAttempt": {"type": "integer"}, "holdReason": {"type": "string"}, "pending": {"type": "array", "items": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}, "lastReply": {"type": "string"}}}}}},

@@ -15,6 +15,7 @@ final class AdminAPITests: XCTestCase {
         var ids: [String: Any]
         var isolation: [String: Any]
         var bulkImport: [String: Any]
+        var reports: [String: Any]
         var security: [String: Any]
         var fuzz: (status: Int32, output: String)
     }
@@ -112,6 +113,7 @@ final class AdminAPITests: XCTestCase {
                                     "queue-id": String(repeating: "1", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh"]
         let isolation = try script("isolation")
         let bulkImport = try script("import")
+        let reports = try script("reports")
         let security = try script("security")
         // Schema fuzzing as the site administrator (everything reachable), not revoking its own
         // token or session, within a minute.
@@ -122,7 +124,7 @@ final class AdminAPITests: XCTestCase {
                                   "--max-time", "45", "--workers", "2", "--no-color"], cwd: rig.dir.path)
         print("FIGURES admin API: \((isolation["operations"] as? [Any])?.count ?? 0) operations, \(isolation["exercised"] ?? 0) requests in the isolation test")
         print("FIGURES admin bulk import of \(importRows) rows: dry run \(bulkImport["dry_run_seconds"] ?? "?") s, import \(bulkImport["import_seconds"] ?? "?") s; search \(bulkImport["search_seconds"] ?? "?") s")
-        return Run(rig: rig, ids: ids, isolation: isolation, bulkImport: bulkImport, security: security, fuzz: fuzz)
+        return Run(rig: rig, ids: ids, isolation: isolation, bulkImport: bulkImport, reports: reports, security: security, fuzz: fuzz)
     }
 
     func run() throws -> Run { try XCTUnwrap(Self.run).get() }
@@ -196,6 +198,45 @@ final class AdminAPITests: XCTestCase {
         XCTAssertEqual(audit.first?["actor"] as? String, "boss@a.example")
         XCTAssertEqual(audit.first?["detail"] as? String, "imported \(Self.importRows - 12), refused 12")
         XCTAssertEqual(r["search_total"] as? Int, 10)
+    }
+
+    /// The MTA's own records: what the submission listener received and refused and what the
+    /// queue delivered and deferred, counted; a domain administrator's report holds their mail only.
+    func testReportsCountWhatTheMTADid() throws {
+        let r = try run().reports
+        XCTAssertEqual(r["site_status"] as? Int, 200)
+        let site = try XCTUnwrap(r["site"] as? [String: Any])
+        let totals = try XCTUnwrap(site["totals"] as? [String: Int])
+        XCTAssertEqual(totals["received"], 3, "bob's and alice's queued messages, alice's local one")
+        XCTAssertEqual(totals["rejected"], 1, "nobody@a.example at RCPT")
+        XCTAssertEqual(totals["delivered"], 1, "alice to bob@b.example")
+        XCTAssertGreaterThanOrEqual(totals["deferred"] ?? 0, 2, "the relayhost refuses")
+        XCTAssertEqual(totals["bounced"], 0)
+        XCTAssertEqual((site["listeners"] as? [String: [String: Int]])?["submission"]?["received"], 3)
+        XCTAssertEqual((site["topDestinations"] as? [[String: Any]])?.first?["name"] as? String, "b.example")
+        let senders = (site["topSenders"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        XCTAssertEqual(Set(senders), ["alice@a.example", "bob@b.example"])
+        let rejection = try XCTUnwrap((site["rejectionReasons"] as? [[String: Any]])?.first?["name"] as? String)
+        XCTAssertTrue(rejection.hasPrefix("550"), rejection)
+        XCTAssertTrue((site["deferralReasons"] as? [[String: Any]] ?? []).contains { ($0["name"] as? String ?? "").hasPrefix("4") })
+        XCTAssertTrue((24...25).contains((site["buckets"] as? [Any])?.count ?? 0), "hourly over the last day")
+
+        let boss = try XCTUnwrap(r["boss"] as? [String: Any])
+        let bossSenders = (boss["topSenders"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        XCTAssertEqual(bossSenders, ["alice@a.example"], "bob's message is domain B's")
+        XCTAssertEqual((boss["totals"] as? [String: Int])?["received"], 2)
+        XCTAssertEqual(((r["boss_a"] as? [String: Any])?["totals"] as? [String: Int])?["received"], 2)
+        XCTAssertEqual(r["boss_b"] as? Int, 404)
+        let csv = try XCTUnwrap(r["csv"] as? [String])
+        XCTAssertEqual(csv.first, "start,received,quarantined,rejected,delivered,deferred,bounced")
+        XCTAssertEqual(csv.last?.split(separator: ",").count, 7)
+        let chart = try XCTUnwrap(r["chart"] as? [String: Any])
+        XCTAssertEqual(chart["status"] as? Int, 200)
+        XCTAssertEqual(chart["type"] as? String, "image/svg+xml")
+        let svg = try XCTUnwrap(chart["body"] as? String)
+        XCTAssertTrue(svg.hasPrefix("<svg"), svg)
+        XCTAssertTrue(svg.contains("received 3"), svg)
+        XCTAssertEqual(r["bad_range"] as? Int, 400)
     }
 
     func testChangesFromAConsoleSessionNeedItsCSRFToken() throws {

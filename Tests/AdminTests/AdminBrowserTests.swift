@@ -114,6 +114,13 @@ final class AdminBrowserTests: XCTestCase {
         XCTAssertEqual(c["status_rows"] as? [String], ["Domains", "Accounts", "Worker", "Listener", "Queue active", "Queue deferred", "Queue hold", "Queue incoming"])
     }
 
+    func testTheReportsPageShowsTheChartAndCounts() throws {
+        let c = try checks()
+        XCTAssertEqual(c["report_received"] as? String, "3", "the three queued messages")
+        XCTAssertEqual(c["report_chart_width"] as? Int, 800, "the SVG chart loaded")
+        XCTAssertEqual(c["report_top_sender"] as? [String], ["alice@a.example"])
+    }
+
     func testADomainAdministratorSeesTheirDomainOnly() throws {
         let c = try checks()
         XCTAssertEqual(c["top_hidden_after_logout"] as? Bool, true)
@@ -127,7 +134,7 @@ final class AdminBrowserTests: XCTestCase {
     func testScreenshotsAndNoScriptErrors() throws {
         let result = try XCTUnwrap(Self.run).get().result
         let shots = result["screenshots"] as? [String] ?? []
-        XCTAssertEqual(shots.count, 18, "\(shots)")
+        XCTAssertEqual(shots.count, 20, "\(shots)")
         for path in shots {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             XCTAssertGreaterThan(size ?? 0, 5_000, path)

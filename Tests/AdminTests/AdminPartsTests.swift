@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import PluginAPI
 @testable import PosternAdminCore
 import PosternTestSupport
@@ -161,5 +164,81 @@ final class AdminPartsTests: XCTestCase {
                 for p in params { XCTAssertTrue(kinds.contains(p["x-postern-identifier"] as? String ?? ""), "\(method) \(path) \(p)") }
             }
         }
+    }
+
+    func testTheEventLogKeepsEachLineWholeAndReadsByTime() throws {
+        let dir = TempDir("events")
+        let log = MailEventLog(dataDirectory: dir.path)
+        let day = Int64(1_796_601_600)   // 2026-12-07 00:00 UTC
+        log.record(MailEvent(time: day + 10, kind: .received, listener: "mx", sender: "a@x.example", recipients: ["b@y.example"], size: 100))
+        log.record(MailEvent(time: day - 10, kind: .delivered, recipient: "b@y.example"))
+        // A line that would pass 4 KiB is cut: its recipient list first.
+        let many = (0..<500).map { "recipient\($0)@y.example" }
+        log.record(MailEvent(time: day + 20, kind: .received, sender: "a@x.example", recipients: many))
+        let file = dir.path + "/events/2026-12-07.jsonl"
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertTrue(lines.allSatisfy { $0.utf8.count < 4000 })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.path + "/events/2026-12-06.jsonl"))
+        // A torn line (a crash mid-write) is skipped; the rest reads.
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: file))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"kind\":\"recei".utf8))
+        try handle.close()
+        let events = log.events(from: day - 100, to: day + 100)
+        XCTAssertEqual(events.map(\.kind), [.delivered, .received, .received], "oldest first, across the two days")
+        XCTAssertGreaterThan(events[2].recipients?.count ?? 0, 10)
+        XCTAssertLessThan(events[2].recipients?.count ?? 0, 500)
+        XCTAssertEqual(log.events(from: day, to: day + 15).count, 1, "to is exclusive, from inclusive")
+        XCTAssertEqual(log.events(from: day + 1000, to: day + 2000), [])
+    }
+
+    func testAReportCountsWhatItsReaderMaySee() {
+        let t = Int64(1_796_601_600)
+        let events = [
+            MailEvent(time: t + 100, kind: .received, listener: "mx", queueID: "Q1", sender: "x@remote.example", recipients: ["a1@a.example", "b1@b.example"]),
+            MailEvent(time: t + 200, kind: .received, listener: "submission", queueID: "Q2", sender: "a1@a.example", recipients: ["z@remote.example"]),
+            MailEvent(time: t + 300, kind: .rejected, listener: "mx", sender: "spam@remote.example", recipient: "b2@b.example", stage: "RCPT",
+                      reason: "550 5.1.1 <b2@b.example>: no such user"),
+            MailEvent(time: t + 400, kind: .rejected, listener: "mx", sender: "spam@remote.example", recipient: "a9@a.example", stage: "RCPT",
+                      reason: "550 5.1.1 <a9@a.example>: no such user"),
+            MailEvent(time: t + 3700, kind: .delivered, queueID: "Q1", sender: "x@remote.example", recipient: "a1@a.example"),
+            MailEvent(time: t + 3700, kind: .delivered, queueID: "Q1", sender: "x@remote.example", recipient: "b1@b.example"),
+            MailEvent(time: t + 3800, kind: .deferred, queueID: "Q2", sender: "a1@a.example", recipient: "z@remote.example", reason: "451 4.4.1 no answer"),
+            MailEvent(time: t + 3900, kind: .quarantined, listener: "mx", queueID: "Q3", sender: "v@remote.example", recipients: ["b1@b.example"], reason: "clamav: Eicar"),
+        ]
+        let site = Principal(name: "root@a.example", role: .siteAdmin, domains: [], via: "t")
+        let all = MailReport(events: events, from: t, to: t + 7200, bucketSeconds: 3600, principal: site, domain: nil)
+        XCTAssertEqual(all.totals, MailReport.Counts(received: 2, quarantined: 1, rejected: 2, delivered: 2, deferred: 1, bounced: 0))
+        XCTAssertEqual(all.buckets.map(\.start), [t, t + 3600])
+        XCTAssertEqual(all.buckets.map(\.counts.received), [2, 0])
+        XCTAssertEqual(all.buckets.map(\.counts.delivered), [0, 2])
+        XCTAssertEqual(all.listeners["mx"]?.rejected, 2)
+        XCTAssertEqual(all.rejectionReasons, [MailReport.Ranked(name: "550 5.1.1 <...>: no such user", count: 2)], "one reason, whatever the address")
+        XCTAssertEqual(all.topDestinations.map(\.name), ["a.example", "b.example"])
+        XCTAssertEqual(all.quarantineReasons.map(\.name), ["clamav: Eicar"])
+
+        let boss = Principal(name: "boss@a.example", role: .domainAdmin, domains: ["a.example"], via: "t")
+        let mine = MailReport(events: events, from: t, to: t + 7200, bucketSeconds: 3600, principal: boss, domain: nil)
+        XCTAssertEqual(mine.totals, MailReport.Counts(received: 2, quarantined: 0, rejected: 1, delivered: 1, deferred: 1, bounced: 0))
+        XCTAssertEqual(mine.topRecipients.map(\.name).sorted(), ["a1@a.example", "z@remote.example"], "not b1@b.example: another domain's recipient")
+        XCTAssertEqual(mine.topDestinations.map(\.name), ["a.example"])
+        XCTAssertEqual(mine.rejectionReasons.first?.count, 1)
+        let user = Principal(name: "a1@a.example", role: .user, domains: [], via: "t")
+        XCTAssertEqual(MailReport(events: events, from: t, to: t + 7200, bucketSeconds: 3600, principal: user, domain: nil).totals, MailReport.Counts())
+        let onlyB = MailReport(events: events, from: t, to: t + 7200, bucketSeconds: 86_400, principal: site, domain: "b.example")
+        XCTAssertEqual(onlyB.totals.received, 1)
+        XCTAssertEqual(onlyB.buckets.count, 1)
+    }
+
+    func testTheChartIsWellFormedSVG() throws {
+        let t = Int64(1_796_601_600)
+        let report = MailReport(events: [MailEvent(time: t + 5, kind: .received, sender: "a@x.example", recipients: ["b@y.example"])],
+                                from: t, to: t + 86_400, bucketSeconds: 3600, principal: Principal(name: "r", role: .siteAdmin, domains: [], via: "t"), domain: nil)
+        let svg = ReportChart.svg(report)
+        let parser = XMLParser(data: Data(svg.utf8))
+        XCTAssertTrue(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "") in \(svg)")
+        XCTAssertTrue(svg.contains("2026-12-07 00:00") && svg.contains("2026-12-07 23:00"), svg)
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 6)
     }
 }

@@ -78,6 +78,8 @@ final class AdminPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let throttle: LoginThrottle
     let logins: Counter
     let failedLogins: Counter
+    /// The node's event log, which the reports read.
+    let events: MailEventLog
     private let lock = NIOLock()
     /// One app per listener (its options: database, limits), built on first use.
     private var apps: [String: HostedHTTP<RouterResponder<AdminRequestContext>>] = [:]
@@ -90,6 +92,7 @@ final class AdminPlugin: Plugin, ProtocolService, @unchecked Sendable {
                                  window: context.config.duration("login_failure_window")!)
         logins = context.counter("postern_admin_logins_total", dimensions: [("result", "ok")])
         failedLogins = context.counter("postern_admin_logins_total", dimensions: [("result", "failed")])
+        events = MailEventLog(dataDirectory: context.dataDirectory)
     }
 
     var services: [ProvidedService] { [.protocolService(name: "admin", self)] }

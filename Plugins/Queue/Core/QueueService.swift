@@ -51,6 +51,8 @@ final class QueueService: MailQueue, @unchecked Sendable {
     private var destinations: [String: Int] = [:]
     private var transportsBusy: [String: Int] = [:]
     let delivered: Counter, deferred: Counter, bounced: Counter
+    /// Each recipient's delivery, deferral and bounce, for the admin API's reports.
+    let events: MailEventLog
 
     init(spool: Spool, settings: Settings, router: Router, senderRewriter: SenderRewriter, services: HostServices, logger: Logger, context: PluginContext) {
         self.senderRewriter = senderRewriter
@@ -63,6 +65,7 @@ final class QueueService: MailQueue, @unchecked Sendable {
         delivered = context.counter("postern_queue_recipients_total", dimensions: [("result", "delivered")])
         deferred = context.counter("postern_queue_recipients_total", dimensions: [("result", "deferred")])
         bounced = context.counter("postern_queue_recipients_total", dimensions: [("result", "failed")])
+        events = MailEventLog(dataDirectory: context.dataDirectory)
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
@@ -207,6 +210,10 @@ final class QueueService: MailQueue, @unchecked Sendable {
                     }
                     logger.info("delivery", metadata: ["id": "\(entry.id)", "to": "\(outcome.recipient)", "status": "\(outcome.status.rawValue)",
                                                        "reply": "\(outcome.reply)", "transport": "\(transport)"])
+                    // Delivery reports the queue writes (null sender) count too, as in Postfix's logs.
+                    let kind: MailEvent.Kind = outcome.status == .delivered ? .delivered : outcome.status == .failed ? .bounced : .deferred
+                    events.record(MailEvent(kind: kind, queueID: entry.id, sender: entry.envelope.sender, recipient: entry.recipients[i].address,
+                                            size: entry.size, reason: "\(outcome.reply)"))
                 }
             }
         }
@@ -223,6 +230,8 @@ final class QueueService: MailQueue, @unchecked Sendable {
                 let last = entry.recipients[i].lastReply.map { ": last reply \($0)" } ?? ""
                 entry.recipients[i].state = .failed
                 entry.recipients[i].lastReply = MailReply(550, "5.4.7", "delivery time expired\(last)")
+                events.record(MailEvent(kind: .bounced, queueID: entry.id, sender: entry.envelope.sender, recipient: entry.recipients[i].address,
+                                        size: entry.size, reason: "\(entry.recipients[i].lastReply!)"))
             }
         }
         await notify(&entry, now: now)

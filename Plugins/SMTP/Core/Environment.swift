@@ -70,6 +70,8 @@ struct SMTPEnvironment: Sendable {
     var throttle = LoginThrottle(failureDelay: 0, maxFailures: 0)
     /// Seconds since 1970, for the Received: date.
     var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    /// The node's event log (smtp listeners; nil for LMTP and the tests' sessions).
+    var events: MailEventLog?
 }
 
 extension SMTPEnvironment {

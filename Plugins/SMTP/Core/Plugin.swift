@@ -45,6 +45,8 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let lmtpSpool: String
     let metrics: SMTPMetrics
     let throttle: LoginThrottle
+    /// What the smtp listeners received, quarantined and refused, for the admin API's reports.
+    let events: MailEventLog
     private let warned = NIOLockedValueBox<Set<String>>([])
 
     init(context: PluginContext) throws {
@@ -58,6 +60,7 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: lmtpSpool, withIntermediateDirectories: true)
         Self.removeAbandonedSpoolFiles(spool, context.logger)
         metrics = SMTPMetrics(counter: { label, dimensions in context.counter(label, dimensions: dimensions) })
+        events = MailEventLog(dataDirectory: context.dataDirectory)
         let c = context.config
         throttle = LoginThrottle(context: context, failureDelay: c.duration("login_failure_delay")!, maxFailures: c.int("max_login_failures")!,
                                  maxFailuresPerAccount: c.int("max_login_failures_per_account")!,
@@ -130,6 +133,7 @@ final class SMTPPlugin: Plugin, ProtocolService, @unchecked Sendable {
             router: router, queue: queue, auth: services.auth, directory: services.directory, dns: services.dns,
             filters: filters, spoolDirectory: spool, logger: session.logger, metrics: metrics)
         environment.throttle = throttle
+        environment.events = events
         let client = SMTPClient(
             address: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) },
             localAddress: channel.localAddress?.ipAddress.flatMap { IPAddress($0) },

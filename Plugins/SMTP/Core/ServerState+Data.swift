@@ -186,6 +186,9 @@ extension SMTPServerState {
             // the hold queue until an administrator releases or deletes it.
             let queueID = try await queue.enqueue(envelope: envelope, messagePath: spool.path, holdReason: verdictQuarantine)
             env.metrics.messagesAccepted.increment()
+            env.events?.record(MailEvent(time: env.now(), kind: verdictQuarantine == nil ? .received : .quarantined, listener: env.listenerName,
+                                         queueID: queueID, sender: t.sender, recipients: t.recipients.map(\.address), size: size,
+                                         client: client.address?.description, reason: verdictQuarantine))
             env.logger.info(verdictQuarantine == nil ? "message queued" : "message quarantined",
                             metadata: ["id": "\(t.id)", "queue_id": "\(queueID)", "from": "<\(t.sender)>",
                                        "recipients": "\(t.recipients.count)", "size": "\(size)",

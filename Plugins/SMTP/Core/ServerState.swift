@@ -262,7 +262,8 @@ final class SMTPServerState: @unchecked Sendable {
                 }
                 if reader.finished {
                     phase = .command
-                    out += counted(await endOfData(reader))
+                    let sender = transaction?.sender
+                    out += counted(recordRefusal(await endOfData(reader), stage: "DATA", sender: sender))
                 }
             case .chunk(let remaining, let last, let refusal):
                 let n = min(remaining, input.count)
@@ -276,7 +277,8 @@ final class SMTPServerState: @unchecked Sendable {
                 phase = .chunk(remaining: remaining - n, last: last, refusal: refusal)
                 if remaining - n == 0 {
                     phase = .command
-                    out += counted(await endOfChunk(last: last, refusal: refusal, size: chunkSize))
+                    let sender = transaction?.sender
+                    out += counted(recordRefusal(await endOfChunk(last: last, refusal: refusal, size: chunkSize), stage: "DATA", sender: sender))
                 }
             case .command, .auth, .authFinal:
                 guard let lf = input.firstIndex(of: UInt8(ascii: "\n")) else {
@@ -344,6 +346,17 @@ final class SMTPServerState: @unchecked Sendable {
         [.reply(MailReply(code, enhanced, text))]
     }
 
+    /// Writes a refusal (a 4xx or 5xx among `outputs`) to the event log, and passes `outputs` on.
+    func recordRefusal(_ outputs: [SMTPOutput], stage: String, sender: String? = nil, recipient: String? = nil) -> [SMTPOutput] {
+        guard let events = env.events else { return outputs }
+        for case .reply(let r) in outputs where r.code >= 400 {
+            events.record(MailEvent(time: env.now(), kind: .rejected, listener: env.listenerName,
+                                    sender: sender ?? transaction?.sender, recipient: recipient,
+                                    client: client.address?.description, stage: stage, reason: "\(r)"))
+        }
+        return outputs
+    }
+
     // MARK: - Commands
 
     func execute(_ command: SMTPCommand) async -> [SMTPOutput] {
@@ -360,8 +373,8 @@ final class SMTPServerState: @unchecked Sendable {
         case .ehlo(let name): return await hello(name, extended: true)
         case .lhlo(let name) where isLMTP: return await hello(name, extended: true)
         case .lhlo: return reply(500, "5.5.1", "this is SMTP: use EHLO")
-        case .mail(let from, let parameters): return await mail(from, parameters)
-        case .rcpt(let to, let parameters): return await rcpt(to, parameters)
+        case .mail(let from, let parameters): return recordRefusal(await mail(from, parameters), stage: "MAIL", sender: from.address)
+        case .rcpt(let to, let parameters): return recordRefusal(await rcpt(to, parameters), stage: "RCPT", recipient: to.address)
         case .data: return data()
         // LMTP offers no CHUNKING: the command is refused and what follows it read as commands.
         case .bdat where isLMTP: return reply(502, "5.5.1", "BDAT is not offered here")

@@ -107,6 +107,14 @@ def setup(settings):
         with smtplib.SMTP("127.0.0.1", settings["submission_port"]) as s:
             s.login(sender, password)
             s.send_message(m)
+    # For the reports: one refused at RCPT (no such local account), one delivered locally.
+    with smtplib.SMTP("127.0.0.1", settings["submission_port"]) as s:
+        s.login(settings["a_user"], settings["a_user_password"])
+        try:
+            s.sendmail(settings["a_user"], ["nobody@a.example"], b"Subject: refused\r\n\r\nx\r\n")
+        except smtplib.SMTPRecipientsRefused:
+            pass
+        s.sendmail(settings["a_user"], [b_user], b"Subject: local\r\n\r\nDelivered here.\r\n")
     import time
     deadline = time.time() + 30
     queue_id = None
@@ -299,6 +307,32 @@ def bulk_import(settings):
     return out
 
 
+# ---- Reports ----------------------------------------------------------------------------------
+
+def reports(settings):
+    import time
+    host, port = "127.0.0.1", settings["port"]
+    site = Client(host, port, token=settings["site_token"])
+    boss = Client(host, port, token=settings["a_admin_token"])
+    out = {}
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        r = site.json("GET", "/api/v1/reports")
+        if r["status"] == 200 and r["json"]["totals"]["delivered"] >= 1 and r["json"]["totals"]["deferred"] >= 2:
+            break
+        time.sleep(0.3)
+    out["site"] = r["json"]
+    out["site_status"] = r["status"]
+    out["boss"] = boss.json("GET", "/api/v1/reports")["json"]
+    out["boss_a"] = boss.json("GET", "/api/v1/reports?domain=a.example&bucket=day")["json"]
+    out["boss_b"] = boss.json("GET", "/api/v1/reports?domain=b.example")["status"]
+    out["csv"] = site.request("GET", "/api/v1/reports?format=csv")["body"].splitlines()[:2]
+    chart = site.request("GET", "/api/v1/reports/chart.svg")
+    out["chart"] = {"status": chart["status"], "type": chart["content_type"], "body": chart["body"]}
+    out["bad_range"] = site.json("GET", "/api/v1/reports?from=10&to=5")["status"]
+    return out
+
+
 # ---- Security ----------------------------------------------------------------------------------
 
 def security(settings):
@@ -368,5 +402,5 @@ def security(settings):
 
 if __name__ == "__main__":
     command, settings = sys.argv[1], json.loads(sys.argv[2])
-    result = {"setup": setup, "isolation": isolation, "import": bulk_import, "security": security}[command](settings)
+    result = {"setup": setup, "isolation": isolation, "import": bulk_import, "reports": reports, "security": security}[command](settings)
     print(json.dumps(result))

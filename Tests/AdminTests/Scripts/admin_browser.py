@@ -243,6 +243,12 @@ def main(settings):
         go("#/audit", "#audit")
         checks["audit_actions"] = texts("#audit tbody tr td:nth-child(3)")
         shot("audit")
+        go("#/reports", "#totals")
+        wait.until(lambda d: d.execute_script("const i = document.getElementById('report-chart'); return i.complete && i.naturalWidth > 0"))
+        checks["report_received"] = find("#report-totals td[data-count=received]").text
+        checks["report_chart_width"] = driver.execute_script("return document.getElementById('report-chart').naturalWidth")
+        checks["report_top_sender"] = texts("#top-senders tbody td:first-child")
+        shot("reports")
         go("#/status", "#status")
         checks["status_rows"] = texts("#status tbody th")
         shot("status")

@@ -121,6 +121,7 @@ final class AdminAPI: Sendable {
         addMailboxRoutes(router)
         addQueueRoutes(router)
         addAuditRoutes(router)
+        addReportRoutes(router)
         addConsoleRoutes(router)
         return router
     }

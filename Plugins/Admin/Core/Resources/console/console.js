@@ -141,7 +141,7 @@ async function render() {
   const handler = pages[parts[0]] || pages.users;
   try {
     const content = await handler(parts.slice(1), params);
-    page.replaceChildren(...[content].flat());
+    page.replaceChildren(...[content].flat(Infinity));
   } catch (err) {
     page.replaceChildren(el("h1", { text: "Cannot show this page" }), el("p", { class: "error", text: err.message }));
   }
@@ -316,6 +316,35 @@ pages.message = async ([id]) => {
     el("p", {}, m.entry.queue + ", " + size(m.entry.size) + ", from " + (m.entry.sender || "<>") + ", " + m.entry.attempts + " attempts, arrived " + when(m.entry.arrival)),
     table(["Recipient", "Last reply"], m.entry.pending.map(p => el("tr", {}, el("td", {}, p.address), el("td", {}, p.lastReply || "")))),
     el("h2", { text: "Headers" }), el("pre", { id: "headers" }, m.headers), el("p", {}, el("a", { href: "#/queue" }, "Back to the queue"))];
+};
+
+pages.reports = async (_, params) => {
+  const days = Number(params.get("days") || 1);
+  const domain = params.get("domain") || "";
+  const to = Math.floor(Date.now() / 1000) + 1;
+  const query = new URLSearchParams({ from: String(to - days * 86400), to: String(to), bucket: days > 3 ? "day" : "hour" });
+  if (domain) query.set("domain", domain);
+  const r = await api("GET", "/reports?" + query);
+  const domains = (await api("GET", "/domains?limit=10000")).items.map(d => d.name);
+  const ranked = (title, id, rows) => [el("h2", { text: title }),
+    table(["", { text: "Count", cls: "num" }], rows.map(x => el("tr", {}, el("td", {}, x.name), el("td", { class: "num" }, x.count))), id)];
+  const columns = ["received", "quarantined", "rejected", "delivered", "deferred", "bounced"];
+  return [el("h1", { text: "Reports" }),
+    form("report-range", [el("label", {}, "Period", el("select", { name: "days" }, [[1, "last 24 hours"], [7, "last 7 days"], [30, "last 30 days"]]
+        .map(([n, label]) => el("option", { value: String(n), selected: n === days }, label)))),
+      el("label", {}, "Domain", el("select", { name: "domain" }, el("option", { value: "" }, "all"), domains.map(n => el("option", { value: n, selected: n === domain }, n)))),
+      el("button", { type: "submit" }, "Show")],
+    async data => { location.hash = "#/reports?" + new URLSearchParams(Object.entries(data).filter(([, v]) => v)); }),
+    el("img", { id: "report-chart", src: "/api/v1/reports/chart.svg?" + query, alt: "Mail per " + (days > 3 ? "day" : "hour"), width: "800", height: "300", class: "chart" }),
+    table(columns.map(c => ({ text: c, cls: "num" })), [el("tr", { id: "report-totals" }, columns.map(c => el("td", { class: "num", "data-count": c }, r.totals[c])))], "totals"),
+    el("h2", { text: "By listener" }),
+    table(["Listener"].concat(columns.map(c => ({ text: c, cls: "num" }))), Object.entries(r.listeners).map(([name, counts]) =>
+      el("tr", {}, el("td", {}, name), columns.map(c => el("td", { class: "num" }, counts[c])))), "listeners"),
+    ranked("Top senders", "top-senders", r.topSenders), ranked("Top recipients", "top-recipients", r.topRecipients),
+    ranked("Top destination domains", "top-destinations", r.topDestinations), ranked("Rejection reasons", "rejection-reasons", r.rejectionReasons),
+    ranked("Deferral reasons", "deferral-reasons", r.deferralReasons), ranked("Bounce reasons", "bounce-reasons", r.bounceReasons),
+    ranked("Quarantine reasons", "quarantine-reasons", r.quarantineReasons),
+    el("p", {}, el("a", { href: "/api/v1/reports?format=csv&" + query, download: "report.csv" }, "Export as CSV"))];
 };
 
 pages.audit = async () => {

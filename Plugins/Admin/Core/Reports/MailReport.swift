@@ -1,0 +1,130 @@
+import Foundation
+import PluginAPI
+
+/// Counts over the node's event log (`MailEventLog`): per hour or day, per listener, top senders,
+/// recipients and destination domains, and the reasons for refusals, deferrals and quarantines.
+/// Pure: built from a list of events and the principal whose view it is.
+struct MailReport: Encodable, Equatable {
+    struct Counts: Encodable, Equatable {
+        var received = 0
+        var quarantined = 0
+        var rejected = 0
+        var delivered = 0
+        var deferred = 0
+        var bounced = 0
+
+        mutating func add(_ kind: MailEvent.Kind) {
+            switch kind {
+            case .received: received += 1
+            case .quarantined: quarantined += 1
+            case .rejected: rejected += 1
+            case .delivered: delivered += 1
+            case .deferred: deferred += 1
+            case .bounced: bounced += 1
+            }
+        }
+
+        static let columns = ["received", "quarantined", "rejected", "delivered", "deferred", "bounced"]
+        var values: [Int] { [received, quarantined, rejected, delivered, deferred, bounced] }
+    }
+
+    struct Bucket: Encodable, Equatable {
+        /// Seconds since 1970: the start of the hour or day.
+        var start: Int64
+        var counts: Counts
+    }
+
+    struct Ranked: Encodable, Equatable {
+        var name: String
+        var count: Int
+    }
+
+    var from: Int64
+    var to: Int64
+    var bucketSeconds: Int64
+    var totals: Counts
+    var buckets: [Bucket]
+    var listeners: [String: Counts]
+    var topSenders: [Ranked]
+    var topRecipients: [Ranked]
+    var topDestinations: [Ranked]
+    var rejectionReasons: [Ranked]
+    var deferralReasons: [Ranked]
+    var bounceReasons: [Ranked]
+    var quarantineReasons: [Ranked]
+
+    /// `domain`: only events whose sender or recipients are in it. A domain administrator's report
+    /// holds only events that involve their domains, and of a message's recipients only theirs
+    /// unless the sender is theirs (as the queue shows it).
+    init(events: [MailEvent], from: Int64, to: Int64, bucketSeconds: Int64, principal: Principal, domain: String?, top: Int = 10) {
+        self.from = from
+        self.to = to
+        self.bucketSeconds = bucketSeconds
+        var totals = Counts()
+        var buckets: [Int64: Counts] = [:]
+        var listeners: [String: Counts] = [:]
+        var senders: [String: Int] = [:], recipients: [String: Int] = [:], destinations: [String: Int] = [:]
+        var rejections: [String: Int] = [:], deferrals: [String: Int] = [:], bounces: [String: Int] = [:], quarantines: [String: Int] = [:]
+        for original in events {
+            guard let event = Self.view(original, principal: principal, domain: domain) else { continue }
+            totals.add(event.kind)
+            buckets[event.time - event.time % bucketSeconds, default: Counts()].add(event.kind)
+            if let listener = event.listener { listeners[listener, default: Counts()].add(event.kind) }
+            switch event.kind {
+            case .received, .quarantined:
+                senders[(event.sender ?? "").isEmpty ? "<>" : event.sender!.lowercased(), default: 0] += 1
+                for r in event.recipients ?? [] { recipients[r.lowercased(), default: 0] += 1 }
+                if event.kind == .quarantined { quarantines[event.reason ?? "", default: 0] += 1 }
+            case .delivered:
+                if let r = event.recipient, let d = Principal.domain(of: r) { destinations[d, default: 0] += 1 }
+            case .deferred: deferrals[Self.reasonKey(event.reason), default: 0] += 1
+            case .bounced: bounces[Self.reasonKey(event.reason), default: 0] += 1
+            case .rejected: rejections[Self.reasonKey(event.reason), default: 0] += 1
+            }
+        }
+        self.totals = totals
+        var all: [Bucket] = []
+        var t = from - from % bucketSeconds
+        while t < to {
+            all.append(Bucket(start: t, counts: buckets[t] ?? Counts()))
+            t += bucketSeconds
+        }
+        self.buckets = all
+        self.listeners = listeners
+        func ranked(_ counts: [String: Int]) -> [Ranked] {
+            counts.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map { Ranked(name: $0.key, count: $0.value) }
+        }
+        topSenders = ranked(senders)
+        topRecipients = ranked(recipients)
+        topDestinations = ranked(destinations)
+        rejectionReasons = ranked(rejections)
+        deferralReasons = ranked(deferrals)
+        bounceReasons = ranked(bounces)
+        quarantineReasons = ranked(quarantines)
+    }
+
+    /// The event as `principal` may see it (filtered to `domain` when given), or nil.
+    static func view(_ event: MailEvent, principal: Principal, domain: String?) -> MailEvent? {
+        func inScope(_ address: String?) -> Bool {
+            guard let address, let d = Principal.domain(of: address) else { return false }
+            return principal.sees(domain: d) && (domain == nil || d == domain)
+        }
+        if principal.role == .siteAdmin && domain == nil { return event }
+        if inScope(event.sender) { return event }
+        var view = event
+        if let recipients = event.recipients {
+            view.recipients = recipients.filter(inScope)
+            return view.recipients!.isEmpty ? nil : view
+        }
+        return inScope(event.recipient) ? view : nil
+    }
+
+    /// A reply without what differs from message to message (queue ids, addresses), so that
+    /// the same refusal counts as one reason.
+    static func reasonKey(_ reason: String?) -> String {
+        guard let reason, !reason.isEmpty else { return "(none)" }
+        var text = reason.replacingOccurrences(of: #"<[^>]*>"#, with: "<...>", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"#, with: "...", options: .regularExpression)
+        return String(text.prefix(160))
+    }
+}
