@@ -52,8 +52,17 @@ curl -fsS -b "$work/jar" 'http://localhost:8080/mail?f=INBOX' | grep -q '>first 
   { echo "first-run: the webmail inbox does not list the message"; exit 1; }
 echo "first-run: the webmail at http://localhost:8080/ logs in and lists the message"
 
+# The admin console of the same first start: its page, and the API's login as the first account
+# (the first account is a site administrator).
+curl -fsS http://localhost:9080/ | grep -q 'Postern administration' || { echo "first-run: the admin console did not answer"; exit 1; }
+me="$(curl -fsS -X POST -H 'Content-Type: application/json' \
+  --data "{\"user\": \"$login\", \"password\": \"$password\"}" http://localhost:9080/api/v1/session)" ||
+  { echo "first-run: the admin API login failed"; exit 1; }
+printf '%s' "$me" | grep -q '"role":"site-admin"' || { echo "first-run: the admin API login answered $me"; exit 1; }
+echo "first-run: the admin console at http://localhost:9080/ answers and logs the first account in"
+
 # No other mail server may be listening: make run installs none, and test installs leave them off.
 if ss -ltnp | grep -E '"(dovecot|master|postfix|smtpd|unbound)"'; then
   echo "first-run: a Dovecot, Postfix or unbound is listening (above)"; exit 1
 fi
-echo "first-run: OK (sent and read back, seen in the webmail; no other mail server listening)"
+echo "first-run: OK (sent and read back, seen in the webmail, the admin console answers; no other mail server listening)"

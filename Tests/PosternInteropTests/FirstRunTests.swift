@@ -147,7 +147,7 @@ final class StartOrderTests: XCTestCase {
         let order = try XCTUnwrap(line.components(separatedBy: "order=\"").last?.components(separatedBy: "\"").first)
             .components(separatedBy: ", ")
         // No lmtp plugin: the smtp plugin serves the lmtp listener (HostConfig.servicesOfOtherPlugins).
-        XCTAssertEqual(Set(order), ["sasl-plain", "sasl-login", "sasl-scram", "store-sqlite", "dns", "smtp-client", "queue", "smtp", "pop3", "imap", "webmail"])
+        XCTAssertEqual(Set(order), ["sasl-plain", "sasl-login", "sasl-scram", "store-sqlite", "dns", "smtp-client", "queue", "smtp", "pop3", "imap", "webmail", "admin"])
         func before(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) {
             XCTAssertLessThan(order.firstIndex(of: a)!, order.firstIndex(of: b)!, "\(a) starts before \(b): \(order)", file: file, line: line)
         }
@@ -157,6 +157,8 @@ final class StartOrderTests: XCTestCase {
         before("queue", "smtp")
         for reader in ["imap", "pop3", "smtp"] { before("store-sqlite", reader) }
         before("sasl-plain", "imap")
+        before("store-sqlite", "admin")
+        before("queue", "admin")
         // The activation order, by contrast, had the queue before the store (the old bug's window).
         let activated = server.log.split(separator: "\n").filter { $0.contains("plugin activated") }
             .compactMap { $0.components(separatedBy: "plugin=").last?.split(separator: " ").first.map(String.init) }

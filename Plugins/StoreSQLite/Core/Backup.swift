@@ -44,7 +44,14 @@ import PluginAPI
 extension SQLiteStore {
     static let backupFormat = 1
     /// Lock-free snapshot-and-copy rounds before the one under the write lock.
-    static let lockFreeRounds = 3
+    static var lockFreeRounds: Int {
+        #if DEBUG
+        // Test builds: 0 takes the write lock at once, so the locked round is tested on purpose
+        // (under a real load it runs only when expunges outpace the copy).
+        if let n = ProcessInfo.processInfo.environment["POSTERN_TEST_BACKUP_LOCK_FREE_ROUNDS"].flatMap(Int.init) { return n }
+        #endif
+        return 3
+    }
 
     /// The `MANIFEST` of a backup.
     struct Manifest: Codable {
@@ -85,13 +92,21 @@ extension SQLiteStore {
             let destination = try DatabaseQueue(path: indexPath)
             let missing: [String]
             if underLock {
+                // The copy is read through a connection of its own: SQLite refuses to back up from
+                // a connection in a write transaction (sqlite3_backup_step answers SQLITE_BUSY
+                // whenever its source holds one), and the lock below is exactly that.
+                var readOnly = Configuration()
+                readOnly.readonly = true
+                let source = try DatabaseQueue(path: settings.directory + "/index.sqlite", configuration: readOnly)
+                defer { try? source.close() }
                 let result = try await pool.writeWithoutTransaction { [have, copiedBytes] db in
                     var have = have, copiedBytes = copiedBytes
                     var missing: [String] = []
                     var taken: Snapshot?
-                    // IMMEDIATE: the write lock, so no blob file can be removed until we are done.
+                    // IMMEDIATE: the write lock, so no blob file can be removed until we are done
+                    // and no commit lands between the copy and the file check.
                     try db.inTransaction(.immediate) {
-                        try destination.writeWithoutTransaction { try db.backup(to: $0) }
+                        try source.backup(to: destination)
                         taken = try Self.snapshotContents(destination)
                         missing = try Self.copyBlobs(taken!.blobs, into: blobDir, have: &have, bytes: &copiedBytes)
                         return .commit
