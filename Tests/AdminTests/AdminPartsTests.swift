@@ -99,15 +99,16 @@ final class AdminPartsTests: XCTestCase {
 
     func testSessionsTimeOutAndTokensAreKeptAsHashes() throws {
         let dir = TempDir("admin-db")
-        let db = try AdminDatabase(path: dir.path + "/admin.sqlite", idleTimeout: 60, absoluteTimeout: 600)
+        let db = try AdminDatabase(path: dir.path + "/admin.sqlite", idleTimeout: 300, absoluteTimeout: 3000)
         let (token, session) = try db.createSession(user: "boss@a.example", clientAddress: "127.0.0.1", now: 1000)
         XCTAssertEqual(try db.session(token: token, now: 1030)?.user, "boss@a.example")
-        XCTAssertEqual(try db.session(token: token, now: 1089)?.csrf, session.csrf, "used at 1030: idle clock restarted")
-        XCTAssertNil(try db.session(token: token, now: 1200), "idle for more than a minute")
-        XCTAssertNil(try db.session(token: token, now: 1201), "and gone")
+        XCTAssertEqual(try db.session(token: token, now: 1290)?.csrf, session.csrf, "within the idle timeout of its creation")
+        XCTAssertNotNil(try db.session(token: token, now: 1580), "used at 1290: the idle clock moved (a use 60 s or more after the last)")
+        XCTAssertNil(try db.session(token: token, now: 1881), "idle for more than five minutes")
+        XCTAssertNil(try db.session(token: token, now: 1882), "and gone")
         let (second, _) = try db.createSession(user: "boss@a.example", clientAddress: "127.0.0.1", now: 2000)
-        for t in stride(from: 2050.0, through: 2550, by: 50) { XCTAssertNotNil(try db.session(token: second, now: t)) }
-        XCTAssertNil(try db.session(token: second, now: 2601), "past the absolute timeout however busy")
+        for t in stride(from: 2250.0, through: 4750, by: 250) { XCTAssertNotNil(try db.session(token: second, now: t)) }
+        XCTAssertNil(try db.session(token: second, now: 5001), "past the absolute timeout however busy")
         XCTAssertNil(try db.session(token: "made-up", now: 2000))
 
         let (secret, created) = try db.createToken(user: "boss@a.example", name: "backup script", lifetime: 100, now: 5000)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,9 +68,16 @@ public struct MailEvent: Codable, Sendable, Equatable {
 public final class MailEventLog: Sendable {
     public let directory: String
     private static let maxLine = 4000
+    /// The day file open for appending: one descriptor per process and day, not an open and a
+    /// close per event on the SMTP server's path.
+    private let dayFile = NIOLockedValueBox<(day: String, fd: Int32)?>(nil)
 
     public init(dataDirectory: String) {
         directory = dataDirectory + "/events"
+    }
+
+    deinit {
+        if let fd = dayFile.withLockedValue({ $0?.fd }) { close(fd) }
     }
 
     public func record(_ event: MailEvent) {
@@ -90,15 +98,23 @@ public final class MailEventLog: Sendable {
             line = shorter
         }
         line.append(0x0A)
-        let path = directory + "/" + Self.day(event.time) + ".jsonl"
-        var fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        if fd < 0 && errno == ENOENT {
-            mkdir(directory, 0o750)
-            fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        let day = Self.day(event.time)
+        dayFile.withLockedValue { current in
+            if current?.day != day {
+                if let old = current?.fd { close(old) }
+                current = nil
+                let path = directory + "/" + day + ".jsonl"
+                var fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                if fd < 0 && errno == ENOENT {
+                    mkdir(directory, 0o750)
+                    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                }
+                guard fd >= 0 else { return }
+                current = (day, fd)
+            }
+            // One write per line: O_APPEND places it whole at the end, whoever else appends.
+            _ = line.withUnsafeBytes { write(current!.fd, $0.baseAddress, $0.count) }
         }
-        guard fd >= 0 else { return }
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
     }
 
     /// The events from `start` (inclusive) to `end` (exclusive), oldest first. A line that does

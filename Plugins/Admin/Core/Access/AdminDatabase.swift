@@ -48,6 +48,8 @@ final class AdminDatabase: Sendable {
     let pool: DatabasePool
     let idleTimeout: Double
     let absoluteTimeout: Double
+    /// How stale a session's last use or a token's may get before a request records it again.
+    static let touchInterval = 60.0
 
     init(path: String, idleTimeout: Double, absoluteTimeout: Double) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
@@ -107,20 +109,24 @@ final class AdminDatabase: Sendable {
         return (token, session)
     }
 
-    /// The session a cookie names, if it has not timed out; refreshes its idle clock.
+    /// The session a cookie names, if it has not timed out; refreshes its idle clock. A read;
+    /// a write only to end a session that timed out or to move its clock (at most once a minute).
     func session(token: String, now: Double = Date().timeIntervalSince1970) throws -> AdminSession? {
         let id = Self.hash(token)
-        return try pool.write { db -> AdminSession? in
+        let found = try pool.read { db -> AdminSession? in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM admin_session WHERE id = ?", arguments: [id]) else { return nil }
-            let session = AdminSession(id: row["id"], user: row["user"], csrf: row["csrf"], created: row["created"],
-                                       lastSeen: row["last_seen"], clientAddress: row["client"])
-            if now - session.lastSeen > idleTimeout || now - session.created > absoluteTimeout {
-                try db.execute(sql: "DELETE FROM admin_session WHERE id = ?", arguments: [id])
-                return nil
-            }
-            try db.execute(sql: "UPDATE admin_session SET last_seen = ? WHERE id = ?", arguments: [now, id])
-            return session
+            return AdminSession(id: row["id"], user: row["user"], csrf: row["csrf"], created: row["created"],
+                                lastSeen: row["last_seen"], clientAddress: row["client"])
         }
+        guard let session = found else { return nil }
+        if now - session.lastSeen > idleTimeout || now - session.created > absoluteTimeout {
+            try deleteSession(id: id)
+            return nil
+        }
+        if now - session.lastSeen >= Self.touchInterval {
+            try pool.write { db in try db.execute(sql: "UPDATE admin_session SET last_seen = ? WHERE id = ?", arguments: [now, id]) }
+        }
+        return session
     }
 
     func deleteSession(id: String) throws {
@@ -141,15 +147,18 @@ final class AdminDatabase: Sendable {
         return (secret, token)
     }
 
-    /// The token a bearer secret is, unless unknown or expired.
+    /// The token a bearer secret is, unless unknown or expired. A read; its last use is written
+    /// at most once a minute.
     func token(secret: String, now: Double = Date().timeIntervalSince1970) throws -> APIToken? {
-        try pool.write { db -> APIToken? in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM admin_token WHERE hash = ?", arguments: [Self.hash(secret)]) else { return nil }
-            let token = Self.token(row)
-            if let expires = token.expires, Int64(now) >= expires { return nil }
-            try db.execute(sql: "UPDATE admin_token SET last_used = ? WHERE id = ?", arguments: [Int64(now), token.id])
-            return token
+        let found = try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM admin_token WHERE hash = ?", arguments: [Self.hash(secret)]).map(Self.token)
         }
+        guard let token = found else { return nil }
+        if let expires = token.expires, Int64(now) >= expires { return nil }
+        if Int64(now) - (token.lastUsed ?? 0) >= Int64(Self.touchInterval) {
+            try pool.write { db in try db.execute(sql: "UPDATE admin_token SET last_used = ? WHERE id = ?", arguments: [Int64(now), token.id]) }
+        }
+        return token
     }
 
     func tokens(user: String) throws -> [APIToken] {
