@@ -37,6 +37,8 @@ public final class Master: @unchecked Sendable {
     private var reloading = false
     private var stopping = false
     private var reloads = 0
+    /// The last reload's outcome, for the status file (Master+StatusFile.swift).
+    var lastReload: NodeStatusFile.Reload?
     private var failedReloads = 0
     private var restarts = 0
     private var restartFailures: [Int: Int] = [:]
@@ -94,6 +96,7 @@ public final class Master: @unchecked Sendable {
                 self.generationGauge.record(1)
                 return self.config
             }.wait()
+            loop.execute { self.startStatusHeartbeat() }
             logger.info("postern started", metadata: ["role": "\(started.role)", "generation": "1",
                                                       "listeners": "\(started.listeners.map { "\($0.name)@\($0.endpoint)" })",
                                                       "control": "\(started.controlSocket)"])
@@ -440,6 +443,15 @@ public final class Master: @unchecked Sendable {
     /// generation and, once it is ready, drains the previous one. Any failure leaves the running
     /// generation as it was and says why.
     func reload() -> EventLoopFuture<ControlResponse> {
+        reloadNow().map { response in
+            self.lastReload = NodeStatusFile.Reload(time: Date().timeIntervalSince1970, ok: response.ok, message: response.message,
+                                                    errors: response.errors)
+            self.writeStatusFile()
+            return response
+        }
+    }
+
+    private func reloadNow() -> EventLoopFuture<ControlResponse> {
         guard !stopping else { return loop.makeSucceededFuture(ControlResponse(ok: false, message: "the master is stopping")) }
         guard !reloading else { return loop.makeSucceededFuture(ControlResponse(ok: false, message: "a reload is already running")) }
         reloading = true

@@ -108,7 +108,7 @@ P.setdefault("/api/v1/reports/chart.svg", {})["get"] = {
     "security": [{"session": []}, {"token": []}], "parameters": RQ,
     "responses": dict({"200": {"description": "the chart", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}},
                       **{c: ERR for c in ["400", "401", "403", "404", "409", "429"]})}
-op("get", "/api/v1/status", "This node: domains, accounts, queue sizes", "site", 200, ref("Status"))
+op("get", "/api/v1/status", "This node: the master's status (generations, workers, plugins, listeners, reloads) and heartbeat, domains, accounts, queue sizes", "site", 200, ref("Status"))
 op("get", "/api/v1/openapi.json", "This document", "open", 200, {"type": "object"}, tags=["meta"])
 
 S = {
@@ -133,7 +133,9 @@ S = {
  "ACLEntry": {"type": "object", "required": ["identifier", "rights"], "properties": {"identifier": {"type": "string"}, "rights": {"type": "string"}}},
  "QueueEntry": {"type": "object", "required": ["id", "queue", "sender", "size", "arrival", "attempts", "pending"], "properties": {"id": {"type": "string"}, "queue": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"}, "arrival": {"type": "integer"}, "attempts": {"type": "integer"}, "nextAttempt": {"type": "integer"}, "holdReason": {"type": "string"}, "pending": {"type": "array", "items": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}, "lastReply": {"type": "string"}}}}}},
  "AuditEntry": {"type": "object", "required": ["id", "time", "actor", "role", "action", "target", "client", "detail"], "properties": {"id": {"type": "integer"}, "time": {"type": "integer"}, "actor": {"type": "string"}, "role": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"}, "domain": {"type": "string"}, "client": {"type": "string"}, "detail": {"type": "string"}}},
- "Status": {"type": "object", "required": ["node", "pid", "listener", "domains", "accounts", "queue", "time"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"}}},
+ "Status": {"type": "object", "required": ["node", "pid", "listener", "domains", "accounts", "queue", "time", "masterRunning"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"},
+            "master": {"type": "object", "description": "DATA/status.json as the master wrote it: written, interval, status (as `postern ctl status --json`), lastReload"},
+            "masterHeartbeatAge": {"type": "number"}, "masterRunning": {"type": "boolean"}}},
 }
 doc = {"openapi": "3.1.0",
        "info": {"title": "Postern administration API", "version": "1.0.0",

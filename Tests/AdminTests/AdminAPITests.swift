@@ -16,6 +16,8 @@ final class AdminAPITests: XCTestCase {
         var isolation: [String: Any]
         var bulkImport: [String: Any]
         var reports: [String: Any]
+        var statusBefore: [String: Any]
+        var statusAfter: [String: Any]
         var security: [String: Any]
         var fuzz: (status: Int32, output: String)
     }
@@ -114,6 +116,12 @@ final class AdminAPITests: XCTestCase {
         let isolation = try script("isolation")
         let bulkImport = try script("import")
         let reports = try script("reports")
+        settings["expect_generation"] = 1
+        let statusBefore = try script("status")
+        let reload = try rig.server.reload()
+        guard reload.ok else { throw SystemError.message("reload refused: \(reload.message) \(reload.errors)") }
+        settings["expect_generation"] = 2
+        let statusAfter = try script("status")
         let security = try script("security")
         // Schema fuzzing as the site administrator (everything reachable), not revoking its own
         // token or session, within a minute.
@@ -124,7 +132,7 @@ final class AdminAPITests: XCTestCase {
                                   "--max-time", "45", "--workers", "2", "--no-color"], cwd: rig.dir.path)
         print("FIGURES admin API: \((isolation["operations"] as? [Any])?.count ?? 0) operations, \(isolation["exercised"] ?? 0) requests in the isolation test")
         print("FIGURES admin bulk import of \(importRows) rows: dry run \(bulkImport["dry_run_seconds"] ?? "?") s, import \(bulkImport["import_seconds"] ?? "?") s; search \(bulkImport["search_seconds"] ?? "?") s")
-        return Run(rig: rig, ids: ids, isolation: isolation, bulkImport: bulkImport, reports: reports, security: security, fuzz: fuzz)
+        return Run(rig: rig, ids: ids, isolation: isolation, bulkImport: bulkImport, reports: reports, statusBefore: statusBefore, statusAfter: statusAfter, security: security, fuzz: fuzz)
     }
 
     func run() throws -> Run { try XCTUnwrap(Self.run).get() }
@@ -237,6 +245,31 @@ final class AdminAPITests: XCTestCase {
         XCTAssertTrue(svg.hasPrefix("<svg"), svg)
         XCTAssertTrue(svg.contains("received 3"), svg)
         XCTAssertEqual(r["bad_range"] as? Int, 400)
+    }
+
+    /// What the master knows (its status file, written on a heartbeat and after each reload),
+    /// through the API: generation, workers, plugins, listeners, the last reload.
+    func testStatusShowsTheMasterAndTheLastReload() throws {
+        let before = try XCTUnwrap(run().statusBefore["json"] as? [String: Any])
+        XCTAssertEqual(before["masterRunning"] as? Bool, true)
+        XCTAssertLessThan(before["masterHeartbeatAge"] as? Double ?? 99, 30)
+        let master = try XCTUnwrap((before["master"] as? [String: Any])?["status"] as? [String: Any])
+        XCTAssertEqual(master["generation"] as? Int, 1)
+        XCTAssertEqual((master["workers"] as? [[String: Any]])?.count, 1)
+        let plugins = (master["plugins"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        XCTAssertTrue(plugins.contains("admin") && plugins.contains("queue"), "\(plugins)")
+        XCTAssertEqual(Set((master["listeners"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }),
+                       ["submission", "admin", "admin-lan", "admin-lan-tls"])
+        XCTAssertNil((before["master"] as? [String: Any])?["lastReload"])
+        XCTAssertEqual(try run().statusBefore["boss"] as? Int, 403, "site administrators only")
+
+        let after = try XCTUnwrap(run().statusAfter["json"] as? [String: Any])
+        let afterMaster = try XCTUnwrap(after["master"] as? [String: Any])
+        XCTAssertEqual((afterMaster["status"] as? [String: Any])?["generation"] as? Int, 2, "the reload is seen")
+        XCTAssertEqual((afterMaster["status"] as? [String: Any])?["reloads"] as? Int, 1)
+        let reload = try XCTUnwrap(afterMaster["lastReload"] as? [String: Any])
+        XCTAssertEqual(reload["ok"] as? Bool, true)
+        XCTAssertTrue((reload["message"] as? String ?? "").contains("generation 2 serving"), "\(reload)")
     }
 
     func testChangesFromAConsoleSessionNeedItsCSRFToken() throws {

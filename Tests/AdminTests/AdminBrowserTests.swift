@@ -112,6 +112,8 @@ final class AdminBrowserTests: XCTestCase {
             XCTAssertTrue(actions.contains(action), "\(action) in \(actions)")
         }
         XCTAssertEqual(c["status_rows"] as? [String], ["Domains", "Accounts", "Worker", "Listener", "Queue active", "Queue deferred", "Queue hold", "Queue incoming"])
+        XCTAssertTrue((c["master_state"] as? String ?? "").hasPrefix("The master is running"), "\(c["master_state"] ?? "")")
+        XCTAssertTrue((c["status_plugins"] as? [String] ?? []).contains("admin"), "\(c["status_plugins"] ?? "")")
     }
 
     func testTheReportsPageShowsTheChartAndCounts() throws {

@@ -333,6 +333,24 @@ def reports(settings):
     return out
 
 
+# ---- Status ------------------------------------------------------------------------------------
+
+def status(settings):
+    """The node's status as the site administrator reads it, once the master reports
+    settings['expect_generation'] (a reload is seen within a heartbeat)."""
+    import time
+    site = Client("127.0.0.1", settings["port"], token=settings["site_token"])
+    boss = Client("127.0.0.1", settings["port"], token=settings["a_admin_token"])
+    deadline = time.time() + 30
+    while True:
+        r = site.json("GET", "/api/v1/status")
+        generation = ((r["json"] or {}).get("master") or {}).get("status", {}).get("generation")
+        if generation == settings["expect_generation"] or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    return {"status": r["status"], "json": r["json"], "boss": boss.json("GET", "/api/v1/status")["status"]}
+
+
 # ---- Security ----------------------------------------------------------------------------------
 
 def security(settings):
@@ -402,5 +420,5 @@ def security(settings):
 
 if __name__ == "__main__":
     command, settings = sys.argv[1], json.loads(sys.argv[2])
-    result = {"setup": setup, "isolation": isolation, "import": bulk_import, "reports": reports, "security": security}[command](settings)
+    result = {"setup": setup, "isolation": isolation, "import": bulk_import, "reports": reports, "status": status, "security": security}[command](settings)
     print(json.dumps(result))

@@ -251,6 +251,8 @@ def main(settings):
         shot("reports")
         go("#/status", "#status")
         checks["status_rows"] = texts("#status tbody th")
+        checks["master_state"] = find("#master-state").text
+        checks["status_plugins"] = texts("#plugins tbody td:first-child")
         shot("status")
 
         # My account: forwarding.

@@ -14,6 +14,24 @@ extension AdminAPI {
         /// Messages per queue (`incoming`, `active`, `deferred`, `hold`).
         var queue: [String: Int]
         var time: Int64
+        /// What the master last wrote to DATA/status.json (`ctl status`: generation, workers,
+        /// plugins and versions, listeners, reloads, the last reload's outcome), as it wrote it.
+        var master: JSONValue?
+        /// Seconds since the master last wrote it: its heartbeat.
+        var masterHeartbeatAge: Double?
+        /// False when the heartbeat is older than three of its intervals (or there is none).
+        var masterRunning: Bool
+    }
+
+    /// The master's status file and how old it is (nil when it was never written).
+    func masterStatus(now: Double = Date().timeIntervalSince1970) -> (JSONValue, Double, Bool)? {
+        guard let data = FileManager.default.contents(atPath: plugin.context.dataDirectory + "/status.json"),
+              let value = try? JSONDecoder().decode(JSONValue.self, from: data),
+              case .object(let fields) = value, case .number(let written)? = fields["written"] else { return nil }
+        var interval = 10.0
+        if case .number(let n)? = fields["interval"] { interval = n }
+        let age = max(0, now - written)
+        return (value, age, age <= 3 * interval)
     }
 
     func addAuditRoutes(_ router: Router<AdminRequestContext>) {
@@ -33,9 +51,11 @@ extension AdminAPI {
             let accounts = try self.accounts()
             var queue: [String: Int] = ["incoming": 0, "active": 0, "deferred": 0, "hold": 0]
             if let q = self.services.queue { for e in try await q.list() { queue[e.queue, default: 0] += 1 } }
+            let master = self.masterStatus()
             return Self.json(NodeStatus(node: ProcessInfo.processInfo.hostName, pid: getpid(), listener: self.listener.name,
                                         domains: try await accounts.domains().count, accounts: try await accounts.accounts(domain: nil).count,
-                                        queue: queue, time: Int64(Date().timeIntervalSince1970)))
+                                        queue: queue, time: Int64(Date().timeIntervalSince1970),
+                                        master: master?.0, masterHeartbeatAge: master?.1, masterRunning: master?.2 ?? false))
         }
     }
 }

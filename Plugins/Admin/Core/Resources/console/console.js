@@ -356,9 +356,21 @@ pages.audit = async () => {
 
 pages.status = async () => {
   const s = await api("GET", "/status");
+  const m = (s.master || {}).status || {};
+  const reload = (s.master || {}).lastReload;
+  const rows = (list, id, headers, cells) => table(headers, (list || []).map(x => el("tr", {}, cells(x).map(c => el("td", {}, c)))), id);
   return [el("h1", { text: "Status of " + s.node }),
+    el("p", { id: "master-state", class: s.masterRunning ? "" : "error" },
+      s.masterRunning ? "The master is running (heartbeat " + Math.round(s.masterHeartbeatAge) + " s ago)"
+                      : "The master is not answering: its last heartbeat is " + (s.masterHeartbeatAge === undefined ? "missing" : Math.round(s.masterHeartbeatAge) + " s old")),
     table(["", ""], [["Domains", s.domains], ["Accounts", s.accounts], ["Worker", s.pid], ["Listener", s.listener]]
-      .concat(Object.entries(s.queue).map(([k, v]) => ["Queue " + k, v])).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: "num" }, v))), "status")];
+      .concat(Object.entries(s.queue).map(([k, v]) => ["Queue " + k, v])).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: "num" }, v))), "status"),
+    el("h2", { text: "Generation " + (m.generation ?? "?") }),
+    el("p", { id: "reloads" }, (m.reloads ?? 0) + " reloads, " + (m.failedReloads ?? 0) + " refused, " + (m.workerRestarts ?? 0) + " worker restarts. ",
+      reload ? "Last reload " + when(Math.floor(reload.time)) + ": " + reload.message : "No reload since the start."),
+    rows(m.workers, "workers", ["Worker", "Generation", "State", "Sessions", "Up (s)"], w => [w.pid, w.generation, w.state, w.sessions ?? "", Math.round(w.uptimeSeconds)]),
+    el("h2", { text: "Plugins" }), rows(m.plugins, "plugins", ["Plugin", "Version"], p => [p.name, p.version]),
+    el("h2", { text: "Listeners" }), rows(m.listeners, "listeners", ["Name", "Address", "Port", "Protocol", "TLS"], l => [l.name, l.address, l.port, l.plugin, l.tls])];
 };
 
 pages.me = async () => {
