@@ -389,6 +389,14 @@ public final class Master: @unchecked Sendable {
             record.ready = nil
         case .report:
             if let id = message.id, let promise = record.pending.removeValue(forKey: id) { promise.succeed(message) }
+        case .reloadRequest:
+            guard let id = message.id else { return }
+            logger.info("reload asked by worker \(record.pid)")
+            reload().whenSuccess { response in
+                let answer = WorkerRequest(id: id, request: .reloaded,
+                                           reply: HostControlReply(ok: response.ok, message: response.message, errors: response.errors))
+                record.channel?.writeAndFlush(JSONLines.encode(answer), promise: nil)
+            }
         }
     }
 

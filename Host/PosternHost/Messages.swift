@@ -12,9 +12,13 @@ struct WorkerRequest: Codable {
         /// Stop accepting and drain (a reload); answered once no new session can start here, so
         /// the master's "reloaded" means every new connection meets the new generation.
         case drain
+        /// The answer to the worker's `reloadRequest` with the same id.
+        case reloaded
     }
     var id: Int
     var request: Kind
+    /// With `reloaded`: the master's reply.
+    var reply: HostControlReply?
 }
 
 /// worker -> master.
@@ -24,6 +28,8 @@ struct WorkerMessage: Codable {
         case ready
         /// The answer to a `WorkerRequest`.
         case report
+        /// A plugin asks for a reload (the admin console's button): answered by `reloaded`.
+        case reloadRequest
     }
     var event: Event
     var id: Int?

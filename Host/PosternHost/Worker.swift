@@ -60,6 +60,7 @@ public final class Worker: @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
         do {
             let services = HostServices(tls: tls)
+            services.hostControl = hostControl
             let lifecycle = try PluginLifecycle(activating: loaded, config: config, group: group, services: services, logger: logger)
             lock.withLock { plugins = lifecycle }
             // Every plugin is active: background work may start, then listeners accept.
@@ -192,6 +193,8 @@ public final class Worker: @unchecked Sendable {
     }
 
     private var signalSources: [any DispatchSourceSignal] = []
+    /// What its plugins may ask of the master (the admin console's reload button).
+    let hostControl = WorkerHostControl()
 
     private func connectStatusChannel(group: any EventLoopGroup) throws {
         let sessions = self.sessions
@@ -201,6 +204,10 @@ public final class Worker: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLength: 1 << 20)))
                     try channel.pipeline.syncOperations.addHandler(JSONLineHandler<WorkerRequest>(
                         onMessage: { [weak self] request, context in
+                            if request.request == .reloaded {
+                                self?.hostControl.answer(request.id, request.reply ?? HostControlReply(ok: false, message: "the master gave no reply"))
+                                return
+                            }
                             if request.request == .drain {
                                 // Stopping the acceptors waits for their threads: not on the event loop.
                                 let channel = context.channel
@@ -219,12 +226,16 @@ public final class Worker: @unchecked Sendable {
                         onInvalid: { [weak self] why, _ in
                             self?.logger.error("the master sent a status line that is not a worker request: \(why)")
                         },
-                        onClose: { [weak self] in self?.drain(reason: "master went away") }))
+                        onClose: { [weak self] in
+                            self?.hostControl.disconnected()
+                            self?.drain(reason: "master went away")
+                        }))
                 }
             }
             .withConnectedSocket(statusFD)
-            .flatMap { channel in
-                channel.writeAndFlush(JSONLines.encode(WorkerMessage(event: .ready)))
+            .flatMap { [hostControl] channel in
+                hostControl.connected(channel)
+                return channel.writeAndFlush(JSONLines.encode(WorkerMessage(event: .ready)))
             }
             .wait()
     }

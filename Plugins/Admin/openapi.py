@@ -109,6 +109,8 @@ P.setdefault("/api/v1/reports/chart.svg", {})["get"] = {
     "responses": dict({"200": {"description": "the chart", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}},
                       **{c: ERR for c in ["400", "401", "403", "404", "409", "429"]})}
 op("get", "/api/v1/status", "This node: the master's status (generations, workers, plugins, listeners, reloads) and heartbeat, domains, accounts, queue sizes", "site", 200, ref("Status"))
+op("post", "/api/v1/reload", "Reload this node's config, as postern ctl reload does (409 with the reasons when refused; the running generation keeps serving)", "site", 200,
+   {"type": "object", "required": ["ok", "message", "errors"], "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}}, tags=["status"])
 op("get", "/api/v1/openapi.json", "This document", "open", 200, {"type": "object"}, tags=["meta"])
 
 S = {

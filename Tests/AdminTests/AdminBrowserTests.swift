@@ -114,6 +114,7 @@ final class AdminBrowserTests: XCTestCase {
         XCTAssertEqual(c["status_rows"] as? [String], ["Domains", "Accounts", "Worker", "Listener", "Queue active", "Queue deferred", "Queue hold", "Queue incoming"])
         XCTAssertTrue((c["master_state"] as? String ?? "").hasPrefix("The master is running"), "\(c["master_state"] ?? "")")
         XCTAssertTrue((c["status_plugins"] as? [String] ?? []).contains("admin"), "\(c["status_plugins"] ?? "")")
+        XCTAssertTrue((c["reload_flash"] as? String ?? "").hasPrefix("generation 2 serving"), "\(c["reload_flash"] ?? "")")
     }
 
     func testTheReportsPageShowsTheChartAndCounts() throws {

@@ -10,11 +10,18 @@ public final class HostServices: @unchecked Sendable {
     private let lock = NIOLock()
     private var registered: [ProvidedService] = []
     private var complete = false
+    private var control: (any HostControl)?
     /// TLS material of this worker's listeners, and a client context for outbound connections.
     public let tls: any TLSProvider
 
     public init(tls: any TLSProvider) {
         self.tls = tls
+    }
+
+    /// What this process may ask of the master (a worker's; nil in tools and tests).
+    public var hostControl: (any HostControl)? {
+        get { lock.withLock { control } }
+        set { lock.withLock { control = newValue } }
     }
 
     /// Called by the host with each activated plugin's services.
@@ -116,5 +123,24 @@ public final class HostServices: @unchecked Sendable {
     /// The auth service over every registered mechanism and credential backend.
     public var auth: AuthService {
         AuthService(mechanisms: saslMechanisms, backends: credentialBackends.map(\.backend))
+    }
+}
+
+/// What a worker's plugins may ask of the master: the admin console's reload button.
+public protocol HostControl: Sendable {
+    /// Asks the master to reload the config, exactly as `postern ctl reload` does, and answers
+    /// with its reply (a reload that is refused changes nothing).
+    func requestReload() async -> HostControlReply
+}
+
+public struct HostControlReply: Sendable, Codable, Equatable {
+    public var ok: Bool
+    public var message: String
+    public var errors: [String]
+
+    public init(ok: Bool, message: String, errors: [String] = []) {
+        self.ok = ok
+        self.message = message
+        self.errors = errors
     }
 }

@@ -351,6 +351,16 @@ def status(settings):
     return {"status": r["status"], "json": r["json"], "boss": boss.json("GET", "/api/v1/status")["status"]}
 
 
+def reload(settings):
+    """The console's reload button: POST /api/v1/reload as the site administrator (the worker
+    asks its master, which answers when the new generation serves), and as A's administrator."""
+    site = Client("127.0.0.1", settings["port"], token=settings["site_token"])
+    boss = Client("127.0.0.1", settings["port"], token=settings["a_admin_token"])
+    r = site.json("POST", "/api/v1/reload")
+    return {"status": r["status"], "json": r["json"], "boss": boss.json("POST", "/api/v1/reload")["status"],
+            "audit": [e["action"] for e in site.json("GET", "/api/v1/audit?limit=5")["json"]]}
+
+
 # ---- Security ----------------------------------------------------------------------------------
 
 def security(settings):
@@ -420,5 +430,5 @@ def security(settings):
 
 if __name__ == "__main__":
     command, settings = sys.argv[1], json.loads(sys.argv[2])
-    result = {"setup": setup, "isolation": isolation, "import": bulk_import, "reports": reports, "status": status, "security": security}[command](settings)
+    result = {"setup": setup, "isolation": isolation, "import": bulk_import, "reports": reports, "status": status, "reload": reload, "security": security}[command](settings)
     print(json.dumps(result))

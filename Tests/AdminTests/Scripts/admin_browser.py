@@ -253,6 +253,9 @@ def main(settings):
         checks["status_rows"] = texts("#status tbody th")
         checks["master_state"] = find("#master-state").text
         checks["status_plugins"] = texts("#plugins tbody td:first-child")
+        find("#reload").click()
+        accept_confirm()
+        checks["reload_flash"] = flash()
         shot("status")
 
         # My account: forwarding.

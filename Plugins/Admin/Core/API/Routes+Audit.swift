@@ -47,6 +47,18 @@ extension AdminAPI {
             }
             return Self.json(rows)
         }
+        route(router, .post, "/api/v1/reload", .site) { call in
+            guard let control = self.services.hostControl else {
+                throw APIError.unavailable("this process cannot reach its master: run postern ctl reload on the node")
+            }
+            let reply = await control.requestReload()
+            self.audit(call, "node.reload", target: ProcessInfo.processInfo.hostName, domain: nil,
+                       detail: reply.ok ? reply.message : "refused: \(reply.message) \(reply.errors.joined(separator: "; "))")
+            guard reply.ok else {
+                throw APIError.conflict("reload refused, the running generation keeps serving: \(([reply.message] + reply.errors).joined(separator: "; "))")
+            }
+            return Self.json(reply)
+        }
         route(router, .get, "/api/v1/status", .site) { _ in
             let accounts = try self.accounts()
             var queue: [String: Int] = ["incoming": 0, "active": 0, "deferred": 0, "hold": 0]

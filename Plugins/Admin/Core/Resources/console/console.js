@@ -366,6 +366,10 @@ pages.status = async () => {
     table(["", ""], [["Domains", s.domains], ["Accounts", s.accounts], ["Worker", s.pid], ["Listener", s.listener]]
       .concat(Object.entries(s.queue).map(([k, v]) => ["Queue " + k, v])).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: "num" }, v))), "status"),
     el("h2", { text: "Generation " + (m.generation ?? "?") }),
+    el("div", { class: "actions" }, el("button", { type: "button", id: "reload", onclick: async () => {
+      if (!confirm("Reload the configuration of " + s.node + "? Sessions are not dropped; a config that does not load changes nothing.")) return;
+      try { const r = await api("POST", "/reload"); flash(r.message); render(); } catch (e) { flash(e.message, true); }
+    } }, "Reload configuration")),
     el("p", { id: "reloads" }, (m.reloads ?? 0) + " reloads, " + (m.failedReloads ?? 0) + " refused, " + (m.workerRestarts ?? 0) + " worker restarts. ",
       reload ? "Last reload " + when(Math.floor(reload.time)) + ": " + reload.message : "No reload since the start."),
     rows(m.workers, "workers", ["Worker", "Generation", "State", "Sessions", "Up (s)"], w => [w.pid, w.generation, w.state, w.sessions ?? "", Math.round(w.uptimeSeconds)]),
