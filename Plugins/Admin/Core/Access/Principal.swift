@@ -60,18 +60,28 @@ struct Principal: Sendable, Equatable {
     }
 }
 
-/// A queued message as one principal may see it: visible when its sender or one of its pending
-/// recipients is in the principal's domains; a domain administrator sees only the recipients of
-/// their domains unless the sender is theirs (then the message is theirs to manage).
+/// A message as one principal may see it, queued or in a report: visible when its sender or one
+/// of its recipients is in the principal's domains (narrowed to `domain` when given); a domain
+/// administrator sees only the recipients of their domains unless the sender is theirs (then the
+/// message is theirs to manage). The one rule for both the queue and the reports.
 extension Principal {
+    /// The recipients this principal may see of a message from `sender`; nil when it may not see
+    /// the message at all.
+    func visibleRecipients(sender: String?, recipients: [String], within domain: String? = nil) -> [String]? {
+        func inScope(_ address: String?) -> Bool {
+            guard let address, let d = Principal.domain(of: address) else { return false }
+            return sees(domain: d) && (domain == nil || d == domain)
+        }
+        if role == .siteAdmin && domain == nil { return recipients }
+        if inScope(sender) { return recipients }
+        let mine = recipients.filter(inScope)
+        return mine.isEmpty ? nil : mine
+    }
+
     func view(of entry: QueueSummary) -> QueueSummary? {
-        if role == .siteAdmin { return entry }
-        guard role == .domainAdmin else { return nil }
-        if sees(address: entry.sender) { return entry }
-        let mine = entry.pending.filter { sees(address: $0.address) }
-        guard !mine.isEmpty else { return nil }
+        guard let mine = visibleRecipients(sender: entry.sender, recipients: entry.pending.map(\.address)) else { return nil }
         var view = entry
-        view.pending = mine
+        if mine.count != entry.pending.count { view.pending = entry.pending.filter { mine.contains($0.address) } }
         return view
     }
 }

@@ -105,18 +105,13 @@ struct MailReport: Encodable, Equatable {
 
     /// The event as `principal` may see it (filtered to `domain` when given), or nil.
     static func view(_ event: MailEvent, principal: Principal, domain: String?) -> MailEvent? {
-        func inScope(_ address: String?) -> Bool {
-            guard let address, let d = Principal.domain(of: address) else { return false }
-            return principal.sees(domain: d) && (domain == nil || d == domain)
-        }
-        if principal.role == .siteAdmin && domain == nil { return event }
-        if inScope(event.sender) { return event }
         var view = event
         if let recipients = event.recipients {
-            view.recipients = recipients.filter(inScope)
-            return view.recipients!.isEmpty ? nil : view
+            guard let mine = principal.visibleRecipients(sender: event.sender, recipients: recipients, within: domain) else { return nil }
+            view.recipients = mine
+            return view
         }
-        return inScope(event.recipient) ? view : nil
+        return principal.visibleRecipients(sender: event.sender, recipients: event.recipient.map { [$0] } ?? [], within: domain) == nil ? nil : view
     }
 
     /// A reply without what differs from message to message (queue ids, addresses), so that
