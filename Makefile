@@ -52,7 +52,7 @@ interop:         ## interop tests only (minutes): real sockets, real peers and c
 screenshots:     ## write the webmail's and the admin console's screenshots into ./screenshots
 	$(SWIFT) build --build-tests
 	mkdir -p screenshots
-	POSTERN_SCREENSHOTS=$(CURDIR)/screenshots $(SWIFT) test --skip-build --filter '^(WebmailBrowserTests|AdminBrowserTests)\.' 2>&1 | tee .build/test-screenshots.log
+	POSTERN_SCREENSHOTS=$(CURDIR)/screenshots $(SWIFT) test --skip-build --filter '^(WebmailBrowserTests|AdminBrowserTests|AdminNodesTests)\.' 2>&1 | tee .build/test-screenshots.log
 	@ls screenshots/*.png
 
 # `make install` (as root): a release build into $(PREFIX)/lib/postern (the binary, libPluginAPI.so

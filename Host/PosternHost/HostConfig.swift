@@ -82,6 +82,9 @@ public struct ListenerConfig: Sendable, Equatable {
     /// verifies one that is sent against `clientCAFile` (a client that sends none still connects);
     /// SASL EXTERNAL maps a verified one to an account.
     public var requestsClientCertificate: Bool = false
+    /// `client_certificates = "required"`: as "optional", and a client without a valid certificate
+    /// fails the handshake (the admin plugin's node API, which answers consoles only).
+    public var requiresClientCertificate: Bool = false
     /// `client_ca_file`: PEM certificates of the CAs that client certificates must chain to.
     public var clientCAFile: String? = nil
 
@@ -153,8 +156,8 @@ public struct HostConfig: Sendable {
         ConfigField("certificate", .string, help: "PEM certificate chain"),
         ConfigField("key", .string, help: "PEM private key"),
         ConfigField("sni", .array(.table(sniSchema)), default: .array([])),
-        ConfigField("client_certificates", .oneOf(["none", "optional"]), default: .string("none"),
-                    help: "\"optional\": ask for a TLS client certificate and verify it against client_ca_file (for SASL EXTERNAL)"),
+        ConfigField("client_certificates", .oneOf(["none", "optional", "required"]), default: .string("none"),
+                    help: "\"optional\": ask for a TLS client certificate and verify it against client_ca_file (for SASL EXTERNAL); \"required\": refuse clients without one"),
         ConfigField("client_ca_file", .string, help: "PEM CA certificates that client certificates must chain to"),
         ConfigField("options", .anyTable, default: .table([:])),
         ConfigField("backlog", .integer(1...65535), default: .integer(511)),
@@ -269,7 +272,8 @@ public struct HostConfig: Sendable {
                     tls: tls, certificate: l.string("certificate").map(absolute),
                     key: l.string("key").map(absolute), sni: sni, options: options,
                     backlog: l.int("backlog")!, maxConnections: l.int("max_connections")!)
-                listener.requestsClientCertificate = l.string("client_certificates") == "optional"
+                listener.requestsClientCertificate = l.string("client_certificates") != "none"
+                listener.requiresClientCertificate = l.string("client_certificates") == "required"
                 listener.clientCAFile = l.string("client_ca_file").map(absolute)
                 if tls != .none && listener.certificate == nil && listener.key == nil {
                     let pair = Self.selfSignedPair(dataDirectory: dataDirectory)
@@ -372,7 +376,7 @@ public struct HostConfig: Sendable {
                 if let ca = l.clientCAFile {
                     issues += Self.checkCertificate(ca, at: at + ["client_ca_file"])
                 } else {
-                    issues.append(ConfigIssue(keyPath: at + ["client_ca_file"], message: "client_certificates = \"optional\" needs client_ca_file (the CAs that client certificates must chain to)"))
+                    issues.append(ConfigIssue(keyPath: at + ["client_ca_file"], message: "client_certificates needs client_ca_file (the CAs that client certificates must chain to)"))
                 }
             }
             for (j, s) in l.sni.enumerated() {

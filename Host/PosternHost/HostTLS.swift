@@ -20,10 +20,12 @@ public final class HostTLS: TLSProvider, @unchecked Sendable {
             let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             if l.requestsClientCertificate, let ca = l.clientCAFile {
-                // Asked for, verified when sent (a bad one fails the handshake), not required: a
-                // client without one still gets the other SASL mechanisms.
+                // "optional": asked for, verified when sent (a bad one fails the handshake); a
+                // client without one still gets the other SASL mechanisms. "required" (the admin
+                // node API): no valid certificate, no connection. A server checks a client
+                // certificate's chain only: it has no host name to match.
                 configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
-                configuration.certificateVerification = .optionalVerification
+                configuration.certificateVerification = l.requiresClientCertificate ? .noHostnameVerification : .optionalVerification
                 configuration.sendCANameList = true
             }
             if !l.sni.isEmpty {

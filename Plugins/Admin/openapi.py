@@ -23,7 +23,7 @@ def op(method, path, summary, access, ok, okschema=None, params=(), body=None, t
         c = {"application/json": {"schema": okschema}}
         if csv: c["text/csv"] = {"schema": {"type": "string"}}
         r[str(ok)] = {"description": "done", "content": c}
-    for code in ["400", "401", "403", "404", "409", "429"]: r[code] = ERR
+    for code in ["400", "401", "403", "404", "409", "429", "503"]: r[code] = ERR
     o["responses"] = r
     if access != "open": o["security"] = [{"session": []}, {"token": []}]
     P.setdefault(path, {})[method] = o
@@ -74,7 +74,7 @@ P.setdefault("/api/v1/users/import", {})["post"] = {
     "parameters": [q("dryRun", "true: check every row and create nothing"), q("createDomains", "true (site administrators): create the file's domains that do not exist")],
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
     "responses": dict({"200": {"description": "the report", "content": {"application/json": {"schema": ref("ImportReport")}}}},
-                      **{c: ERR for c in ["400", "401", "403", "404", "409", "429"]})}
+                      **{c: ERR for c in ["400", "401", "403", "404", "409", "429", "503"]})}
 op("get", "/api/v1/users/{user}", "One account", "administrators", 200, ref("User"), params=[U])
 op("patch", "/api/v1/users/{user}", "Change an account: suspend or enable, quota (null: no limit), password, level, delegated domains", "administrators", 200, ref("User"), params=[U],
    body={"type": "object", "properties": {"enabled": {"type": "boolean"}, "password": {"type": "string"}, "level": ref("Level"), "quotaBytes": {"type": ["integer", "null"]}, "quotaMessages": {"type": ["integer", "null"]}, "delegatedDomains": {"type": "array", "items": {"type": "string"}}}})
@@ -107,11 +107,25 @@ P.setdefault("/api/v1/reports/chart.svg", {})["get"] = {
     "summary": "The report's buckets as an SVG line chart", "operationId": "getReportsChart", "tags": ["reports"], "x-postern-access": "administrators",
     "security": [{"session": []}, {"token": []}], "parameters": RQ,
     "responses": dict({"200": {"description": "the chart", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}},
-                      **{c: ERR for c in ["400", "401", "403", "404", "409", "429"]})}
+                      **{c: ERR for c in ["400", "401", "403", "404", "409", "429", "503"]})}
 op("get", "/api/v1/status", "This node: the master's status (generations, workers, plugins, listeners, reloads) and heartbeat, domains, accounts, queue sizes", "site", 200, ref("Status"))
 op("post", "/api/v1/reload", "Reload this node's config, as postern ctl reload does (409 with the reasons when refused; the running generation keeps serving)", "site", 200,
    {"type": "object", "required": ["ok", "message", "errors"], "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}}, tags=["status"])
+op("get", "/api/v1/nodes", "The console's nodes, this one first, with what their last heartbeat found (domain administrators: names and whether they answer)", "administrators", 200,
+   {"type": "object", "required": ["total", "offset", "items"], "properties": {"total": {"type": "integer"}, "offset": {"type": "integer"}, "items": {"type": "array", "items": ref("Node")}}},
+   params=TABLE, csv=True)
 op("get", "/api/v1/openapi.json", "This document", "open", 200, {"type": "object"}, tags=["meta"])
+
+# Every call but the console's own session, account and node list may go to another node of the
+# console: ?node=NAME passes it on to that node's node API as the caller (503 node-down when the
+# node does not answer).
+NODE = q("node", "another node of this console (GET /api/v1/nodes): the call is answered by that node, for the caller; reports without it sum every node that answers")
+for path, methods in P.items():
+    if any(path.startswith(p) for p in ["/api/v1/session", "/api/v1/me", "/api/v1/tokens", "/api/v1/nodes", "/api/v1/openapi.json"]): continue
+    for o in methods.values():
+        o.setdefault("parameters", []).append(NODE)
+for path in ["/api/v1/reports", "/api/v1/reports/chart.svg"]:
+    P[path]["get"]["parameters"].append(q("top", "entries in each top list (1 to 100, default 10)", "integer"))
 
 S = {
  "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
@@ -130,12 +144,16 @@ S = {
             "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucketSeconds": {"type": "integer"}, "totals": {"$ref": "#/components/schemas/Counts"},
                            "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "counts"], "properties": {"start": {"type": "integer"}, "counts": {"$ref": "#/components/schemas/Counts"}}}},
                            "listeners": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
-                           **{k: {"$ref": "#/components/schemas/Ranked"} for k in ["topSenders", "topRecipients", "topDestinations", "rejectionReasons", "deferralReasons", "bounceReasons", "quarantineReasons"]}}},
+                           **{k: {"$ref": "#/components/schemas/Ranked"} for k in ["topSenders", "topRecipients", "topDestinations", "rejectionReasons", "deferralReasons", "bounceReasons", "quarantineReasons"]},
+                           "nodes": {"type": "array", "description": "a console's sum over its nodes: whose counts are in it, and why a node's are not",
+                                     "items": {"type": "object", "required": ["name", "included"], "properties": {"name": {"type": "string"}, "included": {"type": "boolean"}, "error": {"type": "string"}}}}}},
  "Mailbox": {"type": "object", "required": ["name", "attributes", "messages", "unseen", "uidValidity", "uidNext"], "properties": {"name": {"type": "string"}, "attributes": {"type": "array", "items": {"type": "string"}}, "messages": {"type": "integer"}, "unseen": {"type": "integer"}, "uidValidity": {"type": "integer"}, "uidNext": {"type": "integer"}}},
  "ACLEntry": {"type": "object", "required": ["identifier", "rights"], "properties": {"identifier": {"type": "string"}, "rights": {"type": "string"}}},
  "QueueEntry": {"type": "object", "required": ["id", "queue", "sender", "size", "arrival", "attempts", "pending"], "properties": {"id": {"type": "string"}, "queue": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"}, "arrival": {"type": "integer"}, "attempts": {"type": "integer"}, "nextAttempt": {"type": "integer"}, "holdReason": {"type": "string"}, "pending": {"type": "array", "items": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}, "lastReply": {"type": "string"}}}}}},
  "AuditEntry": {"type": "object", "required": ["id", "time", "actor", "role", "action", "target", "client", "detail"], "properties": {"id": {"type": "integer"}, "time": {"type": "integer"}, "actor": {"type": "string"}, "role": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"}, "domain": {"type": "string"}, "client": {"type": "string"}, "detail": {"type": "string"}}},
- "Status": {"type": "object", "required": ["node", "pid", "listener", "domains", "accounts", "queue", "time", "masterRunning"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"},
+ "Node": {"type": "object", "required": ["name", "local"], "properties": {"name": {"type": "string"}, "local": {"type": "boolean"}, "url": {"type": "string"}, "up": {"type": "boolean"},
+          "lastSeen": {"type": "integer"}, "lastCheck": {"type": "integer"}, "error": {"type": "string"}, "status": {"$ref": "#/components/schemas/Status"}}},
+ "Status": {"type": "object", "required": ["node", "pid", "listener", "queue", "time", "masterRunning"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"},
             "master": {"type": "object", "description": "DATA/status.json as the master wrote it: written, interval, status (as `postern ctl status --json`), lastReload"},
             "masterHeartbeatAge": {"type": "number"}, "masterRunning": {"type": "boolean"}}},
 }

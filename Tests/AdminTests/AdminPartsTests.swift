@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import PluginAPI
+import PluginCredentials
 @testable import PosternAdminCore
 import PosternTestSupport
 import XCTest
@@ -248,5 +249,76 @@ final class AdminPartsTests: XCTestCase {
         XCTAssertTrue(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "") in \(svg)")
         XCTAssertTrue(svg.contains("2026-12-07 00:00") && svg.contains("2026-12-07 23:00"), svg)
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 6)
+    }
+
+    // MARK: Several nodes
+
+    func testAPrincipalCrossesToANodeWithItsRoleAndDomains() throws {
+        let boss = Principal.of(account("boss@a.example", "domain-admin"), delegated: ["C.example"], via: "session:x")
+        let there = try XCTUnwrap(Principal(forwarded: boss.forwarded, via: "console:c1"))
+        XCTAssertEqual(there.name, "boss@a.example")
+        XCTAssertEqual(there.role, .domainAdmin)
+        XCTAssertEqual(there.domains, ["a.example", "c.example"])
+        XCTAssertEqual(there.via, "console:c1")
+        // Domains only bind a domain administrator; garbage is refused, not guessed at.
+        let site = try XCTUnwrap(Principal(forwarded: Data(#"{"name":"r@a.example","role":"site-admin","domains":["x"]}"#.utf8).base64EncodedString(), via: "c"))
+        XCTAssertEqual(site.domains, [])
+        for bad in ["", "not base64!", Data("{}".utf8).base64EncodedString(), Data(#"{"name":"","role":"site-admin","domains":[]}"#.utf8).base64EncodedString(),
+                    Data(#"{"name":"x","role":"root","domains":[]}"#.utf8).base64EncodedString()] {
+            XCTAssertNil(Principal(forwarded: bad, via: "c"), bad)
+        }
+    }
+
+    func testNodeCertificatesCarryTheirRole() throws {
+        let authority = try NodeCertificates.makeAuthority(siteName: "test")
+        let console = try NodeCertificates.issue(name: "c1", role: .console, hosts: [], authority: authority)
+        let node = try NodeCertificates.issue(name: "mx1", role: .node, hosts: ["mx1.example.org", "192.0.2.1", "::1"], authority: authority)
+        func der(_ pem: String) throws -> [UInt8] { try NIOSSLCertificate(bytes: Array(pem.utf8), format: .pem).toDERBytes() }
+        XCTAssertEqual(NodeCertificates.identity(der: try der(console.certificate))?.role, .console)
+        XCTAssertEqual(NodeCertificates.identity(der: try der(node.certificate))?.name, "mx1")
+        XCTAssertEqual(NodeCertificates.identity(der: try der(node.certificate))?.role, .node)
+        XCTAssertNil(NodeCertificates.identity(der: try der(authority.certificate)), "the CA itself is no node")
+        XCTAssertNil(NodeCertificates.identity(der: [0x30, 0x03, 0x02, 0x01, 0x01]))
+        XCTAssertEqual(try NodeCertificates.describe(pem: node.certificate).hosts, ["mx1.example.org", "192.0.2.1", "::1"])
+        let other = try NodeCertificates.makeAuthority(siteName: "other")
+        XCTAssertThrowsError(try NodeCertificates.issue(name: "x", role: .node, hosts: ["x"],
+                                                        authority: .init(certificate: authority.certificate, key: other.key)))
+    }
+
+    func testTheNodeListIsCheckedWithTheConfig() throws {
+        func settings(_ nodes: [[String: String]], local: String = "c1") throws -> NodeSettings {
+            var values = NodeSettings.fields.reduce(into: [String: ConfigValue]()) { $0[$1.name] = $1.defaultValue }
+            values["node_name"] = .string(local)
+            values["node"] = .array(nodes.map { .table($0.mapValues { ConfigValue.string($0) }) })
+            return try NodeSettings(ConfigSection(values), dataDirectory: "/var/lib/postern")
+        }
+        let good = try settings([["name": "mx1", "url": "https://mx1.example.org:9444"], ["name": "mx2", "url": "https://[::1]:9444/"]])
+        XCTAssertEqual(good.nodes.map(\.host), ["mx1.example.org", "::1"])
+        XCTAssertEqual(good.nodes.map(\.port), [9444, 9444])
+        XCTAssertEqual(good.certificate, "/var/lib/postern/admin/ca/issued/console.pem")
+        for bad in [[["name": "mx1", "url": "http://mx1.example.org:9444"]], [["name": "mx1", "url": "https://mx1.example.org/api"]],
+                    [["name": "c1", "url": "https://c1:9444"]], [["name": "a", "url": "https://a:1"], ["name": "a", "url": "https://b:1"]],
+                    [["name": "a"]]] {
+            XCTAssertThrowsError(try settings(bad), "\(bad)")
+        }
+    }
+
+    func testReportsOfSeveralNodesAddUp() {
+        let site = Principal(name: "r", role: .siteAdmin, domains: [], via: "t")
+        func event(_ kind: MailEvent.Kind, _ time: Int64, _ sender: String, listener: String) -> MailEvent {
+            MailEvent(time: time, kind: kind, listener: listener, sender: sender, recipients: ["x@far.example"])
+        }
+        let one = MailReport(events: [event(.received, 3600, "a@a.example", listener: "mx"), event(.received, 7300, "b@a.example", listener: "mx")],
+                             from: 0, to: 3 * 3600, bucketSeconds: 3600, principal: site, domain: nil)
+        let two = MailReport(events: [event(.received, 3700, "a@a.example", listener: "submission")],
+                             from: 0, to: 3 * 3600, bucketSeconds: 3600, principal: site, domain: nil)
+        let sum = MailReport.combine([("n1", one), ("n2", two)], missing: [.init(name: "n3", included: false, error: "down")],
+                                     from: 0, to: 3 * 3600, bucketSeconds: 3600, top: 10)
+        XCTAssertEqual(sum.totals.received, 3)
+        XCTAssertEqual(sum.buckets.map(\.counts.received), [0, 2, 1])
+        XCTAssertEqual(sum.listeners.keys.sorted(), ["n1/mx", "n2/submission"])
+        XCTAssertEqual(sum.topSenders, [.init(name: "a@a.example", count: 2), .init(name: "b@a.example", count: 1)])
+        XCTAssertEqual(sum.nodes?.map(\.name), ["n1", "n2", "n3"])
+        XCTAssertEqual(sum.nodes?.map(\.included), [true, true, false])
     }
 }

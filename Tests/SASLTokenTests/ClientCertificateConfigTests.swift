@@ -29,11 +29,12 @@ final class ClientCertificateConfigTests: XCTestCase {
     func testOptionalNeedsACAFileAndTLS() {
         let missing = issues(listener("client_certificates = \"optional\""))
         XCTAssertEqual(missing.count, 1, "\(missing)")
-        XCTAssertTrue(missing.first?.hasSuffix("listener[0].client_ca_file: client_certificates = \"optional\" needs client_ca_file (the CAs that client certificates must chain to)") == true, "\(missing)")
+        XCTAssertTrue(missing.first?.hasSuffix("listener[0].client_ca_file: client_certificates needs client_ca_file (the CAs that client certificates must chain to)") == true, "\(missing)")
         let noTLS = issues(listener("client_certificates = \"optional\"\nclient_ca_file = \"/nonexistent/ca.pem\"", tls: "none"))
         XCTAssertTrue(noTLS.contains { $0.contains("client certificates need tls = \"starttls\" or \"implicit\"") }, "\(noTLS)")
         XCTAssertTrue(noTLS.contains { $0.contains("cannot read certificate file /nonexistent/ca.pem") }, "\(noTLS)")
-        XCTAssertFalse(issues(listener("client_certificates = \"required\"")).isEmpty, "only none and optional exist")
+        XCTAssertTrue(issues(listener("client_certificates = \"required\"")).contains { $0.contains("needs client_ca_file") })
+        XCTAssertFalse(issues(listener("client_certificates = \"always\"")).isEmpty, "only none, optional and required exist")
     }
 
     func testGoodConfigurationBuildsAContextThatAsksForCertificates() throws {
@@ -48,5 +49,11 @@ final class ClientCertificateConfigTests: XCTestCase {
         let plain = try HostConfig.parse(source: listener("certificate = \"\(server.cert)\"\nkey = \"\(server.key)\""),
                                          file: dir.path + "/postern.toml").get()
         XCTAssertEqual(plain.listeners.first?.requestsClientCertificate, false, "none by default")
+        XCTAssertEqual(config.listeners.first?.requiresClientCertificate, false, "optional is not required")
+        let required = try HostConfig.parse(source: text.replacingOccurrences(of: "\"optional\"", with: "\"required\""),
+                                            file: dir.path + "/postern.toml").get()
+        XCTAssertEqual(required.listeners.first?.requestsClientCertificate, true)
+        XCTAssertEqual(required.listeners.first?.requiresClientCertificate, true)
+        XCTAssertNotNil(try HostTLS(listeners: required.listeners).serverContext(listener: "imaps"))
     }
 }

@@ -73,7 +73,7 @@ public struct Admin: ParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Manage domains, accounts, quotas and mailboxes (server running or not).",
         subcommands: [Init.self, DomainCommand.self, UserCommand.self, AliasCommand.self, QuotaCommand.self, MailboxCommand.self, MessageCommand.self, ImportCommand.self, Check.self, Backup.self, Restore.self,
-                      AuthCommand.self, DKIMCommand.self])
+                      AuthCommand.self, DKIMCommand.self, CACommand.self])
 
     struct Check: AdminAction {
         static let configuration = CommandConfiguration(abstract: "Check the store's consistency (index, reference counts, files).")

@@ -26,9 +26,11 @@ package enum AdminRegistration {
                     ConfigField("max_login_failures_per_account", .integer(0...100_000), default: .integer(10),
                                 help: "failures against one account (from anywhere) before it is locked for the window; 0: no limit"),
                     ConfigField("login_failure_window", .duration, default: .string("5m")),
-                ]),
+                ] + NodeSettings.fields),
                 protocols: ["admin": AdminOptions.schema]),
-            activate: { context in try AdminPlugin(context: context) })
+            activate: { context in try AdminPlugin(context: context) },
+            // The node list is checked with the config (postern check-config), its files at start.
+            check: { config, dataDirectory in _ = try NodeSettings(config, dataDirectory: dataDirectory) })
     }
 }
 
@@ -48,6 +50,8 @@ struct AdminOptions: Sendable {
                     help: "mark cookies Secure (browsers accept them on https and on http://localhost)"),
         ConfigField("allow_plaintext_on_loopback", .boolean, default: .boolean(true),
                     help: "serve the API over plain HTTP to 127.0.0.1/::1 (never to anyone else: off loopback the listener needs TLS)"),
+        ConfigField("node_api", .boolean, default: .boolean(false),
+                    help: "this listener is the node API a console calls: TLS with client_certificates = \"required\" from the site's CA; it answers console certificates only, for the administrator the console names"),
     ])
 
     var database: String
@@ -58,6 +62,7 @@ struct AdminOptions: Sendable {
     var maxUploadSize: Int
     var secureCookies: Bool
     var allowPlaintextOnLoopback: Bool
+    var nodeAPI: Bool
 
     init(_ section: ConfigSection, dataDirectory: String) {
         let database = section.string("database")!
@@ -69,6 +74,7 @@ struct AdminOptions: Sendable {
         maxUploadSize = section.size("max_upload_size")!
         secureCookies = section.bool("secure_cookies")!
         allowPlaintextOnLoopback = section.bool("allow_plaintext_on_loopback")!
+        nodeAPI = section.bool("node_api")!
     }
 }
 
@@ -80,6 +86,8 @@ final class AdminPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let failedLogins: Counter
     /// The node's event log, which the reports read.
     let events: MailEventLog
+    /// The other nodes this console shows (`[[plugin.admin.node]]`), and their heartbeat.
+    let nodes: NodeMonitor
     private let lock = NIOLock()
     /// One app per listener (its options: database, limits), built on first use.
     private var apps: [String: HostedHTTP<RouterResponder<AdminRequestContext>>] = [:]
@@ -93,7 +101,13 @@ final class AdminPlugin: Plugin, ProtocolService, @unchecked Sendable {
         logins = context.counter("postern_admin_logins_total", dimensions: [("result", "ok")])
         failedLogins = context.counter("postern_admin_logins_total", dimensions: [("result", "failed")])
         events = MailEventLog(dataDirectory: context.dataDirectory)
+        nodes = try NodeMonitor(settings: NodeSettings(context.config, dataDirectory: context.dataDirectory),
+                                group: context.eventLoopGroup, logger: context.logger)
     }
+
+    func start() throws { nodes.start() }
+
+    func shutdown() { nodes.stop() }
 
     var services: [ProvidedService] { [.protocolService(name: "admin", self)] }
 

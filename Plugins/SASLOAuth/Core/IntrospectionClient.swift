@@ -81,88 +81,21 @@ struct IntrospectionClient: Sendable {
 
     /// The endpoint's claims about `token` (`active`, `sub`, `exp`, ...).
     func introspect(_ token: String) async throws -> [String: ClaimValue] {
-        let loop = group.next()
-        let promise = loop.makePromise(of: (HTTPResponseHead, [UInt8]).self)
-        let endpoint = self.endpoint, tls = self.tls
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        let handler = try NIOSSLClientHandler(context: tls, serverHostname: endpoint.host)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
-                }
-            }
-        let channel: any Channel
+        let exchange = HTTPExchange(host: endpoint.host, port: endpoint.port, tls: tls, timeout: timeout)
+        let answer: HTTPExchange.Answer
         do {
-            channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            answer = try await exchange.perform(on: group, method: .POST, target: endpoint.path, headers: [
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+                "Authorization": endpoint.authorization,
+            ], body: Array(IntrospectionEndpoint.body(token: token).utf8))
+        } catch HTTPExchange.Failure.timeout {
+            throw IntrospectionError.timeout
         } catch {
-            promise.fail(error)
             throw IntrospectionError.transport("\(error)")
         }
-        let deadline = loop.scheduleTask(in: timeout) {
-            promise.fail(IntrospectionError.timeout)
-            channel.close(promise: nil)
-        }
-        let body = Array(IntrospectionEndpoint.body(token: token).utf8)
-        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: endpoint.path)
-        head.headers.add(name: "Host", value: endpoint.port == (endpoint.secure ? 443 : 80) ? endpoint.host : "\(endpoint.host):\(endpoint.port)")
-        head.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        head.headers.add(name: "Accept", value: "application/json")
-        head.headers.add(name: "Authorization", value: endpoint.authorization)
-        head.headers.add(name: "Content-Length", value: "\(body.count)")
-        head.headers.add(name: "Connection", value: "close")
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        defer {
-            deadline.cancel()
-            channel.close(promise: nil)
-        }
-        let (response, bytes) = try await promise.futureResult.get()
-        guard response.status.code == 200 else { throw IntrospectionError.status(Int(response.status.code)) }
-        guard let claims = try? JSONDecoder().decode(TokenClaims.self, from: Data(bytes)) else { throw IntrospectionError.notJSON }
+        guard answer.status == 200 else { throw IntrospectionError.status(answer.status) }
+        guard let claims = try? JSONDecoder().decode(TokenClaims.self, from: Data(answer.body)) else { throw IntrospectionError.notJSON }
         return claims.claims
-    }
-}
-
-/// Collects one response (head and body, at most 64 KiB) into a promise.
-// @unchecked Sendable: used on its channel's event loop only
-private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-
-    static let maximumBody = 64 * 1024
-    let promise: EventLoopPromise<(HTTPResponseHead, [UInt8])>
-    private var head: HTTPResponseHead?
-    private var body: [UInt8] = []
-
-    init(promise: EventLoopPromise<(HTTPResponseHead, [UInt8])>) { self.promise = promise }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-        case .body(var buffer):
-            guard body.count + buffer.readableBytes <= Self.maximumBody else {
-                promise.fail(IntrospectionError.transport("answer longer than \(Self.maximumBody) bytes"))
-                context.close(promise: nil)
-                return
-            }
-            body += buffer.readBytes(length: buffer.readableBytes) ?? []
-        case .end:
-            if let head { promise.succeed((head, body)) } else { promise.fail(IntrospectionError.notJSON) }
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(IntrospectionError.transport("\(error)"))
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(IntrospectionError.transport("connection closed before the answer"))
     }
 }

@@ -122,13 +122,15 @@ final class AdminAPI: Sendable {
         addQueueRoutes(router)
         addAuditRoutes(router)
         addReportRoutes(router)
+        addNodeRoutes(router)
         addConsoleRoutes(router)
         return router
     }
 
-    /// Plain HTTP is served to loopback clients only (and only when the listener allows it).
+    /// Plain HTTP is served to loopback clients only (and only when the listener allows it); a
+    /// node API always needs TLS (its callers are known by their certificates).
     func transportAllowed(_ context: AdminRequestContext) -> Bool {
-        listener.tls != .none || (context.clientIsLoopback && options.allowPlaintextOnLoopback)
+        listener.tls != .none || (context.clientIsLoopback && options.allowPlaintextOnLoopback && !options.nodeAPI)
     }
 
     func route(_ router: Router<AdminRequestContext>, _ method: HTTPRequest.Method, _ path: String, _ access: Access,
@@ -141,7 +143,8 @@ final class AdminAPI: Sendable {
                 }
                 var caller: Principal?
                 if access != .open {
-                    let principal = try await self.authenticate(request, context)
+                    let principal = self.options.nodeAPI ? try await self.nodeCaller(request, context)
+                                                          : try await self.authenticate(request, context)
                     switch (access, principal.role) {
                     case (.administrators, .user), (.site, .user): throw APIError.forbidden("administrators only")
                     case (.site, .domainAdmin): throw APIError.forbidden("site administrators only")
@@ -149,7 +152,9 @@ final class AdminAPI: Sendable {
                     }
                     caller = principal
                 }
-                return try await handler(Call(request: request, context: context, caller: caller, maxBody: self.options.maxUploadSize))
+                let call = Call(request: request, context: context, caller: caller, maxBody: self.options.maxUploadSize)
+                if access != .open, let node = self.remoteNode(request) { return try await self.forward(call, to: node) }
+                return try await handler(call)
             } catch let error as APIError {
                 return Self.error(error)
             } catch let error as AccountError {

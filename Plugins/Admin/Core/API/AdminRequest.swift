@@ -29,6 +29,8 @@ enum APIError: Error, Equatable {
     case tooManyRequests(String)
     case insecure
     case unavailable(String)
+    /// A node the console passed the call on to is down or did not answer.
+    case nodeDown(String)
 
     var status: HTTPResponse.Status {
         switch self {
@@ -38,7 +40,7 @@ enum APIError: Error, Equatable {
         case .conflict: return .conflict
         case .unauthorized: return .unauthorized
         case .tooManyRequests: return .tooManyRequests
-        case .unavailable: return .serviceUnavailable
+        case .unavailable, .nodeDown: return .serviceUnavailable
         }
     }
 
@@ -52,13 +54,14 @@ enum APIError: Error, Equatable {
         case .tooManyRequests: return "too-many-requests"
         case .insecure: return "tls-required"
         case .unavailable: return "unavailable"
+        case .nodeDown: return "node-down"
         }
     }
 
     var message: String {
         switch self {
         case .notFound(let kind, let id): return "no \(kind) '\(id)'"
-        case .forbidden(let m), .badRequest(let m), .conflict(let m), .unauthorized(let m), .tooManyRequests(let m), .unavailable(let m):
+        case .forbidden(let m), .badRequest(let m), .conflict(let m), .unauthorized(let m), .tooManyRequests(let m), .unavailable(let m), .nodeDown(let m):
             return m
         case .insecure: return "this API is served over HTTPS only (plain HTTP is accepted from loopback alone): use the listener's https address"
         }

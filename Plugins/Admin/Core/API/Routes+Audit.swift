@@ -9,8 +9,9 @@ extension AdminAPI {
         var node: String
         var pid: Int32
         var listener: String
-        var domains: Int
-        var accounts: Int
+        /// nil on a node without an account store (a gateway).
+        var domains: Int?
+        var accounts: Int?
         /// Messages per queue (`incoming`, `active`, `deferred`, `hold`).
         var queue: [String: Int]
         var time: Int64
@@ -59,15 +60,21 @@ extension AdminAPI {
             }
             return Self.json(reply)
         }
-        route(router, .get, "/api/v1/status", .site) { _ in
-            let accounts = try self.accounts()
-            var queue: [String: Int] = ["incoming": 0, "active": 0, "deferred": 0, "hold": 0]
-            if let q = self.services.queue { for e in try await q.list() { queue[e.queue, default: 0] += 1 } }
-            let master = self.masterStatus()
-            return Self.json(NodeStatus(node: ProcessInfo.processInfo.hostName, pid: getpid(), listener: self.listener.name,
-                                        domains: try await accounts.domains().count, accounts: try await accounts.accounts(domain: nil).count,
-                                        queue: queue, time: Int64(Date().timeIntervalSince1970),
-                                        master: master?.0, masterHeartbeatAge: master?.1, masterRunning: master?.2 ?? false))
+        route(router, .get, "/api/v1/status", .site) { _ in Self.json(try await self.localStatus()) }
+    }
+
+    /// This node's status: the master's status file and heartbeat, domains, accounts, queue sizes.
+    func localStatus() async throws -> NodeStatus {
+        var domains: Int?, accounts: Int?
+        if let store = services.accounts {
+            domains = try await store.domains().count
+            accounts = try await store.accounts(domain: nil).count
         }
+        var queue: [String: Int] = ["incoming": 0, "active": 0, "deferred": 0, "hold": 0]
+        if let q = services.queue { for e in try await q.list() { queue[e.queue, default: 0] += 1 } }
+        let master = masterStatus()
+        return NodeStatus(node: plugin.nodes.settings.localName, pid: getpid(), listener: listener.name, domains: domains, accounts: accounts,
+                          queue: queue, time: Int64(Date().timeIntervalSince1970),
+                          master: master?.0, masterHeartbeatAge: master?.1, masterRunning: master?.2 ?? false)
     }
 }

@@ -85,3 +85,25 @@ extension Principal {
         return view
     }
 }
+
+/// A principal as a console names it to a node (`X-Postern-Principal`): base64 of a JSON object
+/// with the account, its role and its domains. A node takes it only from a console certificate
+/// (`AdminAPI.nodeCaller`), so the console's delegations bound what the node shows.
+extension Principal {
+    private struct Forwarded: Codable {
+        var name: String
+        var role: Role
+        var domains: [String]
+    }
+
+    var forwarded: String {
+        let data = (try? JSONEncoder().encode(Forwarded(name: name, role: role, domains: domains.sorted()))) ?? Data()
+        return data.base64EncodedString()
+    }
+
+    init?(forwarded text: String, via: String) {
+        guard text.utf8.count <= 64 * 1024, let data = Data(base64Encoded: text),
+              let f = try? JSONDecoder().decode(Forwarded.self, from: data), !f.name.isEmpty else { return nil }
+        self.init(name: f.name, role: f.role, domains: f.role == .domainAdmin ? Set(f.domains.map { $0.lowercased() }) : [], via: via)
+    }
+}

@@ -4,8 +4,8 @@ import PluginAPI
 /// Counts over the node's event log (`MailEventLog`): per hour or day, per listener, top senders,
 /// recipients and destination domains, and the reasons for refusals, deferrals and quarantines.
 /// Pure: built from a list of events and the principal whose view it is.
-struct MailReport: Encodable, Equatable {
-    struct Counts: Encodable, Equatable {
+struct MailReport: Codable, Equatable {
+    struct Counts: Codable, Equatable {
         var received = 0
         var quarantined = 0
         var rejected = 0
@@ -24,17 +24,22 @@ struct MailReport: Encodable, Equatable {
             }
         }
 
+        static func + (a: Counts, b: Counts) -> Counts {
+            Counts(received: a.received + b.received, quarantined: a.quarantined + b.quarantined, rejected: a.rejected + b.rejected,
+                   delivered: a.delivered + b.delivered, deferred: a.deferred + b.deferred, bounced: a.bounced + b.bounced)
+        }
+
         static let columns = ["received", "quarantined", "rejected", "delivered", "deferred", "bounced"]
         var values: [Int] { [received, quarantined, rejected, delivered, deferred, bounced] }
     }
 
-    struct Bucket: Encodable, Equatable {
+    struct Bucket: Codable, Equatable {
         /// Seconds since 1970: the start of the hour or day.
         var start: Int64
         var counts: Counts
     }
 
-    struct Ranked: Encodable, Equatable {
+    struct Ranked: Codable, Equatable {
         var name: String
         var count: Int
     }
@@ -52,6 +57,15 @@ struct MailReport: Encodable, Equatable {
     var deferralReasons: [Ranked]
     var bounceReasons: [Ranked]
     var quarantineReasons: [Ranked]
+    /// In a console's report over several nodes: which nodes' counts are in it, and why a node's
+    /// are not (it is down). Absent in a one-node report.
+    var nodes: [NodePart]?
+
+    struct NodePart: Codable, Equatable {
+        var name: String
+        var included: Bool
+        var error: String?
+    }
 
     /// `domain`: only events whose sender or recipients are in it. A domain administrator's report
     /// holds only events that involve their domains, and of a message's recipients only theirs
@@ -91,16 +105,48 @@ struct MailReport: Encodable, Equatable {
         }
         self.buckets = all
         self.listeners = listeners
-        func ranked(_ counts: [String: Int]) -> [Ranked] {
-            counts.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map { Ranked(name: $0.key, count: $0.value) }
+        topSenders = Self.ranked(senders, top: top)
+        topRecipients = Self.ranked(recipients, top: top)
+        topDestinations = Self.ranked(destinations, top: top)
+        rejectionReasons = Self.ranked(rejections, top: top)
+        deferralReasons = Self.ranked(deferrals, top: top)
+        bounceReasons = Self.ranked(bounces, top: top)
+        quarantineReasons = Self.ranked(quarantines, top: top)
+    }
+
+    static func ranked(_ counts: [String: Int], top: Int) -> [Ranked] {
+        counts.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map { Ranked(name: $0.key, count: $0.value) }
+    }
+
+    /// The sum of several nodes' reports over the same range and buckets: counts added bucket by
+    /// bucket, listeners named `node/listener`, top lists re-ranked over the sums (each node sent
+    /// its own top entries, so a name low on every node may be missing from the sum's list).
+    static func combine(_ parts: [(node: String, report: MailReport)], missing: [NodePart], from: Int64, to: Int64,
+                        bucketSeconds: Int64, top: Int) -> MailReport {
+        var combined = MailReport(events: [], from: from, to: to, bucketSeconds: bucketSeconds,
+                                  principal: Principal(name: "", role: .siteAdmin, domains: [], via: ""), domain: nil, top: top)
+        var index: [Int64: Int] = [:]
+        for (i, b) in combined.buckets.enumerated() { index[b.start] = i }
+        func sum(_ lists: [[Ranked]]) -> [Ranked] {
+            var counts: [String: Int] = [:]
+            for list in lists { for r in list { counts[r.name, default: 0] += r.count } }
+            return ranked(counts, top: top)
         }
-        topSenders = ranked(senders)
-        topRecipients = ranked(recipients)
-        topDestinations = ranked(destinations)
-        rejectionReasons = ranked(rejections)
-        deferralReasons = ranked(deferrals)
-        bounceReasons = ranked(bounces)
-        quarantineReasons = ranked(quarantines)
+        for (node, report) in parts {
+            combined.totals = combined.totals + report.totals
+            for b in report.buckets { if let i = index[b.start] { combined.buckets[i].counts = combined.buckets[i].counts + b.counts } }
+            for (listener, counts) in report.listeners { combined.listeners["\(node)/\(listener)"] = counts }
+        }
+        let reports = parts.map(\.report)
+        combined.topSenders = sum(reports.map(\.topSenders))
+        combined.topRecipients = sum(reports.map(\.topRecipients))
+        combined.topDestinations = sum(reports.map(\.topDestinations))
+        combined.rejectionReasons = sum(reports.map(\.rejectionReasons))
+        combined.deferralReasons = sum(reports.map(\.deferralReasons))
+        combined.bounceReasons = sum(reports.map(\.bounceReasons))
+        combined.quarantineReasons = sum(reports.map(\.quarantineReasons))
+        combined.nodes = parts.map { NodePart(name: $0.node, included: true, error: nil) } + missing
+        return combined
     }
 
     /// The event as `principal` may see it (filtered to `domain` when given), or nil.

@@ -141,7 +141,7 @@ async function render() {
   const handler = pages[parts[0]] || pages.users;
   try {
     const content = await handler(parts.slice(1), params);
-    page.replaceChildren(...[content].flat(Infinity));
+    page.replaceChildren(...[content].flat(Infinity).filter(c => c !== null && c !== undefined));
   } catch (err) {
     page.replaceChildren(el("h1", { text: "Cannot show this page" }), el("p", { class: "error", text: err.message }));
   }
@@ -280,42 +280,57 @@ pages.acl = async ([user, mailbox]) => {
     table(["Who", "Rights", ""], rows, "acl"), el("p", {}, el("a", { href: "#/user/" + enc(user) }, "Back to " + user))];
 };
 
+// Another node of the console: "?node=NAME" on every call (the console passes it on), "" for this one.
+function onNode(node) { return node ? "node=" + enc(node) : ""; }
+function withNode(path, node) { return node ? path + (path.includes("?") ? "&" : "?") + onNode(node) : path; }
+
+async function nodeChoice(selected) {
+  const nodes = (await api("GET", "/nodes")).items;
+  if (nodes.length < 2) return null;
+  return el("label", {}, "Node", el("select", { name: "node" }, nodes.map(n =>
+    el("option", { value: n.local ? "" : n.name, selected: (n.local ? "" : n.name) === selected, disabled: n.up === false }, n.name + (n.up === false ? " (down)" : "")))));
+}
+
 pages.queue = async (_, params) => {
+  const node = params.get("node") || "";
   const query = new URLSearchParams();
   for (const k of ["sender", "recipient", "queue", "reason"]) if (params.get(k)) query.set(k, params.get(k));
   const filter = Object.fromEntries(query.entries());
   query.set("limit", "1000");
+  if (node) query.set("node", node);
   const list = await api("GET", "/queue?" + query);
+  const choice = await nodeChoice(node);
   const act = async (id, action) => {
-    try { await api("POST", "/queue/" + enc(id) + "/" + action); flash(action + ": " + id); render(); } catch (e) { flash(e.message, true); }
+    try { await api("POST", withNode("/queue/" + enc(id) + "/" + action, node)); flash(action + ": " + id); render(); } catch (e) { flash(e.message, true); }
   };
   const rows = list.items.map(m => el("tr", { "data-queue-id": m.id },
-    el("td", {}, el("a", { href: "#/message/" + enc(m.id) }, m.id)), el("td", {}, m.queue), el("td", {}, m.sender || "<>"),
+    el("td", {}, el("a", { href: "#/message/" + enc(m.id) + (node ? "?" + onNode(node) : "") }, m.id)), el("td", {}, m.queue), el("td", {}, m.sender || "<>"),
     el("td", {}, m.pending.map(p => p.address).join(", ")), el("td", { class: "wide" }, when(m.arrival)),
     el("td", { class: "wide" }, m.holdReason || (m.pending.find(p => p.lastReply) || {}).lastReply || ""),
     el("td", { class: "actions" }, ["hold", "release", "flush", "requeue", "delete"].map(a =>
       el("button", { type: "button", class: a === "delete" ? "danger" : "secondary", "data-action": a, onclick: () => act(m.id, a) }, a)))));
-  return [el("h1", { text: "Queue" }),
-    form("queue-filter", [field("Sender", { name: "sender", value: filter.sender || "" }), field("Recipient", { name: "recipient", value: filter.recipient || "" }),
+  return [el("h1", { text: node ? "Queue of " + node : "Queue" }),
+    form("queue-filter", [choice, field("Sender", { name: "sender", value: filter.sender || "" }), field("Recipient", { name: "recipient", value: filter.recipient || "" }),
       el("label", {}, "Queue", el("select", { name: "queue" }, ["", "incoming", "active", "deferred", "hold"].map(q => el("option", { value: q, selected: q === (filter.queue || "") }, q || "all")))),
       field("Reason", { name: "reason", value: filter.reason || "" }), el("button", { type: "submit" }, "Filter")],
     async data => { location.hash = "#/queue?" + new URLSearchParams(Object.entries(data).filter(([, v]) => v)); }),
     form("queue-bulk", [el("label", {}, "On all " + list.total + " shown", el("select", { name: "action" }, ["hold", "release", "flush", "requeue", "delete"].map(a => el("option", { value: a }, a)))),
       el("button", { type: "submit" }, "Apply")], async data => {
       if (data.action === "delete" && !confirm("Delete " + list.total + " messages without a bounce?")) return;
-      const r = await api("POST", "/queue/bulk", { action: data.action, filter });
+      const r = await api("POST", withNode("/queue/bulk", node), { action: data.action, filter });
       flash(data.action + ": " + r.done + " of " + r.matched); render();
     }),
     table(["Id", "Queue", "Sender", "Recipients", { text: "Arrived", cls: "wide" }, { text: "Reason", cls: "wide" }, ""], rows, "queue"),
-    el("p", {}, list.total + (list.total === 1 ? " message. " : " messages. "), el("a", { href: "/api/v1/queue?format=csv", download: "queue.csv" }, "Export as CSV"))];
+    el("p", {}, list.total + (list.total === 1 ? " message. " : " messages. "), el("a", { href: withNode("/api/v1/queue?format=csv", node), download: "queue.csv" }, "Export as CSV"))];
 };
 
-pages.message = async ([id]) => {
-  const m = await api("GET", "/queue/" + enc(id));
+pages.message = async ([id], params) => {
+  const node = params.get("node") || "";
+  const m = await api("GET", withNode("/queue/" + enc(id), node));
   return [el("h1", { text: "Queued message " + id }),
     el("p", {}, m.entry.queue + ", " + size(m.entry.size) + ", from " + (m.entry.sender || "<>") + ", " + m.entry.attempts + " attempts, arrived " + when(m.entry.arrival)),
     table(["Recipient", "Last reply"], m.entry.pending.map(p => el("tr", {}, el("td", {}, p.address), el("td", {}, p.lastReply || "")))),
-    el("h2", { text: "Headers" }), el("pre", { id: "headers" }, m.headers), el("p", {}, el("a", { href: "#/queue" }, "Back to the queue"))];
+    el("h2", { text: "Headers" }), el("pre", { id: "headers" }, m.headers), el("p", {}, el("a", { href: "#/queue" + (node ? "?" + onNode(node) : "") }, "Back to the queue"))];
 };
 
 pages.reports = async (_, params) => {
@@ -336,6 +351,9 @@ pages.reports = async (_, params) => {
       el("button", { type: "submit" }, "Show")],
     async data => { location.hash = "#/reports?" + new URLSearchParams(Object.entries(data).filter(([, v]) => v)); }),
     el("img", { id: "report-chart", src: "/api/v1/reports/chart.svg?" + query, alt: "Mail per " + (days > 3 ? "day" : "hour"), width: "800", height: "300", class: "chart" }),
+    r.nodes ? el("p", { id: "report-nodes", class: r.nodes.every(n => n.included) ? "" : "error" },
+      "Sum over " + r.nodes.filter(n => n.included).map(n => n.name).join(", ") + ".",
+      r.nodes.filter(n => !n.included).map(n => " Not counted: " + n.name + " (" + (n.error || "no answer") + ").")) : null,
     table(columns.map(c => ({ text: c, cls: "num" })), [el("tr", { id: "report-totals" }, columns.map(c => el("td", { class: "num", "data-count": c }, r.totals[c])))], "totals"),
     el("h2", { text: "By listener" }),
     table(["Listener"].concat(columns.map(c => ({ text: c, cls: "num" }))), Object.entries(r.listeners).map(([name, counts]) =>
@@ -354,8 +372,26 @@ pages.audit = async () => {
     el("p", {}, el("a", { href: "/api/v1/audit?format=csv&limit=10000", download: "audit.csv" }, "Export as CSV"))];
 };
 
-pages.status = async () => {
-  const s = await api("GET", "/status");
+pages.nodes = async () => {
+  const nodes = (await api("GET", "/nodes")).items;
+  const site = state.me.role === "site-admin";
+  const rows = nodes.map(n => {
+    const st = n.status || {};
+    const queue = st.queue ? Object.entries(st.queue).map(([k, v]) => k + " " + v).join(", ") : "";
+    return el("tr", { "data-node": n.name, class: n.up === false ? "down" : "" },
+      el("td", {}, site ? el("a", { href: "#/status" + (n.local ? "" : "?" + onNode(n.name)) }, n.name) : n.name),
+      el("td", { "data-state": n.up === false ? "down" : n.up ? "up" : "unknown" }, n.up === false ? "down" : n.up ? "up" : "not checked yet"),
+      el("td", {}, when(n.lastSeen)), site ? el("td", {}, queue) : null, site ? el("td", {}, n.error || (n.local ? "this node" : n.url || "")) : null,
+      el("td", {}, el("a", { href: "#/queue" + (n.local ? "" : "?" + onNode(n.name)) }, "queue")));
+  });
+  return [el("h1", { text: "Nodes" }),
+    table(["Node", "State", "Last seen"].concat(site ? ["Queue", "Address or error"] : []).concat([""]), rows, "nodes"),
+    el("p", {}, "Each node's status is fetched every heartbeat; a node that does not answer shows as down and the reports sum the others.")];
+};
+
+pages.status = async (_, params) => {
+  const node = params.get("node") || "";
+  const s = await api("GET", withNode("/status", node));
   const m = (s.master || {}).status || {};
   const reload = (s.master || {}).lastReload;
   const rows = (list, id, headers, cells) => table(headers, (list || []).map(x => el("tr", {}, cells(x).map(c => el("td", {}, c)))), id);
@@ -363,12 +399,12 @@ pages.status = async () => {
     el("p", { id: "master-state", class: s.masterRunning ? "" : "error" },
       s.masterRunning ? "The master is running (heartbeat " + Math.round(s.masterHeartbeatAge) + " s ago)"
                       : "The master is not answering: its last heartbeat is " + (s.masterHeartbeatAge === undefined ? "missing" : Math.round(s.masterHeartbeatAge) + " s old")),
-    table(["", ""], [["Domains", s.domains], ["Accounts", s.accounts], ["Worker", s.pid], ["Listener", s.listener]]
+    table(["", ""], [["Domains", s.domains ?? "no store"], ["Accounts", s.accounts ?? "no store"], ["Worker", s.pid], ["Listener", s.listener]]
       .concat(Object.entries(s.queue).map(([k, v]) => ["Queue " + k, v])).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", { class: "num" }, v))), "status"),
     el("h2", { text: "Generation " + (m.generation ?? "?") }),
     el("div", { class: "actions" }, el("button", { type: "button", id: "reload", onclick: async () => {
       if (!confirm("Reload the configuration of " + s.node + "? Sessions are not dropped; a config that does not load changes nothing.")) return;
-      try { const r = await api("POST", "/reload"); flash(r.message); render(); } catch (e) { flash(e.message, true); }
+      try { const r = await api("POST", withNode("/reload", node)); flash(r.message); render(); } catch (e) { flash(e.message, true); }
     } }, "Reload configuration")),
     el("p", { id: "reloads" }, (m.reloads ?? 0) + " reloads, " + (m.failedReloads ?? 0) + " refused, " + (m.workerRestarts ?? 0) + " worker restarts. ",
       reload ? "Last reload " + when(Math.floor(reload.time)) + ": " + reload.message : "No reload since the start."),
