@@ -434,6 +434,8 @@ public final class Master: @unchecked Sendable {
         let delay = min(30.0, 0.05 * pow(2, Double(failures)))
         restarts += 1
         restartCounter.increment()
+        // The console's alert on restarting workers reads the count from the status file.
+        writeStatusFile()
         let gen = generation
         logger.info("restarting worker", metadata: ["index": "\(index)", "delay": "\(delay)s"])
         loop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) {

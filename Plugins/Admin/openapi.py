@@ -111,6 +111,10 @@ P.setdefault("/api/v1/reports/chart.svg", {})["get"] = {
 op("get", "/api/v1/status", "This node: the master's status (generations, workers, plugins, listeners, reloads) and heartbeat, domains, accounts, queue sizes", "site", 200, ref("Status"))
 op("post", "/api/v1/reload", "Reload this node's config, as postern ctl reload does (409 with the reasons when refused; the running generation keeps serving)", "site", 200,
    {"type": "object", "required": ["ok", "message", "errors"], "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}}, tags=["status"])
+op("get", "/api/v1/alerts", "This node's alerts: those that hold now and their history (format=csv: the history)", "site", 200,
+   {"type": "object", "required": ["active", "history", "mailedTo"], "properties": {"checked": {"type": "integer"}, "active": {"type": "array", "items": ref("Alert")},
+    "history": {"type": "array", "items": {"type": "object", "required": ["kind", "message", "since"], "properties": {"kind": {"type": "string"}, "message": {"type": "string"}, "since": {"type": "integer"}, "ended": {"type": "integer"}}}},
+    "mailedTo": {"type": "array", "items": {"type": "string"}}}}, params=[q("format", "csv: the history as CSV")], tags=["status"], csv=True)
 op("get", "/api/v1/nodes", "The console's nodes, this one first, with what their last heartbeat found (domain administrators: names and whether they answer)", "administrators", 200,
    {"type": "object", "required": ["total", "offset", "items"], "properties": {"total": {"type": "integer"}, "offset": {"type": "integer"}, "items": {"type": "array", "items": ref("Node")}}},
    params=TABLE, csv=True)
@@ -153,9 +157,10 @@ S = {
  "AuditEntry": {"type": "object", "required": ["id", "time", "actor", "role", "action", "target", "client", "detail"], "properties": {"id": {"type": "integer"}, "time": {"type": "integer"}, "actor": {"type": "string"}, "role": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"}, "domain": {"type": "string"}, "client": {"type": "string"}, "detail": {"type": "string"}}},
  "Node": {"type": "object", "required": ["name", "local"], "properties": {"name": {"type": "string"}, "local": {"type": "boolean"}, "url": {"type": "string"}, "up": {"type": "boolean"},
           "lastSeen": {"type": "integer"}, "lastCheck": {"type": "integer"}, "error": {"type": "string"}, "status": {"$ref": "#/components/schemas/Status"}}},
- "Status": {"type": "object", "required": ["node", "pid", "listener", "queue", "time", "masterRunning"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"},
+ "Status": {"type": "object", "required": ["node", "pid", "listener", "queue", "time", "masterRunning", "alerts"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"},
             "master": {"type": "object", "description": "DATA/status.json as the master wrote it: written, interval, status (as `postern ctl status --json`), lastReload"},
-            "masterHeartbeatAge": {"type": "number"}, "masterRunning": {"type": "boolean"}}},
+            "masterHeartbeatAge": {"type": "number"}, "masterRunning": {"type": "boolean"}, "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
+ "Alert": {"type": "object", "required": ["kind", "message", "since"], "properties": {"kind": {"type": "string", "enum": ["queue-size", "deferred-ratio", "worker-restarts", "disk-space", "master-down"]}, "message": {"type": "string"}, "since": {"type": "integer"}}},
 }
 doc = {"openapi": "3.1.0",
        "info": {"title": "Postern administration API", "version": "1.0.0",

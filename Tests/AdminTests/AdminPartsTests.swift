@@ -321,4 +321,51 @@ final class AdminPartsTests: XCTestCase {
         XCTAssertEqual(sum.nodes?.map(\.name), ["n1", "n2", "n3"])
         XCTAssertEqual(sum.nodes?.map(\.included), [true, true, false])
     }
+
+    // MARK: Alerts
+
+    func alertSettings(_ values: [String: ConfigValue]) -> AlertSettings {
+        var all = AlertSettings.fields.reduce(into: [String: ConfigValue]()) { $0[$1.name] = $1.defaultValue }
+        for (k, v) in values { all[k] = v }
+        return AlertSettings(ConfigSection(all), hostName: "mx.example")
+    }
+
+    func testAlertThresholds() {
+        let s = alertSettings(["alert_queue_size": .integer(10), "alert_deferred_percent": .integer(50), "alert_min_attempts": .integer(4),
+                               "alert_worker_restarts": .integer(3), "alert_disk_free_percent": .integer(10)])
+        XCTAssertEqual(s.sender, "postmaster@mx.example")
+        XCTAssertEqual(s.window, 3600)
+        func kinds(_ o: NodeObservation) -> [String] { AlertRules.evaluate(o, s, node: "n").map(\.kind) }
+        XCTAssertEqual(kinds(NodeObservation(queued: 10, delivered: 1, deferred: 1, workerRestarts: 2, diskFreePercent: 10, masterRunning: true)), [],
+                       "every value at its threshold: no alert")
+        XCTAssertEqual(kinds(NodeObservation(queued: 11, delivered: 1, deferred: 3, workerRestarts: 3, diskFreePercent: 9.9, masterRunning: false)),
+                       ["queue-size", "deferred-ratio", "worker-restarts", "disk-space", "master-down"])
+        XCTAssertEqual(kinds(NodeObservation(queued: nil, deferred: 3, workerRestarts: nil, diskFreePercent: nil, masterRunning: nil)), [],
+                       "three attempts are under alert_min_attempts; what was not measured raises nothing")
+        let off = alertSettings(["alert_queue_size": .integer(0), "alert_deferred_percent": .integer(0), "alert_worker_restarts": .integer(0),
+                                 "alert_disk_free_percent": .integer(0)])
+        XCTAssertEqual(AlertRules.evaluate(NodeObservation(queued: 1_000_000, deferred: 100, workerRestarts: 100, diskFreePercent: 0), off, node: "n").count, 0)
+    }
+
+    func testAlertsStartOnceAndEnd() {
+        var state = AlertState()
+        var step = state.next(holding: [("queue-size", "q 11")], now: 100)
+        XCTAssertEqual(step.started.map(\.kind), ["queue-size"])
+        state = step.state
+        step = state.next(holding: [("queue-size", "q 12"), ("disk-space", "d")], now: 160)
+        XCTAssertEqual(step.started.map(\.kind), ["disk-space"], "an alert that holds on is not started again")
+        XCTAssertEqual(step.state.active.first { $0.kind == "queue-size" }?.since, 100)
+        XCTAssertEqual(step.state.active.first { $0.kind == "queue-size" }?.message, "q 12", "its message says what holds now")
+        state = step.state
+        step = state.next(holding: [("disk-space", "d")], now: 220)
+        XCTAssertEqual(step.ended.map(\.kind), ["queue-size"])
+        XCTAssertEqual(step.state.history.first { $0.kind == "queue-size" }?.ended, 220)
+        XCTAssertNil(step.state.history.first { $0.kind == "disk-space" }?.ended)
+
+        var restarts = AlertState()
+        XCTAssertEqual(restarts.restarts(count: 5, now: 0, window: 100), 0)
+        XCTAssertEqual(restarts.restarts(count: 7, now: 50, window: 100), 2)
+        XCTAssertEqual(restarts.restarts(count: 8, now: 120, window: 100), 1, "the restarts before the window are forgotten")
+        XCTAssertEqual(restarts.restarts(count: 0, now: 130, window: 100), 0, "the master restarted: its count starts over")
+    }
 }

@@ -26,7 +26,7 @@ package enum AdminRegistration {
                     ConfigField("max_login_failures_per_account", .integer(0...100_000), default: .integer(10),
                                 help: "failures against one account (from anywhere) before it is locked for the window; 0: no limit"),
                     ConfigField("login_failure_window", .duration, default: .string("5m")),
-                ] + NodeSettings.fields),
+                ] + NodeSettings.fields + AlertSettings.fields),
                 protocols: ["admin": AdminOptions.schema]),
             activate: { context in try AdminPlugin(context: context) },
             // The node list is checked with the config (postern check-config), its files at start.
@@ -88,6 +88,8 @@ final class AdminPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let events: MailEventLog
     /// The other nodes this console shows (`[[plugin.admin.node]]`), and their heartbeat.
     let nodes: NodeMonitor
+    /// This node's checks against the alert thresholds, and the alert mail.
+    let alerts: AlertMonitor
     private let lock = NIOLock()
     /// One app per listener (its options: database, limits), built on first use.
     private var apps: [String: HostedHTTP<RouterResponder<AdminRequestContext>>] = [:]
@@ -101,13 +103,21 @@ final class AdminPlugin: Plugin, ProtocolService, @unchecked Sendable {
         logins = context.counter("postern_admin_logins_total", dimensions: [("result", "ok")])
         failedLogins = context.counter("postern_admin_logins_total", dimensions: [("result", "failed")])
         events = MailEventLog(dataDirectory: context.dataDirectory)
-        nodes = try NodeMonitor(settings: NodeSettings(context.config, dataDirectory: context.dataDirectory),
-                                group: context.eventLoopGroup, logger: context.logger)
+        let nodeSettings = try NodeSettings(context.config, dataDirectory: context.dataDirectory)
+        nodes = try NodeMonitor(settings: nodeSettings, group: context.eventLoopGroup, logger: context.logger)
+        alerts = AlertMonitor(settings: AlertSettings(context.config, hostName: ProcessInfo.processInfo.hostName), context: context,
+                              events: events, node: nodeSettings.localName)
     }
 
-    func start() throws { nodes.start() }
+    func start() throws {
+        nodes.start()
+        alerts.start()
+    }
 
-    func shutdown() { nodes.stop() }
+    func shutdown() {
+        nodes.stop()
+        alerts.stop()
+    }
 
     var services: [ProvidedService] { [.protocolService(name: "admin", self)] }
 

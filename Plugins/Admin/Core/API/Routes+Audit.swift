@@ -22,17 +22,8 @@ extension AdminAPI {
         var masterHeartbeatAge: Double?
         /// False when the heartbeat is older than three of its intervals (or there is none).
         var masterRunning: Bool
-    }
-
-    /// The master's status file and how old it is (nil when it was never written).
-    func masterStatus(now: Double = Date().timeIntervalSince1970) -> (JSONValue, Double, Bool)? {
-        guard let data = FileManager.default.contents(atPath: plugin.context.dataDirectory + "/status.json"),
-              let value = try? JSONDecoder().decode(JSONValue.self, from: data),
-              case .object(let fields) = value, case .number(let written)? = fields["written"] else { return nil }
-        var interval = 10.0
-        if case .number(let n)? = fields["interval"] { interval = n }
-        let age = max(0, now - written)
-        return (value, age, age <= 3 * interval)
+        /// The alerts that hold now (`GET /api/v1/alerts` has their history).
+        var alerts: [Alert]
     }
 
     func addAuditRoutes(_ router: Router<AdminRequestContext>) {
@@ -61,6 +52,23 @@ extension AdminAPI {
             return Self.json(reply)
         }
         route(router, .get, "/api/v1/status", .site) { _ in Self.json(try await self.localStatus()) }
+        route(router, .get, "/api/v1/alerts", .site) { call in
+            struct Alerts: Encodable {
+                var checked: Int64?
+                var active: [Alert]
+                var history: [AlertState.Past]
+                var mailedTo: [String]
+            }
+            let state = AlertState.read(dataDirectory: self.plugin.context.dataDirectory)
+            let history = state?.history ?? []
+            if call.query("format") == "csv" {
+                return try self.table(call, history, columns: ["kind", "since", "ended", "message"]) {
+                    [$0.kind, "\($0.since)", $0.ended.map { "\($0)" } ?? "", $0.message]
+                }
+            }
+            return Self.json(Alerts(checked: state?.checked, active: state?.active ?? [], history: history,
+                                    mailedTo: self.plugin.alerts.settings.recipients))
+        }
     }
 
     /// This node's status: the master's status file and heartbeat, domains, accounts, queue sizes.
@@ -72,9 +80,10 @@ extension AdminAPI {
         }
         var queue: [String: Int] = ["incoming": 0, "active": 0, "deferred": 0, "hold": 0]
         if let q = services.queue { for e in try await q.list() { queue[e.queue, default: 0] += 1 } }
-        let master = masterStatus()
+        let master = MasterStatusFile.read(dataDirectory: plugin.context.dataDirectory)
         return NodeStatus(node: plugin.nodes.settings.localName, pid: getpid(), listener: listener.name, domains: domains, accounts: accounts,
                           queue: queue, time: Int64(Date().timeIntervalSince1970),
-                          master: master?.0, masterHeartbeatAge: master?.1, masterRunning: master?.2 ?? false)
+                          master: master?.value, masterHeartbeatAge: master?.age, masterRunning: master?.running ?? false,
+                          alerts: AlertState.read(dataDirectory: plugin.context.dataDirectory)?.active ?? [])
     }
 }

@@ -381,11 +381,12 @@ pages.nodes = async () => {
     return el("tr", { "data-node": n.name, class: n.up === false ? "down" : "" },
       el("td", {}, site ? el("a", { href: "#/status" + (n.local ? "" : "?" + onNode(n.name)) }, n.name) : n.name),
       el("td", { "data-state": n.up === false ? "down" : n.up ? "up" : "unknown" }, n.up === false ? "down" : n.up ? "up" : "not checked yet"),
-      el("td", {}, when(n.lastSeen)), site ? el("td", {}, queue) : null, site ? el("td", {}, n.error || (n.local ? "this node" : n.url || "")) : null,
+      el("td", {}, when(n.lastSeen)), site ? el("td", {}, queue) : null,
+      site ? el("td", { "data-alerts": (st.alerts || []).length }, (st.alerts || []).map(a => el("div", { class: "error" }, a.message))) : null, site ? el("td", {}, n.error || (n.local ? "this node" : n.url || "")) : null,
       el("td", {}, el("a", { href: "#/queue" + (n.local ? "" : "?" + onNode(n.name)) }, "queue")));
   });
   return [el("h1", { text: "Nodes" }),
-    table(["Node", "State", "Last seen"].concat(site ? ["Queue", "Address or error"] : []).concat([""]), rows, "nodes"),
+    table(["Node", "State", "Last seen"].concat(site ? ["Queue", "Alerts", "Address or error"] : []).concat([""]), rows, "nodes"),
     el("p", {}, "Each node's status is fetched every heartbeat; a node that does not answer shows as down and the reports sum the others.")];
 };
 
@@ -395,7 +396,11 @@ pages.status = async (_, params) => {
   const m = (s.master || {}).status || {};
   const reload = (s.master || {}).lastReload;
   const rows = (list, id, headers, cells) => table(headers, (list || []).map(x => el("tr", {}, cells(x).map(c => el("td", {}, c)))), id);
+  const alerts = await api("GET", withNode("/alerts", node));
   return [el("h1", { text: "Status of " + s.node }),
+    el("div", { id: "alerts" }, alerts.active.length === 0 ? el("p", {}, "No alert holds" + (alerts.checked ? " (checked " + when(alerts.checked) + ")." : "."))
+      : alerts.active.map(a => el("p", { class: "error alert", "data-alert": a.kind }, "Alert since " + when(a.since) + ": " + a.message)),
+      el("p", {}, alerts.mailedTo.length ? "Alerts are mailed to " + alerts.mailedTo.join(", ") + "." : "Alerts are not mailed (alert_to is empty).")),
     el("p", { id: "master-state", class: s.masterRunning ? "" : "error" },
       s.masterRunning ? "The master is running (heartbeat " + Math.round(s.masterHeartbeatAge) + " s ago)"
                       : "The master is not answering: its last heartbeat is " + (s.masterHeartbeatAge === undefined ? "missing" : Math.round(s.masterHeartbeatAge) + " s old")),
@@ -410,6 +415,7 @@ pages.status = async (_, params) => {
       reload ? "Last reload " + when(Math.floor(reload.time)) + ": " + reload.message : "No reload since the start."),
     rows(m.workers, "workers", ["Worker", "Generation", "State", "Sessions", "Up (s)"], w => [w.pid, w.generation, w.state, w.sessions ?? "", Math.round(w.uptimeSeconds)]),
     el("h2", { text: "Plugins" }), rows(m.plugins, "plugins", ["Plugin", "Version"], p => [p.name, p.version]),
+    el("h2", { text: "Past alerts" }), rows(alerts.history.slice(0, 20), "alert-history", ["Since", "Ended", "Alert"], a => [when(a.since), a.ended ? when(a.ended) : "holds", a.message]),
     el("h2", { text: "Listeners" }), rows(m.listeners, "listeners", ["Name", "Address", "Port", "Protocol", "TLS"], l => [l.name, l.address, l.port, l.plugin, l.tls])];
 };
 
