@@ -83,6 +83,12 @@ final class AdminBrowserTests: XCTestCase {
         XCTAssertEqual(c["level_flash"] as? String, "Level set")
         XCTAssertEqual(c["delegated_flash"] as? String, "Domains delegated")
         XCTAssertTrue((c["mailboxes"] as? [String] ?? []).contains("Shared"))
+        XCTAssertEqual(c["rename_flash"] as? String, "Renamed Shared to Team")
+        let renamed = c["mailboxes_after_rename"] as? [String] ?? []
+        XCTAssertTrue(renamed.contains("Team") && !renamed.contains("Shared"), "\(renamed)")
+        XCTAssertEqual(c["team_subscribed_before"] as? Bool, true, "a folder made in the console is subscribed (doveadm mailbox create -s)")
+        XCTAssertEqual(c["unsubscribe_flash"] as? String, "Unsubscribed from Team")
+        XCTAssertEqual(c["team_subscribed_after"] as? Bool, false)
         XCTAssertEqual(c["acl_rights"] as? String, "lrs")
         XCTAssertEqual(c["acl_after_remove"] as? [String], ["carol@c.example"], "the owner's own entry stays")
         XCTAssertEqual(c["forwarding_flash"] as? String, "Forwarding saved")
@@ -107,7 +113,7 @@ final class AdminBrowserTests: XCTestCase {
     func testAuditAndStatusPages() throws {
         let c = try checks()
         let actions = c["audit_actions"] as? [String] ?? []
-        for action in ["domain.create", "alias.set", "alias.delete", "user.create", "user.change", "mailbox.create", "acl.set", "acl.delete",
+        for action in ["domain.create", "alias.set", "alias.delete", "user.create", "user.change", "mailbox.create", "acl.set", "acl.delete", "mailbox.rename", "mailbox.unsubscribe",
                        "queue.hold", "queue.release", "queue.delete", "queue.bulk.hold"] {
             XCTAssertTrue(actions.contains(action), "\(action) in \(actions)")
         }

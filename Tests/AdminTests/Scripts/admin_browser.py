@@ -203,6 +203,21 @@ def main(settings):
         flash()
         wait.until(lambda d: "anyone" not in rows_with("acl", "data-identifier"))
         checks["acl_after_remove"] = rows_with("acl", "data-identifier")
+        # Folder properties: rename it (a prompt asks the new name), then unsubscribe the account.
+        go("#/user/carol%40c.example", "#mailboxes")
+        row("mailboxes", "data-mailbox", "Shared").find_element(By.CSS_SELECTOR, "[data-rename]").click()
+        wait.until(lambda d: _alert(d))
+        driver.switch_to.alert.send_keys("Team")
+        driver.switch_to.alert.accept()
+        checks["rename_flash"] = flash()
+        wait.until(lambda d: "Team" in rows_with("mailboxes", "data-mailbox"))
+        checks["mailboxes_after_rename"] = rows_with("mailboxes", "data-mailbox")
+        box = row("mailboxes", "data-mailbox", "Team").find_element(By.CSS_SELECTOR, "[data-subscribe]")
+        checks["team_subscribed_before"] = box.is_selected()
+        box.click()
+        checks["unsubscribe_flash"] = flash()
+        wait.until(lambda d: not row("mailboxes", "data-mailbox", "Team").find_element(By.CSS_SELECTOR, "[data-subscribe]").is_selected())
+        checks["team_subscribed_after"] = row("mailboxes", "data-mailbox", "Team").find_element(By.CSS_SELECTOR, "[data-subscribe]").is_selected()
 
         # The queue: each action on one message, a message's headers, a bulk action on a filter.
         go("#/queue", "#queue")

@@ -230,9 +230,18 @@ pages.user = async ([name]) => {
   const boxes = await api("GET", "/users/" + enc(name) + "/mailboxes?limit=10000");
   const reload = msg => { flash(msg); render(); };
   const patch = async (body, msg) => { await api("PATCH", "/users/" + enc(name), body); reload(msg); };
+  const folder = async (m, body, msg) => {
+    try { await api("PATCH", "/users/" + enc(name) + "/mailboxes/" + enc(m.name), body); reload(msg); } catch (e) { flash(e.message, true); }
+  };
   const mailboxRows = boxes.items.map(m => el("tr", { "data-mailbox": m.name }, el("td", {}, m.name), el("td", {}, m.attributes.join(" ")),
     el("td", { class: "num" }, m.messages), el("td", { class: "num" }, m.unseen),
-    el("td", {}, el("a", { href: "#/acl/" + enc(name) + "/" + enc(m.name) }, "rights"))));
+    el("td", {}, el("input", { type: "checkbox", checked: m.subscribed, "aria-label": "subscribed to " + m.name, "data-subscribe": m.name,
+      onchange: e => folder(m, { subscribed: e.target.checked }, (e.target.checked ? "Subscribed to " : "Unsubscribed from ") + m.name) })),
+    el("td", { class: "actions" }, el("a", { href: "#/acl/" + enc(name) + "/" + enc(m.name) }, "rights"),
+      m.name.toUpperCase() === "INBOX" ? null : el("button", { type: "button", class: "secondary", "data-rename": m.name, onclick: () => {
+        const to = prompt("New name for " + m.name, m.name);
+        if (to && to !== m.name) folder(m, { name: to }, "Renamed " + m.name + " to " + to);
+      } }, "rename"))));
   const percent = u.quotaBytes ? Math.min(100, Math.round(100 * u.bytesUsed / u.quotaBytes)) : 0;
   return [el("h1", { text: "Account " + u.name }),
     el("p", {}, el("span", { class: u.enabled ? "pill" : "pill off", id: "user-state" }, u.enabled ? "active" : "suspended"), " ", u.level,
@@ -261,7 +270,7 @@ pages.user = async ([name]) => {
     form("add-mailbox", [field("New folder", { name: "name", required: true }), el("button", { type: "submit" }, "Create folder")], async data => {
       await api("POST", "/users/" + enc(name) + "/mailboxes", { name: data.name }); reload("Folder created");
     }),
-    table(["Folder", "Kind", { text: "Messages", cls: "num" }, { text: "Unseen", cls: "num" }, ""], mailboxRows, "mailboxes")];
+    table(["Folder", "Kind", { text: "Messages", cls: "num" }, { text: "Unseen", cls: "num" }, "Subscribed", ""], mailboxRows, "mailboxes")];
 };
 
 pages.acl = async ([user, mailbox]) => {
