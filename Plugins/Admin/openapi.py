@@ -71,10 +71,14 @@ op("post", "/api/v1/users", "Create an account (with its standard folders)", "ad
 P.setdefault("/api/v1/users/import", {})["post"] = {
     "summary": "Create accounts in bulk from a CSV or HR export (columns email, password or hash, quota, admin; or a Dovecot passwd-file): every bad row is reported by its line, the others are created; dryRun=true creates nothing",
     "operationId": "postUsersImport", "tags": ["users"], "x-postern-access": "administrators", "security": [{"session": []}, {"token": []}],
-    "parameters": [q("dryRun", "true: check every row and create nothing"), q("createDomains", "true (site administrators): create the file's domains that do not exist")],
+    "parameters": [q("dryRun", "true: check every row and create nothing"), q("createDomains", "true (site administrators): create the file's domains that do not exist"),
+                   q("background", "true: answer 202 with a job at once (its progress: GET /api/v1/jobs/ID, which holds the report when done)")],
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
-    "responses": dict({"200": {"description": "the report", "content": {"application/json": {"schema": ref("ImportReport")}}}},
+    "responses": dict({"200": {"description": "the report", "content": {"application/json": {"schema": ref("ImportReport")}}},
+                       "202": {"description": "the import runs in the background", "content": {"application/json": {"schema": ref("Job")}}}},
                       **{c: ERR for c in ["400", "401", "403", "404", "409", "429", "503"]})}
+op("get", "/api/v1/jobs/{id}", "A background job of the caller's (a bulk import): its progress, and its report once done", "anyone", 200, ref("Job"),
+   params=[param("id", "job-id", "a job id")], tags=["users"])
 op("get", "/api/v1/users/{user}", "One account", "administrators", 200, ref("User"), params=[U])
 op("patch", "/api/v1/users/{user}", "Change an account: suspend or enable, quota (null: no limit), password, level, delegated domains", "administrators", 200, ref("User"), params=[U],
    body={"type": "object", "properties": {"enabled": {"type": "boolean"}, "password": {"type": "string"}, "level": ref("Level"), "quotaBytes": {"type": ["integer", "null"]}, "quotaMessages": {"type": ["integer", "null"]}, "delegatedDomains": {"type": "array", "items": {"type": "string"}}}})
@@ -163,6 +167,7 @@ S = {
  "Status": {"type": "object", "required": ["node", "pid", "listener", "queue", "time", "masterRunning", "alerts"], "properties": {"node": {"type": "string"}, "pid": {"type": "integer"}, "listener": {"type": "string"}, "domains": {"type": "integer"}, "accounts": {"type": "integer"}, "queue": {"type": "object", "additionalProperties": {"type": "integer"}}, "time": {"type": "integer"},
             "master": {"type": "object", "description": "DATA/status.json as the master wrote it: written, interval, status (as `postern ctl status --json`), lastReload"},
             "masterHeartbeatAge": {"type": "number"}, "masterRunning": {"type": "boolean"}, "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}}},
+ "Job": {"type": "object", "required": ["id", "owner", "kind", "state", "done", "total", "created", "updated"], "properties": {"id": {"type": "string"}, "owner": {"type": "string"}, "kind": {"type": "string"}, "state": {"type": "string", "enum": ["running", "done", "failed"]}, "done": {"type": "integer"}, "total": {"type": "integer"}, "result": {"$ref": "#/components/schemas/ImportReport"}, "error": {"type": "string"}, "created": {"type": "integer"}, "updated": {"type": "integer"}}},
  "Alert": {"type": "object", "required": ["kind", "message", "since"], "properties": {"kind": {"type": "string", "enum": ["queue-size", "deferred-ratio", "worker-restarts", "disk-space", "master-down"]}, "message": {"type": "string"}, "since": {"type": "integer"}}},
 }
 doc = {"openapi": "3.1.0",

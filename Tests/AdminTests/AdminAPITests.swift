@@ -106,14 +106,17 @@ final class AdminAPITests: XCTestCase {
         let b: [String: String] = [
             "domain": "b.example", "user": "bob@b.example", "alias": "sales@b.example", "catch-all": "@b.example", "mailbox": "Projects",
             "acl-identifier": "anyone", "queue-id": ids["queue_id"] as! String, "token-id": ids["b_token_id"] as! String,
+            "job-id": ids["b_job_id"] as! String,
         ]
         settings["b_ids"] = b
         settings["ghost_in_b"] = ["domain": "b.example", "user": "nobody@b.example", "alias": "nosuch@b.example", "catch-all": "@b.example",
                                   "mailbox": "NoSuchFolder", "acl-identifier": "nobody@b.example",
-                                  "queue-id": String(repeating: "0", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh"]
+                                  "queue-id": String(repeating: "0", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh",
+                                  "job-id": "ghostghostghostg"]
         settings["ghost_domain"] = ["domain": "ghost.example", "user": "nobody@ghost.example", "alias": "sales@ghost.example",
                                     "catch-all": "@ghost.example", "mailbox": "NoSuchFolder", "acl-identifier": "nobody@ghost.example",
-                                    "queue-id": String(repeating: "1", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh"]
+                                    "queue-id": String(repeating: "1", count: (ids["queue_id"] as! String).count), "token-id": "ghostghostgh",
+                                    "job-id": "ghostghostghostg"]
         let isolation = try script("isolation")
         let bulkImport = try script("import")
         let reports = try script("reports")
@@ -126,12 +129,22 @@ final class AdminAPITests: XCTestCase {
         // Schema fuzzing as the site administrator (everything reachable), not revoking its own
         // token or session, within a minute.
         let st = try Build.tool("st")
-        let fuzz = Build.run(st, ["run", "http://127.0.0.1:\(admin)/api/v1/openapi.json", "-H", "Authorization: Bearer \(ids["site_token"] as! String)",
-                                  "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
-                                  "--exclude-operation-id", "deleteTokensId", "--exclude-operation-id", "deleteSession",
-                                  // A reload per generated case would measure reloads, not the API (the suite's own test reloads once).
-                                  "--exclude-operation-id", "postReload",
-                                  "--max-time", "45", "--workers", "2", "--no-color"], cwd: rig.dir.path)
+        func schemathesis() -> (status: Int32, output: String) {
+            Build.run(st, ["run", "http://127.0.0.1:\(admin)/api/v1/openapi.json", "-H", "Authorization: Bearer \(ids["site_token"] as! String)",
+                           "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance",
+                           "--exclude-operation-id", "deleteTokensId", "--exclude-operation-id", "deleteSession",
+                           // A reload per generated case would measure reloads, not the API (the suite's own test reloads once).
+                           "--exclude-operation-id", "postReload",
+                           "--max-time", "45", "--workers", "2", "--no-color"], cwd: rig.dir.path)
+        }
+        var fuzz = schemathesis()
+        // Schemathesis 4.x sometimes fails inside its own generator (a "Runtime Error" such as
+        // Python's "AST constructor recursion depth mismatch" while describing a strategy), which
+        // says nothing about the API: one more run then. A check that failed is never retried.
+        if fuzz.status != 0 && fuzz.output.contains("Runtime Error") && !fuzz.output.contains("FAILURES") {
+            print("schemathesis failed inside itself; running it again:\n\(fuzz.output.suffix(1500))")
+            fuzz = schemathesis()
+        }
         print("FIGURES admin API: \((isolation["operations"] as? [Any])?.count ?? 0) operations, \(isolation["exercised"] ?? 0) requests in the isolation test")
         print("FIGURES admin bulk import of \(importRows) rows: dry run \(bulkImport["dry_run_seconds"] ?? "?") s, import \(bulkImport["import_seconds"] ?? "?") s; search \(bulkImport["search_seconds"] ?? "?") s")
         return Run(rig: rig, ids: ids, isolation: isolation, bulkImport: bulkImport, reports: reports, statusBefore: statusBefore, statusAfter: statusAfter, reload: reload, security: security, fuzz: fuzz)
@@ -199,6 +212,17 @@ final class AdminAPITests: XCTestCase {
                 XCTAssertTrue(reason.contains(bad[line] ?? "?"), "\(key) line \(line): \(reason), expected \(bad[line] ?? "")")
             }
         }
+        // The import ran as a job whose progress went up batch by batch to the total.
+        XCTAssertEqual(r["import_status"] as? Int, 202)
+        let progress = try XCTUnwrap(r["progress"] as? [Int])
+        XCTAssertTrue(progress.contains { $0 > 0 && $0 < Self.importRows - 12 }, "a step between none and all: \(progress)")
+        XCTAssertEqual(progress, progress.sorted(), "progress never goes back")
+        let job = try XCTUnwrap(r["job"] as? [String: Any])
+        XCTAssertEqual(job["state"] as? String, "done")
+        XCTAssertEqual(job["done"] as? Int, job["total"] as? Int)
+        XCTAssertEqual(job["owner"] as? String, "boss@a.example")
+        XCTAssertEqual(r["job_for_another"] as? Int, 404, "someone else's job does not exist for them")
+        XCTAssertEqual(r["job_for_site"] as? Int, 200)
         XCTAssertEqual(r["after_dry_run"] as? Int, 0, "a dry run creates nothing")
         XCTAssertEqual(r["after_import"] as? Int, Self.importRows - 12, "every good row")
         XCTAssertEqual(r["in_b"] as? Int, 404, "nothing was created in the domain A's administrator cannot see")

@@ -67,7 +67,7 @@ final class AdminBrowserTests: XCTestCase {
         XCTAssertEqual(c["alias_targets"] as? String, "someone@a.example, other@remote.example")
         XCTAssertEqual(c["aliases_after_remove"] as? [String], ["@c.example"])
         XCTAssertEqual(c["delete_domain_flash"] as? String, "Domain c.example deleted")
-        XCTAssertEqual(c["domains_after_delete"] as? [String], ["a.example", "b.example"])
+        XCTAssertEqual(c["domains_after_delete"] as? [String], ["a.example", "b.example", "imported.example"], "c.example gone; imported.example came with the bulk import")
     }
 
     func testAccountTasks() throws {
@@ -89,6 +89,13 @@ final class AdminBrowserTests: XCTestCase {
         XCTAssertEqual(c["team_subscribed_before"] as? Bool, true, "a folder made in the console is subscribed (doveadm mailbox create -s)")
         XCTAssertEqual(c["unsubscribe_flash"] as? String, "Unsubscribed from Team")
         XCTAssertEqual(c["team_subscribed_after"] as? Bool, false)
+        XCTAssertEqual(c["import_dry_run"] as? String, "1198 accounts would be created, 2 rows refused. New domains: imported.example.")
+        XCTAssertEqual(c["import_dry_run_lines"] as? [String], ["301", "701"])
+        XCTAssertEqual(c["import_summary"] as? String, "1198 accounts created, 2 rows refused. New domains: imported.example.")
+        XCTAssertEqual(c["import_lines"] as? [String], ["301", "701"])
+        let statuses = c["import_statuses"] as? [String] ?? []
+        XCTAssertTrue(statuses.contains { $0.hasPrefix("Created ") && $0.hasSuffix(" accounts...") }, "the progress was shown: \(statuses)")
+        XCTAssertEqual(c["import_progress_full"] as? Bool, true)
         XCTAssertEqual(c["acl_rights"] as? String, "lrs")
         XCTAssertEqual(c["acl_after_remove"] as? [String], ["carol@c.example"], "the owner's own entry stays")
         XCTAssertEqual(c["forwarding_flash"] as? String, "Forwarding saved")
@@ -113,7 +120,7 @@ final class AdminBrowserTests: XCTestCase {
     func testAuditAndStatusPages() throws {
         let c = try checks()
         let actions = c["audit_actions"] as? [String] ?? []
-        for action in ["domain.create", "alias.set", "alias.delete", "user.create", "user.change", "mailbox.create", "acl.set", "acl.delete", "mailbox.rename", "mailbox.unsubscribe",
+        for action in ["domain.create", "alias.set", "alias.delete", "user.create", "user.change", "mailbox.create", "acl.set", "acl.delete", "mailbox.rename", "mailbox.unsubscribe", "user.import",
                        "queue.hold", "queue.release", "queue.delete", "queue.bulk.hold"] {
             XCTAssertTrue(actions.contains(action), "\(action) in \(actions)")
         }
@@ -143,7 +150,7 @@ final class AdminBrowserTests: XCTestCase {
     func testScreenshotsAndNoScriptErrors() throws {
         let result = try XCTUnwrap(Self.run).get().result
         let shots = result["screenshots"] as? [String] ?? []
-        XCTAssertEqual(shots.count, 20, "\(shots)")
+        XCTAssertEqual(shots.count, 22, "\(shots)")
         for path in shots {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             XCTAssertGreaterThan(size ?? 0, 5_000, path)

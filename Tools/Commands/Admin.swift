@@ -326,7 +326,13 @@ public struct Admin: ParsableCommand {
                     throw ExitCode(1)
                 }
                 let createDomains = self.createDomains
-                let report = try runAdmin(options) { try await UserImport.run(plan, on: try $0.accounts(), createDomains: createDomains) }
+                // On a terminal, a counter on stderr while the accounts are created.
+                let counter: (@Sendable (Int, Int) async -> Void)? = isatty(2) == 0 ? nil : { @Sendable done, total in
+                    FileHandle.standardError.write(Data("\rcreated \(done) of \(total) accounts\(done == total ? "\n" : "")".utf8))
+                }
+                let report = try runAdmin(options) {
+                    try await UserImport.run(plan, on: try $0.accounts(), createDomains: createDomains, batchSize: 1000, progress: counter)
+                }
                 // One write: ten thousand refusals should not mean ten thousand system calls.
                 let lines = report.refused.map(\.description) + [report.summary]
                 FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))

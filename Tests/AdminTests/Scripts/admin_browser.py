@@ -219,6 +219,35 @@ def main(settings):
         wait.until(lambda d: not row("mailboxes", "data-mailbox", "Team").find_element(By.CSS_SELECTOR, "[data-subscribe]").is_selected())
         checks["team_subscribed_after"] = row("mailboxes", "data-mailbox", "Team").find_element(By.CSS_SELECTOR, "[data-subscribe]").is_selected()
 
+        # Bulk creation from a file: the dry run lists the bad rows by line, the import shows its
+        # progress and the same report.
+        import tempfile
+        rows = ["email,password,quota"] + ["imported%04d@imported.example,Pass-word-%d,10M" % (i, i) for i in range(1200)]
+        rows[300] = "not-an-address,Pass-word-1,"
+        rows[700] = "carol@c.example,Pass-word-1,"
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            f.write("\r\n".join(rows) + "\r\n")
+        go("#/users", "#import-link").click()
+        settle()
+        find("#import-file").send_keys(f.name)
+        find("#import-form [name=createDomains]").click()
+        find("#import-check").click()
+        checks["import_dry_run"] = wait.until(lambda d: d.find_element(By.ID, "import-summary").text)
+        checks["import_dry_run_lines"] = rows_with("import-refused", "data-line")
+        driver.execute_script("""
+            window.importStatuses = [];
+            new MutationObserver(() => window.importStatuses.push(document.getElementById('import-status').textContent))
+              .observe(document.getElementById('import-status'), { childList: true, characterData: true, subtree: true });""")
+        find("#import-run").click()
+        wait.until(lambda d: d.find_element(By.ID, "import-status").text.startswith("Imported"))
+        checks["import_summary"] = find("#import-summary").text
+        checks["import_lines"] = rows_with("import-refused", "data-line")
+        checks["import_statuses"] = driver.execute_script("return window.importStatuses")
+        checks["import_progress_full"] = driver.execute_script(
+            "const p = document.getElementById('import-progress'); return !p.hidden && p.value === p.max")
+        shot("import")
+        os.unlink(f.name)
+
         # The queue: each action on one message, a message's headers, a bulk action on a filter.
         go("#/queue", "#queue")
         ids = rows_with("queue", "data-queue-id")

@@ -163,6 +163,14 @@ public enum UserImport {
     /// Creates the planned accounts through the store's batch method. With `createDomains`, the
     /// file's domains that do not exist yet are created first; without, their rows are refused.
     public static func run(_ plan: Plan, on store: any AccountStore, createDomains: Bool) async throws -> Report {
+        try await run(plan, on: store, createDomains: createDomains, batchSize: Int.max, progress: nil)
+    }
+
+    /// As `run(_:on:createDomains:)`, creating `batchSize` accounts per store call and telling
+    /// `progress` the rows done and the rows in all after each batch (a console's progress bar,
+    /// the command line's counter).
+    public static func run(_ plan: Plan, on store: any AccountStore, createDomains: Bool, batchSize: Int,
+                           progress: (@Sendable (_ done: Int, _ total: Int) async -> Void)?) async throws -> Report {
         var refused = plan.refused
         var rows = plan.rows
         if createDomains {
@@ -181,7 +189,15 @@ public enum UserImport {
                 return false
             }
         }
-        let results = try await store.createAccounts(rows.map(\.account))
+        var results: [Result<AccountInfo, AccountError>] = []
+        results.reserveCapacity(rows.count)
+        var start = 0
+        repeat {
+            let end = start + min(max(1, batchSize), rows.count - start)
+            results += try await store.createAccounts(rows[start..<end].map(\.account))
+            start = end
+            await progress?(start, rows.count)
+        } while start < rows.count
         var imported = 0
         for (row, result) in zip(rows, results) {
             switch result {

@@ -203,19 +203,51 @@ extension AdminAPI {
             } catch let error as UserImport.FileError {
                 throw APIError.badRequest(error.description)
             }
-            let report = try await self.importAccounts(plan, call: call, dryRun: dryRun, createDomains: createDomains)
-            // An import that created nothing changed nothing (the report said why to the caller).
-            if !dryRun && (report.imported > 0 || !report.newDomains.isEmpty) {
-                self.audit(call, "user.import", target: "\(report.imported) account(s)",
-                           domain: call.principal.role == .siteAdmin ? nil : call.principal.domains.sorted().first,
-                           detail: "imported \(report.imported), refused \(report.refused.count)"
-                               + (report.newDomains.isEmpty ? "" : "; new domains \(report.newDomains.joined(separator: " "))"))
+            // A long import runs in the background: the answer is the job, whose progress
+            // GET /api/v1/jobs/ID tells until it holds the report.
+            if call.query("background") == "true" && !dryRun {
+                let job = try self.database.createJob(owner: call.principal.name, kind: "user.import", total: plan.rows.count)
+                Task {
+                    do {
+                        let report = try await self.importAccounts(plan, call: call, dryRun: false, createDomains: createDomains) { done, total in
+                            try? self.database.progressJob(job.id, done: done, total: total)
+                        }
+                        self.auditImport(call, report)
+                        try self.database.finishJob(job.id, result: report, error: nil)
+                    } catch {
+                        self.logger.error("admin import failed", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                        try? self.database.finishJob(job.id, result: "", error: "the import failed: \(error)")
+                    }
+                }
+                var response = Self.json(job, status: .accepted)
+                response.headers[.location] = "/api/v1/jobs/\(job.id)"
+                return response
             }
+            let report = try await self.importAccounts(plan, call: call, dryRun: dryRun, createDomains: createDomains)
+            if !dryRun { self.auditImport(call, report) }
             return Self.json(report)
+        }
+        route(router, .get, "/api/v1/jobs/{id}", .anyone) { call in
+            let id = try call.parameter("id")
+            // Someone else's job reads as one that does not exist (a site administrator sees all).
+            guard let job = try self.database.job(id), job.owner == call.principal.name || call.principal.role == .siteAdmin else {
+                throw APIError.notFound(kind: "job", id: id)
+            }
+            return Self.json(job)
         }
     }
 
-    private func importAccounts(_ plan: UserImport.Plan, call: Call, dryRun: Bool, createDomains: Bool) async throws -> ImportReport {
+    /// An import that created nothing changed nothing (the report said why to the caller).
+    private func auditImport(_ call: Call, _ report: ImportReport) {
+        guard report.imported > 0 || !report.newDomains.isEmpty else { return }
+        audit(call, "user.import", target: "\(report.imported) account(s)",
+              domain: call.principal.role == .siteAdmin ? nil : call.principal.domains.sorted().first,
+              detail: "imported \(report.imported), refused \(report.refused.count)"
+                  + (report.newDomains.isEmpty ? "" : "; new domains \(report.newDomains.joined(separator: " "))"))
+    }
+
+    private func importAccounts(_ plan: UserImport.Plan, call: Call, dryRun: Bool, createDomains: Bool,
+                                progress: (@Sendable (Int, Int) async -> Void)? = nil) async throws -> ImportReport {
         let accounts = try self.accounts()
         let existing = Set(try await accounts.domains())
         var refused = plan.refused
@@ -249,7 +281,7 @@ extension AdminAPI {
             }
         } else {
             let report = try await UserImport.run(UserImport.Plan(rows: rows, refused: [], domains: newDomains), on: accounts,
-                                                  createDomains: createDomains)
+                                                  createDomains: createDomains, batchSize: 500, progress: progress)
             imported = report.imported
             refused += report.refused
         }

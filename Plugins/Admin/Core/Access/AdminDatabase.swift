@@ -76,6 +76,9 @@ final class AdminDatabase: Sendable {
                     id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
                     action TEXT NOT NULL, target TEXT NOT NULL, domain TEXT, client TEXT NOT NULL, detail TEXT NOT NULL);
                 CREATE INDEX IF NOT EXISTS audit_domain ON audit(domain, id);
+                CREATE TABLE IF NOT EXISTS admin_job (
+                    id TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL, done INTEGER NOT NULL,
+                    total INTEGER NOT NULL, result TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);
                 """)
         }
         chmod(path, 0o600)

@@ -220,9 +220,62 @@ pages.users = async (_, params) => {
   const pager = el("p", {}, list.total + (list.total === 1 ? " account. " : " accounts. "),
     offset > 0 ? el("a", { href: "#/users?" + new URLSearchParams({ domain, q, offset: String(Math.max(0, offset - 100)) }) }, "Previous") : null, " ",
     offset + 100 < list.total ? el("a", { href: "#/users?" + new URLSearchParams({ domain, q, offset: String(offset + 100) }) }, "Next") : null, " ",
-    el("a", { href: "/api/v1/users?format=csv" + (domain ? "&domain=" + enc(domain) : ""), download: "accounts.csv" }, "Export as CSV"));
+    el("a", { href: "/api/v1/users?format=csv" + (domain ? "&domain=" + enc(domain) : ""), download: "accounts.csv" }, "Export as CSV"), " ",
+    el("a", { href: "#/import", id: "import-link" }, "Import accounts from a file"));
   return [el("h1", { text: "Accounts" }), search, create,
     table(["Account", "State", "Level", { text: "Used / quota", cls: "num wide" }, { text: "Messages", cls: "num wide" }], rows, "users"), pager];
+};
+
+// Bulk creation: a CSV or HR export (email, password or hash, quota, admin) or a passwd-file;
+// "Check" is the dry run, "Import" runs in the background with a progress bar.
+pages.import = async () => {
+  const site = state.me.role === "site-admin";
+  const progress = el("progress", { id: "import-progress", max: "1", value: "0", hidden: true });
+  const status = el("p", { id: "import-status", role: "status" });
+  const result = el("div", { id: "import-result" });
+  const report = (r, dryRun) => {
+    result.replaceChildren(
+      el("p", { id: "import-summary" }, (dryRun ? r.imported + " accounts would be created" : r.imported + " accounts created") + ", "
+        + r.refused.length + (r.refused.length === 1 ? " row refused." : " rows refused.")
+        + (r.newDomains.length ? " New domains: " + r.newDomains.join(", ") + "." : "")),
+      r.refused.length ? table([{ text: "Line", cls: "num" }, "Why it was refused"],
+        r.refused.map(x => el("tr", { "data-line": x.line }, el("td", { class: "num" }, x.line), el("td", {}, x.reason))), "import-refused") : null);
+  };
+  const send = async (form, dryRun) => {
+    const file = form.elements.file.files[0];
+    if (!file) throw new Error("choose a file first");
+    const query = new URLSearchParams(dryRun ? { dryRun: "true" } : { background: "true" });
+    if (form.elements.createDomains && form.elements.createDomains.checked) query.set("createDomains", "true");
+    result.replaceChildren();
+    status.textContent = dryRun ? "Checking " + file.name + "..." : "Sending " + file.name + "...";
+    const r = await fetch("/api/v1/users/import?" + query, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "text/csv", "X-CSRF-Token": state.csrf || "" }, body: await file.text() });
+    const data = await r.json().catch(() => ({ message: "the server answered " + r.status }));
+    if (!r.ok) throw new Error(data.message || ("error " + r.status));
+    if (dryRun) { status.textContent = "Checked " + file.name + ": nothing was created."; report(data, true); return; }
+    // The job's progress until it holds the report.
+    progress.hidden = false;
+    let job = data;
+    while (job.state === "running") {
+      progress.max = String(Math.max(1, job.total));
+      progress.value = String(job.done);
+      status.textContent = "Created " + job.done + " of " + job.total + " accounts...";
+      await new Promise(done => setTimeout(done, 300));
+      job = await api("GET", "/jobs/" + enc(job.id));
+    }
+    progress.value = progress.max;
+    if (job.state !== "done") throw new Error(job.error || "the import failed");
+    status.textContent = "Imported " + file.name + ".";
+    report(job.result, false);
+  };
+  const f = el("form", { class: "inline", id: "import-form", onsubmit: e => e.preventDefault() },
+    el("label", {}, "File (CSV: email, password or hash, quota, admin; or a passwd-file)",
+      el("input", { type: "file", name: "file", id: "import-file", accept: ".csv,.txt,text/csv,text/plain", required: true })),
+    site ? el("label", {}, el("input", { type: "checkbox", name: "createDomains" }), " create missing domains") : null,
+    el("button", { type: "button", class: "secondary", id: "import-check", onclick: () => send(f, true).catch(e => { status.textContent = ""; flash(e.message, true); }) }, "Check"),
+    el("button", { type: "button", id: "import-run", onclick: () => send(f, false).catch(e => { status.textContent = ""; flash(e.message, true); }) }, "Import"));
+  return [el("h1", { text: "Import accounts" }), f, progress, status, result,
+    el("p", {}, "Every refused row is listed with its line; the other rows are created. ", el("a", { href: "#/users" }, "Back to the accounts"))];
 };
 
 pages.user = async ([name]) => {
