@@ -155,6 +155,7 @@ S = {
             "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}, "bucketSeconds": {"type": "integer"}, "totals": {"$ref": "#/components/schemas/Counts"},
                            "buckets": {"type": "array", "items": {"type": "object", "required": ["start", "counts"], "properties": {"start": {"type": "integer"}, "counts": {"$ref": "#/components/schemas/Counts"}}}},
                            "listeners": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
+                           "filters": {"type": "object", "description": "what each filter (by its name in the listeners' filters) rejected and quarantined", "additionalProperties": {"$ref": "#/components/schemas/Counts"}},
                            **{k: {"$ref": "#/components/schemas/Ranked"} for k in ["topSenders", "topRecipients", "topDestinations", "rejectionReasons", "deferralReasons", "bounceReasons", "quarantineReasons"]},
                            "nodes": {"type": "array", "description": "a console's sum over its nodes: whose counts are in it, and why a node's are not",
                                      "items": {"type": "object", "required": ["name", "included"], "properties": {"name": {"type": "string"}, "included": {"type": "boolean"}, "error": {"type": "string"}}}}}},

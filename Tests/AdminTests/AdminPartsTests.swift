@@ -154,7 +154,7 @@ final class AdminPartsTests: XCTestCase {
     func testTheOpenAPIDocumentIsWholeAndNamesEveryIdentifier() throws {
         let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Build.packageRoot + "/Plugins/Admin/Core/Resources/openapi.json"))) as! [String: Any]
         XCTAssertEqual(doc["openapi"] as? String, "3.1.0")
-        let kinds: Set<String> = ["domain", "user", "alias", "mailbox", "acl-identifier", "queue-id", "queue-action", "token-id"]
+        let kinds: Set<String> = ["domain", "user", "alias", "mailbox", "acl-identifier", "queue-id", "queue-action", "token-id", "job-id"]
         for (path, methods) in doc["paths"] as! [String: [String: Any]] {
             XCTAssertTrue(path.hasPrefix("/api/v1/"), path)
             for (method, op) in methods {
@@ -367,5 +367,32 @@ final class AdminPartsTests: XCTestCase {
         XCTAssertEqual(restarts.restarts(count: 7, now: 50, window: 100), 2)
         XCTAssertEqual(restarts.restarts(count: 8, now: 120, window: 100), 1, "the restarts before the window are forgotten")
         XCTAssertEqual(restarts.restarts(count: 0, now: 130, window: 100), 0, "the master restarted: its count starts over")
+    }
+
+    func testReportsCountWhatEachFilterStopped() {
+        let site = Principal(name: "r", role: .siteAdmin, domains: [], via: "t")
+        let events = [
+            MailEvent(time: 10, kind: .rejected, sender: "a@x.example", recipient: "b@y.example", stage: "DATA", reason: "550 virus", filter: "clamav"),
+            MailEvent(time: 11, kind: .quarantined, sender: "a@x.example", recipients: ["b@y.example"], reason: "spam 12", filter: "rules"),
+            MailEvent(time: 12, kind: .rejected, sender: "a@x.example", recipient: "c@y.example", stage: "RCPT", reason: "550 no such user"),
+            MailEvent(time: 13, kind: .received, sender: "a@x.example", recipients: ["b@y.example"]),
+        ]
+        let report = MailReport(events: events, from: 0, to: 3600, bucketSeconds: 3600, principal: site, domain: nil)
+        XCTAssertEqual(report.filters?["clamav"]?.rejected, 1)
+        XCTAssertEqual(report.filters?["rules"]?.quarantined, 1)
+        XCTAssertEqual(report.filters?.count, 2, "a refusal no filter made is nobody's")
+        let sum = MailReport.combine([("n1", report), ("n2", report)], missing: [], from: 0, to: 3600, bucketSeconds: 3600, top: 10)
+        XCTAssertEqual(sum.filters?["clamav"]?.rejected, 2)
+    }
+
+    func testTheEventLogKeepsItsRetention() throws {
+        let dir = TempDir("event-retention")
+        let log = MailEventLog(dataDirectory: dir.path)
+        let day: Int64 = 86_400
+        for d in [0, 1, 2, 3] as [Int64] { log.record(MailEvent(time: 20_000 * day + d * day + 5, kind: .received)) }
+        FileManager.default.createFile(atPath: dir.path + "/events/notes.jsonl", contents: Data())
+        XCTAssertEqual(log.removeDays(before: 20_002 * day + 100), ["2024-10-04.jsonl", "2024-10-05.jsonl"])
+        XCTAssertEqual(log.events(from: 0, to: 30_000 * day).count, 2, "the days from the cut-off on stay")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.path + "/events/notes.jsonl"), "not a day file: left alone")
     }
 }

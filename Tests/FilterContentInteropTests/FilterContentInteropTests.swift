@@ -139,6 +139,26 @@ final class FilterContentInteropTests: XCTestCase {
         XCTAssertEqual(text.components(separatedBy: "12345678Z").count, 2, "the value is in the body only, never in the header")
     }
 
+    /// The event log names the filter that stopped a message, for the console's count of what
+    /// each filter stopped.
+    func testTheEventLogNamesTheFilterThatStoppedAMessage() throws {
+        let s = try running()
+        _ = try s.send("submission", from: "alice@example.org",
+                       message: "From: alice@example.org\nTo: bob@remote.example\nSubject: event-card\n\nCard 4111 1111 1111 1111.\n")
+        _ = try s.send("submission", from: "alice@example.org",
+                       message: "From: alice@example.org\nTo: bob@remote.example\nSubject: event-id\n\nDNI 12345678Z.\n")
+        _ = try s.send("submission", from: "alice@example.org",
+                       message: "From: alice@example.org\nTo: bob@remote.example\nSubject: event-clean\n\nNothing here.\n")
+        let events = MailEventLog(dataDirectory: s.dir.path + "/var").events(from: 0, to: Int64(Date().timeIntervalSince1970) + 10)
+        let rejected = events.filter { $0.kind == .rejected && $0.stage == "DATA" && ($0.reason ?? "").contains("'pci'") }
+        XCTAssertFalse(rejected.isEmpty, "\(events)")
+        XCTAssertTrue(rejected.allSatisfy { $0.filter == "dlp" }, "\(rejected)")
+        let held = events.filter { $0.kind == .quarantined && $0.reason == "DLP policy ids" }
+        XCTAssertFalse(held.isEmpty)
+        XCTAssertTrue(held.allSatisfy { $0.filter == "dlp" }, "\(held)")
+        XCTAssertTrue(events.filter { $0.kind == .received }.allSatisfy { $0.filter == nil }, "a message no filter stopped names none")
+    }
+
     func testIBANIsDeliveredAndCopiedToCompliance() throws {
         let s = try running()
         let output = try s.send("submission", from: "alice@example.org",

@@ -113,6 +113,8 @@ public final class FilterChainTransaction: @unchecked Sendable {
     private var accepted: Set<String> = []
     /// Filters that ran out of time: out of this session.
     private var timedOut: Set<String> = []
+    /// The filter behind the most severe refusal, quarantine or discard of this message so far.
+    private var decider: (name: String, severity: Int)?
     private let lock = NIOLock()
 
     init(transactions: [(name: String, transaction: any FilterTransaction)], authenticationFilters: Set<String> = [],
@@ -137,6 +139,16 @@ public final class FilterChainTransaction: @unchecked Sendable {
 
     /// Whether a filter timed out earlier in this session (its stand-in verdict still counts).
     private var anyTimedOut: Bool { lock.withLock { !timedOut.isEmpty } }
+
+    /// The name of the filter whose verdict refused, quarantined or discarded the message (the
+    /// most severe since MAIL, the earliest in the chain on ties), once: reading it clears it.
+    /// For reports that count what each filter stopped (the event log's `filter`).
+    public func takeDecidingFilter() -> String? {
+        lock.withLock {
+            defer { decider = nil }
+            return decider?.name
+        }
+    }
 
     /// Tells every filter what the session learnt (TLS, AUTH, HELO, a transaction id).
     public func connectionChanged(_ connection: FilterConnection) {
@@ -205,7 +217,12 @@ public final class FilterChainTransaction: @unchecked Sendable {
         async -> [(name: String, verdict: FilterVerdict, modifications: [FilterModification])] {
         // A new MAIL is a new message: a filter that accepted the last one is asked again, even
         // when that message ended without its end-of-message stage (refused, or RSET).
-        if stage == .mail { lock.withLock { accepted = [] } }
+        if stage == .mail {
+            lock.withLock {
+                accepted = []
+                decider = nil
+            }
+        }
         let current = (includeAccepted ? lock.withLock { transactions.filter { !timedOut.contains($0.name) } } : active)
             .filter { selected($0.name) }
         let earlier = anyTimedOut && stage != .abort && stage != .close
@@ -235,6 +252,13 @@ public final class FilterChainTransaction: @unchecked Sendable {
         // A filter out of the session still stands for its timeout action at every later stage.
         if earlier && !combined.contains(where: { $0.verdict == timeoutVerdict }) && policy.timeoutAction == .tempfail {
             combined.append(("(timed out)", timeoutVerdict, []))
+        }
+        if let worst = combined.max(by: { $0.verdict.severity < $1.verdict.severity }), worst.verdict.severity >= FilterVerdict.quarantine(reason: "").severity {
+            // max(by:) keeps the last of equals: the earliest in the chain is wanted.
+            let first = combined.first { $0.verdict.severity == worst.verdict.severity }!
+            lock.withLock {
+                if decider == nil || decider!.severity < first.verdict.severity { decider = (first.name, first.verdict.severity) }
+            }
         }
         return combined
     }

@@ -41,10 +41,13 @@ public struct MailEvent: Codable, Sendable, Equatable {
     public var stage: String?
     /// The reply or hold reason.
     public var reason: String?
+    /// The filter that refused or quarantined the message (its name in the listener's `filters`),
+    /// for the count of what each filter stopped (spam rules, anti-virus, DLP).
+    public var filter: String?
 
     public init(time: Int64 = Int64(Date().timeIntervalSince1970), kind: Kind, listener: String? = nil, queueID: String? = nil,
                 sender: String? = nil, recipient: String? = nil, recipients: [String]? = nil, size: Int? = nil,
-                client: String? = nil, stage: String? = nil, reason: String? = nil) {
+                client: String? = nil, stage: String? = nil, reason: String? = nil, filter: String? = nil) {
         self.time = time
         self.kind = kind
         self.listener = listener
@@ -56,6 +59,7 @@ public struct MailEvent: Codable, Sendable, Equatable {
         self.client = client
         self.stage = stage
         self.reason = reason
+        self.filter = filter
     }
 }
 
@@ -115,6 +119,21 @@ public final class MailEventLog: Sendable {
             // One write per line: O_APPEND places it whole at the end, whoever else appends.
             _ = line.withUnsafeBytes { write(current!.fd, $0.baseAddress, $0.count) }
         }
+    }
+
+    /// Deletes the day files of days that ended before `time` (a retention period); returns their
+    /// names. Files that are not day files are left alone.
+    @discardableResult
+    public func removeDays(before time: Int64) -> [String] {
+        let cutoff = Self.day(time)
+        var removed: [String] = []
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted() where name.hasSuffix(".jsonl") {
+            let day = String(name.dropLast(6))
+            // YYYY-MM-DD sorts as it counts.
+            guard day.count == 10, day.allSatisfy({ $0.isNumber || $0 == "-" }), day < cutoff else { continue }
+            if unlink(directory + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed
     }
 
     /// The events from `start` (inclusive) to `end` (exclusive), oldest first. A line that does

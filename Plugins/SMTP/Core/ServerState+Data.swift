@@ -188,7 +188,8 @@ extension SMTPServerState {
             env.metrics.messagesAccepted.increment()
             env.events?.record(MailEvent(time: env.now(), kind: verdictQuarantine == nil ? .received : .quarantined, listener: env.listenerName,
                                          queueID: queueID, sender: t.sender, recipients: t.recipients.map(\.address), size: size,
-                                         client: client.address?.description, reason: verdictQuarantine))
+                                         client: client.address?.description, reason: verdictQuarantine,
+                                         filter: verdictQuarantine == nil ? nil : filterTransaction?.takeDecidingFilter()))
             env.logger.info(verdictQuarantine == nil ? "message queued" : "message quarantined",
                             metadata: ["id": "\(t.id)", "queue_id": "\(queueID)", "from": "<\(t.sender)>",
                                        "recipients": "\(t.recipients.count)", "size": "\(size)",

@@ -352,7 +352,8 @@ final class SMTPServerState: @unchecked Sendable {
         for case .reply(let r) in outputs where r.code >= 400 {
             events.record(MailEvent(time: env.now(), kind: .rejected, listener: env.listenerName,
                                     sender: sender ?? transaction?.sender, recipient: recipient,
-                                    client: client.address?.description, stage: stage, reason: "\(r)"))
+                                    client: client.address?.description, stage: stage, reason: "\(r)",
+                                    filter: filterTransaction?.takeDecidingFilter()))
         }
         return outputs
     }

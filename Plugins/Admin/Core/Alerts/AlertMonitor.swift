@@ -71,7 +71,8 @@ struct AlertState: Codable, Sendable, Equatable {
     }
 }
 
-/// Checks the node every `alert_interval`: the queue, the event log's deferrals, worker restarts,
+/// Checks the node every `alert_interval` (and deletes the event log's days past
+/// `event_retention`): the queue, the event log's deferrals, worker restarts,
 /// disk space and the master's heartbeat against the thresholds (`AlertRules`); mails `alert_to`
 /// when an alert starts and when it ends, through the node's own queue. Every worker runs one,
 /// and the one holding `DATA/admin/alerts.lock` checks, so a node mails once.
@@ -136,6 +137,9 @@ final class AlertMonitor: @unchecked Sendable {
     func tick() async {
         guard holdsLock() else { return }
         let now = Int64(Date().timeIntervalSince1970)
+        // The node's one checker also keeps the event log to its retention.
+        let removed = events.removeDays(before: now - Int64(settings.eventRetention))
+        if !removed.isEmpty { context.logger.info("event log days removed", metadata: ["files": "\(removed.joined(separator: " "))"]) }
         var state = AlertState.read(dataDirectory: dataDirectory) ?? AlertState()
         let observation = await observe(now: now, state: &state)
         let (next, started, ended) = state.next(holding: AlertRules.evaluate(observation, settings, node: node), now: now)

@@ -19,6 +19,8 @@ struct AlertSettings: Sendable, Equatable {
                     help: "alert when workers restarted this many times in the window; 0: never"),
         ConfigField("alert_disk_free_percent", .integer(0...100), default: .integer(10),
                     help: "alert when the data directory's file system has less free space than this; 0: never"),
+        ConfigField("event_retention", .duration, default: .string("400d"),
+                    help: "the event log's days older than this are deleted (reports reach back at most 400 days)"),
     ]
 
     var recipients: [String]
@@ -30,6 +32,8 @@ struct AlertSettings: Sendable, Equatable {
     var minAttempts: Int
     var workerRestarts: Int
     var diskFreePercent: Int
+    /// Seconds the event log keeps.
+    var eventRetention: Double
 
     init(_ config: ConfigSection, hostName: String) {
         recipients = config.strings("alert_to") ?? []
@@ -42,6 +46,7 @@ struct AlertSettings: Sendable, Equatable {
         minAttempts = config.int("alert_min_attempts") ?? 20
         workerRestarts = config.int("alert_worker_restarts") ?? 3
         diskFreePercent = config.int("alert_disk_free_percent") ?? 10
+        eventRetention = max(86_400, config.duration("event_retention") ?? 400 * 86_400)
     }
 }
 

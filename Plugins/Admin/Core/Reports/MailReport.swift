@@ -50,6 +50,10 @@ struct MailReport: Codable, Equatable {
     var totals: Counts
     var buckets: [Bucket]
     var listeners: [String: Counts]
+    /// What each filter stopped (rejected and quarantined), by its name in the listeners'
+    /// `filters`: the spam rules, the anti-virus, DLP, a milter. Optional for reports from nodes
+    /// of an earlier version.
+    var filters: [String: Counts]?
     var topSenders: [Ranked]
     var topRecipients: [Ranked]
     var topDestinations: [Ranked]
@@ -77,6 +81,7 @@ struct MailReport: Codable, Equatable {
         var totals = Counts()
         var buckets: [Int64: Counts] = [:]
         var listeners: [String: Counts] = [:]
+        var filters: [String: Counts] = [:]
         var senders: [String: Int] = [:], recipients: [String: Int] = [:], destinations: [String: Int] = [:]
         var rejections: [String: Int] = [:], deferrals: [String: Int] = [:], bounces: [String: Int] = [:], quarantines: [String: Int] = [:]
         for original in events {
@@ -84,6 +89,9 @@ struct MailReport: Codable, Equatable {
             totals.add(event.kind)
             buckets[event.time - event.time % bucketSeconds, default: Counts()].add(event.kind)
             if let listener = event.listener { listeners[listener, default: Counts()].add(event.kind) }
+            if let filter = event.filter, event.kind == .rejected || event.kind == .quarantined {
+                filters[filter, default: Counts()].add(event.kind)
+            }
             switch event.kind {
             case .received, .quarantined:
                 senders[(event.sender ?? "").isEmpty ? "<>" : event.sender!.lowercased(), default: 0] += 1
@@ -105,6 +113,7 @@ struct MailReport: Codable, Equatable {
         }
         self.buckets = all
         self.listeners = listeners
+        self.filters = filters
         topSenders = Self.ranked(senders, top: top)
         topRecipients = Self.ranked(recipients, top: top)
         topDestinations = Self.ranked(destinations, top: top)
@@ -136,6 +145,9 @@ struct MailReport: Codable, Equatable {
             combined.totals = combined.totals + report.totals
             for b in report.buckets { if let i = index[b.start] { combined.buckets[i].counts = combined.buckets[i].counts + b.counts } }
             for (listener, counts) in report.listeners { combined.listeners["\(node)/\(listener)"] = counts }
+            var filters = combined.filters ?? [:]
+            for (filter, counts) in report.filters ?? [:] { filters[filter] = (filters[filter] ?? Counts()) + counts }
+            combined.filters = filters
         }
         let reports = parts.map(\.report)
         combined.topSenders = sum(reports.map(\.topSenders))

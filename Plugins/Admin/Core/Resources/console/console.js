@@ -420,6 +420,9 @@ pages.reports = async (_, params) => {
     el("h2", { text: "By listener" }),
     table(["Listener"].concat(columns.map(c => ({ text: c, cls: "num" }))), Object.entries(r.listeners).map(([name, counts]) =>
       el("tr", {}, el("td", {}, name), columns.map(c => el("td", { class: "num" }, counts[c])))), "listeners"),
+    el("h2", { text: "Stopped by filters" }),
+    table(["Filter", { text: "rejected", cls: "num" }, { text: "quarantined", cls: "num" }], Object.entries(r.filters || {}).map(([name, counts]) =>
+      el("tr", { "data-filter": name }, el("td", {}, name), el("td", { class: "num" }, counts.rejected), el("td", { class: "num" }, counts.quarantined))), "filters"),
     ranked("Top senders", "top-senders", r.topSenders), ranked("Top recipients", "top-recipients", r.topRecipients),
     ranked("Top destination domains", "top-destinations", r.topDestinations), ranked("Rejection reasons", "rejection-reasons", r.rejectionReasons),
     ranked("Deferral reasons", "deferral-reasons", r.deferralReasons), ranked("Bounce reasons", "bounce-reasons", r.bounceReasons),
