@@ -51,6 +51,10 @@ struct IMAPListenerOptions {
                     help: "input read ahead while a command runs; beyond it the connection is not read until the session catches up"),
         ConfigField("max_commands_per_second", .integer(0...1_000_000), default: .integer(0), help: "0: no limit; faster clients are slowed"),
         ConfigField("store", .string, default: .string(""), help: "the storage plugin; default: the first loaded"),
+        ConfigField("master_users", .array(.string), default: .array([]),
+                    help: "accounts that may log in as any user (SASL PLAIN with an authorization identity): an access proxy's credential; only from proxy_networks"),
+        ConfigField("proxy_networks", .array(.string), default: .array([.string("127.0.0.1/32"), .string("::1/128")]),
+                    help: "access proxies: master logins are taken from these addresses only, and their ID x-originating-ip names the client"),
     ])
 
     var allowPlaintextOnLoopback: Bool
@@ -58,6 +62,8 @@ struct IMAPListenerOptions {
     var maxBufferedInput: Int
     var maxCommandsPerSecond: Int
     var store: String?
+    var masterUsers: Set<String>
+    var proxyNetworks: [IPNetwork]
 
     init(_ section: ConfigSection) {
         allowPlaintextOnLoopback = section.bool("allow_plaintext_on_loopback")!
@@ -68,6 +74,8 @@ struct IMAPListenerOptions {
         maxBufferedInput = max(64 * 1024, section.size("max_buffered_input")!)
         maxCommandsPerSecond = section.int("max_commands_per_second")!
         store = section.string("store").flatMap { $0.isEmpty ? nil : $0 }
+        masterUsers = Set((section.strings("master_users") ?? []).map { $0.lowercased() })
+        proxyNetworks = (section.strings("proxy_networks") ?? []).compactMap(IPNetwork.init)
     }
 }
 
@@ -115,6 +123,8 @@ final class IMAPPlugin: Plugin, ProtocolService, @unchecked Sendable {
         settings.parserLimits = options.limits
         settings.maxCommandsPerSecond = options.maxCommandsPerSecond
         settings.maxLoginFailuresPerSession = maxLoginFailuresPerSession
+        settings.masterUsers = options.masterUsers
+        settings.proxyNetworks = options.proxyNetworks
         let services = IMAPSessionServices(store: store, auth: session.services.auth, notifier: session.services.notifications,
                                            throttle: throttle, recent: recent, metrics: metrics)
         return channel.eventLoop.makeCompletedFuture {

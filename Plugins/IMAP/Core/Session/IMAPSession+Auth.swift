@@ -112,12 +112,19 @@ extension IMAPSession {
         case .challenge(let bytes):
             send(.challenge(bytes))
             events += parser.resume(expecting: .authenticationResponse)
-        case .success(let identity, let final):
-            // Acting as another user (an authzid) is not offered over IMAP.
-            if identity.authorizationIdentity != nil {
-                authentication = nil
-                events += parser.resume(expecting: .command)
-                return send(.status(.tagged(auth.tag, .no, .authorizationFailed, "Authorization failed.")))
+        case .success(var identity, let final):
+            // Acting as another user (an authzid): only a master user (an access proxy's
+            // credential) from a proxy network, as an account that exists and is enabled.
+            if let target = identity.authorizationIdentity {
+                guard settings.masterUsers.contains(identity.user.lowercased()), fromProxy,
+                      case .verified(let account) = await AuthService.ask(services.auth.backends, .account(user: target), service: "imap") else {
+                    authentication = nil
+                    events += parser.resume(expecting: .command)
+                    logger.notice("authorization refused", metadata: ["user": "\(identity.user)", "as": "\(target)"])
+                    return send(.status(.tagged(auth.tag, .no, .authorizationFailed, "Authorization failed.")))
+                }
+                logger.info("master login", metadata: ["master": "\(identity.user)", "user": "\(account)"])
+                identity = SASLIdentity(user: account)
             }
             if let final, !final.isEmpty {
                 authentication?.succeeded = identity
@@ -157,9 +164,9 @@ extension IMAPSession {
 
     /// Refuses on sight a client address with too many recent failures, and closes.
     private func refuseThrottled(_ tag: String) async -> Bool {
-        guard await !services.throttle.allows(transport.peerAddress) else { return false }
+        guard await !services.throttle.allows(clientAddress) else { return false }
         services.metrics.login("throttled")
-        logger.notice("login refused: too many failures from \(transport.peerAddress)")
+        logger.notice("login refused: too many failures from \(clientAddress)")
         events.removeAll()
         send(.status(.tagged(tag, .no, .unavailable, "Too many failed logins from your address; try again later.")))
         close()
@@ -171,7 +178,7 @@ extension IMAPSession {
     /// `locked`: the secret was right but the account is locked; not counted again.
     private func failedLogin(_ tag: String, name: String?, code: IMAPResponseCode, text: String, locked: Bool = false) async {
         services.metrics.login(locked ? "locked" : "failure")
-        if !locked { _ = await services.throttle.failed(transport.peerAddress, account: name) }
+        if !locked { _ = await services.throttle.failed(clientAddress, account: name) }
         failedLogins += 1
         // The session's logger carries the client's address (peer=); the user is named too, as
         // fail2ban-style tools and an administrator reading the log expect.
@@ -189,7 +196,7 @@ extension IMAPSession {
     }
 
     private func loggedIn(_ tag: String, _ account: String, anonymous: Bool = false) async {
-        await services.throttle.succeeded(transport.peerAddress, account: account)
+        await services.throttle.succeeded(clientAddress, account: account)
         user = account
         anonymousLogin = anonymous
         state = .authenticated

@@ -68,6 +68,9 @@ final class IMAPSession: @unchecked Sendable {
     var events: [IMAPCommandParser.Event] = []
 
     var state = State.notAuthenticated
+    /// The client's address as an access proxy named it (ID x-originating-ip), for throttling
+    /// and the log; only taken from `proxyNetworks`.
+    var forwardedClient: String?
     var user: String?
     /// Logged in with ANONYMOUS (RFC 4505): every mailbox opens read-only and writes are refused.
     var anonymousLogin = false
@@ -256,6 +259,15 @@ final class IMAPSession: @unchecked Sendable {
 
     // MARK: - Capabilities
 
+    /// The client's address: the connection's, or the one an access proxy named.
+    var clientAddress: String { forwardedClient ?? transport.peerAddress }
+
+    /// Whether the connection comes from an access proxy (`proxy_networks`).
+    var fromProxy: Bool {
+        guard let address = IPAddress(transport.peerAddress) else { return false }
+        return settings.proxyNetworks.contains { $0.contains(address) }
+    }
+
     var plaintextAllowed: Bool {
         transport.isSecure || (transport.isLoopback && settings.allowPlaintextOnLoopback)
     }
@@ -316,7 +328,13 @@ final class IMAPSession: @unchecked Sendable {
             send(.status(.tagged(tag, .ok, "Logout completed.")))
             close()
             return
-        case .id:
+        case .id(let fields):
+            // An access proxy names the client it serves (RFC 2971 ID, Dovecot's x-originating-ip).
+            if state == .notAuthenticated, fromProxy,
+               let ip = fields?.first(where: { $0.key.lowercased() == "x-originating-ip" })?.value, IPAddress(ip) != nil {
+                forwardedClient = ip
+                logger[metadataKey: "client"] = "\(ip)"
+            }
             send(.data(.id([IMAPIDField("name", "Postern"), IMAPIDField("vendor", "Postern")])))
             done = .tagged(tag, .ok, "ID completed.")
         case .startTLS:

@@ -77,6 +77,11 @@ struct IMAPSessionSettings: Sendable {
     var maxCommandsPerSecond = 0
     /// Failed logins per failure window after which a session is refused on sight.
     var maxLoginFailuresPerSession = 3
+    /// Accounts that may act as any user (an access proxy's credential), lower-cased.
+    var masterUsers: Set<String> = []
+    /// Where access proxies connect from: master logins and ID x-originating-ip are taken from
+    /// these addresses only.
+    var proxyNetworks: [IPNetwork] = []
 }
 
 /// \Recent across sessions and processes (RFC 3501 §2.3.2.): the first session to see a message
