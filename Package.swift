@@ -70,6 +70,9 @@ let plugins: [(Product, [Target])] = [
     plugin("LDAP", path: "Plugins/LDAP", extra: ["CLDAP"]),
     // The Sendmail milter protocol (v6) client: each configured milter is a filter listeners run.
     plugin("Milter", path: "Plugins/Milter"),
+    // The IMAP access proxy: logs clients in, routes each user to their store, logs in there with
+    // a master credential and splices the two connections.
+    plugin("IMAPProxy", path: "Plugins/IMAPProxy"),
     // The message copier: archive and journal copies queued with the message, or .eml files.
     plugin("FilterArchive", path: "Plugins/FilterArchive"),
     // In-process content filters (PluginAPI's MessageInspector): a disclaimer stamped on outbound
@@ -200,6 +203,10 @@ let package = Package(
         // with the isolation enumeration, the security checks and schemathesis (AdminAPITests).
         .testTarget(name: "AdminTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternAdminCore"],
                     path: "Tests/AdminTests", exclude: ["Scripts"]),
+        // The IMAP access proxy: its command reader and router byte by byte, and the binary in
+        // front of two Postern stores with Python's imaplib.
+        .testTarget(name: "IMAPProxyTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPProxyCore"],
+                    path: "Tests/IMAPProxyTests"),
         .testTarget(name: "WebmailTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],

@@ -1,0 +1,143 @@
+import Foundation
+import PluginAPI
+
+// The IMAP access proxy (the brief's multiplexing proxy): clients see one name; the proxy logs
+// them in itself (any SASL mechanism the host offers, LOGIN), finds the store that holds the
+// user's mail (Routing/), logs in there with the proxy's master credential (Backend/), and then
+// passes bytes both ways untouched. It keeps no state: any number of proxies may serve the same
+// stores.
+
+/// What `postern_plugin_entry` (Entry/Entry.swift) hands the host.
+package enum IMAPProxyRegistration {
+    static let backendSchema = ConfigSchema([
+        ConfigField("name", .string, required: true, help: "the back end's name in routes"),
+        ConfigField("host", .string, required: true),
+        ConfigField("port", .integer(1...65535), default: .integer(143)),
+        ConfigField("tls", .oneOf(["none", "implicit", "starttls"]), default: .string("none"), help: "TLS to the back end"),
+        ConfigField("verify_certificate", .boolean, default: .boolean(true)),
+    ])
+
+    package static var registration: PluginRegistration {
+        PluginRegistration(
+            manifest: PluginManifest(
+                name: "imap-proxy", version: "1.0.0",
+                summary: "IMAP access proxy: logs clients in, routes each user to their store, logs in there as them and passes bytes through",
+                kinds: [.protocolService],
+                uses: [.credentialBackend, .lookupTable, .loginFailures],
+                roles: ["proxy", "all-in-one"],
+                config: ConfigSchema([
+                    ConfigField("backend", .array(.table(backendSchema)), default: .array([]),
+                                help: "[[plugin.imap-proxy.backend]]: the stores, each with name, host, port, tls"),
+                    ConfigField("users", .map(.string), default: .table([:]),
+                                help: "user@domain or @domain = back end's name: fixed routes, read first"),
+                    ConfigField("route_tables", .array(.string), default: .array([]),
+                                help: "lookup tables asked next (a table-file, the ldap plugin's mailHost table): user or @domain to a back end's name or host:port"),
+                    ConfigField("hash_unlisted", .boolean, default: .boolean(true),
+                                help: "users no route names go to a back end chosen by hashing their name; false: they are refused"),
+                    ConfigField("master_user", .string, required: true, help: "the account the proxy logs in to the back ends as (their master_users)"),
+                    ConfigField("master_password", .string, default: .string("")),
+                    ConfigField("master_password_file", .string, default: .string(""), help: "the master password from a file (first line); relative paths are under data_dir"),
+                    ConfigField("connect_timeout", .duration, default: .string("5s")),
+                    ConfigField("login_timeout", .duration, default: .string("15s"), help: "for the back end's login, after connecting"),
+                    ConfigField("client_login_timeout", .duration, default: .string("60s"), help: "a client that has not logged in by then is disconnected"),
+                    ConfigField("login_failure_delay", .duration, default: .string("2s")),
+                    ConfigField("max_login_failures", .integer(1...1_000_000), default: .integer(10)),
+                    ConfigField("max_login_failures_per_account", .integer(0...1_000_000), default: .integer(20)),
+                    ConfigField("login_failure_window", .duration, default: .string("5m")),
+                ]),
+                protocols: ["imap-proxy": ConfigSchema([
+                    ConfigField("allow_plaintext_on_loopback", .boolean, default: .boolean(false),
+                                help: "LOGIN and plaintext SASL without TLS for clients on 127.0.0.1/::1"),
+                ])]),
+            activate: { context in try IMAPProxyPlugin(context: context) },
+            check: { config, dataDirectory in _ = try IMAPProxySettings(config, dataDirectory: dataDirectory) })
+    }
+}
+
+struct IMAPProxySettings: Sendable {
+    var router: BackendRouter
+    var master: BackendLogin.Credential
+    var connectTimeout: Double
+    var loginTimeout: Double
+    var clientLoginTimeout: Double
+    var hostname: String
+
+    init(_ config: ConfigSection, dataDirectory: String) throws {
+        var backends: [Backend] = []
+        if case .array(let items)? = config["backend"] {
+            for (n, item) in items.enumerated() {
+                guard case .table(let raw) = item else { throw ProxyConfigError("plugin.imap-proxy.backend #\(n + 1) is not a table") }
+                let t = ConfigSection(IMAPProxyRegistration.backendSchema.applyingDefaults(to: raw))
+                guard let name = t.string("name"), let host = t.string("host"), !name.isEmpty, !host.isEmpty else {
+                    throw ProxyConfigError("plugin.imap-proxy.backend #\(n + 1) needs name and host")
+                }
+                guard !backends.contains(where: { $0.name == name }) else { throw ProxyConfigError("two back ends named '\(name)'") }
+                backends.append(Backend(name: name, host: host, port: t.int("port") ?? 143, tls: Backend.TLS(rawValue: t.string("tls") ?? "none") ?? .none,
+                                        verifyCertificate: t.bool("verify_certificate") ?? true))
+            }
+        }
+        guard !backends.isEmpty else { throw ProxyConfigError("plugin.imap-proxy needs at least one [[plugin.imap-proxy.backend]]") }
+        var entries: [String: String] = [:]
+        if case .table(let users)? = config["users"] {
+            for (key, value) in users {
+                guard case .string(let target) = value else { continue }
+                guard backends.contains(where: { $0.name == target }) else {
+                    throw ProxyConfigError("plugin.imap-proxy.users.\(key): no back end named '\(target)'")
+                }
+                entries[key.lowercased()] = target
+            }
+        }
+        router = BackendRouter(backends: backends, entries: entries, tables: config.strings("route_tables") ?? [],
+                               hashUnlisted: config.bool("hash_unlisted") ?? true)
+        var password = config.string("master_password") ?? ""
+        if let file = config.string("master_password_file"), !file.isEmpty {
+            let path = file.hasPrefix("/") ? file : dataDirectory + "/" + file
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ProxyConfigError("plugin.imap-proxy.master_password_file: cannot read \(path)")
+            }
+            password = String(text.split(whereSeparator: \.isNewline).first ?? "")
+        }
+        guard !password.isEmpty else { throw ProxyConfigError("plugin.imap-proxy needs master_password or master_password_file") }
+        master = BackendLogin.Credential(user: config.string("master_user") ?? "", password: password)
+        connectTimeout = config.duration("connect_timeout") ?? 5
+        loginTimeout = config.duration("login_timeout") ?? 15
+        clientLoginTimeout = config.duration("client_login_timeout") ?? 60
+        hostname = ProcessInfo.processInfo.hostName
+    }
+}
+
+struct ProxyConfigError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+// @unchecked Sendable: all stored properties are let; the throttle does its own locking
+final class IMAPProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
+    let context: PluginContext
+    let settings: IMAPProxySettings
+    let throttle: LoginThrottle
+    let logins: Counter
+    let unavailable: Counter
+
+    init(context: PluginContext) throws {
+        self.context = context
+        settings = try IMAPProxySettings(context.config, dataDirectory: context.dataDirectory)
+        throttle = LoginThrottle(context: context, failureDelay: context.config.duration("login_failure_delay")!,
+                                 maxFailures: context.config.int("max_login_failures")!,
+                                 maxFailuresPerAccount: context.config.int("max_login_failures_per_account")!,
+                                 window: context.config.duration("login_failure_window")!)
+        logins = context.counter("postern_imap_proxy_logins_total")
+        unavailable = context.counter("postern_imap_proxy_backend_unavailable_total")
+    }
+
+    var services: [ProvidedService] { [.protocolService(name: "imap-proxy", self)] }
+
+    func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        let state = ProxySession(plugin: self, session: session, loop: channel.eventLoop,
+                                 allowPlaintextOnLoopback: session.listener.options.bool("allow_plaintext_on_loopback") ?? false)
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ProxyConnection(session: session, state: state,
+                                                                           loginTimeout: .milliseconds(Int64(settings.clientLoginTimeout * 1000))))
+        }
+    }
+}

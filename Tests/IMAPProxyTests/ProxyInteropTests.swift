@@ -1,0 +1,248 @@
+import Foundation
+import PosternHost
+import PosternTestSupport
+import XCTest
+
+/// The proxy in front of two Postern stores, all through the real binary: alice's mail lives on
+/// store1, bob's on store2; Python's imaplib talks to the proxy only. The stores take the
+/// proxy's master login (master_users) from loopback; the proxy authenticates clients against
+/// its own account database. Servers start once for the class.
+final class ProxyInteropTests: XCTestCase {
+    struct Rig {
+        var stores: [ServerProcess]
+        var storeDirs: [TempDir]
+        var storePorts: [Int]
+        var proxy: ServerProcess
+        var proxyPort: Int
+    }
+
+    nonisolated(unsafe) static var rig: Result<Rig, Error>?
+    static let password = "Proxy-Test-1"
+    static let masterPassword = "Master-Secret-1"
+
+    override class func setUp() {
+        super.setUp()
+        rig = Result { try start() }
+    }
+
+    override class func tearDown() {
+        if case .success(let r)? = rig {
+            r.proxy.stop()
+            for s in r.stores { s.stop() }
+        }
+        rig = nil
+        super.tearDown()
+    }
+
+    static func storeConfig(_ port: Int) -> String {
+        """
+        data_dir = "./var"
+        workers = 1
+        [plugin.store-sqlite]
+        password_iterations = 4096
+        [plugin.sasl-plain]
+        [plugin.imap]
+        login_failure_delay = "10ms"
+        [[listener]]
+        name = "imap"
+        address = "127.0.0.1"
+        port = \(port)
+        protocol = "imap"
+        [listener.options]
+        allow_plaintext_on_loopback = true
+        master_users = ["proxy@proxy.internal"]
+        """
+    }
+
+    static func admin(_ server: ServerProcess, _ dir: TempDir, _ args: [String]) throws {
+        let (status, output) = Build.run(Build.postern, ["admin"] + args + ["-c", server.configFile], cwd: dir.path)
+        guard status == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
+    }
+
+    static func start() throws -> Rig {
+        var stores: [ServerProcess] = [], dirs: [TempDir] = [], ports: [Int] = []
+        for (i, users) in [["alice@a.example"], ["bob@b.example"]].enumerated() {
+            let dir = TempDir("proxy-store\(i + 1)")
+            let port = freePort()
+            let server = try ServerProcess.start(dir, storeConfig(port))
+            for domain in ["a.example", "b.example", "proxy.internal"] { try admin(server, dir, ["domain", "add", domain]) }
+            for user in users { try admin(server, dir, ["user", "add", user, "--password", password]) }
+            try admin(server, dir, ["user", "add", "proxy@proxy.internal", "--password", masterPassword])
+            stores.append(server)
+            dirs.append(dir)
+            ports.append(port)
+        }
+        let dir = TempDir("proxy-front")
+        let port = freePort()
+        let proxy = try ServerProcess.start(dir, """
+            data_dir = "./var"
+            workers = 1
+            [plugin.store-sqlite]
+            password_iterations = 4096
+            [plugin.sasl-plain]
+            [plugin.imap-proxy]
+            master_user = "proxy@proxy.internal"
+            master_password = "\(masterPassword)"
+            login_failure_delay = "10ms"
+            connect_timeout = "2s"
+            [[plugin.imap-proxy.backend]]
+            name = "store1"
+            host = "127.0.0.1"
+            port = \(ports[0])
+            [[plugin.imap-proxy.backend]]
+            name = "store2"
+            host = "127.0.0.1"
+            port = \(ports[1])
+            [plugin.imap-proxy.users]
+            "alice@a.example" = "store1"
+            "@b.example" = "store2"
+            [[listener]]
+            name = "imap"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "imap-proxy"
+            [listener.options]
+            allow_plaintext_on_loopback = true
+            """)
+        // The proxy's own account database: who may log in (a site would point it at LDAP).
+        for domain in ["a.example", "b.example"] { try admin(proxy, dir, ["domain", "add", domain]) }
+        for user in ["alice@a.example", "bob@b.example"] { try admin(proxy, dir, ["user", "add", user, "--password", password]) }
+        return Rig(stores: stores, storeDirs: dirs, storePorts: ports, proxy: proxy, proxyPort: port)
+    }
+
+    func rig() throws -> Rig { try XCTUnwrap(Self.rig).get() }
+
+    /// Runs Python with imaplib; `script` reads `s` (the settings) and sets `out`.
+    func python(_ script: String, _ settings: [String: Any]) throws -> [String: Any] {
+        let program = """
+            import imaplib, json, sys, base64, time
+            s = json.loads(sys.argv[1])
+            out = {}
+            \(script)
+            print(json.dumps(out))
+            """
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: settings), as: UTF8.self)
+        let (status, stdout, stderr) = Build.runSeparately("/usr/bin/python3", ["-c", program, json])
+        guard status == 0, let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any] else {
+            throw SystemError.message("python failed (\(status)):\n\(stderr)\n\(stdout)")
+        }
+        return object
+    }
+
+    func testUsersReachTheirOwnStoreThroughTheProxy() throws {
+        let r = try rig()
+        let out = try python("""
+            def session(user, subject):
+                m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+                pre = m.capabilities
+                typ, data = m.login(user, s["password"])
+                # The login's OK carried the store's capabilities (imaplib keeps response codes
+                # among the untagged responses); CAPABILITY now asks the store itself.
+                code = [c.decode() for c in m.untagged_responses.get("CAPABILITY", [])]
+                typ, caps = m.capability()
+                post = caps[0].decode().split()
+                m.append("INBOX", None, None, ("From: %s\\r\\nSubject: %s\\r\\n\\r\\nThrough the proxy.\\r\\n" % (user, subject)).encode())
+                m.select("INBOX")
+                typ, hits = m.search(None, "SUBJECT", subject)
+                n = hits[0].split()[-1]
+                typ, msg = m.fetch(n, "(BODY[])")
+                m.logout()
+                return {"login": typ, "pre": list(pre), "post": list(post), "code": code, "body": msg[0][1].decode()}
+            out["alice"] = session("alice@a.example", "via-proxy-alice")
+            out["bob"] = session("bob@b.example", "via-proxy-bob")
+            def direct(port, user):
+                m = imaplib.IMAP4("127.0.0.1", port)
+                try:
+                    m.login(user, s["password"])
+                except imaplib.IMAP4.error as e:
+                    return "login refused"
+                m.select("INBOX")
+                typ, hits = m.search(None, "ALL")
+                subjects = []
+                for n in hits[0].split():
+                    typ, msg = m.fetch(n, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                    subjects.append(msg[0][1].decode().strip())
+                m.logout()
+                return subjects
+            out["store1_alice"] = direct(s["store1"], "alice@a.example")
+            out["store2_bob"] = direct(s["store2"], "bob@b.example")
+            out["store2_alice"] = direct(s["store2"], "alice@a.example")
+            """, ["proxy": r.proxyPort, "store1": r.storePorts[0], "store2": r.storePorts[1], "password": Self.password])
+        let alice = try XCTUnwrap(out["alice"] as? [String: Any])
+        XCTAssertEqual(alice["login"] as? String, "OK")
+        XCTAssertTrue((alice["body"] as? String ?? "").contains("Subject: via-proxy-alice"), "\(alice)")
+        XCTAssertTrue((alice["pre"] as? [String] ?? []).contains("AUTH=PLAIN"))
+        // After login the client sees the store's capabilities, not the proxy's.
+        let post = alice["post"] as? [String] ?? []
+        XCTAssertTrue(post.contains("MOVE") && post.contains("QRESYNC"), "\(post)")
+        XCTAssertTrue((alice["code"] as? [String] ?? []).contains { $0.contains("QRESYNC") }, "the login's OK named them: \(alice)")
+        XCTAssertEqual(out["store1_alice"] as? [String], ["Subject: via-proxy-alice"])
+        XCTAssertEqual(out["store2_bob"] as? [String], ["Subject: via-proxy-bob"])
+        XCTAssertEqual(out["store2_alice"] as? String, "login refused", "alice has no account on store2")
+        // The store saw the proxy's master login for the user.
+        XCTAssertTrue(r.stores[0].log.contains("master login"), r.stores[0].log.suffix(3000).description)
+    }
+
+    func testLoginsThatMustFail() throws {
+        let r = try rig()
+        let out = try python("""
+            def attempt(f):
+                m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+                try:
+                    f(m)
+                    return "OK"
+                except imaplib.IMAP4.error as e:
+                    return str(e)
+                finally:
+                    try: m.logout()
+                    except Exception: pass
+            out["wrong"] = attempt(lambda m: m.login("alice@a.example", "wrong"))
+            out["nobody"] = attempt(lambda m: m.login("nobody@a.example", s["password"]))
+            # Acting as someone else is not offered at the proxy.
+            out["authzid"] = attempt(lambda m: m.authenticate("PLAIN", lambda _: ("bob@b.example\\0alice@a.example\\0" + s["password"]).encode()))
+            out["plain"] = attempt(lambda m: m.authenticate("PLAIN", lambda _: ("\\0alice@a.example\\0" + s["password"]).encode()))
+            # At a store: a user who is not a master user cannot act as another (here, the master).
+            m = imaplib.IMAP4("127.0.0.1", s["store1"])
+            try:
+                m.authenticate("PLAIN", lambda _: ("proxy@proxy.internal\\0alice@a.example\\0" + s["password"]).encode())
+                out["store_wrong_master"] = "OK"
+            except imaplib.IMAP4.error as e:
+                out["store_wrong_master"] = str(e)
+            """, ["proxy": r.proxyPort, "store1": r.storePorts[0], "password": Self.password])
+        XCTAssertTrue((out["wrong"] as? String ?? "").contains("AUTHENTICATIONFAILED"), "\(out)")
+        XCTAssertTrue((out["nobody"] as? String ?? "").contains("AUTHENTICATIONFAILED"), "\(out)")
+        XCTAssertTrue((out["authzid"] as? String ?? "").contains("AUTHORIZATIONFAILED"), "\(out)")
+        XCTAssertEqual(out["plain"] as? String, "OK")
+        XCTAssertTrue((out["store_wrong_master"] as? String ?? "").contains("AUTHORIZATIONFAILED"), "alice is no master user: \(out)")
+    }
+
+    /// A store that is down: its users hear [UNAVAILABLE], the other store's users go on, and
+    /// they come back when it is up again.
+    func testAStoreThatIsDownAffectsOnlyItsUsers() throws {
+        let r = try rig()
+        r.stores[1].stop()
+        let script = """
+            def login(user):
+                m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+                try:
+                    m.login(user, s["password"])
+                    m.select("INBOX")
+                    m.logout()
+                    return "OK"
+                except imaplib.IMAP4.error as e:
+                    return str(e)
+            out["alice"] = login("alice@a.example")
+            out["bob"] = login("bob@b.example")
+            """
+        let down = try python(script, ["proxy": r.proxyPort, "password": Self.password])
+        XCTAssertEqual(down["alice"] as? String, "OK")
+        XCTAssertTrue((down["bob"] as? String ?? "").contains("[UNAVAILABLE]"), "\(down)")
+        let restarted = try ServerProcess.start(r.storeDirs[1], Self.storeConfig(r.storePorts[1]))
+        if case .success(var rig)? = Self.rig {
+            rig.stores[1] = restarted
+            Self.rig = .success(rig)
+        }
+        let up = try python(script, ["proxy": r.proxyPort, "password": Self.password])
+        XCTAssertEqual(up["bob"] as? String, "OK", "back once the store is")
+    }
+}
