@@ -31,6 +31,68 @@ final class TranscriptTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(transcripts.count, 150)
     }
 
+    /// The same transcripts through the access proxy (imap-proxy) in front of a Postern store:
+    /// after login the proxy passes bytes untouched, and before it answers as the store does, so
+    /// every transcript must pass as it does on the store.
+    func testTranscriptsThroughTheProxy() throws {
+        let transcripts = Transcripts.all
+        let users = Self.users(transcripts.count)
+        let master = "proxy@example.org", masterPassword = "proxy-master-pw"
+        let store = try IMAPServerFixture("imap-transcripts-store", workers: 2,
+                                          pluginSettings: "login_failure_delay = \"0s\"\nmax_login_failures_per_ip = 0",
+                                          listenerOptions: "master_users = [\"\(master)\"]")
+        try store.createAccounts(users, password: Self.password, quota: "100M")
+        try store.createAccounts([master], password: masterPassword)
+        // The proxy's own account database (a site would use its directory): the same users.
+        let dir = TempDir("imap-transcripts-proxy")
+        let port = freePort()
+        let config = """
+            data_dir = "./var"
+            workers = 2
+            [plugins]
+            load = ["sasl-plain", "sasl-login"]
+            [plugin.store-sqlite]
+            password_iterations = 4096
+            [plugin.imap-proxy]
+            master_user = "\(master)"
+            master_password = "\(masterPassword)"
+            login_failure_delay = "0s"
+            max_login_failures = 1000000
+            max_login_failures_per_account = 0
+            [[plugin.imap-proxy.backend]]
+            name = "store"
+            host = "127.0.0.1"
+            port = \(store.plainPort)
+            [[listener]]
+            name = "imap"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "imap-proxy"
+            [listener.options]
+            allow_plaintext_on_loopback = true
+            """
+        let file = dir.write("postern.toml", config)
+        var csv = "email,password\n"
+        for u in users { csv += "\(u),\(Self.password)\n" }
+        let usersFile = dir.write("users.csv", csv)
+        for args in [["domain", "add", "example.org"], ["user", "import", usersFile]] {
+            let (code, output) = Build.run(Build.postern, ["admin"] + args + ["-c", file], cwd: dir.path)
+            guard code == 0 else { throw SystemError.message("postern admin \(args): \(output)") }
+        }
+        let proxy = try ServerProcess.start(dir, config)
+        defer { proxy.stop() }
+        let runner = TranscriptRunner(target: TranscriptTarget(name: "proxy", port: port, password: Self.password))
+        var passed = 0
+        for (i, t) in transcripts.enumerated() {
+            if let problem = runner.run(t, index: i) {
+                XCTFail("transcript \(i) \"\(t.name)\" through the proxy: \(problem)")
+            } else {
+                passed += 1
+            }
+        }
+        print("FIGURES transcripts through the proxy: \(passed) of \(transcripts.count) pass")
+    }
+
     func testTranscriptsAgainstDovecot() throws {
         guard getuid() == 0 else { throw XCTSkip("Dovecot is started as root (it switches to the mail user itself)") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dovecot") else {
