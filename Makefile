@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # Every test target is in exactly one of these (PosternHostTests checks it against Package.swift).
 UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests SASLMechanismTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests WebmailTests LDAPTests MilterTests FilterDisclaimerTests FilterDLPTests
-INTEROP_TARGETS := PosternInteropTests IMAPInteropTests IMAPProxyTests SMTPClientTests ImportTests WebmailBrowserTests AdminTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests SenderAuthTests
+INTEROP_TARGETS := PosternInteropTests IMAPInteropTests AccessProxyTests SMTPClientTests ImportTests WebmailBrowserTests AdminTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests SenderAuthTests
 space := $(subst ,, )
 bar := |
 target_filter = "^($(subst $(space),$(bar),$(strip $(1))))\."
@@ -60,7 +60,7 @@ screenshots:     ## write the webmail's and the admin console's screenshots into
 # $(PREFIX)/bin/postern on the PATH, the system user `postern` the workers run as, and
 # /etc/postern/postern.toml (the all-in-one role, data in /var/lib/postern) unless one exists.
 PREFIX ?= /usr/local
-SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLSCRAM SASLCRAMMD5 SASLDigestMD5 SASLCyrus AuthKerberos SASLGSSAPI SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail Admin LDAP Milter FilterArchive FilterDisclaimer FilterDLP FilterRules FilterAttachments FilterClamAV IMAPProxy
+SHIPPED_PLUGINS := StoreSQLite Queue POP3 SASLPlain SASLLogin SASLSCRAM SASLCRAMMD5 SASLDigestMD5 SASLCyrus AuthKerberos SASLGSSAPI SASLOAuth SASLAnonymous SASLExternal DNS SMTP TableFile IMAP SMTPClient Webmail Admin LDAP Milter FilterArchive FilterDisclaimer FilterDLP FilterRules FilterAttachments FilterClamAV AccessProxy
 install: deps
 	$(SWIFT) build -c release
 	install -d $(DESTDIR)$(PREFIX)/lib/postern $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/postern

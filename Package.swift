@@ -72,7 +72,7 @@ let plugins: [(Product, [Target])] = [
     plugin("Milter", path: "Plugins/Milter"),
     // The IMAP access proxy: logs clients in, routes each user to their store, logs in there with
     // a master credential and splices the two connections.
-    plugin("IMAPProxy", path: "Plugins/IMAPProxy"),
+    plugin("AccessProxy", path: "Plugins/AccessProxy"),
     // The message copier: archive and journal copies queued with the message, or .eml files.
     plugin("FilterArchive", path: "Plugins/FilterArchive"),
     // In-process content filters (PluginAPI's MessageInspector): a disclaimer stamped on outbound
@@ -205,8 +205,8 @@ let package = Package(
                     path: "Tests/AdminTests", exclude: ["Scripts"]),
         // The IMAP access proxy: its command reader and router byte by byte, and the binary in
         // front of two Postern stores with Python's imaplib.
-        .testTarget(name: "IMAPProxyTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPProxyCore"],
-                    path: "Tests/IMAPProxyTests"),
+        .testTarget(name: "AccessProxyTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternAccessProxyCore"],
+                    path: "Tests/AccessProxyTests"),
         .testTarget(name: "WebmailTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],
                     path: "Tests/WebmailTests", exclude: ["Fixtures"]),
         .testTarget(name: "WebmailBrowserTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternWebmailCore"],

@@ -135,8 +135,9 @@ public struct HostConfig: Sendable {
     /// Protocol services served by a plugin of another name. A listener's `protocol` (and a
     /// `[plugins] load` entry) names a plugin, or one of these services, which then means its plugin
     /// and that service: LMTP became a mode of the smtp plugin's state machine (a core is linked into
-    /// one plugin image only), and configs that say `protocol = "lmtp"` keep working.
-    public static let servicesOfOtherPlugins: [String: String] = ["lmtp": "smtp"]
+    /// one plugin image only), and configs that say `protocol = "lmtp"` keep working. The
+    /// access-proxy plugin serves both proxies.
+    public static let servicesOfOtherPlugins: [String: String] = ["lmtp": "smtp", "imap-proxy": "access-proxy", "pop3-proxy": "access-proxy"]
 
     static let sniSchema = ConfigSchema([
         ConfigField("domain", .string, required: true, help: "the server name clients ask for"),

@@ -53,13 +53,13 @@ final class TranscriptTests: XCTestCase {
             load = ["sasl-plain", "sasl-login"]
             [plugin.store-sqlite]
             password_iterations = 4096
-            [plugin.imap-proxy]
+            [plugin.access-proxy]
             master_user = "\(master)"
             master_password = "\(masterPassword)"
             login_failure_delay = "0s"
             max_login_failures = 1000000
             max_login_failures_per_account = 0
-            [[plugin.imap-proxy.backend]]
+            [[plugin.access-proxy.backend]]
             name = "store"
             host = "127.0.0.1"
             port = \(store.plainPort)

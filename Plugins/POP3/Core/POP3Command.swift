@@ -16,6 +16,9 @@ enum POP3Command: Equatable {
     case top(Int, lines: Int)
     case uidl(Int?)
     case quit
+    /// `XCLIENT ADDR=... PORT=...`: an access proxy names its client (Postfix's and Dovecot's
+    /// extension); taken from proxy networks only.
+    case xclient([String: String])
 
     enum ParseError: Error, Equatable {
         case unknownCommand(String)
@@ -94,6 +97,14 @@ enum POP3Command: Equatable {
             return .success(.top(n, lines: lines))
         case "UIDL": return optional { .uidl($0) }
         case "QUIT": return none(.quit)
+        case "XCLIENT":
+            var fields: [String: String] = [:]
+            for arg in args {
+                let kv = arg.split(separator: "=", maxSplits: 1)
+                guard kv.count == 2 else { return .failure(.syntax("XCLIENT takes NAME=VALUE pairs")) }
+                fields[kv[0].uppercased()] = String(kv[1])
+            }
+            return .success(.xclient(fields))
         default: return .failure(.unknownCommand(verb))
         }
     }

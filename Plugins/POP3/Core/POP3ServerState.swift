@@ -22,6 +22,8 @@ struct POP3Environment: Sendable {
     var throttle: LoginThrottle
     var locks: MaildropLocks
     var peerAddress: String
+    /// The connection's own address, kept when an access proxy's XCLIENT replaced `peerAddress`.
+    var connectionAddress: String?
     var isLoopback: Bool
     /// The listener offers STLS (until TLS is on).
     var offersTLS: Bool
@@ -55,7 +57,7 @@ final class POP3ServerState: @unchecked Sendable {
         case closed
     }
 
-    private let env: POP3Environment
+    private var env: POP3Environment
     private var isSecure: Bool
     private(set) var phase: Phase = .authorization(user: nil)
     private var splitter: LineSplitter
@@ -204,6 +206,14 @@ final class POP3ServerState: @unchecked Sendable {
             guard plaintextAllowed else { return reply("-ERR [AUTH] plaintext authentication disallowed without TLS", countsAsError: true) }
             phase = .authorization(user: nil)
             await verifyPassword(user: user, password: password)
+        case (.authorization, .xclient(let fields)):
+            guard fromProxy else { return reply("-ERR XCLIENT is for access proxies", countsAsError: true) }
+            if let address = fields["ADDR"], IPAddress(address) != nil {
+                if env.connectionAddress == nil { env.connectionAddress = env.peerAddress }
+                env.peerAddress = address
+                env.logger[metadataKey: "client"] = "\(address)"
+            }
+            send("+OK")
         case (.authorization, .apop):
             reply("-ERR [AUTH] APOP is not available: use USER/PASS or AUTH over TLS", countsAsError: true)
         case (.authorization, .auth(nil, _)):
@@ -275,6 +285,13 @@ final class POP3ServerState: @unchecked Sendable {
 // MARK: - Login
 
 extension POP3ServerState {
+    /// Whether the connection comes from an access proxy (`proxy_networks`); judged on the
+    /// connection's own address, never on one XCLIENT named.
+    var fromProxy: Bool {
+        guard let address = IPAddress(env.connectionAddress ?? env.peerAddress) else { return false }
+        return env.options.proxyNetworks.contains { $0.contains(address) }
+    }
+
     private func verifyPassword(user: String, password: String) async {
         guard await env.throttle.allows(env.peerAddress) else { return close("-ERR [SYS/TEMP] too many failed logins, try later") }
         switch await AuthService.ask(env.auth.backends, .password(user: user, password: password), service: "pop") {
@@ -341,6 +358,18 @@ extension POP3ServerState {
             send("+ " + String(decoding: Base64Encoder.encode(final, lineLength: 0), as: UTF8.self))
         case .success(let identity, _):
             anonymousLogin = identity.isAnonymous
+            // Acting as another user: only a master user (an access proxy's credential) from a
+            // proxy network, as an account that exists and is enabled.
+            if let target = identity.authorizationIdentity {
+                guard env.options.masterUsers.contains(identity.user.lowercased()), fromProxy,
+                      case .verified(let account) = await AuthService.ask(env.auth.backends, .account(user: target), service: "pop") else {
+                    phase = .authorization(user: nil)
+                    env.logger.notice("authorization refused", metadata: ["user": "\(identity.user)", "as": "\(target)"])
+                    return send("-ERR [AUTH] authorization failed")
+                }
+                env.logger.info("master login", metadata: ["master": "\(identity.user)", "user": "\(account)"])
+                return await loggedIn(account)
+            }
             await loggedIn(identity.user)
         case .failure(.temporary):
             phase = .authorization(user: nil)

@@ -35,12 +35,18 @@ struct POP3Options {
         ConfigField("allow_plaintext_on_loopback", .boolean, default: .boolean(false),
                     help: "USER/PASS and PLAIN/LOGIN without TLS from 127.0.0.1/::1"),
         ConfigField("store", .string, default: .string(""), help: "the storage plugin; default: the first loaded"),
+        ConfigField("master_users", .array(.string), default: .array([]),
+                    help: "accounts that may log in as any user (SASL PLAIN with an authorization identity): an access proxy's credential; only from proxy_networks"),
+        ConfigField("proxy_networks", .array(.string), default: .array([.string("127.0.0.1/32"), .string("::1/128")]),
+                    help: "access proxies: master logins are taken from these addresses only, and their XCLIENT ADDR names the client"),
     ])
 
     var maxLineLength: Int
     var maxErrors: Int
     var allowPlaintextOnLoopback: Bool
     var store: String?
+    var masterUsers: Set<String> = []
+    var proxyNetworks: [IPNetwork] = []
 
     init(maxLineLength: Int = 1024, maxErrors: Int = 20, allowPlaintextOnLoopback: Bool = false, store: String? = nil) {
         self.maxLineLength = maxLineLength
@@ -54,6 +60,8 @@ struct POP3Options {
         maxErrors = section.int("max_errors")!
         allowPlaintextOnLoopback = section.bool("allow_plaintext_on_loopback")!
         store = section.string("store").flatMap { $0.isEmpty ? nil : $0 }
+        masterUsers = Set((section.strings("master_users") ?? []).map { $0.lowercased() })
+        proxyNetworks = (section.strings("proxy_networks") ?? []).compactMap(IPNetwork.init)
     }
 }
 

@@ -25,10 +25,13 @@ enum BackendLogin {
         }
     }
 
-    /// Connects on `loop` (the client's, so the two channels splice without hops) and logs in.
-    /// The returned channel has no handler of ours left: the caller glues it to the client.
-    static func connect(_ backend: Backend, user: String, master: Credential, client: (address: String, port: Int),
-                        loop: any EventLoop, connectTimeout: TimeAmount, loginTimeout: TimeAmount) async throws -> (any Channel, String) {
+    /// Connects on `loop` (the client's, so the two channels splice without hops) to `port` and
+    /// runs the protocol's login (`handshake`, given the TLS context for STARTTLS when the back end
+    /// wants it). The returned channel has no handler of ours left: the caller glues it to the
+    /// client. Answers the channel and what the handshake found (IMAP: the capabilities).
+    static func connect(_ backend: Backend, port: Int, loop: any EventLoop, connectTimeout: TimeAmount, loginTimeout: TimeAmount,
+                        handshake: (_ starttls: NIOSSLContext?, _ promise: EventLoopPromise<String>) -> any RemovableChannelHandler & ChannelInboundHandler)
+        async throws -> (any Channel, String) {
         var tls: NIOSSLContext?
         if backend.tls != .none {
             var configuration = TLSConfiguration.makeClientConfiguration()
@@ -36,8 +39,7 @@ enum BackendLogin {
             tls = try NIOSSLContext(configuration: configuration)
         }
         let promise = loop.makePromise(of: String.self)
-        let handshake = BackendHandshake(user: user, master: master, client: client, starttls: backend.tls == .starttls ? tls : nil,
-                                         host: backend.host, promise: promise)
+        let handler = handshake(backend.tls == .starttls ? tls : nil, promise)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: loop)
@@ -48,13 +50,13 @@ enum BackendLogin {
                         if backend.tls == .implicit, let tls {
                             try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: BackendHandshake.sniName(backend.host)))
                         }
-                        try channel.pipeline.syncOperations.addHandler(handshake)
+                        try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
-                .connect(host: backend.host, port: backend.port).get()
+                .connect(host: backend.host, port: port).get()
         } catch {
             promise.fail(error)
-            throw Failure.unavailable("cannot connect to \(backend.name) (\(backend.host):\(backend.port)): \(error)")
+            throw Failure.unavailable("cannot connect to \(backend.name) (\(backend.host):\(port)): \(error)")
         }
         let deadline = loop.scheduleTask(in: loginTimeout) {
             promise.fail(Failure.unavailable("\(backend.name) did not log the user in within the login timeout"))
@@ -62,15 +64,23 @@ enum BackendLogin {
         }
         defer { deadline.cancel() }
         do {
-            let capabilities = try await promise.futureResult.get()
-            try await channel.pipeline.removeHandler(handshake).get()
-            return (channel, capabilities)
+            let found = try await promise.futureResult.get()
+            try await channel.pipeline.removeHandler(handler).get()
+            return (channel, found)
         } catch let failure as Failure {
             channel.close(promise: nil)
             throw failure
         } catch {
             channel.close(promise: nil)
             throw Failure.unavailable("\(backend.name): \(error)")
+        }
+    }
+
+    /// The IMAP login: the back end's capabilities after it.
+    static func imap(_ backend: Backend, user: String, master: Credential, client: (address: String, port: Int),
+                     loop: any EventLoop, connectTimeout: TimeAmount, loginTimeout: TimeAmount) async throws -> (any Channel, String) {
+        try await connect(backend, port: backend.port, loop: loop, connectTimeout: connectTimeout, loginTimeout: loginTimeout) { starttls, promise in
+            BackendHandshake(user: user, master: master, client: client, starttls: starttls, host: backend.host, promise: promise)
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import PluginAPI
 
-/// Drives one `ProxySession` from the client's channel until login, then steps aside: the
+/// Drives one front end (`ProxySession` for IMAP, `POP3ProxySession`) from the client's channel until login, then steps aside: the
 /// client's channel and the back end's are joined (`SpliceHandler`) and bytes pass untouched. A
 /// client that has not logged in within the login timeout is disconnected.
 // @unchecked Sendable: ChannelHandler confined to its channel's event loop; session tasks hop back via NIOLoopBound
@@ -10,7 +10,7 @@ final class ProxyConnection: ChannelInboundHandler, RemovableChannelHandler, @un
     typealias OutboundOut = ByteBuffer
 
     private let session: Session
-    private let state: ProxySession
+    private let state: any ProxyFrontEnd
     private let loginTimeout: TimeAmount
     private var pending: [UInt8] = []
     private var busy = false
@@ -20,7 +20,7 @@ final class ProxyConnection: ChannelInboundHandler, RemovableChannelHandler, @un
     private var timer: Scheduled<Void>?
     private var executor: EventLoopTaskExecutor?
 
-    init(session: Session, state: ProxySession, loginTimeout: TimeAmount) {
+    init(session: Session, state: any ProxyFrontEnd, loginTimeout: TimeAmount) {
         self.session = session
         self.state = state
         self.loginTimeout = loginTimeout
@@ -32,7 +32,7 @@ final class ProxyConnection: ChannelInboundHandler, RemovableChannelHandler, @un
         timer = context.eventLoop.scheduleTask(in: loginTimeout) {
             let (me, ctx) = loopBound.value
             guard !me.spliced, !me.closed else { return }
-            me.apply([.send(Array("* BYE Autologout; idle for too long\r\n".utf8)), .close], ctx)
+            me.apply([.send(me.state.bye("Autologout; idle for too long")), .close], ctx)
         }
         // A drain before login ends the session; a spliced session belongs to its back end and
         // runs on until the client or the back end ends it.
@@ -40,7 +40,7 @@ final class ProxyConnection: ChannelInboundHandler, RemovableChannelHandler, @un
             loopBound.eventLoop.execute {
                 let (me, ctx) = loopBound.value
                 guard !me.spliced, !me.busy, !me.closed else { return }
-                me.apply([.send(Array("* BYE Server shutting down; reconnect\r\n".utf8)), .close], ctx)
+                me.apply([.send(me.state.bye("Server shutting down; reconnect")), .close], ctx)
             }
         }
         context.fireChannelActive()
@@ -57,7 +57,7 @@ final class ProxyConnection: ChannelInboundHandler, RemovableChannelHandler, @un
         guard !closed, !startingTLS, !spliced else { return }
         pending += buffer.readBytes(length: buffer.readableBytes) ?? []
         if pending.count > 256 * 1024 {
-            apply([.send(Array("* BYE Too much input before login\r\n".utf8)), .close], context)
+            apply([.send(state.bye("Too much input before login")), .close], context)
             return
         }
         pump(context)
@@ -86,7 +86,7 @@ final class ProxyConnection: ChannelInboundHandler, RemovableChannelHandler, @un
         }
     }
 
-    private func apply(_ outputs: [ProxySession.Output], _ context: ChannelHandlerContext) {
+    private func apply(_ outputs: [ProxyOutput], _ context: ChannelHandlerContext) {
         for output in outputs {
             switch output {
             case .send(let bytes):

@@ -1,6 +1,6 @@
 import Foundation
 import PluginAPI
-@testable import PosternIMAPProxyCore
+@testable import PosternAccessProxyCore
 import XCTest
 
 /// The proxy's command reader byte by byte (literals, SASL-IR, responses, malformed input, what

@@ -1,8 +1,8 @@
 import PluginAPI
-import PosternIMAPProxyCore
+import PosternAccessProxyCore
 
-// libPosternIMAPProxy.so: the two C symbols the host looks up (PLUGINS.md). Everything else, the
-// registration included, is in Core/ (the PosternIMAPProxyCore target), where the tests reach it.
+// libPosternAccessProxy.so: the two C symbols the host looks up (PLUGINS.md). Everything else, the
+// registration included, is in Core/ (the PosternAccessProxyCore target), where the tests reach it.
 
 /// The ABI tag this plugin was compiled against; the loader refuses a mismatch before calling anything else.
 @_cdecl("postern_plugin_abi")
@@ -11,5 +11,5 @@ public func posternPluginABI() -> UnsafePointer<CChar> { PluginABI.exportedTag()
 /// Describes the plugin to the loader; cheap, activation happens per worker.
 @_cdecl("postern_plugin_entry")
 public func posternPluginEntry() -> UnsafeMutableRawPointer {
-    PluginExport.entry { IMAPProxyRegistration.registration }
+    PluginExport.entry { AccessProxyRegistration.registration }
 }

@@ -1,21 +1,33 @@
 import Foundation
 import PluginAPI
 
-/// One client of the proxy until it is logged in to its back end: greeting, capabilities, TLS,
-/// LOGIN or AUTHENTICATE against the host's auth service, then the back end's login. Called by
-/// `ProxyConnection` one batch of bytes at a time; answers what to do.
-// @unchecked Sendable: one caller at a time (the connection awaits each receive before the next)
-final class ProxySession: @unchecked Sendable {
-    enum Output {
-        case send([UInt8])
-        case startTLS
-        case close
-        /// Logged in at the back end: send `reply` to the client, then join the two channels and
-        /// pass `pending` (what the client pipelined) on.
-        case splice(backend: any Channel, reply: [UInt8], pending: [UInt8])
-    }
+/// What a proxy's front end asks its connection to do.
+enum ProxyOutput {
+    case send([UInt8])
+    case startTLS
+    case close
+    /// Logged in at the back end: send `reply` to the client, then join the two channels and
+    /// pass `pending` (what the client pipelined) on.
+    case splice(backend: any Channel, reply: [UInt8], pending: [UInt8])
+}
 
-    let plugin: IMAPProxyPlugin
+/// The protocol side of a proxied connection until login (IMAP or POP3), driven by
+/// `ProxyConnection` one batch of bytes at a time.
+protocol ProxyFrontEnd: AnyObject, Sendable {
+    func greeting() -> [ProxyOutput]
+    func receive(_ bytes: [UInt8]) async -> [ProxyOutput]
+    func tlsStarted()
+    /// Said before closing a client that did not log in in time, or at a drain before login.
+    func bye(_ why: String) -> [UInt8]
+}
+
+/// One IMAP client of the proxy until it is logged in to its back end: greeting, capabilities,
+/// TLS, LOGIN or AUTHENTICATE against the host's auth service, then the back end's login.
+// @unchecked Sendable: one caller at a time (the connection awaits each receive before the next)
+final class ProxySession: ProxyFrontEnd, @unchecked Sendable {
+    typealias Output = ProxyOutput
+
+    let plugin: AccessProxyPlugin
     let session: Session
     let loop: any EventLoop
     let allowPlaintextOnLoopback: Bool
@@ -24,7 +36,7 @@ final class ProxySession: @unchecked Sendable {
     private var authentication: (tag: String, exchange: AuthExchange)?
     private var failures = 0
 
-    init(plugin: IMAPProxyPlugin, session: Session, loop: any EventLoop, allowPlaintextOnLoopback: Bool) {
+    init(plugin: AccessProxyPlugin, session: Session, loop: any EventLoop, allowPlaintextOnLoopback: Bool) {
         self.plugin = plugin
         self.session = session
         self.loop = loop
@@ -50,6 +62,8 @@ final class ProxySession: @unchecked Sendable {
     }
 
     func tlsStarted() { isSecure = true }
+
+    func bye(_ why: String) -> [UInt8] { Array("* BYE \(why)\r\n".utf8) }
 
     private func line(_ text: String) -> Output { .send(Array((text + "\r\n").utf8)) }
 
@@ -182,22 +196,12 @@ final class ProxySession: @unchecked Sendable {
     private func loggedIn(_ tag: String, _ account: String) async -> [Output] {
         guard await !plugin.throttle.isLocked(account: account) else { return await failed(tag, account) }
         let backend: Backend
-        do {
-            switch try await plugin.settings.router.route(account, directory: session.services.directory) {
-            case .backend(let b): backend = b
-            case .unknown(let name):
-                logger.error("the route of \(account) names no configured back end: \(name)")
-                return [line("\(tag) NO [UNAVAILABLE] Your mailbox server is not configured here; tell your administrator.")]
-            case .none:
-                logger.notice("no back end for \(account)")
-                return [line("\(tag) NO [UNAVAILABLE] No mailbox server holds this account.")]
-            }
-        } catch {
-            logger.error("route lookup failed for \(account): \(error)")
-            return [line("\(tag) NO [UNAVAILABLE] Temporary failure finding your mailbox server; try again later.")]
+        switch await plugin.backend(for: account, session: session) {
+        case .success(let b): backend = b
+        case .failure(let refusal): return [line("\(tag) NO [UNAVAILABLE] \(refusal.text)")]
         }
         do {
-            let (channel, capabilities) = try await BackendLogin.connect(
+            let (channel, capabilities) = try await BackendLogin.imap(
                 backend, user: account, master: plugin.settings.master, client: (clientAddress, session.peer?.port ?? 0), loop: loop,
                 connectTimeout: .milliseconds(Int64(plugin.settings.connectTimeout * 1000)),
                 loginTimeout: .milliseconds(Int64(plugin.settings.loginTimeout * 1000)))
@@ -208,7 +212,7 @@ final class ProxySession: @unchecked Sendable {
         } catch {
             plugin.unavailable.increment()
             logger.error("back end unavailable", metadata: ["user": "\(account)", "backend": "\(backend.name)", "error": "\(error)"])
-            return [line("\(tag) NO [UNAVAILABLE] Your mailbox server is not available; try again later.")]
+            return [line("\(tag) NO [UNAVAILABLE] \(RouteRefusal.unavailable.text)")]
         }
     }
 }

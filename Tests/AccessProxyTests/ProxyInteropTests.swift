@@ -12,8 +12,10 @@ final class ProxyInteropTests: XCTestCase {
         var stores: [ServerProcess]
         var storeDirs: [TempDir]
         var storePorts: [Int]
+        var storePOP3Ports: [Int]
         var proxy: ServerProcess
         var proxyPort: Int
+        var proxyPOP3Port: Int
     }
 
     nonisolated(unsafe) static var rig: Result<Rig, Error>?
@@ -34,7 +36,7 @@ final class ProxyInteropTests: XCTestCase {
         super.tearDown()
     }
 
-    static func storeConfig(_ port: Int) -> String {
+    static func storeConfig(_ port: Int, pop3: Int) -> String {
         """
         data_dir = "./var"
         workers = 1
@@ -51,6 +53,14 @@ final class ProxyInteropTests: XCTestCase {
         [listener.options]
         allow_plaintext_on_loopback = true
         master_users = ["proxy@proxy.internal"]
+        [[listener]]
+        name = "pop3"
+        address = "127.0.0.1"
+        port = \(pop3)
+        protocol = "pop3"
+        [listener.options]
+        allow_plaintext_on_loopback = true
+        master_users = ["proxy@proxy.internal"]
         """
     }
 
@@ -60,40 +70,43 @@ final class ProxyInteropTests: XCTestCase {
     }
 
     static func start() throws -> Rig {
-        var stores: [ServerProcess] = [], dirs: [TempDir] = [], ports: [Int] = []
+        var stores: [ServerProcess] = [], dirs: [TempDir] = [], ports: [Int] = [], pop3Ports: [Int] = []
         for (i, users) in [["alice@a.example"], ["bob@b.example"]].enumerated() {
             let dir = TempDir("proxy-store\(i + 1)")
-            let port = freePort()
-            let server = try ServerProcess.start(dir, storeConfig(port))
+            let port = freePort(), pop3 = freePort()
+            let server = try ServerProcess.start(dir, storeConfig(port, pop3: pop3))
             for domain in ["a.example", "b.example", "proxy.internal"] { try admin(server, dir, ["domain", "add", domain]) }
             for user in users { try admin(server, dir, ["user", "add", user, "--password", password]) }
             try admin(server, dir, ["user", "add", "proxy@proxy.internal", "--password", masterPassword])
             stores.append(server)
             dirs.append(dir)
             ports.append(port)
+            pop3Ports.append(pop3)
         }
         let dir = TempDir("proxy-front")
-        let port = freePort()
+        let port = freePort(), pop3Port = freePort()
         let proxy = try ServerProcess.start(dir, """
             data_dir = "./var"
             workers = 1
             [plugin.store-sqlite]
             password_iterations = 4096
             [plugin.sasl-plain]
-            [plugin.imap-proxy]
+            [plugin.access-proxy]
             master_user = "proxy@proxy.internal"
             master_password = "\(masterPassword)"
             login_failure_delay = "10ms"
             connect_timeout = "2s"
-            [[plugin.imap-proxy.backend]]
+            [[plugin.access-proxy.backend]]
             name = "store1"
             host = "127.0.0.1"
             port = \(ports[0])
-            [[plugin.imap-proxy.backend]]
+            pop3_port = \(pop3Ports[0])
+            [[plugin.access-proxy.backend]]
             name = "store2"
             host = "127.0.0.1"
             port = \(ports[1])
-            [plugin.imap-proxy.users]
+            pop3_port = \(pop3Ports[1])
+            [plugin.access-proxy.users]
             "alice@a.example" = "store1"
             "@b.example" = "store2"
             [[listener]]
@@ -103,11 +116,19 @@ final class ProxyInteropTests: XCTestCase {
             protocol = "imap-proxy"
             [listener.options]
             allow_plaintext_on_loopback = true
+            [[listener]]
+            name = "pop3"
+            address = "127.0.0.1"
+            port = \(pop3Port)
+            protocol = "pop3-proxy"
+            [listener.options]
+            allow_plaintext_on_loopback = true
             """)
         // The proxy's own account database: who may log in (a site would point it at LDAP).
         for domain in ["a.example", "b.example"] { try admin(proxy, dir, ["domain", "add", domain]) }
         for user in ["alice@a.example", "bob@b.example"] { try admin(proxy, dir, ["user", "add", user, "--password", password]) }
-        return Rig(stores: stores, storeDirs: dirs, storePorts: ports, proxy: proxy, proxyPort: port)
+        return Rig(stores: stores, storeDirs: dirs, storePorts: ports, storePOP3Ports: pop3Ports, proxy: proxy, proxyPort: port,
+                   proxyPOP3Port: pop3Port)
     }
 
     func rig() throws -> Rig { try XCTUnwrap(Self.rig).get() }
@@ -218,6 +239,47 @@ final class ProxyInteropTests: XCTestCase {
         XCTAssertTrue((out["store_wrong_master"] as? String ?? "").contains("AUTHORIZATIONFAILED"), "alice is no master user: \(out)")
     }
 
+    /// POP3 through the proxy: each user reads their own store's INBOX (the proxy logged in there
+    /// with the master credential and named the client with XCLIENT).
+    func testPOP3ThroughTheProxyReadsTheUsersOwnStore() throws {
+        let r = try rig()
+        let out = try python("""
+            import poplib
+            m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+            m.login("bob@b.example", s["password"])
+            m.append("INBOX", None, None, b"Subject: pop-bob\\r\\n\\r\\nFor POP3.\\r\\n")
+            m.logout()
+            def pop(port, user, password, auth=False):
+                p = poplib.POP3("127.0.0.1", port)
+                try:
+                    if auth:
+                        p._shortcmd("AUTH PLAIN " + base64.b64encode(("\\0" + user + "\\0" + password).encode()).decode())
+                    else:
+                        p.user(user)
+                        p.pass_(password)
+                except poplib.error_proto as e:
+                    return {"error": str(e)}
+                count, size = p.stat()
+                subjects = []
+                for i in range(1, count + 1):
+                    lines = p.top(i, 0)[1]
+                    subjects += [l.decode() for l in lines if l.lower().startswith(b"subject:")]
+                caps = sorted(p.capa().keys())
+                p.quit()
+                return {"count": count, "subjects": subjects, "caps": caps}
+            out["bob_proxy"] = pop(s["proxy_pop3"], "bob@b.example", s["password"])
+            out["bob_proxy_auth"] = pop(s["proxy_pop3"], "bob@b.example", s["password"], auth=True)
+            out["bob_direct"] = pop(s["store2_pop3"], "bob@b.example", s["password"])
+            out["wrong"] = pop(s["proxy_pop3"], "bob@b.example", "wrong")
+            """, ["proxy": r.proxyPort, "proxy_pop3": r.proxyPOP3Port, "store2_pop3": r.storePOP3Ports[1], "password": Self.password])
+        let proxied = try XCTUnwrap(out["bob_proxy"] as? [String: Any]), direct = try XCTUnwrap(out["bob_direct"] as? [String: Any])
+        XCTAssertTrue((proxied["subjects"] as? [String] ?? []).contains("Subject: pop-bob"), "\(out)")
+        XCTAssertEqual(proxied["subjects"] as? [String], direct["subjects"] as? [String], "the same INBOX through the proxy")
+        XCTAssertEqual((out["bob_proxy_auth"] as? [String: Any])?["count"] as? Int, proxied["count"] as? Int)
+        XCTAssertTrue(((out["wrong"] as? [String: Any])?["error"] as? String ?? "").contains("[AUTH]"), "\(out)")
+        XCTAssertTrue(r.stores[1].log.contains("master login"), "the store took the master login")
+    }
+
     /// mbsync through the proxy and straight from the store fetch the same messages, and a
     /// second sync through the proxy has nothing to do.
     func testMbsyncThroughTheProxyFetchesWhatTheStoreHolds() throws {
@@ -299,7 +361,7 @@ final class ProxyInteropTests: XCTestCase {
         let down = try python(script, ["proxy": r.proxyPort, "password": Self.password])
         XCTAssertEqual(down["alice"] as? String, "OK")
         XCTAssertTrue((down["bob"] as? String ?? "").contains("[UNAVAILABLE]"), "\(down)")
-        let restarted = try ServerProcess.start(r.storeDirs[1], Self.storeConfig(r.storePorts[1]))
+        let restarted = try ServerProcess.start(r.storeDirs[1], Self.storeConfig(r.storePorts[1], pop3: r.storePOP3Ports[1]))
         if case .success(var rig)? = Self.rig {
             rig.stores[1] = restarted
             Self.rig = .success(rig)

@@ -10,7 +10,9 @@ struct Backend: Sendable, Equatable {
 
     var name: String
     var host: String
+    /// IMAP.
     var port: Int
+    var pop3Port: Int = 110
     var tls: TLS
     var verifyCertificate: Bool
 }

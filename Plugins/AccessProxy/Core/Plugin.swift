@@ -8,26 +8,32 @@ import PluginAPI
 // stores.
 
 /// What `postern_plugin_entry` (Entry/Entry.swift) hands the host.
-package enum IMAPProxyRegistration {
+package enum AccessProxyRegistration {
     static let backendSchema = ConfigSchema([
         ConfigField("name", .string, required: true, help: "the back end's name in routes"),
         ConfigField("host", .string, required: true),
-        ConfigField("port", .integer(1...65535), default: .integer(143)),
+        ConfigField("port", .integer(1...65535), default: .integer(143), help: "its IMAP port"),
+        ConfigField("pop3_port", .integer(1...65535), default: .integer(110), help: "its POP3 port"),
         ConfigField("tls", .oneOf(["none", "implicit", "starttls"]), default: .string("none"), help: "TLS to the back end"),
         ConfigField("verify_certificate", .boolean, default: .boolean(true)),
+    ])
+
+    static let listenerSchema = ConfigSchema([
+        ConfigField("allow_plaintext_on_loopback", .boolean, default: .boolean(false),
+                    help: "LOGIN, USER/PASS and plaintext SASL without TLS for clients on 127.0.0.1/::1"),
     ])
 
     package static var registration: PluginRegistration {
         PluginRegistration(
             manifest: PluginManifest(
-                name: "imap-proxy", version: "1.0.0",
-                summary: "IMAP access proxy: logs clients in, routes each user to their store, logs in there as them and passes bytes through",
+                name: "access-proxy", version: "1.0.0",
+                summary: "IMAP and POP3 access proxy: logs clients in, routes each user to their store, logs in there as them and passes bytes through",
                 kinds: [.protocolService],
                 uses: [.credentialBackend, .lookupTable, .loginFailures],
                 roles: ["proxy", "all-in-one"],
                 config: ConfigSchema([
                     ConfigField("backend", .array(.table(backendSchema)), default: .array([]),
-                                help: "[[plugin.imap-proxy.backend]]: the stores, each with name, host, port, tls"),
+                                help: "[[plugin.access-proxy.backend]]: the stores, each with name, host, port, tls"),
                     ConfigField("users", .map(.string), default: .table([:]),
                                 help: "user@domain or @domain = back end's name: fixed routes, read first"),
                     ConfigField("route_tables", .array(.string), default: .array([]),
@@ -45,16 +51,13 @@ package enum IMAPProxyRegistration {
                     ConfigField("max_login_failures_per_account", .integer(0...1_000_000), default: .integer(20)),
                     ConfigField("login_failure_window", .duration, default: .string("5m")),
                 ]),
-                protocols: ["imap-proxy": ConfigSchema([
-                    ConfigField("allow_plaintext_on_loopback", .boolean, default: .boolean(false),
-                                help: "LOGIN and plaintext SASL without TLS for clients on 127.0.0.1/::1"),
-                ])]),
-            activate: { context in try IMAPProxyPlugin(context: context) },
-            check: { config, dataDirectory in _ = try IMAPProxySettings(config, dataDirectory: dataDirectory) })
+                protocols: ["imap-proxy": listenerSchema, "pop3-proxy": listenerSchema]),
+            activate: { context in try AccessProxyPlugin(context: context) },
+            check: { config, dataDirectory in _ = try ProxySettings(config, dataDirectory: dataDirectory) })
     }
 }
 
-struct IMAPProxySettings: Sendable {
+struct ProxySettings: Sendable {
     var router: BackendRouter
     var master: BackendLogin.Credential
     var connectTimeout: Double
@@ -66,23 +69,24 @@ struct IMAPProxySettings: Sendable {
         var backends: [Backend] = []
         if case .array(let items)? = config["backend"] {
             for (n, item) in items.enumerated() {
-                guard case .table(let raw) = item else { throw ProxyConfigError("plugin.imap-proxy.backend #\(n + 1) is not a table") }
-                let t = ConfigSection(IMAPProxyRegistration.backendSchema.applyingDefaults(to: raw))
+                guard case .table(let raw) = item else { throw ProxyConfigError("plugin.access-proxy.backend #\(n + 1) is not a table") }
+                let t = ConfigSection(AccessProxyRegistration.backendSchema.applyingDefaults(to: raw))
                 guard let name = t.string("name"), let host = t.string("host"), !name.isEmpty, !host.isEmpty else {
-                    throw ProxyConfigError("plugin.imap-proxy.backend #\(n + 1) needs name and host")
+                    throw ProxyConfigError("plugin.access-proxy.backend #\(n + 1) needs name and host")
                 }
                 guard !backends.contains(where: { $0.name == name }) else { throw ProxyConfigError("two back ends named '\(name)'") }
-                backends.append(Backend(name: name, host: host, port: t.int("port") ?? 143, tls: Backend.TLS(rawValue: t.string("tls") ?? "none") ?? .none,
+                backends.append(Backend(name: name, host: host, port: t.int("port") ?? 143, pop3Port: t.int("pop3_port") ?? 110,
+                                        tls: Backend.TLS(rawValue: t.string("tls") ?? "none") ?? .none,
                                         verifyCertificate: t.bool("verify_certificate") ?? true))
             }
         }
-        guard !backends.isEmpty else { throw ProxyConfigError("plugin.imap-proxy needs at least one [[plugin.imap-proxy.backend]]") }
+        guard !backends.isEmpty else { throw ProxyConfigError("plugin.access-proxy needs at least one [[plugin.access-proxy.backend]]") }
         var entries: [String: String] = [:]
         if case .table(let users)? = config["users"] {
             for (key, value) in users {
                 guard case .string(let target) = value else { continue }
                 guard backends.contains(where: { $0.name == target }) else {
-                    throw ProxyConfigError("plugin.imap-proxy.users.\(key): no back end named '\(target)'")
+                    throw ProxyConfigError("plugin.access-proxy.users.\(key): no back end named '\(target)'")
                 }
                 entries[key.lowercased()] = target
             }
@@ -93,11 +97,11 @@ struct IMAPProxySettings: Sendable {
         if let file = config.string("master_password_file"), !file.isEmpty {
             let path = file.hasPrefix("/") ? file : dataDirectory + "/" + file
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw ProxyConfigError("plugin.imap-proxy.master_password_file: cannot read \(path)")
+                throw ProxyConfigError("plugin.access-proxy.master_password_file: cannot read \(path)")
             }
             password = String(text.split(whereSeparator: \.isNewline).first ?? "")
         }
-        guard !password.isEmpty else { throw ProxyConfigError("plugin.imap-proxy needs master_password or master_password_file") }
+        guard !password.isEmpty else { throw ProxyConfigError("plugin.access-proxy needs master_password or master_password_file") }
         master = BackendLogin.Credential(user: config.string("master_user") ?? "", password: password)
         connectTimeout = config.duration("connect_timeout") ?? 5
         loginTimeout = config.duration("login_timeout") ?? 15
@@ -112,16 +116,16 @@ struct ProxyConfigError: Error, CustomStringConvertible {
 }
 
 // @unchecked Sendable: all stored properties are let; the throttle does its own locking
-final class IMAPProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
+final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let context: PluginContext
-    let settings: IMAPProxySettings
+    let settings: ProxySettings
     let throttle: LoginThrottle
     let logins: Counter
     let unavailable: Counter
 
     init(context: PluginContext) throws {
         self.context = context
-        settings = try IMAPProxySettings(context.config, dataDirectory: context.dataDirectory)
+        settings = try ProxySettings(context.config, dataDirectory: context.dataDirectory)
         throttle = LoginThrottle(context: context, failureDelay: context.config.duration("login_failure_delay")!,
                                  maxFailures: context.config.int("max_login_failures")!,
                                  maxFailuresPerAccount: context.config.int("max_login_failures_per_account")!,
@@ -130,14 +134,66 @@ final class IMAPProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
         unavailable = context.counter("postern_imap_proxy_backend_unavailable_total")
     }
 
-    var services: [ProvidedService] { [.protocolService(name: "imap-proxy", self)] }
+    var services: [ProvidedService] {
+        [.protocolService(name: "imap-proxy", self), .protocolService(name: "pop3-proxy", POP3ProxyService(plugin: self))]
+    }
 
+    /// IMAP: the session's front end is `ProxySession`.
     func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
-        let state = ProxySession(plugin: self, session: session, loop: channel.eventLoop,
-                                 allowPlaintextOnLoopback: session.listener.options.bool("allow_plaintext_on_loopback") ?? false)
-        return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ProxyConnection(session: session, state: state,
+        start(ProxySession(plugin: self, session: session, loop: channel.eventLoop,
+                           allowPlaintextOnLoopback: session.listener.options.bool("allow_plaintext_on_loopback") ?? false),
+              on: channel, session: session)
+    }
+
+    func start(_ front: any ProxyFrontEnd, on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ProxyConnection(session: session, state: front,
                                                                            loginTimeout: .milliseconds(Int64(settings.clientLoginTimeout * 1000))))
         }
+    }
+
+    /// The store that holds `account`'s mail, or why there is none (logged here).
+    func backend(for account: String, session: Session) async -> Result<Backend, RouteRefusal> {
+        do {
+            switch try await settings.router.route(account, directory: session.services.directory) {
+            case .backend(let b): return .success(b)
+            case .unknown(let name):
+                session.logger.error("the route of \(account) names no configured back end: \(name)")
+                return .failure(.notConfigured)
+            case .none:
+                session.logger.notice("no back end for \(account)")
+                return .failure(.noStore)
+            }
+        } catch {
+            session.logger.error("route lookup failed for \(account): \(error)")
+            return .failure(.lookupFailed)
+        }
+    }
+}
+
+/// Why a logged-in user cannot be passed on, as the client is told.
+enum RouteRefusal: Error {
+    case notConfigured, noStore, lookupFailed, unavailable
+
+    var text: String {
+        switch self {
+        case .notConfigured: return "Your mailbox server is not configured here; tell your administrator."
+        case .noStore: return "No mailbox server holds this account."
+        case .lookupFailed: return "Temporary failure finding your mailbox server; try again later."
+        case .unavailable: return "Your mailbox server is not available; try again later."
+        }
+    }
+}
+
+/// The `pop3-proxy` protocol of the same plugin: its front end is `POP3ProxySession`.
+final class POP3ProxyService: ProtocolService, Sendable {
+    let plugin: AccessProxyPlugin
+
+    init(plugin: AccessProxyPlugin) { self.plugin = plugin }
+
+    func startSession(on channel: any Channel, session: Session) -> EventLoopFuture<Void> {
+        plugin.start(POP3ProxySession(plugin: plugin, session: session, loop: channel.eventLoop,
+                                      allowPlaintextOnLoopback: session.listener.options.bool("allow_plaintext_on_loopback") ?? false),
+                     on: channel, session: session)
     }
 }
