@@ -182,7 +182,8 @@ let package = Package(
         // The DNS codec from its core, and the built libPosternDNS.so against a throw-away unbound.
         .testTarget(name: "DNSTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternDNSCore"], path: "Tests/DNSTests"),
         // The POP3 command parser, transfer encoding and session state machine (on the real store).
-        .testTarget(name: "POP3Tests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternPOP3Core"], path: "Tests/POP3Tests"),
+        .testTarget(name: "POP3Tests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternPOP3Core", "PosternSASLPlainCore"],
+                    path: "Tests/POP3Tests"),
         // The SMTP session state machine without sockets, with the PLAIN and LOGIN mechanisms and
         // the file table parser.
         .testTarget(name: "SMTPTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternSMTPCore",

@@ -27,13 +27,16 @@ final class SessionStore {
     let throttle: LoginThrottle
     let recent: RecentTracker
 
-    init(users: [String] = ["alice@example.org", "bob@example.org"], throttle: LoginThrottle = LoginThrottle(failureDelay: 0, maxFailures: 100, window: 60)) throws {
+    /// `plugins`: more plugin sections (`[plugin.sasl-plain]` for AUTHENTICATE PLAIN).
+    init(users: [String] = ["alice@example.org", "bob@example.org"], throttle: LoginThrottle = LoginThrottle(failureDelay: 0, maxFailures: 100, window: 60),
+         plugins: String = "") throws {
         let source = """
             data_dir = "\(dir.path)/data"
             [plugins]
             path = ["\(BuildDirectory.path)"]
             [plugin.store-sqlite]
             password_iterations = 4096
+            \(plugins)
 
             """
         guard case .success(let config) = HostConfig.parse(source: source, file: dir.path + "/postern.toml") else {

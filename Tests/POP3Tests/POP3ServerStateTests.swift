@@ -3,6 +3,7 @@ import PluginAPI
 import PosternTestSupport
 import XCTest
 @testable import PosternPOP3Core
+@testable import PosternSASLPlainCore
 
 /// The POP3 session without sockets: bytes in, outputs out, on the real store (opened as
 /// `postern admin` opens it). The NIO driver is covered by the interop tests (poplib, fetchmail).
@@ -17,18 +18,22 @@ final class POP3ServerStateTests: XCTestCase {
         let pauses: Pauses
 
         init(_ name: String, secure: Bool = false, loopbackPlaintext: Bool = false, offersTLS: Bool = true,
-             maxErrors: Int = 20, store: Bool = true, failureDelay: Double = 2) throws {
+             maxErrors: Int = 20, store: Bool = true, failureDelay: Double = 2, peer: String = "192.0.2.7",
+             masterUsers: Set<String> = [], proxyNetworks: [String] = [], mechanisms: [any SASLMechanism] = []) throws {
             fixture = try StoreFixture(name)
             let pauses = Pauses()
             self.pauses = pauses
+            var options = POP3Options(maxLineLength: 255, maxErrors: maxErrors, allowPlaintextOnLoopback: loopbackPlaintext)
+            options.masterUsers = masterUsers
+            options.proxyNetworks = proxyNetworks.compactMap(IPNetwork.init)
             var env = POP3Environment(
                 hostname: "pop.example.org",
-                options: POP3Options(maxLineLength: 255, maxErrors: maxErrors, allowPlaintextOnLoopback: loopbackPlaintext),
-                auth: AuthService(mechanisms: [], backends: [fixture.credentials]),
+                options: options,
+                auth: AuthService(mechanisms: mechanisms, backends: [fixture.credentials]),
                 store: store ? fixture.store : nil,
                 throttle: LoginThrottle(failureDelay: failureDelay, maxFailures: 100, window: 60),
                 locks: try MaildropLocks(directory: fixture.dir.path + "/locks"),
-                peerAddress: "192.0.2.7", isLoopback: loopbackPlaintext, offersTLS: offersTLS,
+                peerAddress: peer, isLoopback: loopbackPlaintext, offersTLS: offersTLS,
                 logger: Logger(label: "pop3-test"), failedLogins: Counter(label: "pop3_test_failures"))
             env.pause = { seconds in pauses.seconds.append(seconds) }
             state = POP3ServerState(env: env, isSecure: secure)
@@ -69,6 +74,33 @@ final class POP3ServerStateTests: XCTestCase {
         await assertEqual(await h.send("NOOP\r\n"), [], "nothing is read after the close")
         let long = try Harness("pop3-long")
         await assertEqual(await long.send(String(repeating: "A", count: 300)), ["-ERR line too long\r\n"])
+    }
+
+    /// An access proxy's login: XCLIENT names the client, the master user acts for an account;
+    /// neither is taken from elsewhere, and no one else may act for another.
+    func testMasterLoginAndXCLIENTFromProxyNetworksOnly() async throws {
+        func plain(_ authzid: String, _ authcid: String, _ password: String) -> String {
+            Data((authzid + "\u{0}" + authcid + "\u{0}" + password).utf8).base64EncodedString()
+        }
+        let proxied = try Harness("pop3-master", secure: true, failureDelay: 0, peer: "192.0.2.7", masterUsers: ["proxy@example.org"],
+                                  proxyNetworks: ["192.0.2.0/24"], mechanisms: [PlainMechanism()])
+        try await proxied.fixture.populate(users: ["ann", "proxy"])
+        await assertEqual(await proxied.send("XCLIENT ADDR=203.0.113.9 PORT=4242\r\n"), ["+OK\r\n"])
+        await assertEqual(await proxied.send("XCLIENT ADDR=198.51.100.1\r\n"), ["+OK\r\n"],
+                          "judged on the connection's address, not the one XCLIENT named")
+        await assertEqual(await proxied.send("AUTH PLAIN \(plain("nobody@example.org", "proxy@example.org", "secret-proxy"))\r\n"),
+                          ["-ERR [AUTH] authorization failed\r\n"], "only for an account that exists")
+        await assertEqual(await proxied.send("AUTH PLAIN \(plain("proxy@example.org", "ann@example.org", "secret-ann"))\r\n"),
+                          ["-ERR [AUTH] authorization failed\r\n"], "ann is no master user")
+        await assertEqual(await proxied.send("AUTH PLAIN \(plain("ann@example.org", "proxy@example.org", "secret-proxy"))\r\n"),
+                          ["+OK logged in, 0 messages\r\n"])
+
+        let elsewhere = try Harness("pop3-master-elsewhere", secure: true, failureDelay: 0, peer: "198.51.100.1", masterUsers: ["proxy@example.org"],
+                                    proxyNetworks: ["192.0.2.0/24"], mechanisms: [PlainMechanism()])
+        try await elsewhere.fixture.populate(users: ["ann", "proxy"])
+        await assertEqual(await elsewhere.send("XCLIENT ADDR=203.0.113.9\r\n"), ["-ERR XCLIENT is for access proxies\r\n"])
+        await assertEqual(await elsewhere.send("AUTH PLAIN \(plain("ann@example.org", "proxy@example.org", "secret-proxy"))\r\n"),
+                          ["-ERR [AUTH] authorization failed\r\n"], "a master login from outside the proxy networks")
     }
 
     func testWrongPasswordWaitsAndNamesNothing() async throws {
