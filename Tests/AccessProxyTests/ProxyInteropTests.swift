@@ -280,6 +280,40 @@ final class ProxyInteropTests: XCTestCase {
         XCTAssertTrue(r.stores[1].log.contains("master login"), "the store took the master login")
     }
 
+    /// fetchmail through the proxy over IMAP and over POP3, keeping the mail: each fetches what the
+    /// user's own store holds and nothing of another store's.
+    func testFetchmailThroughTheProxy() throws {
+        let r = try rig()
+        _ = try python("""
+            m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+            m.login("bob@b.example", s["password"])
+            m.append("INBOX", None, None, b"Subject: fetch-bob\\r\\nMessage-ID: <fetch-bob@b.example>\\r\\n\\r\\nFor fetchmail.\\r\\n")
+            m.logout()
+            """, ["proxy": r.proxyPort, "password": Self.password])
+        let fetchmail = try Build.tool("fetchmail")
+        for (proto, port) in [("imap", r.proxyPort), ("pop3", r.proxyPOP3Port)] {
+            let dir = TempDir("proxy-fetchmail-\(proto)")
+            let out = dir.path + "/fetched.mbox"
+            func run() -> (Int32, String) {
+                let rc = dir.write("fetchmailrc", """
+                    set no syslog
+                    poll 127.0.0.1 port \(port) protocol \(proto) \(proto == "pop3" ? "uidl" : "")
+                      user "bob@b.example" password "\(Self.password)" is "tester" here
+                      sslproto '' keep fetchall
+                      mda "/bin/sh -c 'cat >> \(out)'"
+                    """)
+                chmod(rc, 0o600)
+                return Build.run(fetchmail, ["-f", rc, "-i", dir.path + "/fetchids", "--nodetach", "--nosyslog", "-v"], cwd: dir.path,
+                                 environment: ["HOME": dir.path, "FETCHMAILHOME": dir.path, "PATH": "/usr/bin:/bin"])
+            }
+            let first = run()
+            XCTAssertEqual(first.0, 0, "\(proto): \(first.1)")
+            let fetched = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("Subject: ") }
+            XCTAssertTrue(fetched.contains("Subject: fetch-bob"), "\(proto): \(fetched)")
+            XCTAssertFalse(fetched.contains { $0.contains("alice") }, "\(proto): only bob's store: \(fetched)")
+        }
+    }
+
     /// mbsync through the proxy and straight from the store fetch the same messages, and a
     /// second sync through the proxy has nothing to do.
     func testMbsyncThroughTheProxyFetchesWhatTheStoreHolds() throws {

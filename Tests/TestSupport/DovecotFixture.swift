@@ -13,7 +13,9 @@ public final class DovecotFixture {
     public let config: String
     public var log: String { (try? String(contentsOfFile: dir.path + "/dovecot.log", encoding: .utf8)) ?? "" }
 
-    public init(users: [String], password: String) throws {
+    /// `master`: a master user (a Dovecot master passdb, `pass = yes`: the user it acts for must
+    /// exist), as an access proxy logs in with.
+    public init(users: [String], password: String, master: (user: String, password: String)? = nil) throws {
         dir = TempDir("dovecot-transcripts")
         let root = dir.path
         for d in ["run", "state", "mail", "shared"] { try FileManager.default.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true) }
@@ -22,6 +24,15 @@ public final class DovecotFixture {
         chmod(root, 0o755)
         let passwd = users.map { "\($0):{PLAIN}\(password):65534:65534::\(root)/mail/\($0)" }.joined(separator: "\n") + "\n"
         dir.write("users.passwd", passwd)
+        if let master { dir.write("master.passwd", "\(master.user):{PLAIN}\(master.password)\n") }
+        let masterPassdb = master == nil ? "" : """
+            passdb {
+              driver = passwd-file
+              args = \(root)/master.passwd
+              master = yes
+              pass = yes
+            }
+            """
         config = dir.write("dovecot.conf", """
             protocols = imap
             listen = 127.0.0.1
@@ -74,12 +85,14 @@ public final class DovecotFixture {
               list = children
             }
             plugin {
+              \(master == nil ? "" : "acl_user = %u   # a master login has the user's own rights (acl)")
               acl = vfile
               acl_shared_dict = file:\(root)/shared/shared-mailboxes.db
               quota = count:User quota
               quota_rule = *:storage=100M
               quota_vsizes = yes
             }
+            \(masterPassdb)
             passdb {
               driver = passwd-file
               args = \(root)/users.passwd
