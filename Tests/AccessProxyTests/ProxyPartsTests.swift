@@ -100,4 +100,45 @@ final class ProxyPartsTests: XCTestCase {
         let unlisted = try await strict.route("x@y.example", directory: none)
         XCTAssertEqual(unlisted, .none)
     }
+
+    func testTheIMAPLoginAtTheBackEnd() {
+        let master = BackendLogin.Credential(user: "proxy@p.example", password: "pw")
+        let plain = Data("alice@a.example\u{0}proxy@p.example\u{0}pw".utf8).base64EncodedString()
+        let script = IMAPLoginScript(user: "alice@a.example", master: master, client: ("203.0.113.9", 4242), wantsTLS: true)
+        XCTAssertEqual(script.handle("* OK ready"), [.send("P0 STARTTLS")])
+        XCTAssertEqual(script.handle("P0 OK go"), [.startTLS, .send("P1 ID (\"x-originating-ip\" \"203.0.113.9\" \"x-originating-port\" \"4242\" \"x-proxy\" \"postern\")")])
+        XCTAssertEqual(script.handle("* ID NIL"), [])
+        XCTAssertEqual(script.handle("P1 OK"), [.send("P2 AUTHENTICATE PLAIN \(plain)")])
+        XCTAssertEqual(script.handle("P2 OK [CAPABILITY IMAP4rev1 MOVE] Logged in"), [.succeed("IMAP4rev1 MOVE")])
+        // No capabilities in the OK: asked for.
+        let asks = IMAPLoginScript(user: "a", master: master, client: ("::1", 1), wantsTLS: false)
+        _ = asks.handle("* OK ready")
+        _ = asks.handle("P1 OK")
+        XCTAssertEqual(asks.handle("P2 OK done"), [.send("P3 CAPABILITY")])
+        XCTAssertEqual(asks.handle("* CAPABILITY IMAP4rev1 IDLE"), [])
+        XCTAssertEqual(asks.handle("P3 OK"), [.succeed("IMAP4rev1 IDLE")])
+        // Refusals.
+        let refused = IMAPLoginScript(user: "a", master: master, client: ("::1", 1), wantsTLS: false)
+        _ = refused.handle("* OK ready")
+        _ = refused.handle("P1 OK")
+        XCTAssertEqual(refused.handle("P2 NO [AUTHORIZATIONFAILED] no"), [.fail(.refused("P2 NO [AUTHORIZATIONFAILED] no"))])
+        XCTAssertEqual(IMAPLoginScript(user: "a", master: master, client: ("::1", 1), wantsTLS: false).handle("* BYE busy"),
+                       [.fail(.unavailable("the back end said: * BYE busy"))])
+        XCTAssertEqual(IMAPLoginScript(user: "a", master: master, client: ("::1", 1), wantsTLS: false).handle("* PREAUTH hi"),
+                       [.fail(.unavailable("unexpected greeting: * PREAUTH hi"))])
+    }
+
+    func testThePOP3LoginAtTheBackEnd() {
+        let master = BackendLogin.Credential(user: "proxy@p.example", password: "pw")
+        let plain = Data("bob@b.example\u{0}proxy@p.example\u{0}pw".utf8).base64EncodedString()
+        let script = POP3LoginScript(user: "bob@b.example", master: master, client: ("203.0.113.9", 4242), wantsTLS: true)
+        XCTAssertEqual(script.handle("+OK ready"), [.send("STLS")])
+        XCTAssertEqual(script.handle("+OK go"), [.startTLS, .send("XCLIENT ADDR=203.0.113.9 PORT=4242")])
+        XCTAssertEqual(script.handle("-ERR not for you"), [.send("AUTH PLAIN \(plain)")], "a back end without XCLIENT still takes the login")
+        XCTAssertEqual(script.handle("+OK logged in"), [.succeed("")])
+        let refused = POP3LoginScript(user: "bob@b.example", master: master, client: ("::1", 1), wantsTLS: false)
+        XCTAssertEqual(refused.handle("+OK ready"), [.send("XCLIENT ADDR=::1 PORT=1")])
+        _ = refused.handle("+OK")
+        XCTAssertEqual(refused.handle("-ERR [AUTH] authorization failed"), [.fail(.refused("-ERR [AUTH] authorization failed"))])
+    }
 }

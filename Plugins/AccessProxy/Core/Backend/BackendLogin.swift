@@ -30,7 +30,7 @@ enum BackendLogin {
     /// wants it). The returned channel has no handler of ours left: the caller glues it to the
     /// client. Answers the channel and what the handshake found (IMAP: the capabilities).
     static func connect(_ backend: Backend, port: Int, loop: any EventLoop, connectTimeout: TimeAmount, loginTimeout: TimeAmount,
-                        handshake: (_ starttls: NIOSSLContext?, _ promise: EventLoopPromise<String>) -> any RemovableChannelHandler & ChannelInboundHandler)
+                        handshake: (_ starttls: NIOSSLContext?, _ promise: EventLoopPromise<String>) -> BackendHandshake)
         async throws -> (any Channel, String) {
         var tls: NIOSSLContext?
         if backend.tls != .none {
@@ -80,34 +80,52 @@ enum BackendLogin {
     static func imap(_ backend: Backend, user: String, master: Credential, client: (address: String, port: Int),
                      loop: any EventLoop, connectTimeout: TimeAmount, loginTimeout: TimeAmount) async throws -> (any Channel, String) {
         try await connect(backend, port: backend.port, loop: loop, connectTimeout: connectTimeout, loginTimeout: loginTimeout) { starttls, promise in
-            BackendHandshake(user: user, master: master, client: client, starttls: starttls, host: backend.host, promise: promise)
+            BackendHandshake(script: IMAPLoginScript(user: user, master: master, client: client, wantsTLS: starttls != nil),
+                             starttls: starttls, host: backend.host, promise: promise)
         }
+    }
+
+    /// The POP3 login.
+    static func pop3(_ backend: Backend, user: String, master: Credential, client: (address: String, port: Int),
+                     loop: any EventLoop, connectTimeout: TimeAmount, loginTimeout: TimeAmount) async throws -> any Channel {
+        try await connect(backend, port: backend.pop3Port, loop: loop, connectTimeout: connectTimeout, loginTimeout: loginTimeout) { starttls, promise in
+            BackendHandshake(script: POP3LoginScript(user: user, master: master, client: client, wantsTLS: starttls != nil),
+                             starttls: starttls, host: backend.host, promise: promise)
+        }.0
     }
 }
 
-/// The back end's side of the login, line by line, on the channel's event loop.
+/// What a login script asks for after a line from the back end.
+enum HandshakeAction: Equatable {
+    case send(String)
+    /// Put TLS under the connection now (after the back end's yes to STARTTLS/STLS).
+    case startTLS
+    /// Logged in; the value is what the script found (IMAP: the capabilities).
+    case succeed(String)
+    case fail(BackendLogin.Failure)
+}
+
+/// A protocol's side of the back-end login as a pure state machine over the back end's lines.
+protocol HandshakeScript: AnyObject {
+    func handle(_ line: String) -> [HandshakeAction]
+}
+
+/// Runs a `HandshakeScript` on the back end's channel: splits what arrives into lines, sends
+/// what the script says, puts TLS in when it asks, and settles the promise once.
 // @unchecked Sendable: used on its channel's event loop only
 final class BackendHandshake: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum Step { case greeting, startTLS, id, login, capability, done }
-
-    let user: String
-    let master: BackendLogin.Credential
-    let client: (address: String, port: Int)
+    let script: any HandshakeScript
     let starttls: NIOSSLContext?
     let host: String
     let promise: EventLoopPromise<String>
-    private var step = Step.greeting
+    private var done = false
     private var buffer: [UInt8] = []
-    private var capabilities: String?
 
-    init(user: String, master: BackendLogin.Credential, client: (address: String, port: Int), starttls: NIOSSLContext?, host: String,
-         promise: EventLoopPromise<String>) {
-        self.user = user
-        self.master = master
-        self.client = client
+    init(script: any HandshakeScript, starttls: NIOSSLContext?, host: String, promise: EventLoopPromise<String>) {
+        self.script = script
         self.starttls = starttls
         self.host = host
         self.promise = promise
@@ -120,17 +138,41 @@ final class BackendHandshake: ChannelInboundHandler, RemovableChannelHandler, @u
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         buffer += bytes.readBytes(length: bytes.readableBytes) ?? []
-        while step != .done, let lf = buffer.firstIndex(of: 0x0A) {
+        while !done, let lf = buffer.firstIndex(of: 0x0A) {
             var line = Array(buffer[0...lf])
             buffer.removeFirst(lf + 1)
             while line.last == 0x0A || line.last == 0x0D { line.removeLast() }
-            handle(String(decoding: line, as: UTF8.self), context)
+            for action in script.handle(String(decoding: line, as: UTF8.self)) where !done {
+                perform(action, context)
+            }
         }
         if buffer.count > 64 * 1024 { fail(.unavailable("the back end sent an over-long line"), context) }
     }
 
+    private func perform(_ action: HandshakeAction, _ context: ChannelHandlerContext) {
+        switch action {
+        case .send(let line):
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line + "\r\n")), promise: nil)
+        case .startTLS:
+            guard let tls = starttls, let handler = try? NIOSSLClientHandler(context: tls, serverHostname: Self.sniName(host)) else {
+                return fail(.unavailable("TLS to the back end cannot start"), context)
+            }
+            do {
+                try context.pipeline.syncOperations.addHandler(handler, position: .first)
+            } catch {
+                fail(.unavailable("TLS to the back end failed: \(error)"), context)
+            }
+        case .succeed(let found):
+            done = true
+            promise.succeed(found)
+        case .fail(let failure):
+            fail(failure, context)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        if step != .done { promise.fail(BackendLogin.Failure.unavailable("the back end closed the connection during login")) }
+        if !done { promise.fail(BackendLogin.Failure.unavailable("the back end closed the connection during login")) }
+        done = true
         context.fireChannelInactive()
     }
 
@@ -139,76 +181,132 @@ final class BackendHandshake: ChannelInboundHandler, RemovableChannelHandler, @u
     }
 
     private func fail(_ failure: BackendLogin.Failure, _ context: ChannelHandlerContext) {
-        guard step != .done else { return }
-        step = .done
+        guard !done else { return }
+        done = true
         promise.fail(failure)
         context.close(promise: nil)
     }
+}
 
-    private func send(_ line: String, _ context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: line + "\r\n")), promise: nil)
+/// IMAP: the greeting, STARTTLS when wanted, `ID` naming the client, `AUTHENTICATE PLAIN` with
+/// the master credential, and the capabilities (from the OK's code, or asked for).
+final class IMAPLoginScript: HandshakeScript {
+    private enum Step { case greeting, startTLS, id, login, capability, done }
+
+    let user: String
+    let master: BackendLogin.Credential
+    let client: (address: String, port: Int)
+    let wantsTLS: Bool
+    private var step = Step.greeting
+    private var capabilities: String?
+
+    init(user: String, master: BackendLogin.Credential, client: (address: String, port: Int), wantsTLS: Bool) {
+        self.user = user
+        self.master = master
+        self.client = client
+        self.wantsTLS = wantsTLS
     }
 
     private func quoted(_ s: String) -> String {
         "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
-    private func sendID(_ context: ChannelHandlerContext) {
+    private func id() -> HandshakeAction {
         step = .id
-        send("P1 ID (\"x-originating-ip\" \(quoted(client.address)) \"x-originating-port\" \"\(client.port)\" \"x-proxy\" \"postern\")", context)
+        return .send("P1 ID (\"x-originating-ip\" \(quoted(client.address)) \"x-originating-port\" \"\(client.port)\" \"x-proxy\" \"postern\")")
     }
 
-    private func handle(_ line: String, _ context: ChannelHandlerContext) {
+    func handle(_ line: String) -> [HandshakeAction] {
         let upper = line.uppercased()
-        if upper.hasPrefix("* BYE") { return fail(.unavailable("the back end said: \(line)"), context) }
+        if upper.hasPrefix("* BYE") { return [.fail(.unavailable("the back end said: \(line)"))] }
         if upper.hasPrefix("* CAPABILITY ") { capabilities = String(line.dropFirst(13)) }
         switch step {
         case .greeting:
-            guard upper.hasPrefix("* OK") else { return fail(.unavailable("unexpected greeting: \(line)"), context) }
-            if starttls != nil {
+            guard upper.hasPrefix("* OK") else { return [.fail(.unavailable("unexpected greeting: \(line)"))] }
+            if wantsTLS {
                 step = .startTLS
-                send("P0 STARTTLS", context)
-            } else {
-                sendID(context)
+                return [.send("P0 STARTTLS")]
             }
+            return [id()]
         case .startTLS:
-            guard upper.hasPrefix("P0 ") else { return }
-            guard upper.hasPrefix("P0 OK"), let tls = starttls,
-                  let handler = try? NIOSSLClientHandler(context: tls, serverHostname: Self.sniName(host)) else {
-                return fail(.unavailable("STARTTLS refused: \(line)"), context)
-            }
-            do {
-                try context.pipeline.syncOperations.addHandler(handler, position: .first)
-            } catch {
-                return fail(.unavailable("STARTTLS failed: \(error)"), context)
-            }
+            guard upper.hasPrefix("P0 ") else { return [] }
+            guard upper.hasPrefix("P0 OK") else { return [.fail(.unavailable("STARTTLS refused: \(line)"))] }
             capabilities = nil
-            sendID(context)
+            return [.startTLS, id()]
         case .id:
-            guard upper.hasPrefix("P1 ") else { return }
+            guard upper.hasPrefix("P1 ") else { return [] }
             step = .login
             let plain = Data((user + "\u{0}" + master.user + "\u{0}" + master.password).utf8).base64EncodedString()
-            send("P2 AUTHENTICATE PLAIN \(plain)", context)
+            return [.send("P2 AUTHENTICATE PLAIN \(plain)")]
         case .login:
-            guard upper.hasPrefix("P2 ") else { return }
-            guard upper.hasPrefix("P2 OK") else { return fail(.refused(line), context) }
+            guard upper.hasPrefix("P2 ") else { return [] }
+            guard upper.hasPrefix("P2 OK") else { return [.fail(.refused(line))] }
             if let open = line.range(of: "[CAPABILITY ", options: .caseInsensitive), let close = line[open.upperBound...].firstIndex(of: "]") {
                 capabilities = String(line[open.upperBound..<close])
             }
-            if capabilities != nil { return finish() }
+            if let capabilities {
+                step = .done
+                return [.succeed(capabilities)]
+            }
             step = .capability
-            send("P3 CAPABILITY", context)
+            return [.send("P3 CAPABILITY")]
         case .capability:
-            guard upper.hasPrefix("P3 ") else { return }
-            guard capabilities != nil else { return fail(.unavailable("the back end sent no capabilities"), context) }
-            finish()
+            guard upper.hasPrefix("P3 ") else { return [] }
+            guard let capabilities else { return [.fail(.unavailable("the back end sent no capabilities"))] }
+            step = .done
+            return [.succeed(capabilities)]
         case .done:
-            break
+            return []
         }
     }
+}
 
-    private func finish() {
-        step = .done
-        promise.succeed(capabilities ?? "IMAP4rev1")
+/// POP3: the greeting, STLS when wanted, `XCLIENT ADDR= PORT=` naming the client (Postern's and
+/// Dovecot's POP3 take it from trusted proxies; a refusal is no obstacle), then `AUTH PLAIN`
+/// with the master credential (RFC 5034, with an initial response).
+final class POP3LoginScript: HandshakeScript {
+    private enum Step { case greeting, startTLS, xclient, login, done }
+
+    let user: String
+    let master: BackendLogin.Credential
+    let client: (address: String, port: Int)
+    let wantsTLS: Bool
+    private var step = Step.greeting
+
+    init(user: String, master: BackendLogin.Credential, client: (address: String, port: Int), wantsTLS: Bool) {
+        self.user = user
+        self.master = master
+        self.client = client
+        self.wantsTLS = wantsTLS
+    }
+
+    private func xclient() -> HandshakeAction {
+        step = .xclient
+        return .send("XCLIENT ADDR=\(client.address) PORT=\(client.port)")
+    }
+
+    func handle(_ line: String) -> [HandshakeAction] {
+        switch step {
+        case .greeting:
+            guard line.hasPrefix("+OK") else { return [.fail(.unavailable("unexpected greeting: \(line)"))] }
+            if wantsTLS {
+                step = .startTLS
+                return [.send("STLS")]
+            }
+            return [xclient()]
+        case .startTLS:
+            guard line.hasPrefix("+OK") else { return [.fail(.unavailable("STLS refused: \(line)"))] }
+            return [.startTLS, xclient()]
+        case .xclient:
+            // +OK or -ERR: a back end that does not take XCLIENT still takes the login.
+            step = .login
+            let plain = Data((user + "\u{0}" + master.user + "\u{0}" + master.password).utf8).base64EncodedString()
+            return [.send("AUTH PLAIN \(plain)")]
+        case .login:
+            step = .done
+            return line.hasPrefix("+OK") ? [.succeed("")] : [.fail(.refused(line))]
+        case .done:
+            return []
+        }
     }
 }

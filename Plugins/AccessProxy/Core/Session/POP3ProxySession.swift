@@ -172,11 +172,10 @@ final class POP3ProxySession: ProxyFrontEnd, @unchecked Sendable {
         }
         do {
             let master = plugin.settings.master, client = (clientAddress, session.peer?.port ?? 0)
-            let (channel, _) = try await BackendLogin.connect(
-                backend, port: backend.pop3Port, loop: loop, connectTimeout: .milliseconds(Int64(plugin.settings.connectTimeout * 1000)),
-                loginTimeout: .milliseconds(Int64(plugin.settings.loginTimeout * 1000))) { starttls, promise in
-                POP3BackendHandshake(user: account, master: master, client: client, starttls: starttls, host: backend.host, promise: promise)
-            }
+            let channel = try await BackendLogin.pop3(
+                backend, user: account, master: master, client: client, loop: loop,
+                connectTimeout: .milliseconds(Int64(plugin.settings.connectTimeout * 1000)),
+                loginTimeout: .milliseconds(Int64(plugin.settings.loginTimeout * 1000)))
             await plugin.throttle.succeeded(clientAddress, account: account)
             plugin.logins.increment()
             logger.info("proxied", metadata: ["user": "\(account)", "backend": "\(backend.name)", "protocol": "pop3"])
