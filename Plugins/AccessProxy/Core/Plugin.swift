@@ -152,6 +152,25 @@ final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
         }
     }
 
+    /// Whether the client's address may try a login now (refused and logged after too many
+    /// failures). Both front ends apply the one policy.
+    func mayTryLogin(_ session: Session) async -> Bool {
+        let address = session.peer?.ipAddress ?? "unknown"
+        guard await throttle.allows(address) else {
+            session.logger.notice("login refused: too many failures from \(address)")
+            return false
+        }
+        return true
+    }
+
+    /// A failed login: counted for the address and the account, logged with the user, answered
+    /// after the failure delay (guessing gets slow; other sessions go on meanwhile).
+    func loginFailed(_ session: Session, user: String?) async {
+        _ = await throttle.failed(session.peer?.ipAddress ?? "unknown", account: user)
+        session.logger.notice("login failed", metadata: ["user": "\(user ?? "(none given)")"])
+        if throttle.failureDelay > 0 { try? await Task.sleep(nanoseconds: UInt64(throttle.failureDelay * 1e9)) }
+    }
+
     /// The store that holds `account`'s mail, or why there is none (logged here).
     func backend(for account: String, session: Session) async -> Result<Backend, RouteRefusal> {
         do {

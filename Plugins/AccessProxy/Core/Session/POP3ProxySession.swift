@@ -149,17 +149,12 @@ final class POP3ProxySession: ProxyFrontEnd, @unchecked Sendable {
     }
 
     private func refuseThrottled() async -> [ProxyOutput]? {
-        guard await !plugin.throttle.allows(clientAddress) else { return nil }
-        logger.notice("login refused: too many failures from \(clientAddress)")
-        return [line("-ERR [SYS/TEMP] too many failed logins, try later"), .close]
+        await plugin.mayTryLogin(session) ? nil : [line("-ERR [SYS/TEMP] too many failed logins, try later"), .close]
     }
 
     private func failed(_ name: String?) async -> [ProxyOutput] {
-        _ = await plugin.throttle.failed(clientAddress, account: name)
+        await plugin.loginFailed(session, user: name)
         failures += 1
-        logger.notice("login failed", metadata: ["user": "\(name ?? "(none given)")"])
-        let delay = plugin.throttle.failureDelay
-        if delay > 0 { try? await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
         return [line("-ERR [AUTH] authentication failed")] + (failures >= 3 ? [.close] : [])
     }
 

@@ -176,17 +176,12 @@ final class ProxySession: ProxyFrontEnd, @unchecked Sendable {
     }
 
     private func refuseThrottled(_ tag: String) async -> [Output]? {
-        guard await !plugin.throttle.allows(clientAddress) else { return nil }
-        logger.notice("login refused: too many failures from \(clientAddress)")
-        return [line("\(tag) NO [UNAVAILABLE] Too many failed logins from your address; try again later."), .close]
+        await plugin.mayTryLogin(session) ? nil : [line("\(tag) NO [UNAVAILABLE] Too many failed logins from your address; try again later."), .close]
     }
 
     private func failed(_ tag: String, _ user: String?) async -> [Output] {
-        _ = await plugin.throttle.failed(clientAddress, account: user)
+        await plugin.loginFailed(session, user: user)
         failures += 1
-        logger.notice("login failed", metadata: ["user": "\(user ?? "(none given)")"])
-        let delay = plugin.throttle.failureDelay
-        if delay > 0 { try? await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
         var out = [line("\(tag) NO [AUTHENTICATIONFAILED] Authentication failed.")]
         if failures >= 3 { out += [line("* BYE Too many failed logins."), .close] }
         return out
