@@ -21,6 +21,9 @@ func plugin(_ name: String, path: String, extra: [Target.Dependency] = [], resou
 let plugins: [(Product, [Target])] = [
     // The embedded default store: SQLite (GRDB, linked into this plugin alone) and blob files.
     plugin("StoreSQLite", path: "Plugins/StoreSQLite", extra: [.product(name: "GRDB", package: "GRDB.swift")]),
+    // The scale-out store: index and contents in PostgreSQL (postgres-nio, in PluginAPI's PluginPostgres
+    // module beside the one NIO), change notifications between nodes by LISTEN/NOTIFY.
+    plugin("StorePostgres", path: "Plugins/StorePostgres"),
     // The mail queue: spool, manager, retries, delivery reports, routing; local and discard transports.
     plugin("Queue", path: "Plugins/Queue"),
     // POP3 access to the INBOX.
@@ -173,6 +176,10 @@ let package = Package(
         .testTarget(name: "IMAPTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI, "PosternIMAPCore"], path: "Tests/IMAPTests"),
         // The store plugin through the host (AdminContext), as `postern admin` opens it.
         .testTarget(name: "StoreTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost", "PosternImport"], path: "Tests/StoreTests"),
+        // One behavioural contract for every store plugin (StorageBackend, AccountStore,
+        // CredentialBackend, ChangeNotifier), run against store-sqlite and against store-postgres on
+        // a throw-away PostgreSQL server (PostgresServer).
+        .testTarget(name: "StoreConformanceTests", dependencies: ["PosternTestSupport", pluginAPI, "PosternHost"], path: "Tests/StoreConformanceTests"),
         // Backup and restore of the store, through the host like StoreTests.
         .testTarget(name: "BackupTests", dependencies: ["PosternTestSupport", "PosternHost", pluginAPI], path: "Tests/BackupTests"),
         // Maildir and mbox readers; the import through the binary, and from a real Dovecot's Maildir.

@@ -12,8 +12,8 @@ let package = Package(
         // of the same image: the HTTP plugins (webmail, admin) import it, and NIO stays one copy.
         // PluginCredentials likewise: jwt-kit (JWT/JWKS verification) and swift-certificates (X.509
         // parsing) for the SASL plugins that check tokens and client certificates, on the one copy
-        // of swift-crypto.
-        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI", "PluginHTTP", "PluginCredentials"]),
+        // of swift-crypto. PluginPostgres: postgres-nio for the store-postgres plugin, on the same NIO.
+        .library(name: "PluginAPI", type: .dynamic, targets: ["PluginAPI", "PluginHTTP", "PluginCredentials", "PluginPostgres"]),
     ],
     dependencies: [
         // Pinned exactly: a plugin and the host must agree on these to the byte.
@@ -34,6 +34,8 @@ let package = Package(
         // config is its own TOML, read by the host.
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: ["FullFoundation"]),
+        // The PostgreSQL client (wire protocol, pool, LISTEN/NOTIFY) for the store-postgres plugin.
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         .target(
@@ -80,6 +82,13 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .target(
+            name: "PluginPostgres",
+            dependencies: [
+                "PluginAPI",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ],

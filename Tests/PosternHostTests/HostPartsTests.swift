@@ -51,7 +51,7 @@ final class PluginABITests: XCTestCase {
     }
 
     func testTagNamesLevelAndCompiler() {
-        XCTAssertTrue(PluginABI.libraryTag.hasPrefix("postern-plugin-api/8 swift/"), PluginABI.libraryTag)
+        XCTAssertTrue(PluginABI.libraryTag.hasPrefix("postern-plugin-api/9 swift/"), PluginABI.libraryTag)
         XCTAssertEqual(PluginABI.tagCompiledIn, PluginABI.libraryTag, "tests and library built by one compiler")
     }
 

@@ -12,7 +12,7 @@ public enum PluginABI {
     /// built against the previous level. Inlined into each client, so a plugin reports the level
     /// it was *compiled* against, not the level of the library it happens to be loaded with.
     @_alwaysEmitIntoClient
-    public static var apiLevelCompiledIn: Int { 8 }
+    public static var apiLevelCompiledIn: Int { 9 }
 
     /// The compiler version that compiled the calling binary (evaluated in the client).
     @_alwaysEmitIntoClient
