@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 # Every test target is in exactly one of these (PosternHostTests checks it against Package.swift).
 UNIT_TARGETS := PosternHostTests MailCoreTests SASLTests SASLMechanismTests StoreTests BackupTests QueueTests IMAPTests POP3Tests SMTPTests DNSTests WebmailTests LDAPTests MilterTests FilterDisclaimerTests FilterDLPTests
-INTEROP_TARGETS := PosternInteropTests IMAPInteropTests AccessProxyTests SMTPClientTests ImportTests WebmailBrowserTests AdminTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests SenderAuthTests
+INTEROP_TARGETS := PosternInteropTests StoreConformanceTests IMAPInteropTests AccessProxyTests SMTPClientTests ImportTests WebmailBrowserTests AdminTests SASLInteropTests LegacyAuthTests SASLCyrusTests KerberosTests LDAPInteropTests SASLTokenTests MilterInteropTests FilterArchiveTests FilterContentInteropTests FilterRulesTests FilterAttachmentsTests FilterClamAVTests SenderAuthTests
 space := $(subst ,, )
 bar := |
 target_filter = "^($(subst $(space),$(bar),$(strip $(1))))\."

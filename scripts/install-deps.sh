@@ -5,10 +5,11 @@
 #   scripts/install-deps.sh build   what building and running Postern need (make build, make run)
 #   scripts/install-deps.sh test    that, plus the peers and clients the test suite talks to
 #
-# Test peers (Dovecot, Postfix, unbound) are never left running as system services: the tests
-# start private instances on 127.0.0.1 and high ports. Debian starts a package's service when it
-# is installed, so installs run under a policy-rc.d that forbids it, and afterwards the services
-# are disabled and stopped (systemctl when systemd runs, update-rc.d and the init script when not).
+# Test peers (Dovecot, Postfix, unbound, PostgreSQL) are never left running as system services:
+# the tests start private instances on 127.0.0.1 and high ports. Debian starts a package's service
+# when it is installed, so installs run under a policy-rc.d that forbids it, and afterwards the
+# services are disabled and stopped (systemctl when systemd runs, update-rc.d and the init script
+# when not).
 set -euo pipefail
 
 purpose="${1:-build}"
@@ -34,6 +35,7 @@ test_packages=(
   dovecot-lmtpd
   dovecot-pop3d    # benchmarks: POP3 beside Dovecot
   unbound          # DNS tests: a throw-away unbound on a free port serves the test zones
+  postgresql       # store conformance tests: a throw-away cluster (initdb, postgres as the postgres user) for store-postgres
   fetchmail        # POP3 interop tests: a real POP3 client with UIDL, keep and no keep
   isync            # IMAP interop tests: mbsync syncing both ways
   mutt             # IMAP interop tests: a real MUA, driven in tmux
@@ -69,7 +71,7 @@ test_packages=(
 )
 
 # The system services the test packages bring, none of which may stay running.
-test_services=(dovecot postfix unbound slapd krb5-kdc krb5-admin-server saslauthd opendkim rspamd clamav-daemon clamav-milter clamav-freshclam)
+test_services=(dovecot postfix unbound postgresql slapd krb5-kdc krb5-admin-server saslauthd opendkim rspamd clamav-daemon clamav-milter clamav-freshclam)
 
 case "$purpose" in
   build) packages=("${build_packages[@]}") ;;

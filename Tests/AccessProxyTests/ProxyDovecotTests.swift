@@ -17,7 +17,7 @@ final class ProxyDovecotTests: XCTestCase {
         defer { dovecot.stop() }
         let storeDir = TempDir("proxy-dovecot-store")
         let storePort = freePort()
-        let store = try ServerProcess.start(storeDir, ProxyInteropTests.storeConfig(storePort, pop3: freePort()))
+        let store = try ServerProcess.start(storeDir, ProxyInteropTests.storeConfig(storePort, pop3: freePort(), store: try ProxyInteropTests.storeSection(0)))
         defer { store.stop() }
         for args in [["domain", "add", "a.example"], ["domain", "add", "proxy.internal"], ["user", "add", "alice@a.example", "--password", password],
                      ["user", "add", "proxy@proxy.internal", "--password", masterPassword]] {

@@ -4,7 +4,8 @@ import PosternTestSupport
 import XCTest
 
 /// The proxy in front of two Postern stores, all through the real binary: alice's mail lives on
-/// store1, bob's on store2; Python's imaplib talks to the proxy only. The stores take the
+/// store1 (the embedded SQLite store), bob's on store2 (store-postgres, on the PostgreSQL server
+/// the tests start); Python's imaplib talks to the proxy only. The stores take the
 /// proxy's master login (master_users) from loopback; the proxy authenticates clients against
 /// its own account database. Servers start once for the class.
 final class ProxyInteropTests: XCTestCase {
@@ -36,12 +37,30 @@ final class ProxyInteropTests: XCTestCase {
         super.tearDown()
     }
 
-    static func storeConfig(_ port: Int, pop3: Int) -> String {
+    /// store2's database, made once for the class (a restart of store2 opens it again).
+    nonisolated(unsafe) static var database: PostgresDatabase?
+
+    /// Store 1 keeps its mail in SQLite, store 2 in PostgreSQL: the proxy's clients must see no
+    /// difference.
+    static func storeSection(_ index: Int) throws -> String {
+        guard index == 1 else { return "[plugin.store-sqlite]\npassword_iterations = 4096" }
+        let db = try database ?? PostgresServer.shared.createDatabase("proxy_store2")
+        database = db
+        return """
+            [plugin.store-postgres]
+            host = "\(db.host)"
+            port = \(db.port)
+            user = "\(db.user)"
+            database = "\(db.name)"
+            password_iterations = 4096
+            """
+    }
+
+    static func storeConfig(_ port: Int, pop3: Int, store: String) -> String {
         """
         data_dir = "./var"
         workers = 1
-        [plugin.store-sqlite]
-        password_iterations = 4096
+        \(store)
         [plugin.sasl-plain]
         [plugin.imap]
         login_failure_delay = "10ms"
@@ -74,7 +93,7 @@ final class ProxyInteropTests: XCTestCase {
         for (i, users) in [["alice@a.example"], ["bob@b.example"]].enumerated() {
             let dir = TempDir("proxy-store\(i + 1)")
             let port = freePort(), pop3 = freePort()
-            let server = try ServerProcess.start(dir, storeConfig(port, pop3: pop3))
+            let server = try ServerProcess.start(dir, storeConfig(port, pop3: pop3, store: try storeSection(i)))
             for domain in ["a.example", "b.example", "proxy.internal"] { try admin(server, dir, ["domain", "add", domain]) }
             for user in users { try admin(server, dir, ["user", "add", user, "--password", password]) }
             try admin(server, dir, ["user", "add", "proxy@proxy.internal", "--password", masterPassword])
@@ -395,7 +414,8 @@ final class ProxyInteropTests: XCTestCase {
         let down = try python(script, ["proxy": r.proxyPort, "password": Self.password])
         XCTAssertEqual(down["alice"] as? String, "OK")
         XCTAssertTrue((down["bob"] as? String ?? "").contains("[UNAVAILABLE]"), "\(down)")
-        let restarted = try ServerProcess.start(r.storeDirs[1], Self.storeConfig(r.storePorts[1], pop3: r.storePOP3Ports[1]))
+        let restarted = try ServerProcess.start(r.storeDirs[1], Self.storeConfig(r.storePorts[1], pop3: r.storePOP3Ports[1],
+                                                                                  store: try Self.storeSection(1)))
         if case .success(var rig)? = Self.rig {
             rig.stores[1] = restarted
             Self.rig = .success(rig)

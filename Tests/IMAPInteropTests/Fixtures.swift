@@ -11,7 +11,8 @@ final class IMAPServerFixture {
     let plainPort = freePort(), startTLSPort = freePort(), implicitPort = freePort(), lmtpPort = freePort()
     let certificate: (cert: String, key: String)
 
-    init(_ name: String, workers: Int = 2, pluginSettings: String = "", listenerOptions: String = "") throws {
+    /// `store` replaces the embedded store's section (`[plugin.store-postgres]` and its settings).
+    init(_ name: String, workers: Int = 2, pluginSettings: String = "", listenerOptions: String = "", store: String? = nil) throws {
         dir = TempDir(name)
         certificate = try Self.makeCertificate(dir, "imap.example")
         let config = """
@@ -19,8 +20,7 @@ final class IMAPServerFixture {
             workers = \(workers)
             [plugins]
             load = ["sasl-plain", "sasl-login"]
-            [plugin.store-sqlite]
-            password_iterations = 4096
+            \(store ?? "[plugin.store-sqlite]\npassword_iterations = 4096")
             [plugin.imap]
             \(pluginSettings)
             [[listener]]

@@ -31,6 +31,34 @@ final class TranscriptTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(transcripts.count, 150)
     }
 
+    /// The same transcripts against a store that keeps its mail in PostgreSQL (store-postgres on
+    /// the server the tests start): IMAP must not tell the two stores apart.
+    func testTranscriptsAgainstThePostgresStore() throws {
+        let transcripts = Transcripts.all
+        let db = try PostgresServer.shared.createDatabase("imap_transcripts")
+        let f = try IMAPServerFixture("imap-transcripts-pg", workers: 2,
+                                      pluginSettings: "login_failure_delay = \"0s\"\nmax_login_failures_per_ip = 0",
+                                      store: """
+                                          [plugin.store-postgres]
+                                          host = "\(db.host)"
+                                          port = \(db.port)
+                                          user = "\(db.user)"
+                                          database = "\(db.name)"
+                                          password_iterations = 4096
+                                          """)
+        try f.createAccounts(Self.users(transcripts.count), password: Self.password, quota: "100M")
+        let runner = TranscriptRunner(target: TranscriptTarget(name: "postern-postgres", port: f.plainPort, password: Self.password))
+        var failed = 0
+        for (i, t) in transcripts.enumerated() {
+            if let problem = runner.run(t, index: i) {
+                failed += 1
+                XCTFail("transcript \(i) \"\(t.name)\" on the PostgreSQL store: \(problem)")
+            }
+        }
+        print("transcripts on the PostgreSQL store: \(transcripts.count - failed) of \(transcripts.count) pass")
+        XCTAssertGreaterThanOrEqual(transcripts.count, 150)
+    }
+
     /// The same transcripts through the access proxy (imap-proxy) in front of a Postern store:
     /// after login the proxy passes bytes untouched, and before it answers as the store does, so
     /// every transcript must pass as it does on the store.

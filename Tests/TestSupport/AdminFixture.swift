@@ -3,29 +3,74 @@ import PluginAPI
 import PosternHost
 import XCTest
 
-// The store as it runs: the built libPosternStoreSQLite.so, loaded and activated by the host's
-// AdminContext from a config, exactly as `postern admin` does.
+// The store as it runs: the built store plugin (libPosternStoreSQLite.so, or
+// libPosternStorePostgres.so against the test process's PostgresServer), loaded and activated by
+// the host's AdminContext from a config, exactly as `postern admin` does.
+
+/// Which store plugin a `StoreFixture` opens.
+public enum StoreBackendKind: String, Sendable {
+    /// `store-sqlite`: the embedded store, in the fixture's data directory.
+    case sqlite
+    /// `store-postgres`: a fresh database on the shared `PostgresServer`.
+    case postgres
+}
 
 /// A store in a temporary data directory, opened through the host as `postern admin` opens it.
 public final class StoreFixture {
     public let dir: TempDir
     public let configFile: String
     public let context: AdminContext
+    public let backend: StoreBackendKind
+    /// The fixture's own database, for `.postgres`.
+    public let database: PostgresDatabase?
 
-    /// `pluginSettings` is added to `[plugin.store-sqlite]`.
-    public init(_ name: String, pluginSettings: String = "") throws {
+    /// The embedded store. `pluginSettings` is added to `[plugin.store-sqlite]`.
+    public convenience init(_ name: String, pluginSettings: String = "") throws {
+        try self.init(name, backend: .sqlite, pluginSettings: pluginSettings)
+    }
+
+    /// `pluginSettings` is added to the backend's `[plugin.NAME]` section (the plugin is loaded
+    /// because that section exists). For `.postgres`, throws when the server cannot start.
+    public init(_ name: String, backend: StoreBackendKind, pluginSettings: String = "") throws {
         dir = TempDir(name)
+        self.backend = backend
+        let section: String
+        switch backend {
+        case .sqlite:
+            database = nil
+            section = """
+                [plugin.store-sqlite]
+                password_iterations = 4096
+                """
+        case .postgres:
+            // A database per fixture: tests share the server, never each other's data.
+            let db = try PostgresServer.shared.createDatabase(Self.databaseName(name))
+            database = db
+            section = """
+                [plugin.store-postgres]
+                host = "\(db.host)"
+                port = \(db.port)
+                user = "\(db.user)"
+                database = "\(db.name)"
+                password_iterations = 4096
+                """
+        }
         let source = """
             data_dir = "\(dir.path)/data"
             user = "root"   # the store runs inside this (root) test process: tools must keep root too
-            [plugin.store-sqlite]
-            password_iterations = 4096
+            \(section)
             \(pluginSettings)
 
             """
         configFile = dir.path + "/postern.toml"
         try source.write(toFile: configFile, atomically: true, encoding: .utf8)
         context = try Self.open(source: source, file: configFile)
+    }
+
+    /// `postern_<name>_<random>`: readable in the server's log, unique across fixtures.
+    private static func databaseName(_ name: String) -> String {
+        let readable = String(name.lowercased().map { ("a"..."z").contains($0) || ("0"..."9").contains($0) ? $0 : "_" }.prefix(40))
+        return "postern_\(readable)_\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     public static func open(source: String, file: String) throws -> AdminContext {
@@ -42,12 +87,14 @@ public final class StoreFixture {
 
     public var accounts: any AccountStore { try! context.accounts() }
     public var store: any StorageBackend { try! context.store() }
+    /// The store's credential backend: the only one these configs load, whatever its name.
     public var credentials: any CredentialBackend {
         let backends = context.services.credentialBackends
-        precondition(backends.map(\.name) == ["store-sqlite"], "\(backends.map(\.name))")
+        precondition(backends.count == 1, "expected one credential backend, got \(backends.map(\.name))")
         return backends[0].backend
     }
 
+    // The embedded store's files, for the SQLite-specific tests (StoreTests).
     public var storeDirectory: String { dir.path + "/data/store" }
     public var blobRoot: String { storeDirectory + "/blobs" }
     public var index: IndexReader { IndexReader(path: storeDirectory + "/index.sqlite") }
