@@ -1,8 +1,11 @@
+import PluginAPI
 import XCTest
 @testable import PosternWebmailCore
 
-/// The webmail's IMAP client reads what servers send: framing of lines and literals, and the
-/// generic value parser, from byte-level fixtures fed whole and byte by byte, malformed ones too.
+/// PluginAPI's IMAP client (the webmail's) reads what servers send: framing of lines and literals,
+/// and the generic value parser, from byte-level fixtures fed whole and byte by byte, malformed
+/// ones too. The webmail's own helpers on top (`MailAccess.fetchItems`, `IMAPSyntax`) need
+/// @testable.
 final class IMAPResponseTests: XCTestCase {
     func frames(_ text: String, byteByByte: Bool = false, limit: Int = 1 << 20) throws -> [String] {
         var framer = IMAPResponseFramer(maxResponseSize: limit)

@@ -47,3 +47,8 @@ enum IMAPCharacters {
         return true
     }
 }
+
+/// The value of ASCII digits (the caller has checked they are digits).
+@inline(__always) func decimal<Bytes: Sequence>(_ digits: Bytes) -> Int where Bytes.Element == UInt8 {
+    digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+}

@@ -1,3 +1,4 @@
+import PluginAPI
 /// One command with its tag, as the parser delivers it.
 public struct IMAPTaggedCommand: Sendable, Hashable {
     public var tag: String

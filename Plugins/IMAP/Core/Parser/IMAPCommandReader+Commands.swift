@@ -1,3 +1,4 @@
+import PluginAPI
 // Each command's arguments (RFC 3501 §6 and the extensions), FETCH, STORE and SEARCH aside.
 extension IMAPCommandReader {
     // MARK: - Commands

@@ -1,3 +1,4 @@
+import PluginAPI
 // SEARCH keys (RFC 3501 §6.4.4, CONDSTORE MODSEQ).
 extension IMAPCommandReader {
     // MARK: SEARCH

@@ -1,3 +1,4 @@
+import PluginAPI
 /// A response the server sends (RFC 3501 §7).
 public enum IMAPResponse: Sendable, Hashable {
     /// `tag OK/NO/BAD [...] text`, or untagged `* OK/NO/BAD/PREAUTH/BYE [...] text`.

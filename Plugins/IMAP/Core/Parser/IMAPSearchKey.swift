@@ -1,3 +1,4 @@
+import PluginAPI
 /// A SEARCH criterion (RFC 3501 §6.4.4, RFC 7162 MODSEQ) as a tree. Strings stay bytes: their
 /// charset is the command's CHARSET (US-ASCII or UTF-8 when none is given), which the session
 /// decodes. A parenthesised list, and the keys of the command itself, are an implicit AND: a

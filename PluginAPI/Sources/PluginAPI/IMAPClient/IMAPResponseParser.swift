@@ -1,6 +1,6 @@
 /// One IMAP data item as a client reads it: enough structure for FETCH, LIST, STATUS, SEARCH,
 /// QUOTA and CAPABILITY answers without a grammar per response.
-enum IMAPValue: Equatable, Sendable {
+public enum IMAPValue: Equatable, Sendable {
     /// An atom or number as written. A section spec stays attached (`BODY[HEADER]<0>`).
     case atom(String)
     /// A quoted string or a literal, as bytes.
@@ -8,7 +8,7 @@ enum IMAPValue: Equatable, Sendable {
     case list([IMAPValue])
     case nil_
 
-    var text: String? {
+    public var text: String? {
         switch self {
         case .atom(let a): return a
         case .string(let s): return String(decoding: s, as: UTF8.self)
@@ -16,7 +16,7 @@ enum IMAPValue: Equatable, Sendable {
         }
     }
 
-    var bytes: [UInt8]? {
+    public var bytes: [UInt8]? {
         switch self {
         case .string(let s): return s
         case .atom(let a): return Array(a.utf8)
@@ -24,13 +24,13 @@ enum IMAPValue: Equatable, Sendable {
         }
     }
 
-    var number: Int? { if case .atom(let a) = self { return Int(a) } else { return nil } }
-    var list: [IMAPValue]? { if case .list(let l) = self { return l } else { return nil } }
+    public var number: Int? { if case .atom(let a) = self { return Int(a) } else { return nil } }
+    public var list: [IMAPValue]? { if case .list(let l) = self { return l } else { return nil } }
 }
 
 /// A whole server response (one frame from `IMAPResponseFramer`).
-enum IMAPServerResponse: Equatable, Sendable {
-    enum Status: String, Sendable { case ok = "OK", no = "NO", bad = "BAD", bye = "BYE", preauth = "PREAUTH" }
+public enum IMAPServerResponse: Equatable, Sendable {
+    public enum Status: String, Sendable { case ok = "OK", no = "NO", bad = "BAD", bye = "BYE", preauth = "PREAUTH" }
 
     /// `+ text`: the server waits for a literal or a SASL answer.
     case continuation(String)
@@ -42,14 +42,14 @@ enum IMAPServerResponse: Equatable, Sendable {
     case data(number: Int?, name: String, values: [IMAPValue])
 }
 
-enum IMAPParseError: Error, Equatable {
+public enum IMAPParseError: Error, Equatable {
     case malformed(String)
 }
 
 /// Parses a response frame. Malformed responses are errors, never crashes: the client treats one
 /// as a broken connection.
-enum IMAPResponseParser {
-    static func parse(_ frame: [UInt8]) throws -> IMAPServerResponse {
+public enum IMAPResponseParser {
+    public static func parse(_ frame: [UInt8]) throws -> IMAPServerResponse {
         var bytes = frame[...]
         if bytes.last == UInt8(ascii: "\n") { bytes = bytes.dropLast() }
         if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }

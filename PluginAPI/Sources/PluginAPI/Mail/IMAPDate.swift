@@ -1,3 +1,6 @@
+// IMAP's dates (RFC 3501 `date`, `date-time`): read by the imap plugin's parser and by the IMAP
+// client (`postern admin user move` reads INTERNALDATE), written by both.
+
 /// Month names as IMAP writes them (RFC 3501 date-month).
 let imapMonthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -56,22 +59,26 @@ public struct IMAPDate: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `d-Mon-yyyy` (day of one or two digits, month in any case, four-digit year).
-    static func parse<Bytes: Collection>(_ text: Bytes) -> IMAPDate? where Bytes.Element == UInt8 {
+    public static func parse<Bytes: Collection>(_ text: Bytes) -> IMAPDate? where Bytes.Element == UInt8 {
         let parts = Array(text).split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
-        guard parts.count == 3, (1...2).contains(parts[0].count), parts[0].allSatisfy(IMAPCharacters.isDigit),
-              parts[2].count == 4, parts[2].allSatisfy(IMAPCharacters.isDigit),
+        guard parts.count == 3, (1...2).contains(parts[0].count), parts[0].allSatisfy(isDecimalDigit),
+              parts[2].count == 4, parts[2].allSatisfy(isDecimalDigit),
               let month = monthNumber(parts[1]) else { return nil }
         return IMAPDate(year: decimal(parts[2]), month: month, day: decimal(parts[0]))
     }
 
     static func monthNumber<Bytes: Collection>(_ bytes: Bytes) -> Int? where Bytes.Element == UInt8 {
-        imapMonthNames.firstIndex { IMAPCharacters.equalsIgnoringCase(bytes, $0) }.map { $0 + 1 }
+        imapMonthNames.firstIndex { name in
+            bytes.count == 3 && zip(bytes, name.utf8).allSatisfy { ($0 | 0x20) == ($1 | 0x20) }
+        }.map { $0 + 1 }
     }
 }
 
-@inline(__always) func decimal<Bytes: Sequence>(_ digits: Bytes) -> Int where Bytes.Element == UInt8 {
+@inline(__always) private func decimal<Bytes: Sequence>(_ digits: Bytes) -> Int where Bytes.Element == UInt8 {
     digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
 }
+
+@inline(__always) private func isDecimalDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
 
 /// A date and time with its zone, as APPEND and INTERNALDATE carry it
 /// (`"17-Jul-1996 02:44:25 -0700"`, RFC 3501 `date-time`).
@@ -124,16 +131,16 @@ public struct IMAPDateTime: Sendable, Hashable, CustomStringConvertible {
     /// Parses the content of the quoted `date-time` (without the quotes). The day is two
     /// characters, a leading space or zero allowed; a one-digit day without padding is accepted
     /// too (Dovecot does; some clients send it).
-    static func parse(_ text: [UInt8]) -> IMAPDateTime? {
+    public static func parse(_ text: [UInt8]) -> IMAPDateTime? {
         var t = text[...]
         if t.first == UInt8(ascii: " ") { t = t.dropFirst() }
         let fields = t.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard fields.count == 3, let date = IMAPDate.parse(fields[0]) else { return nil }
         let time = fields[1].split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
-        guard time.count == 3, time.allSatisfy({ $0.count == 2 && $0.allSatisfy(IMAPCharacters.isDigit) }) else { return nil }
+        guard time.count == 3, time.allSatisfy({ $0.count == 2 && $0.allSatisfy(isDecimalDigit) }) else { return nil }
         let zone = fields[2]
         guard zone.count == 5, zone.first == UInt8(ascii: "+") || zone.first == UInt8(ascii: "-"),
-              zone.dropFirst().allSatisfy(IMAPCharacters.isDigit) else { return nil }
+              zone.dropFirst().allSatisfy(isDecimalDigit) else { return nil }
         let digits = Array(zone.dropFirst())
         let zh = decimal(digits[0..<2]), zm = decimal(digits[2..<4])
         guard zm < 60 else { return nil }

@@ -1,26 +1,37 @@
-import PluginAPI
+// An IMAP client: the webmail's, and `postern admin user move`'s. It lives in PluginAPI, not in a
+// plugin, because a plugin's core is linked into that plugin alone (like the SMTP client beside it).
 
-/// Where the webmail reads mail: any IMAP server (this node's imap listener, the access proxy,
-/// or another product's server), as a remote webmail host would.
-struct IMAPEndpoint: Sendable, Equatable {
-    enum Security: String, Sendable { case none, tls, starttls }
-    var host: String
-    var port: Int
-    var security: Security
+/// The IMAP server a client connects to: any IMAP server (this node's imap listener, the access
+/// proxy, or another product's server), reached as a remote client would.
+public struct IMAPEndpoint: Sendable, Equatable {
+    public enum Security: String, Sendable { case none, tls, starttls }
+    public var host: String
+    public var port: Int
+    public var security: Security
     /// Check the server's certificate (off only for a self-signed certificate on loopback).
-    var verifyCertificate: Bool
-    var connectTimeout: Double = 10
-    var commandTimeout: Double = 60
+    public var verifyCertificate: Bool
+    public var connectTimeout: Double = 10
+    public var commandTimeout: Double = 60
+
+    public init(host: String, port: Int, security: Security, verifyCertificate: Bool,
+                connectTimeout: Double = 10, commandTimeout: Double = 60) {
+        self.host = host
+        self.port = port
+        self.security = security
+        self.verifyCertificate = verifyCertificate
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+    }
 }
 
-enum IMAPClientError: Error, CustomStringConvertible {
+public enum IMAPClientError: Error, CustomStringConvertible {
     case connectionClosed
     case timeout(String)
     /// The server answered NO or BAD: its text is for the user.
     case refused(IMAPServerResponse.Status, code: String?, text: String)
     case protocolError(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .connectionClosed: return "the IMAP server closed the connection"
         case .timeout(let what): return "the IMAP server did not answer \(what) in time"
@@ -32,26 +43,26 @@ enum IMAPClientError: Error, CustomStringConvertible {
 
 /// A piece of a command: text as is, or a string sent as a literal (the server's LITERAL+ lets
 /// it go without waiting for `+`).
-enum IMAPCommandPart: Sendable {
+public enum IMAPCommandPart: Sendable {
     case text(String)
     case literal([UInt8])
 }
 
 /// The answer to one command: the untagged data it caused, and its tagged status.
-struct IMAPCommandResult: Sendable {
-    var data: [IMAPServerResponse]
-    var code: String?
-    var text: String
+public struct IMAPCommandResult: Sendable {
+    public var data: [IMAPServerResponse]
+    public var code: String?
+    public var text: String
 }
 
 /// One client connection to an IMAP server, one command at a time (the actor serialises them).
-actor IMAPClientConnection {
+public actor IMAPClientConnection {
     private let channel: any Channel
     private let responses: ResponseIterator
     private let endpoint: IMAPEndpoint
     private var nextTag = 1
-    private(set) var capabilities: Set<String> = []
-    private(set) var isClosed = false
+    public private(set) var capabilities: Set<String> = []
+    public private(set) var isClosed = false
 
     private init(channel: any Channel, responses: AsyncThrowingStream<IMAPServerResponse, any Error>, endpoint: IMAPEndpoint) {
         self.channel = channel
@@ -60,7 +71,7 @@ actor IMAPClientConnection {
     }
 
     /// Connects, reads the greeting, and upgrades with STARTTLS when the endpoint asks for it.
-    static func connect(to endpoint: IMAPEndpoint, group: any EventLoopGroup) async throws -> IMAPClientConnection {
+    public static func connect(to endpoint: IMAPEndpoint, group: any EventLoopGroup) async throws -> IMAPClientConnection {
         let (stream, continuation) = AsyncThrowingStream<IMAPServerResponse, any Error>.makeStream()
         let tls = endpoint.security == .tls ? try makeTLSContext(endpoint) : nil
         let channel = try await ClientBootstrap(group: group)
@@ -144,7 +155,7 @@ actor IMAPClientConnection {
 
     /// Runs one command and returns its data; NO and BAD throw `.refused`.
     @discardableResult
-    func run(_ parts: [IMAPCommandPart]) async throws -> IMAPCommandResult {
+    public func run(_ parts: [IMAPCommandPart]) async throws -> IMAPCommandResult {
         guard !isClosed else { throw IMAPClientError.connectionClosed }
         let tag = "W\(nextTag)"
         nextTag += 1
@@ -198,7 +209,7 @@ actor IMAPClientConnection {
     }
 
     /// Sends LOGOUT (best effort) and closes.
-    func close() async {
+    public func close() async {
         if !isClosed {
             isClosed = true
             let tag = "W\(nextTag)"

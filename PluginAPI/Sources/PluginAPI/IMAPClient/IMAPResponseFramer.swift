@@ -1,8 +1,8 @@
 /// Cuts the byte stream an IMAP server sends into whole responses: one line, or a line whose
 /// literals (`{N}` CRLF and N octets) continue it (RFC 3501 §4.3). A pure state machine: bytes
 /// in, responses out, so the client's NIO handler only forwards bytes.
-struct IMAPResponseFramer {
-    enum FramingError: Error, Equatable {
+public struct IMAPResponseFramer: Sendable {
+    public enum FramingError: Error, Equatable {
         /// A response, literals included, grew past the configured limit.
         case responseTooLarge(limit: Int)
         /// A literal announced a length that is not a number.
@@ -16,12 +16,12 @@ struct IMAPResponseFramer {
     /// Where the scan for CRLF resumes in `current` (bytes before it hold no line end).
     private var scanFrom = 0
 
-    init(maxResponseSize: Int = 64 << 20) {
+    public init(maxResponseSize: Int = 64 << 20) {
         self.maxResponseSize = maxResponseSize
     }
 
     /// Feeds bytes; returns every response they complete, each with its final CRLF.
-    mutating func feed<Bytes: Collection>(_ bytes: Bytes) throws -> [[UInt8]] where Bytes.Element == UInt8 {
+    public mutating func feed<Bytes: Collection>(_ bytes: Bytes) throws -> [[UInt8]] where Bytes.Element == UInt8 {
         var out: [[UInt8]] = []
         var index = bytes.startIndex
         while index != bytes.endIndex {
