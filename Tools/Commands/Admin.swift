@@ -237,7 +237,7 @@ public struct Admin: ParsableCommand {
 
     struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "user", abstract: "Accounts.",
-                                                        subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self,
+                                                        subcommands: [Add.self, Import.self, List.self, Show.self, Passwd.self, Suspend.self, Enable.self, Remove.self, Move.self,
                                                                       Forward.self, VacationCommand.self, AppPassword.self])
 
         struct Forward: AdminAction {
