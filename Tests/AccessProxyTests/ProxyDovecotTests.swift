@@ -97,4 +97,114 @@ final class ProxyDovecotTests: XCTestCase {
         // Dovecot logged carol in by PLAIN: the proxy's master login, as carol.
         XCTAssertTrue(dovecot.log.contains("Login: user=<carol@c.example>, method=PLAIN"), dovecot.log.suffix(2000).description)
     }
+
+    /// A site leaving Dovecot moves carol to a Postern store (PostgreSQL) behind the proxy: the
+    /// move logs in to Dovecot with its master passdb, keeps Dovecot's UIDVALIDITY and UIDs, and
+    /// switches her route; her mbsync then finds nothing to fetch again.
+    func testMovingAnAccountFromDovecotToPostern() throws {
+        guard getuid() == 0 else { throw XCTSkip("Dovecot is started as root (it switches to the mail user itself)") }
+        let password = "Dove-Test-1", masterPassword = "Dove-Master-1", master = "proxy@proxy.internal"
+        let dovecot = try DovecotFixture(users: ["carol@c.example"], password: password, master: (master, masterPassword))
+        defer { dovecot.stop() }
+        let db = try PostgresServer.shared.createDatabase("move_from_dovecot")
+        let storeDir = TempDir("dovecot-move-store")
+        let storePort = freePort()
+        let store = try ServerProcess.start(storeDir, ProxyMoveTests.storeConfig(imap: storePort, lmtp: freePort(), store: """
+            [plugin.store-postgres]
+            host = "\(db.host)"
+            port = \(db.port)
+            user = "\(db.user)"
+            database = "\(db.name)"
+            password_iterations = 4096
+            """).replacingOccurrences(of: "master_users = [\"\(ProxyMoveTests.master)\"]", with: "master_users = [\"\(master)\"]"))
+        defer { store.stop() }
+        for args in [["domain", "add", "proxy.internal"], ["user", "add", master, "--password", masterPassword]] {
+            try ProxyInteropTests.admin(store, storeDir, args)
+        }
+        let dir = TempDir("dovecot-move-proxy")
+        let routes = dir.write("routes", "carol@c.example dovecot\n")
+        let port = freePort()
+        let proxy = try ServerProcess.start(dir, """
+            data_dir = "./var"
+            workers = 1
+            drain_timeout = "2s"
+            [plugin.store-sqlite]
+            password_iterations = 4096
+            [plugin.sasl-plain]
+            [plugin.table-file.tables.mailhost]
+            path = "\(routes)"
+            [plugin.access-proxy]
+            master_user = "\(master)"
+            master_password = "\(masterPassword)"
+            login_failure_delay = "10ms"
+            route_tables = ["mailhost"]
+            hash_unlisted = false
+            [[plugin.access-proxy.backend]]
+            name = "postern"
+            host = "127.0.0.1"
+            port = \(storePort)
+            [[plugin.access-proxy.backend]]
+            name = "dovecot"
+            host = "127.0.0.1"
+            port = \(dovecot.port)
+            [[listener]]
+            name = "imap"
+            address = "127.0.0.1"
+            port = \(port)
+            protocol = "imap-proxy"
+            [listener.options]
+            allow_plaintext_on_loopback = true
+            """)
+        defer { proxy.stop() }
+        for args in [["domain", "add", "c.example"], ["user", "add", "carol@c.example", "--password", password]] {
+            try ProxyInteropTests.admin(proxy, dir, args)
+        }
+        let populate = """
+            import imaplib, json, sys
+            s = json.loads(sys.argv[1])
+            m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+            m.login("carol@c.example", s["password"])
+            m.create("Work/2026")
+            for i in range(6):
+                m.append("INBOX", "(\\\\Seen)" if i % 2 else None, None, ("Subject: dove %d\\r\\nMessage-ID: <dove-%d@c.example>\\r\\n\\r\\nFrom Dovecot %d.\\r\\n" % (i, i, i)).encode())
+            for i in range(2):
+                m.append("Work/2026", "($Project)", None, ("Subject: work %d\\r\\nMessage-ID: <work-%d@c.example>\\r\\n\\r\\nPlan %d.\\r\\n" % (i, i, i)).encode())
+            m.select("INBOX")
+            m.uid("STORE", "2", "+FLAGS", "(\\\\Deleted)")
+            m.expunge()
+            print(json.dumps({b: sorted(m.status(b, "(MESSAGES UIDVALIDITY UIDNEXT)")[1][0].decode().split("(")[1].rstrip(")").split(" ")) for b in ("INBOX", "Work/2026")}, sort_keys=True))
+            m.logout()
+            """
+        let settings = String(decoding: try JSONSerialization.data(withJSONObject: ["proxy": port, "password": password]), as: UTF8.self)
+        let before = Build.runSeparately("/usr/bin/python3", ["-c", populate, settings])
+        XCTAssertEqual(before.0, 0, before.2)
+        let mbsyncDir = TempDir("dovecot-move-mbsync")
+        let first = try ProxyMoveTests.mbsync(port: port, user: "carol@c.example", password: password, boxes: ["INBOX", "Work/2026"], mbsyncDir)
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertEqual(first.ids.count, 7, "5 in INBOX, 2 in Work/2026: \(first.ids)")
+
+        let passwordFile = storeDir.write("master-password", masterPassword + "\n")
+        let then = "printf 'carol@c.example postern\\n' > \(routes).new && mv \(routes).new \(routes) && \(Build.postern) ctl reload -c \(proxy.configFile) >/dev/null"
+        let moved = Build.runSeparately(Build.postern, ["admin", "user", "move", "carol@c.example", "--from", "imap://127.0.0.1:\(dovecot.port)",
+                                                        "--master-user", master, "--password-file", passwordFile, "--create",
+                                                        "--then", then, "--settle", "3s", "-c", store.configFile])
+        XCTAssertEqual(moved.0, 0, "\(moved.2)\n\(moved.1)")
+
+        let status = """
+            import imaplib, json, sys
+            s = json.loads(sys.argv[1])
+            m = imaplib.IMAP4("127.0.0.1", s["proxy"])
+            m.login("carol@c.example", s["password"])
+            print(json.dumps({b: sorted(m.status(b, "(MESSAGES UIDVALIDITY UIDNEXT)")[1][0].decode().split("(")[1].rstrip(")").split(" ")) for b in ("INBOX", "Work/2026")}, sort_keys=True))
+            m.logout()
+            """
+        let after = Build.runSeparately("/usr/bin/python3", ["-c", status, settings])
+        XCTAssertEqual(after.0, 0, after.2)
+        XCTAssertEqual(after.1, before.1, "UIDVALIDITY, UIDNEXT and counts as Dovecot had them")
+        XCTAssertTrue(store.log.contains("master login"), "carol's sessions now reach the Postern store")
+        let second = try ProxyMoveTests.mbsync(port: port, user: "carol@c.example", password: password, boxes: ["INBOX", "Work/2026"], mbsyncDir)
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertFalse(second.output.contains("UIDVALIDITY"), second.output)
+        XCTAssertEqual(second.ids, first.ids, "mbsync fetched nothing again")
+    }
 }

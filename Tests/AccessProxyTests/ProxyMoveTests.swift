@@ -154,17 +154,22 @@ final class ProxyMoveTests: XCTestCase {
         return object
     }
 
-    /// mbsync of alice's INBOX and Projects through the proxy into a Maildir; returns its exit
-    /// status, its output and the Message-IDs it holds.
+    /// mbsync of alice's INBOX and Projects through the proxy into a Maildir.
     func mbsync(_ rig: Rig, _ dir: TempDir) throws -> (status: Int32, output: String, ids: [String]) {
+        try Self.mbsync(port: rig.proxyPort, user: "alice@a.example", password: Self.password, boxes: ["INBOX", "Projects"], dir)
+    }
+
+    /// mbsync of `boxes` from an IMAP server into a Maildir under `dir`; returns its exit status,
+    /// its output and the Message-IDs the Maildir holds.
+    static func mbsync(port: Int, user: String, password: String, boxes: [String], _ dir: TempDir) throws -> (status: Int32, output: String, ids: [String]) {
         let local = dir.path + "/maildir"
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
         let rc = dir.write("mbsyncrc", """
             IMAPAccount acct
             Host 127.0.0.1
-            Port \(rig.proxyPort)
-            User alice@a.example
-            Pass \(Self.password)
+            Port \(port)
+            User \(user)
+            Pass \(password)
             SSLType None
             AuthMechs PLAIN LOGIN
 
@@ -174,17 +179,18 @@ final class ProxyMoveTests: XCTestCase {
             MaildirStore local
             Path \(local)/
             Inbox \(local)/INBOX
+            SubFolders Verbatim
 
             Channel sync
             Far :remote:
             Near :local:
-            Patterns INBOX Projects
+            Patterns \(boxes.joined(separator: " "))
             Create Near
             SyncState *
             """)
         let (status, output) = Build.run(try Build.tool("mbsync"), ["-V", "-c", rc, "sync"], cwd: dir.path, environment: ["HOME": dir.path])
         var ids: [String] = []
-        for box in ["INBOX", "Projects"] {
+        for box in boxes {
             for sub in ["cur", "new"] {
                 for file in (try? FileManager.default.contentsOfDirectory(atPath: "\(local)/\(box)/\(sub)")) ?? [] {
                     let text = (try? String(contentsOfFile: "\(local)/\(box)/\(sub)/\(file)", encoding: .utf8)) ?? ""
