@@ -96,6 +96,16 @@ final class ProxyPartsTests: XCTestCase {
             if before != after { moved += 1; XCTAssertEqual(after, s3) }
         }
         XCTAssertTrue((200...450).contains(moved), "\(moved)")
+        // A store added with `hashed = false` takes nobody unlisted; a user routed there by name goes there.
+        var joining = s3
+        joining.hashed = false
+        let grown = BackendRouter(backends: [s1, s2, joining], entries: ["new@c.example": "s3"], tables: [], hashUnlisted: true)
+        for i in 0..<1000 {
+            let route = try await grown.route("user\(i)@c.example", directory: none)
+            XCTAssertEqual(route, .backend(BackendRouter.rendezvous("user\(i)@c.example", [s1, s2])!), "user\(i) stays where it was")
+        }
+        let newcomer = try await grown.route("new@c.example", directory: none)
+        XCTAssertEqual(newcomer, .backend(joining))
         let strict = BackendRouter(backends: [s1], entries: [:], tables: [], hashUnlisted: false)
         let unlisted = try await strict.route("x@y.example", directory: none)
         XCTAssertEqual(unlisted, .none)

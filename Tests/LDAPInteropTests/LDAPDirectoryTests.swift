@@ -135,6 +135,12 @@ final class LDAPDirectoryTests: XCTestCase {
         await assertEqual(try await transports.lookup("bob@example.org"), ["smtp:[mail2.example.net]"])
         await assertEqual(try await transports.lookup("alice@example.org"), nil)
         await assertEqual(try await transports.lookup("staff@example.org"), nil)
+        // The proxy's route table: the mailHost as written, for any user that has one.
+        let hosts = LDAPMailHostTable(directory: directory)
+        await assertEqual(try await hosts.lookup("bob@example.org"), ["mail2.example.net"])
+        await assertEqual(try await hosts.lookup("alice@example.org"), nil, "no mailHost")
+        await assertEqual(try await hosts.lookup("staff@example.org"), nil, "a group")
+        await assertEqual(try await hosts.lookup("nobody@example.org"), nil)
     }
 
     func testWhitePages() async throws {

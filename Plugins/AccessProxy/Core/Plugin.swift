@@ -16,6 +16,8 @@ package enum AccessProxyRegistration {
         ConfigField("pop3_port", .integer(1...65535), default: .integer(110), help: "its POP3 port"),
         ConfigField("tls", .oneOf(["none", "implicit", "starttls"]), default: .string("none"), help: "TLS to the back end"),
         ConfigField("verify_certificate", .boolean, default: .boolean(true)),
+        ConfigField("hashed", .boolean, default: .boolean(true),
+                    help: "false: only users routed to it by name (entries, tables) go there; a new store joins without taking anyone"),
     ])
 
     static let listenerSchema = ConfigSchema([
@@ -77,7 +79,7 @@ struct ProxySettings: Sendable {
                 guard !backends.contains(where: { $0.name == name }) else { throw ProxyConfigError("two back ends named '\(name)'") }
                 backends.append(Backend(name: name, host: host, port: t.int("port") ?? 143, pop3Port: t.int("pop3_port") ?? 110,
                                         tls: Backend.TLS(rawValue: t.string("tls") ?? "none") ?? .none,
-                                        verifyCertificate: t.bool("verify_certificate") ?? true))
+                                        verifyCertificate: t.bool("verify_certificate") ?? true, hashed: t.bool("hashed") ?? true))
             }
         }
         guard !backends.isEmpty else { throw ProxyConfigError("plugin.access-proxy needs at least one [[plugin.access-proxy.backend]]") }

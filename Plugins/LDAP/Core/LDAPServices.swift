@@ -103,6 +103,19 @@ struct LDAPTransportTable: LookupTable {
     }
 }
 
+/// The access proxy's route table (`route_tables`): a user's `mailHost` as written (a back end's
+/// name, or `host:port`), whichever node it names; nil for groups and users without one.
+struct LDAPMailHostTable: LookupTable {
+    let directory: LDAPDirectory
+
+    func lookup(_ key: String) async throws -> [String]? {
+        guard key.contains("@"), !key.hasPrefix("@"), let entry = try await directory.recipient(key),
+              !directory.isGroup(entry), let host = entry.first(directory.settings.mailHostAttribute)?.trimmingCharacters(in: .whitespaces),
+              !host.isEmpty else { return nil }
+        return [host]
+    }
+}
+
 struct LDAPWhitePages: DirectorySearch {
     let directory: LDAPDirectory
 

@@ -53,6 +53,7 @@ struct LDAPSettings: Sendable {
     var provisionAccounts: Bool
     var aliasTable: String
     var transportTable: String
+    var mailHostTable: String
     var searchLimit: Int
 
     static let schema = ConfigSchema([
@@ -98,6 +99,7 @@ struct LDAPSettings: Sendable {
                     help: "create a store account (mailboxes, no password) for a directory user at first login or delivery"),
         ConfigField("alias_table", .string, default: .string("ldap-aliases"), help: "the lookup table name for the queue's alias_tables"),
         ConfigField("transport_table", .string, default: .string("ldap-transport"), help: "the lookup table name for the queue's transport_tables"),
+        ConfigField("mail_host_table", .string, default: .string("ldap-mailhost"), help: "the lookup table name for the access proxy's route_tables"),
         ConfigField("search_limit", .integer(1...1000), default: .integer(50), help: "most white-pages entries per search"),
     ])
 
@@ -164,6 +166,7 @@ struct LDAPSettings: Sendable {
         provisionAccounts = c.bool("provision_accounts") ?? true
         aliasTable = c.string("alias_table")!
         transportTable = c.string("transport_table")!
+        mailHostTable = c.string("mail_host_table")!
         searchLimit = c.int("search_limit") ?? 50
     }
 

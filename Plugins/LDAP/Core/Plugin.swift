@@ -43,6 +43,7 @@ final class LDAPPlugin: Plugin, @unchecked Sendable {
         [.credentialBackend(name: "ldap", LDAPCredentialBackend(directory: directory, provisioner: provisioner)),
          .lookupTable(name: settings.aliasTable, LDAPAliasTable(directory: directory, provisioner: provisioner)),
          .lookupTable(name: settings.transportTable, LDAPTransportTable(directory: directory)),
+         .lookupTable(name: settings.mailHostTable, LDAPMailHostTable(directory: directory)),
          .directorySearch(name: "ldap", LDAPWhitePages(directory: directory))]
     }
 

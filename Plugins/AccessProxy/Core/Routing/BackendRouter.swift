@@ -15,6 +15,9 @@ struct Backend: Sendable, Equatable {
     var pop3Port: Int = 110
     var tls: TLS
     var verifyCertificate: Bool
+    /// Whether users no entry or table names may be hashed to it. A store added with `false`
+    /// takes only the accounts routed to it by name: the others stay where they are until moved.
+    var hashed = true
 }
 
 /// Which back end holds a user's mail: a static entry (the account, or `@domain`), then the
@@ -45,7 +48,7 @@ struct BackendRouter: Sendable {
             if named == nil, let domain { named = try await directory.lookup(domain, in: tables)?.first }
         }
         if let named { return resolve(named) }
-        guard hashUnlisted, let chosen = Self.rendezvous(account, backends) else { return .none }
+        guard hashUnlisted, let chosen = Self.rendezvous(account, backends.filter(\.hashed)) else { return .none }
         return .backend(chosen)
     }
 
