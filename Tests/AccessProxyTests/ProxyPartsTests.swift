@@ -111,6 +111,52 @@ final class ProxyPartsTests: XCTestCase {
         XCTAssertEqual(unlisted, .none)
     }
 
+    /// Back ends of one group serve the same accounts: a route may name the group, and a login
+    /// goes on to the group's other members, in an order stable per user.
+    func testGroupsAndTheirCandidates() async throws {
+        var n1 = Backend(name: "n1", host: "10.0.1.1", port: 143, tls: .none, verifyCertificate: true)
+        var n2 = Backend(name: "n2", host: "10.0.1.2", port: 143, tls: .none, verifyCertificate: true)
+        let solo = Backend(name: "solo", host: "10.0.2.1", port: 143, tls: .none, verifyCertificate: true)
+        n1.group = "pg1"
+        n2.group = "pg1"
+        let router = BackendRouter(backends: [n1, n2, solo], entries: ["@a.example": "pg1", "bob@b.example": "n2"], tables: [], hashUnlisted: false)
+        let none = Directory(tables: [])
+        var firsts = Set<String>()
+        for i in 0..<200 {
+            guard case .backend(let primary) = try await router.route("user\(i)@a.example", directory: none) else { return XCTFail() }
+            XCTAssertEqual(primary.group, "pg1")
+            firsts.insert(primary.name)
+            let candidates = router.candidates(primary, user: "user\(i)@a.example")
+            XCTAssertEqual(Set(candidates.map(\.name)), ["n1", "n2"])
+            XCTAssertEqual(candidates, router.candidates(primary, user: "USER\(i)@a.example"), "the same order whatever the case")
+        }
+        XCTAssertEqual(firsts, ["n1", "n2"], "the group's accounts are spread over its nodes")
+        let bob = try await router.route("bob@b.example", directory: none)
+        XCTAssertEqual(bob, .backend(n2))
+        XCTAssertEqual(router.candidates(n2, user: "bob@b.example").map(\.name), ["n2", "n1"], "named: that node first")
+        XCTAssertEqual(router.candidates(solo, user: "x@y.example"), [solo], "no group: no other")
+    }
+
+    /// Down back ends: skipped while another candidate is up, answered at once when none is,
+    /// tried again one at a time after `retryAfter`, up again on a success.
+    func testBackendHealth() {
+        let a = Backend(name: "a", host: "10.0.0.1", port: 143, tls: .none, verifyCertificate: true)
+        let b = Backend(name: "b", host: "10.0.0.2", port: 143, tls: .none, verifyCertificate: true)
+        let health = BackendHealth(retryAfter: 2)
+        XCTAssertEqual(health.order([a, b], at: 100), [a, b])
+        health.failed("a", at: 100)
+        XCTAssertTrue(health.isDown("a"))
+        XCTAssertEqual(health.order([a, b], at: 100.5), [b, a], "the one up first")
+        health.failed("b", at: 101)
+        XCTAssertEqual(health.order([a, b], at: 101.5), [], "both down, both tried lately: [UNAVAILABLE] at once")
+        XCTAssertEqual(health.order([a, b], at: 102.1), [a], "a's last try is 2 s old: one try")
+        XCTAssertEqual(health.order([a, b], at: 102.2), [], "that try counts: no second one meanwhile")
+        XCTAssertEqual(health.order([a, b], at: 103.1), [b])
+        health.succeeded("a")
+        XCTAssertFalse(health.isDown("a"))
+        XCTAssertEqual(health.order([a, b], at: 103.2), [a, b])
+    }
+
     func testTheIMAPLoginAtTheBackEnd() {
         let master = BackendLogin.Credential(user: "proxy@p.example", password: "pw")
         let plain = Data("alice@a.example\u{0}proxy@p.example\u{0}pw".utf8).base64EncodedString()

@@ -18,6 +18,8 @@ package enum AccessProxyRegistration {
         ConfigField("verify_certificate", .boolean, default: .boolean(true)),
         ConfigField("hashed", .boolean, default: .boolean(true),
                     help: "false: only users routed to it by name (entries, tables) go there; a new store joins without taking anyone"),
+        ConfigField("group", .string, default: .string(""),
+                    help: "back ends of one group share a database: any serves the group's accounts, one down sends logins to another"),
     ])
 
     static let listenerSchema = ConfigSchema([
@@ -48,6 +50,10 @@ package enum AccessProxyRegistration {
                     ConfigField("connect_timeout", .duration, default: .string("5s")),
                     ConfigField("login_timeout", .duration, default: .string("15s"), help: "for the back end's login, after connecting"),
                     ConfigField("client_login_timeout", .duration, default: .string("60s"), help: "a client that has not logged in by then is disconnected"),
+                    ConfigField("health_interval", .duration, default: .string("10s"),
+                                help: "how often each back end's IMAP port is probed (0: only logins tell)"),
+                    ConfigField("retry_down_after", .duration, default: .string("2s"),
+                                help: "a back end marked down is answered [UNAVAILABLE] at once, and tried again by a login after this long"),
                     ConfigField("login_failure_delay", .duration, default: .string("2s")),
                     ConfigField("max_login_failures", .integer(1...1_000_000), default: .integer(10)),
                     ConfigField("max_login_failures_per_account", .integer(0...1_000_000), default: .integer(20)),
@@ -65,6 +71,8 @@ struct ProxySettings: Sendable {
     var connectTimeout: Double
     var loginTimeout: Double
     var clientLoginTimeout: Double
+    var healthInterval: Double
+    var retryDownAfter: Double
     var hostname: String
 
     init(_ config: ConfigSection, dataDirectory: String) throws {
@@ -79,7 +87,8 @@ struct ProxySettings: Sendable {
                 guard !backends.contains(where: { $0.name == name }) else { throw ProxyConfigError("two back ends named '\(name)'") }
                 backends.append(Backend(name: name, host: host, port: t.int("port") ?? 143, pop3Port: t.int("pop3_port") ?? 110,
                                         tls: Backend.TLS(rawValue: t.string("tls") ?? "none") ?? .none,
-                                        verifyCertificate: t.bool("verify_certificate") ?? true, hashed: t.bool("hashed") ?? true))
+                                        verifyCertificate: t.bool("verify_certificate") ?? true, hashed: t.bool("hashed") ?? true,
+                                        group: t.string("group").flatMap { $0.isEmpty ? nil : $0 }))
             }
         }
         guard !backends.isEmpty else { throw ProxyConfigError("plugin.access-proxy needs at least one [[plugin.access-proxy.backend]]") }
@@ -87,8 +96,8 @@ struct ProxySettings: Sendable {
         if case .table(let users)? = config["users"] {
             for (key, value) in users {
                 guard case .string(let target) = value else { continue }
-                guard backends.contains(where: { $0.name == target }) else {
-                    throw ProxyConfigError("plugin.access-proxy.users.\(key): no back end named '\(target)'")
+                guard backends.contains(where: { $0.name == target || $0.group == target }) else {
+                    throw ProxyConfigError("plugin.access-proxy.users.\(key): no back end or group named '\(target)'")
                 }
                 entries[key.lowercased()] = target
             }
@@ -108,6 +117,8 @@ struct ProxySettings: Sendable {
         connectTimeout = config.duration("connect_timeout") ?? 5
         loginTimeout = config.duration("login_timeout") ?? 15
         clientLoginTimeout = config.duration("client_login_timeout") ?? 60
+        healthInterval = config.duration("health_interval") ?? 10
+        retryDownAfter = config.duration("retry_down_after") ?? 2
         hostname = ProcessInfo.processInfo.hostName
     }
 }
@@ -124,6 +135,8 @@ final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
     let throttle: LoginThrottle
     let logins: Counter
     let unavailable: Counter
+    let health: BackendHealth
+    private let probing = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(context: PluginContext) throws {
         self.context = context
@@ -134,6 +147,50 @@ final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
                                  window: context.config.duration("login_failure_window")!)
         logins = context.counter("postern_imap_proxy_logins_total")
         unavailable = context.counter("postern_imap_proxy_backend_unavailable_total")
+        health = BackendHealth(retryAfter: settings.retryDownAfter)
+    }
+
+    func start() throws {
+        guard settings.healthInterval > 0, !settings.router.backends.isEmpty else { return }
+        let probe = BackendProbe(backends: settings.router.backends, health: health, group: context.eventLoopGroup,
+                                 timeout: settings.connectTimeout, logger: context.logger)
+        let interval = settings.healthInterval
+        probing.withLockedValue { $0 = Task { await probe.run(every: interval) } }
+    }
+
+    func shutdown() {
+        probing.withLockedValue { $0?.cancel() }
+    }
+
+    /// Logs `account` in at its store: the routed back end, else (down) another of its group.
+    /// Back ends marked down are skipped while any candidate is up; when all are down the answer
+    /// is `.unavailable` at once, but for one try per `retry_down_after`.
+    func login<T>(_ account: String, session: Session, _ attempt: (Backend) async throws -> T) async -> Result<(T, Backend), RouteRefusal> {
+        let primary: Backend
+        switch await backend(for: account, session: session) {
+        case .success(let b): primary = b
+        case .failure(let refusal): return .failure(refusal)
+        }
+        let order = health.order(settings.router.candidates(primary, user: account), at: Date().timeIntervalSince1970)
+        for backend in order {
+            do {
+                let value = try await attempt(backend)
+                health.succeeded(backend.name)
+                return .success((value, backend))
+            } catch BackendLogin.Failure.refused(let why) {
+                // The store is up but refused the master login: a configuration error no other
+                // node of the group would fix.
+                session.logger.error("back end refused the proxy's login", metadata: ["user": "\(account)", "backend": "\(backend.name)", "error": "\(why)"])
+                unavailable.increment()
+                return .failure(.unavailable)
+            } catch {
+                health.failed(backend.name, at: Date().timeIntervalSince1970)
+                session.logger.error("back end unavailable", metadata: ["user": "\(account)", "backend": "\(backend.name)", "error": "\(error)"])
+            }
+        }
+        if order.isEmpty { session.logger.notice("back end down, not tried", metadata: ["user": "\(account)", "backend": "\(primary.name)"]) }
+        unavailable.increment()
+        return .failure(.unavailable)
     }
 
     var services: [ProvidedService] {

@@ -48,6 +48,22 @@ extension PostgresStore {
     /// of the transaction: every write that allocates a UID or MODSEQ there does, so two nodes
     /// never hand out the same one.
     static func resolve(_ sql: SQL, _ user: String, _ name: String, locking: Bool = false) async throws -> ResolvedMailbox {
+        // One's own mailbox, the usual case (every IMAP command asks): one statement, the user's
+        // account and the mailbox joined.
+        if MailboxNamespace.splitShared(name) == nil {
+            let own = name.uppercased() == "INBOX" ? "INBOX" : name
+            let lock = locking ? " FOR UPDATE OF m" : ""
+            if let row = try await sql.row("""
+                SELECT m.id, a.id, a.name, m.name, m.uidvalidity, m.uidnext, m.highest_modseq
+                FROM account a JOIN mailbox m ON m.account_id = a.id WHERE lower(a.name) = lower(\(user)) AND m.name = \(own)\(unescaped: lock)
+                """) {
+                let (id, accountID, owner, ownName, validity, next, modseq) = try row.decode((Int64, Int64, String, String, Int64, Int64, Int64).self)
+                return ResolvedMailbox(id: id, accountID: accountID, owner: owner, name: ownName, uidValidity: validity, uidNext: next,
+                                       highestModseq: modseq, rights: .owner, isShared: false)
+            }
+            _ = try await accountID(sql, user)   // throws noSuchUser for an unknown user
+            throw StorageError.noSuchMailbox(name)
+        }
         let userID = try await accountID(sql, user)
         var ownerID = userID, ownerName = name, shared = false
         if let (owner, mailbox) = MailboxNamespace.splitShared(name) {

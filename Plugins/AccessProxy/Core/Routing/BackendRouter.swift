@@ -18,6 +18,10 @@ struct Backend: Sendable, Equatable {
     /// Whether users no entry or table names may be hashed to it. A store added with `false`
     /// takes only the accounts routed to it by name: the others stay where they are until moved.
     var hashed = true
+    /// Back ends of one group share their store's database (store-postgres): any of them serves
+    /// the group's accounts, so a login goes on to another when one is down. Routes may name the
+    /// group instead of a back end.
+    var group: String?
 }
 
 /// Which back end holds a user's mail: a static entry (the account, or `@domain`), then the
@@ -47,17 +51,28 @@ struct BackendRouter: Sendable {
             named = try await directory.lookup(account, in: tables)?.first
             if named == nil, let domain { named = try await directory.lookup(domain, in: tables)?.first }
         }
-        if let named { return resolve(named) }
+        if let named { return resolve(named, user: account) }
         guard hashUnlisted, let chosen = Self.rendezvous(account, backends.filter(\.hashed)) else { return .none }
         return .backend(chosen)
     }
 
-    /// A back end by name, or by `host:port` among the configured ones.
-    func resolve(_ value: String) -> Route {
+    /// A back end by name, a group by name (its member this user hashes to), or `host:port`
+    /// among the configured ones.
+    func resolve(_ value: String, user: String = "") -> Route {
         let v = value.trimmingCharacters(in: .whitespaces)
         if let b = backends.first(where: { $0.name == v }) { return .backend(b) }
+        if let b = Self.rendezvous(user.lowercased(), backends.filter { $0.group == v }) { return .backend(b) }
         if let b = backends.first(where: { "\($0.host):\($0.port)" == v || $0.host == v }) { return .backend(b) }
         return .unknown(v)
+    }
+
+    /// Where a login for `user` goes, in order: `primary`, then the other members of its group
+    /// (in the user's hash order, so a user's fallback is stable too).
+    func candidates(_ primary: Backend, user: String) -> [Backend] {
+        guard let group = primary.group else { return [primary] }
+        let others = backends.filter { $0.group == group && $0.name != primary.name }
+            .sorted { Self.weight(user.lowercased(), $0.name) > Self.weight(user.lowercased(), $1.name) }
+        return [primary] + others
     }
 
     /// The back end with the highest hash of (user, back end): stable while the list changes

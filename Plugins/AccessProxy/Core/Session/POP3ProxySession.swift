@@ -160,25 +160,20 @@ final class POP3ProxySession: ProxyFrontEnd, @unchecked Sendable {
 
     private func loggedIn(_ account: String) async -> [ProxyOutput] {
         guard await !plugin.throttle.isLocked(account: account) else { return await failed(account) }
-        let backend: Backend
-        switch await plugin.backend(for: account, session: session) {
-        case .success(let b): backend = b
-        case .failure(let refusal): return [line("-ERR [SYS/TEMP] \(refusal.text)")]
-        }
-        do {
-            let master = plugin.settings.master, client = (clientAddress, session.peer?.port ?? 0)
-            let channel = try await BackendLogin.pop3(
-                backend, user: account, master: master, client: client, loop: loop,
-                connectTimeout: .milliseconds(Int64(plugin.settings.connectTimeout * 1000)),
-                loginTimeout: .milliseconds(Int64(plugin.settings.loginTimeout * 1000)))
+        let connectTimeout = TimeAmount.milliseconds(Int64(plugin.settings.connectTimeout * 1000))
+        let loginTimeout = TimeAmount.milliseconds(Int64(plugin.settings.loginTimeout * 1000))
+        let (master, client, loop) = (plugin.settings.master, (clientAddress, session.peer?.port ?? 0), loop)
+        switch await plugin.login(account, session: session, { backend in
+            try await BackendLogin.pop3(backend, user: account, master: master, client: client, loop: loop,
+                                        connectTimeout: connectTimeout, loginTimeout: loginTimeout)
+        }) {
+        case .success(let (channel, backend)):
             await plugin.throttle.succeeded(clientAddress, account: account)
             plugin.logins.increment()
             logger.info("proxied", metadata: ["user": "\(account)", "backend": "\(backend.name)", "protocol": "pop3"])
             return [.splice(backend: channel, reply: Array("+OK Logged in.\r\n".utf8), pending: [])]
-        } catch {
-            plugin.unavailable.increment()
-            logger.error("back end unavailable", metadata: ["user": "\(account)", "backend": "\(backend.name)", "error": "\(error)"])
-            return [line("-ERR [SYS/TEMP] \(RouteRefusal.unavailable.text)")]
+        case .failure(let refusal):
+            return [line("-ERR [SYS/TEMP] \(refusal.text)")]
         }
     }
 }

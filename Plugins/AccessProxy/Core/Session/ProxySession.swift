@@ -190,24 +190,20 @@ final class ProxySession: ProxyFrontEnd, @unchecked Sendable {
     /// The user is who they say: find their store and log in there.
     private func loggedIn(_ tag: String, _ account: String) async -> [Output] {
         guard await !plugin.throttle.isLocked(account: account) else { return await failed(tag, account) }
-        let backend: Backend
-        switch await plugin.backend(for: account, session: session) {
-        case .success(let b): backend = b
-        case .failure(let refusal): return [line("\(tag) NO [UNAVAILABLE] \(refusal.text)")]
-        }
-        do {
-            let (channel, capabilities) = try await BackendLogin.imap(
-                backend, user: account, master: plugin.settings.master, client: (clientAddress, session.peer?.port ?? 0), loop: loop,
-                connectTimeout: .milliseconds(Int64(plugin.settings.connectTimeout * 1000)),
-                loginTimeout: .milliseconds(Int64(plugin.settings.loginTimeout * 1000)))
+        let connectTimeout = TimeAmount.milliseconds(Int64(plugin.settings.connectTimeout * 1000))
+        let loginTimeout = TimeAmount.milliseconds(Int64(plugin.settings.loginTimeout * 1000))
+        let (master, client, loop) = (plugin.settings.master, (clientAddress, session.peer?.port ?? 0), loop)
+        switch await plugin.login(account, session: session, { backend in
+            try await BackendLogin.imap(backend, user: account, master: master, client: client, loop: loop,
+                                        connectTimeout: connectTimeout, loginTimeout: loginTimeout)
+        }) {
+        case .success(let ((channel, capabilities), backend)):
             await plugin.throttle.succeeded(clientAddress, account: account)
             plugin.logins.increment()
             logger.info("proxied", metadata: ["user": "\(account)", "backend": "\(backend.name)"])
             return [.splice(backend: channel, reply: Array("\(tag) OK [CAPABILITY \(capabilities)] Logged in\r\n".utf8), pending: reader.takeBuffered())]
-        } catch {
-            plugin.unavailable.increment()
-            logger.error("back end unavailable", metadata: ["user": "\(account)", "backend": "\(backend.name)", "error": "\(error)"])
-            return [line("\(tag) NO [UNAVAILABLE] \(RouteRefusal.unavailable.text)")]
+        case .failure(let refusal):
+            return [line("\(tag) NO [UNAVAILABLE] \(refusal.text)")]
         }
     }
 }
