@@ -39,6 +39,18 @@ extension PostgresStore {
 
     func content(user: String, mailbox: String, uid: UInt32) async throws -> [UInt8] {
         try await reading { sql in
+            if let own = Self.ownName(mailbox) {
+                // One's own mailbox: one statement; no row means the mailbox or the message is
+                // not there, told apart only then.
+                if let bytes = try await sql.value("""
+                    SELECT c.bytes FROM account a JOIN mailbox m ON m.account_id = a.id JOIN message msg ON msg.mailbox_id = m.id
+                    JOIN content c ON c.id = msg.content_id WHERE lower(a.name) = lower(\(user)) AND m.name = \(own) AND msg.uid = \(Int64(uid))
+                    """, as: ByteBuffer.self) {
+                    return Array(buffer: bytes)
+                }
+                _ = try await Self.resolve(sql, user, mailbox, needing: "r")
+                throw StorageError.expunged(mailbox: mailbox, uid: uid)
+            }
             let box = try await Self.resolve(sql, user, mailbox, needing: "r")
             guard let bytes = try await sql.value("""
                 SELECT c.bytes FROM message m JOIN content c ON c.id = m.content_id WHERE m.mailbox_id = \(box.id) AND m.uid = \(Int64(uid))
@@ -49,16 +61,34 @@ extension PostgresStore {
         }
     }
 
+    /// The owner's own name of `mailbox` when it is the caller's own (INBOX without case); nil
+    /// for another account's (`Other Users/...`), which needs the ACL.
+    static func ownName(_ mailbox: String) -> String? {
+        guard MailboxNamespace.splitShared(mailbox) == nil else { return nil }
+        return mailbox.uppercased() == "INBOX" ? "INBOX" : mailbox
+    }
+
     /// One statement for the whole batch: resolving the mailbox and its rights once, not once
     /// per message, is most of what a FETCH of many small bodies costs.
     func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
         try await reading { sql in
-            let box = try await Self.resolve(sql, user, mailbox, needing: "r")
             var out: [UInt32: [UInt8]] = [:]
-            for row in try await sql.rows("""
-                SELECT m.uid, c.bytes FROM message m JOIN content c ON c.id = m.content_id
-                WHERE m.mailbox_id = \(box.id) AND m.uid = ANY(\(uids.map(Int64.init)))
-                """) {
+            let rows: [PostgresRow]
+            if let own = Self.ownName(mailbox) {
+                rows = try await sql.rows("""
+                    SELECT msg.uid, c.bytes FROM account a JOIN mailbox m ON m.account_id = a.id JOIN message msg ON msg.mailbox_id = m.id
+                    JOIN content c ON c.id = msg.content_id
+                    WHERE lower(a.name) = lower(\(user)) AND m.name = \(own) AND msg.uid = ANY(\(uids.map(Int64.init)))
+                    """)
+                if rows.isEmpty { _ = try await Self.resolve(sql, user, mailbox, needing: "r") }
+            } else {
+                let box = try await Self.resolve(sql, user, mailbox, needing: "r")
+                rows = try await sql.rows("""
+                    SELECT m.uid, c.bytes FROM message m JOIN content c ON c.id = m.content_id
+                    WHERE m.mailbox_id = \(box.id) AND m.uid = ANY(\(uids.map(Int64.init)))
+                    """)
+            }
+            for row in rows {
                 let (uid, bytes) = try row.decode((Int64, ByteBuffer).self)
                 out[UInt32(uid)] = Array(buffer: bytes)
             }

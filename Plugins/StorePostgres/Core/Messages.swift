@@ -130,6 +130,17 @@ extension PostgresStore {
 
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage] {
         try await reading { sql in
+            if let own = Self.ownName(mailbox) {
+                let found = try await Self.storedMessages(sql, """
+                    SELECT msg.uid, msg.flags, msg.modseq, msg.internal_date, msg.size
+                    FROM account a JOIN mailbox m ON m.account_id = a.id JOIN message msg ON msg.mailbox_id = m.id
+                    WHERE lower(a.name) = lower(\(user)) AND m.name = \(own)
+                      AND msg.uid BETWEEN \(Int64(uids.lowerBound)) AND \(Int64(uids.upperBound)) ORDER BY msg.uid
+                    """)
+                // None: an empty range, or no such mailbox (which must throw).
+                if found.isEmpty { _ = try await Self.resolve(sql, user, mailbox, needing: "r") }
+                return found
+            }
             let box = try await Self.resolve(sql, user, mailbox, needing: "r")
             return try await Self.storedMessages(sql, """
                 SELECT uid, flags, modseq, internal_date, size FROM message
