@@ -137,24 +137,20 @@ final class ProxyPartsTests: XCTestCase {
         XCTAssertEqual(router.candidates(solo, user: "x@y.example"), [solo], "no group: no other")
     }
 
-    /// Down back ends: skipped while another candidate is up, answered at once when none is,
-    /// tried again one at a time after `retryAfter`, up again on a success.
+    /// Down back ends go last: a login tries the ones up first, and still the others after.
     func testBackendHealth() {
         let a = Backend(name: "a", host: "10.0.0.1", port: 143, tls: .none, verifyCertificate: true)
         let b = Backend(name: "b", host: "10.0.0.2", port: 143, tls: .none, verifyCertificate: true)
-        let health = BackendHealth(retryAfter: 2)
-        XCTAssertEqual(health.order([a, b], at: 100), [a, b])
-        health.failed("a", at: 100)
+        let health = BackendHealth()
+        XCTAssertEqual(health.order([a, b]), [a, b])
+        health.failed("a")
         XCTAssertTrue(health.isDown("a"))
-        XCTAssertEqual(health.order([a, b], at: 100.5), [b, a], "the one up first")
-        health.failed("b", at: 101)
-        XCTAssertEqual(health.order([a, b], at: 101.5), [], "both down, both tried lately: [UNAVAILABLE] at once")
-        XCTAssertEqual(health.order([a, b], at: 102.1), [a], "a's last try is 2 s old: one try")
-        XCTAssertEqual(health.order([a, b], at: 102.2), [], "that try counts: no second one meanwhile")
-        XCTAssertEqual(health.order([a, b], at: 103.1), [b])
-        health.succeeded("a")
-        XCTAssertFalse(health.isDown("a"))
-        XCTAssertEqual(health.order([a, b], at: 103.2), [a, b])
+        XCTAssertEqual(health.order([a, b]), [b, a], "the one up first")
+        health.failed("b")
+        XCTAssertEqual(health.order([a, b]), [a, b], "both down: both tried, in the route's order")
+        health.succeeded("b")
+        XCTAssertFalse(health.isDown("b"))
+        XCTAssertEqual(health.order([a, b]), [b, a])
     }
 
     func testTheIMAPLoginAtTheBackEnd() {

@@ -52,8 +52,6 @@ package enum AccessProxyRegistration {
                     ConfigField("client_login_timeout", .duration, default: .string("60s"), help: "a client that has not logged in by then is disconnected"),
                     ConfigField("health_interval", .duration, default: .string("10s"),
                                 help: "how often each back end's IMAP port is probed (0: only logins tell)"),
-                    ConfigField("retry_down_after", .duration, default: .string("2s"),
-                                help: "a back end marked down is answered [UNAVAILABLE] at once, and tried again by a login after this long"),
                     ConfigField("login_failure_delay", .duration, default: .string("2s")),
                     ConfigField("max_login_failures", .integer(1...1_000_000), default: .integer(10)),
                     ConfigField("max_login_failures_per_account", .integer(0...1_000_000), default: .integer(20)),
@@ -72,7 +70,6 @@ struct ProxySettings: Sendable {
     var loginTimeout: Double
     var clientLoginTimeout: Double
     var healthInterval: Double
-    var retryDownAfter: Double
     var hostname: String
 
     init(_ config: ConfigSection, dataDirectory: String) throws {
@@ -118,7 +115,6 @@ struct ProxySettings: Sendable {
         loginTimeout = config.duration("login_timeout") ?? 15
         clientLoginTimeout = config.duration("client_login_timeout") ?? 60
         healthInterval = config.duration("health_interval") ?? 10
-        retryDownAfter = config.duration("retry_down_after") ?? 2
         hostname = ProcessInfo.processInfo.hostName
     }
 }
@@ -147,7 +143,7 @@ final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
                                  window: context.config.duration("login_failure_window")!)
         logins = context.counter("postern_imap_proxy_logins_total")
         unavailable = context.counter("postern_imap_proxy_backend_unavailable_total")
-        health = BackendHealth(retryAfter: settings.retryDownAfter)
+        health = BackendHealth()
     }
 
     func start() throws {
@@ -162,16 +158,15 @@ final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
         probing.withLockedValue { $0?.cancel() }
     }
 
-    /// Logs `account` in at its store: the routed back end, else (down) another of its group.
-    /// Back ends marked down are skipped while any candidate is up; when all are down the answer
-    /// is `.unavailable` at once, but for one try per `retry_down_after`.
+    /// Logs `account` in at its store: the routed back end, else (down) another of its group,
+    /// those seen up first (`BackendHealth`).
     func login<T>(_ account: String, session: Session, _ attempt: (Backend) async throws -> T) async -> Result<(T, Backend), RouteRefusal> {
         let primary: Backend
         switch await backend(for: account, session: session) {
         case .success(let b): primary = b
         case .failure(let refusal): return .failure(refusal)
         }
-        let order = health.order(settings.router.candidates(primary, user: account), at: Date().timeIntervalSince1970)
+        let order = health.order(settings.router.candidates(primary, user: account))
         for backend in order {
             do {
                 let value = try await attempt(backend)
@@ -184,11 +179,10 @@ final class AccessProxyPlugin: Plugin, ProtocolService, @unchecked Sendable {
                 unavailable.increment()
                 return .failure(.unavailable)
             } catch {
-                health.failed(backend.name, at: Date().timeIntervalSince1970)
+                health.failed(backend.name)
                 session.logger.error("back end unavailable", metadata: ["user": "\(account)", "backend": "\(backend.name)", "error": "\(error)"])
             }
         }
-        if order.isEmpty { session.logger.notice("back end down, not tried", metadata: ["user": "\(account)", "backend": "\(primary.name)"]) }
         unavailable.increment()
         return .failure(.unavailable)
     }

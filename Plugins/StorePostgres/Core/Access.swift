@@ -139,13 +139,7 @@ extension PostgresStore {
             let key = (negative ? "-" : "") + canonical
             let current = try await sql.value("SELECT rights FROM acl WHERE mailbox_id = \(box.id) AND lower(identifier) = lower(\(key))", as: String.self)
                 .flatMap { ACLRights($0) } ?? .none
-            let new: ACLRights
-            switch change {
-            case .replace(let r): new = r
-            case .add(let r): new = current.union(r)
-            case .remove(let r): new = current.subtracting(r)
-            case .delete: new = .none
-            }
+            let new = StoreRules.applying(change, to: current)
             try await sql.run("DELETE FROM acl WHERE mailbox_id = \(box.id) AND lower(identifier) = lower(\(key))")
             if !new.isEmpty {
                 try await sql.run("INSERT INTO acl (mailbox_id, identifier, rights) VALUES (\(box.id), \(key), \(new.description))")
@@ -182,9 +176,9 @@ extension PostgresStore {
 extension PostgresStore {
     func setAlias(_ address: String, targets: [String]) async throws {
         let catchAll = address.hasPrefix("@")
-        guard let (local, domain) = catchAll ? ("", String(address.dropFirst()).lowercased()) : Self.split(address),
-              Self.validDomain(domain) else { throw AccountError.invalidName(address) }
-        for target in targets where Self.split(target) == nil { throw AccountError.invalidName(target) }
+        guard let (local, domain) = catchAll ? ("", String(address.dropFirst()).lowercased()) : StoreRules.split(address),
+              StoreRules.validDomain(domain) else { throw AccountError.invalidName(address) }
+        for target in targets where StoreRules.split(target) == nil { throw AccountError.invalidName(target) }
         let key = catchAll ? "@\(domain)" : "\(local)@\(domain)"
         try await writing { sql in
             guard let domainID = try await sql.value("SELECT id FROM domain WHERE lower(name) = \(domain)", as: Int64.self) else {
@@ -240,7 +234,7 @@ extension PostgresStore {
     }
 
     func setForwarding(account: String, to: [String], keepCopy: Bool) async throws {
-        for target in to where Self.split(target) == nil { throw AccountError.invalidName(target) }
+        for target in to where StoreRules.split(target) == nil { throw AccountError.invalidName(target) }
         try await setJSON("forwarding", account: account, to.isEmpty ? nil : Forwarding(to: to, keepCopy: keepCopy))
     }
 

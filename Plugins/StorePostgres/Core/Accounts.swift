@@ -8,7 +8,7 @@ import PluginPostgres
 extension PostgresStore {
     func createDomain(_ name: String) async throws {
         let domain = name.lowercased()
-        guard Self.validDomain(domain) else { throw AccountError.invalidName(name) }
+        guard StoreRules.validDomain(domain) else { throw AccountError.invalidName(name) }
         try await writing { sql in
             // The unique index decides between two nodes creating the same domain at once.
             let inserted = try await sql.run("""
@@ -47,7 +47,7 @@ extension PostgresStore {
         var names: [Int: (name: String, domain: String)] = [:]
         var claimed = Set<String>()
         for (i, new) in accounts.enumerated() {
-            guard let (local, domain) = Self.split(new.name),
+            guard let (local, domain) = StoreRules.split(new.name),
                   settings.recipientDelimiter.isEmpty || !local.contains(settings.recipientDelimiter) else {
                 results[i] = .failure(.invalidName(new.name))
                 continue
@@ -71,7 +71,7 @@ extension PostgresStore {
                 guard let i = pending.popFirst() else { return }
                 let password = accounts[i].password
                 group.addTask {
-                    do { return (i, .success(try Self.secret(password, iterations: iterations))) } catch let error as AccountError {
+                    do { return (i, .success(try StoreRules.secret(password, iterations: iterations))) } catch let error as AccountError {
                         return (i, .failure(error))
                     }
                 }
@@ -177,19 +177,10 @@ extension PostgresStore {
     }
 
     func setPassword(account name: String, password: String) async throws {
-        let secret = try Self.secret(password, iterations: settings.passwordIterations)
+        let secret = try StoreRules.secret(password, iterations: settings.passwordIterations)
         try await updateAccount(name, "UPDATE account SET secret = \(secret) WHERE lower(name) = lower(\(name)) RETURNING id")
     }
 
-    /// A salted, slow secret that verifies PLAIN/LOGIN passwords and serves SCRAM-SHA-256.
-    static func secret(_ password: String, iterations: Int) throws -> String {
-        guard !password.isEmpty else { throw AccountError.invalidPassword("empty") }
-        do {
-            return try SCRAMSecret.derive(password: password, algorithm: .sha256, iterations: iterations).encoded
-        } catch {
-            throw AccountError.invalidPassword("\(error)")
-        }
-    }
 
     func setEnabled(account name: String, enabled: Bool) async throws {
         try await updateAccount(name, "UPDATE account SET enabled = \(enabled) WHERE lower(name) = lower(\(name)) RETURNING id")

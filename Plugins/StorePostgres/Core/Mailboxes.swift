@@ -46,11 +46,6 @@ extension PostgresStore {
         return (parent.accountID, mailbox)
     }
 
-    static func validMailboxName(_ name: String) -> Bool {
-        !name.isEmpty && !name.hasPrefix("/") && !name.hasSuffix("/") && !name.contains("//")
-            && !name.unicodeScalars.contains { $0.value < 0x20 || $0 == "\u{7f}" }
-            && !name.hasPrefix(MailboxNamespace.otherUsersPrefix)
-    }
 
     /// A UIDVALIDITY above every value the account's mailboxes have or had (the deleted ones'
     /// highest is kept in `uidvalidity_floor`), so a name deleted and created again within the
@@ -65,7 +60,7 @@ extension PostgresStore {
     func createMailbox(user: String, name: String) async throws {
         try await writing { sql in
             let (accountID, own) = try await Self.creationTarget(sql, user, name)
-            guard Self.validMailboxName(own) else { throw StorageError.permissionDenied("'\(name)' is not a valid mailbox name") }
+            guard StoreRules.validMailboxName(own) else { throw StorageError.permissionDenied("'\(name)' is not a valid mailbox name") }
             guard own.uppercased() != "INBOX",
                   try await !sql.exists("SELECT 1 FROM mailbox WHERE account_id = \(accountID) AND name = \(own)") else {
                 throw StorageError.mailboxExists(name)
@@ -110,7 +105,7 @@ extension PostgresStore {
                 throw StorageError.permissionDenied("INBOX cannot be renamed here")
             }
             guard targetAccount == box.accountID else { throw StorageError.permissionDenied("a mailbox cannot move to another account") }
-            guard Self.validMailboxName(target), !target.hasPrefix(box.name + "/") else {
+            guard StoreRules.validMailboxName(target), !target.hasPrefix(box.name + "/") else {
                 throw StorageError.permissionDenied("'\(to)' is not a valid new name")
             }
             if try await sql.exists("SELECT 1 FROM mailbox WHERE account_id = \(box.accountID) AND name = \(target)") {

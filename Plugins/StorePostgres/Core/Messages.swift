@@ -7,12 +7,11 @@ import PluginPostgres
 /// change in the same transaction (sent at commit).
 extension PostgresStore {
     func checkRecipient(_ address: String) async throws -> RecipientCheck {
-        guard let (local, domain) = Self.split(address) else { return .notLocal }
-        let base = settings.recipientDelimiter.isEmpty ? local
-            : String(local.components(separatedBy: settings.recipientDelimiter).first ?? local)
+        guard let (local, domain) = StoreRules.split(address) else { return .notLocal }
+        let account = StoreRules.baseAccount(local, domain: domain, delimiter: settings.recipientDelimiter)
         return try await reading { sql in
             guard try await sql.exists("SELECT 1 FROM domain WHERE lower(name) = \(domain)") else { return .notLocal }
-            guard let row = try await sql.row("SELECT name, enabled FROM account WHERE lower(name) = lower(\("\(base)@\(domain)"))") else {
+            guard let row = try await sql.row("SELECT name, enabled FROM account WHERE lower(name) = lower(\(account))") else {
                 return .unknownUser
             }
             let (name, enabled) = try row.decode((String, Bool).self)
@@ -38,19 +37,14 @@ extension PostgresStore {
         var outcomes: [String: RecipientOutcome] = [:]
         var accounts: [String: [String]] = [:]   // account -> recipients that map to it
         for r in recipients where outcomes[r] == nil {
-            switch try await checkRecipient(r) {
-            case .local(let account): accounts[account, default: []].append(r)
-            case .disabled: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.2.1", "mailbox disabled"))
-            case .unknownUser: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.1.1", "no such user"))
-            case .notLocal: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.1.2", "not a local domain"))
-            }
+            let check = try await checkRecipient(r)
+            if case .local(let account) = check { accounts[account, default: []].append(r) } else { outcomes[r] = StoreRules.refusal(check, recipient: r) }
         }
         guard !accounts.isEmpty else { return recipients.map { outcomes[$0]! } }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StorageError.temporary("cannot read the message file \(path)")
         }
         let bytes = [UInt8](data), digest = Self.digest(bytes)
-        let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let names = accounts.keys.sorted()
         let accepted: Set<String> = try await writing { sql in
@@ -99,10 +93,9 @@ extension PostgresStore {
             return accepted
         }
         for (account, rs) in accounts {
-            let ok = accepted.contains(account)
             for r in rs {
-                outcomes[r] = ok ? RecipientOutcome(recipient: r, status: .delivered, reply: MailReply(250, "2.0.0", "delivered to \(account)"))
-                    : RecipientOutcome(recipient: r, status: full.isPermanent ? .failed : .deferred, reply: full)
+                outcomes[r] = StoreRules.outcome(recipient: r, account: account, accepted: accepted.contains(account),
+                                                 quotaIsPermanent: settings.quotaExceededIsPermanent)
             }
         }
         return recipients.map { outcomes[$0]! }
@@ -115,7 +108,7 @@ extension PostgresStore {
             let box = try await Self.resolve(sql, user, mailbox, needing: "i", locking: true)
             try await Self.checkQuota(sql, accountID: box.accountID, adding: message.count, messages: 1)
             // Flags the appender may not set are dropped (RFC 4314 §4: APPEND without `s`/`w`/`t`).
-            let flagText = Self.normalise(flags).filter { box.rights.mayStore($0) }.joined(separator: " ")
+            let flagText = StoreRules.normalise(flags).filter { box.rights.mayStore($0) }.joined(separator: " ")
             let contentID = try await Self.reference(sql, digest: digest, bytes: message)
             let uid = box.uidNext, modseq = box.highestModseq + 1
             try await sql.run("""
@@ -152,7 +145,7 @@ extension PostgresStore {
     static func storedMessages(_ sql: SQL, _ query: PostgresQuery) async throws -> [StoredMessage] {
         try await sql.rows(query).map { row in
             let (uid, flags, modseq, date, size) = try row.decode((Int64, String, Int64, Int64, Int).self)
-            return StoredMessage(uid: UInt32(uid), flags: Self.flags(flags), modseq: UInt64(modseq), internalDate: date, size: size)
+            return StoredMessage(uid: UInt32(uid), flags: StoreRules.flagWords(flags), modseq: UInt64(modseq), internalDate: date, size: size)
         }
     }
 
@@ -193,34 +186,17 @@ extension PostgresStore {
     }
 
     func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64] {
-        let change = Self.normalise(flags)
+        let change = StoreRules.normalise(flags)
         return try await writing { sql in
             let box = try await Self.resolve(sql, user, mailbox, locking: true)
-            // RFC 4314 §4: \Seen needs `s`, \Deleted `t`, anything else `w`; a replace touches
-            // every flag, so it needs the rights for all three kinds the user could change.
-            switch mode {
-            case .add, .remove:
-                for flag in change where !box.rights.mayStore(flag) { try box.require(ACLRights.right(for: flag)) }
-            case .replace:
-                if !box.rights.contains("s") && !box.rights.contains("w") && !box.rights.contains("t") { try box.require("w") }
-            }
+            try StoreRules.checkFlagRights(change, mode: mode, rights: box.rights, mailbox: box.visibleName)
             var modseq = box.highestModseq
             var changed: [UInt32: UInt64] = [:]
             let current = try await sql.rows("""
                 SELECT uid, flags FROM message WHERE mailbox_id = \(box.id) AND uid = ANY(\(uids.map(Int64.init))) ORDER BY uid
                 """).map { try $0.decode((Int64, String).self) }
             for (uid, text) in current {
-                let old = Self.flags(text)
-                var new: [String]
-                switch mode {
-                case .add: new = Self.normalise(old + change)
-                case .remove: new = old.filter { f in !change.contains { $0.lowercased() == f.lowercased() } }
-                case .replace:
-                    // Flags the user may not change keep their current state.
-                    new = Self.normalise(change.filter { box.rights.mayStore($0) } + old.filter { !box.rights.mayStore($0) })
-                }
-                // Compared as sets without case: the same flags in another order are no change.
-                guard Set(new.map { $0.lowercased() }) != Set(old.map { $0.lowercased() }) else { continue }
+                guard let new = StoreRules.newFlags(old: StoreRules.flagWords(text), change: change, mode: mode, rights: box.rights) else { continue }
                 modseq += 1
                 try await sql.run("UPDATE message SET flags = \(new.joined(separator: " ")), modseq = \(modseq) WHERE mailbox_id = \(box.id) AND uid = \(uid)")
                 changed[UInt32(uid)] = UInt64(modseq)
@@ -260,7 +236,7 @@ extension PostgresStore {
             var newUIDs: [UInt32] = [], movedUIDs: [UInt32] = []
             for (id, uid, contentID, flags, date, size) in ordered {
                 _ = id
-                let kept = Self.flags(flags).filter { target.rights.mayStore($0) }.joined(separator: " ")
+                let kept = StoreRules.flagWords(flags).filter { target.rights.mayStore($0) }.joined(separator: " ")
                 try await sql.run("""
                     INSERT INTO message (mailbox_id, uid, content_id, flags, modseq, internal_date, size)
                     VALUES (\(target.id), \(next), \(contentID), \(kept), \(modseq), \(date), \(size))

@@ -151,28 +151,6 @@ final class PostgresStore: StorageBackend, AccountStore, CredentialBackend, @unc
         return StorageError.temporary("PostgreSQL: \(message)")
     }
 
-    // MARK: names
-
-    /// `local@domain` with the domain lower-cased; nil when it is not an address (EnvelopeAddress).
-    static func split(_ address: String) -> (local: String, domain: String)? {
-        EnvelopeAddress(address).map { ($0.local, $0.domain) }
-    }
-
-    static func validDomain(_ name: String) -> Bool {
-        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-        return name.count <= 253 && labels.count >= 1 && labels.allSatisfy { label in
-            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
-        }
-    }
-
-    static func flags(_ text: String) -> [String] { text.split(separator: " ").map(String.init) }
-
-    /// Flags without duplicates (system flags compared without case), in first-seen order.
-    static func normalise(_ flags: [String]) -> [String] {
-        var seen = Set<String>()
-        return flags.filter { !$0.isEmpty && seen.insert($0.lowercased()).inserted }
-    }
 }
 
 /// One connection's statements, with the few shapes of answer the store needs.

@@ -47,7 +47,7 @@ extension PostgresStore: MailboxReplicaStore {
             for change in changes.flags {
                 let modseq = next(change.modseq)
                 try await sql.run("""
-                    UPDATE message SET flags = \(Self.normalise(change.flags).joined(separator: " ")), modseq = \(modseq)
+                    UPDATE message SET flags = \(StoreRules.normalise(change.flags).joined(separator: " ")), modseq = \(modseq)
                     WHERE mailbox_id = \(box.id) AND uid = \(Int64(change.uid))
                     """)
             }
@@ -60,7 +60,7 @@ extension PostgresStore: MailboxReplicaStore {
                 let modseq = next(message.modseq)
                 try await sql.run("""
                     INSERT INTO message (mailbox_id, uid, content_id, flags, modseq, internal_date, size)
-                    VALUES (\(box.id), \(Int64(message.uid)), \(contentID), \(Self.normalise(message.flags).joined(separator: " ")),
+                    VALUES (\(box.id), \(Int64(message.uid)), \(contentID), \(StoreRules.normalise(message.flags).joined(separator: " ")),
                             \(modseq), \(message.internalDate), \(Int64(message.content.count)))
                     """)
                 uidNext = max(uidNext, Int64(message.uid) + 1)

@@ -21,7 +21,7 @@ extension PostgresStore {
             return (box.id, rows.map { Row($0.0, $0.1, $0.2, $0.3, $0.4) })
         }
         func candidate(_ row: Row, _ content: @escaping () throws -> [UInt8]) -> SearchCandidate {
-            SearchCandidate(uid: UInt32(row.uid), flags: Self.flags(row.flags), size: row.size, internalDate: row.date,
+            SearchCandidate(uid: UInt32(row.uid), flags: StoreRules.flagWords(row.flags), size: row.size, internalDate: row.date,
                             modseq: UInt64(row.modseq), content: content)
         }
         var found: [UInt32] = []

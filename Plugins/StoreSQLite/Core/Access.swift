@@ -98,13 +98,7 @@ extension SQLiteStore {
             let key = (identifier.hasPrefix("-") ? "-" : "") + canonical
             let current = try String.fetchOne(db, sql: "SELECT rights FROM acl WHERE mailbox_id = ? AND identifier = ?", arguments: [box.id, key])
                 .flatMap { ACLRights($0) } ?? .none
-            let new: ACLRights
-            switch change {
-            case .replace(let r): new = r
-            case .add(let r): new = current.union(r)
-            case .remove(let r): new = current.subtracting(r)
-            case .delete: new = .none
-            }
+            let new = StoreRules.applying(change, to: current)
             if new.isEmpty {
                 try db.execute(sql: "DELETE FROM acl WHERE mailbox_id = ? AND identifier = ?", arguments: [box.id, key])
             } else {
@@ -154,9 +148,9 @@ extension ResolvedMailbox {
 extension SQLiteStore {
     func setAlias(_ address: String, targets: [String]) async throws {
         let catchAll = address.hasPrefix("@")
-        guard let (local, domain) = catchAll ? ("", String(address.dropFirst()).lowercased()) : Self.split(address),
-              Self.validDomain(domain) else { throw AccountError.invalidName(address) }
-        for target in targets where Self.split(target) == nil { throw AccountError.invalidName(target) }
+        guard let (local, domain) = catchAll ? ("", String(address.dropFirst()).lowercased()) : StoreRules.split(address),
+              StoreRules.validDomain(domain) else { throw AccountError.invalidName(address) }
+        for target in targets where StoreRules.split(target) == nil { throw AccountError.invalidName(target) }
         let key = catchAll ? "@\(domain)" : "\(local)@\(domain)"
         try await writing { db in
             guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domain WHERE name = ?", arguments: [domain]) else {
@@ -212,7 +206,7 @@ extension SQLiteStore {
     }
 
     func setForwarding(account: String, to: [String], keepCopy: Bool) async throws {
-        for target in to where Self.split(target) == nil { throw AccountError.invalidName(target) }
+        for target in to where StoreRules.split(target) == nil { throw AccountError.invalidName(target) }
         try await setJSON("forwarding", account: account, to.isEmpty ? nil : Forwarding(to: to, keepCopy: keepCopy))
     }
 

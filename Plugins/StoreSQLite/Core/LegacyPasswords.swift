@@ -72,7 +72,7 @@ extension SQLiteStore {
             return row.enabled ? .verified(user: name) : .suspended(user: name)
         }
         guard let hash = try? LegacyPasswordHash(parsing: stored) else { return .wrongPassword }
-        if let domain = Self.split(name)?.domain, let until = settings.legacySchemesUntil[domain], Self.now() >= until {
+        if let domain = StoreRules.split(name)?.domain, let until = settings.legacySchemesUntil[domain], Self.now() >= until {
             LegacyPasswords.logger.notice("legacy password hash refused: the domain's legacy_schemes_until has passed",
                                           metadata: ["user": "\(name)", "scheme": "\(hash.scheme.rawValue)"])
             LegacyPasswords.refusedAfterDate.increment()
@@ -82,7 +82,7 @@ extension SQLiteStore {
         guard row.enabled else { return .suspended(user: name) }
         // Verified: replace the hash with SCRAM keys. A password the SCRAM preparation refuses
         // cannot happen here (verify refuses NUL too), but if it did the login still succeeds.
-        if let secret = try? Self.secret(password, iterations: settings.passwordIterations) {
+        if let secret = try? StoreRules.secret(password, iterations: settings.passwordIterations) {
             let migrated: Bool = try await writing { db in
                 guard let accountID = try Int64.fetchOne(db, sql: "SELECT id FROM account WHERE name = ? AND secret = ?",
                                                          arguments: [name, Self.legacyMarker]) else { return false }

@@ -47,7 +47,7 @@ extension SQLiteStore {
         let matcher = SearchMatcher(query)
         var confirmed: [UInt32] = []
         for row in unsure {
-            let candidate = SearchCandidate(uid: row.uid, flags: Self.flags(row.flags), size: row.size, internalDate: row.date,
+            let candidate = SearchCandidate(uid: row.uid, flags: StoreRules.flagWords(row.flags), size: row.size, internalDate: row.date,
                                             modseq: UInt64(row.modseq), content: { try BlobStore.read(root: row.root, digest: row.digest) })
             // A message expunged (its file removed) since the rows were read no longer matches.
             do {

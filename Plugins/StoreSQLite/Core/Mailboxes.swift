@@ -49,16 +49,11 @@ extension SQLiteStore {
         return (parent.accountID, mailbox)
     }
 
-    static func validMailboxName(_ name: String) -> Bool {
-        !name.isEmpty && !name.hasPrefix("/") && !name.hasSuffix("/") && !name.contains("//")
-            && !name.unicodeScalars.contains { $0.value < 0x20 || $0 == "\u{7f}" }
-            && !name.hasPrefix(MailboxNamespace.otherUsersPrefix)
-    }
 
     func createMailbox(user: String, name: String) async throws {
         try await writing { db in
             let (accountID, own) = try Self.creationTarget(db, user, name)
-            guard Self.validMailboxName(own) else { throw StorageError.permissionDenied("'\(name)' is not a valid mailbox name") }
+            guard StoreRules.validMailboxName(own) else { throw StorageError.permissionDenied("'\(name)' is not a valid mailbox name") }
             guard own.uppercased() != "INBOX",
                   try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [accountID, own]) != true else {
                 throw StorageError.mailboxExists(name)
@@ -107,7 +102,7 @@ extension SQLiteStore {
                 throw StorageError.permissionDenied("INBOX cannot be renamed here")
             }
             guard targetAccount == box.accountID else { throw StorageError.permissionDenied("a mailbox cannot move to another account") }
-            guard Self.validMailboxName(target), !target.hasPrefix(box.name + "/") else {
+            guard StoreRules.validMailboxName(target), !target.hasPrefix(box.name + "/") else {
                 throw StorageError.permissionDenied("'\(to)' is not a valid new name")
             }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailbox WHERE account_id = ? AND name = ?", arguments: [box.accountID, target]) == true {
@@ -186,7 +181,7 @@ extension SQLiteStore {
             let box = try Self.resolve(db, user, mailbox, needing: "i")
             try Self.checkQuota(db, accountID: box.accountID, adding: blob.size, messages: 1)
             // Flags the appender may not set are dropped (RFC 4314 §4: APPEND without `s`/`w`/`t`).
-            let flagText = Self.normalise(flags).filter { box.rights.mayStore($0) }.joined(separator: " ")
+            let flagText = StoreRules.normalise(flags).filter { box.rights.mayStore($0) }.joined(separator: " ")
             let blobID = try Self.reference(db, digest: blob.digest, partition: partition, size: blob.size)
             try Self.recordSearchText(db, blobID: blobID, text)
             let uid = box.uidNext, modseq = box.highestModseq + 1
@@ -249,7 +244,7 @@ extension SQLiteStore {
         var out: [StoredMessage] = []
         let cursor = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
         while let row = try cursor.next() {
-            out.append(StoredMessage(uid: UInt32(row[0] as Int64), flags: flags(row[1]), modseq: UInt64(row[2] as Int64),
+            out.append(StoredMessage(uid: UInt32(row[0] as Int64), flags: StoreRules.flagWords(row[1]), modseq: UInt64(row[2] as Int64),
                                      internalDate: row[3], size: row[4]))
         }
         return out
@@ -294,34 +289,15 @@ extension SQLiteStore {
     }
 
     func setFlags(user: String, mailbox: String, uids: [UInt32], flags: [String], mode: FlagChange) async throws -> [UInt32: UInt64] {
-        let change = Self.normalise(flags)
+        let change = StoreRules.normalise(flags)
         let (box, changed, top): (ResolvedMailbox, [UInt32: UInt64], Int64) = try await writing { db in
             let box = try Self.resolve(db, user, mailbox)
-            // RFC 4314 §4: \Seen needs `s`, \Deleted `t`, anything else `w`; a replace touches
-            // every flag, so it needs the rights for all three kinds the user could change.
-            switch mode {
-            case .add, .remove:
-                for flag in change where !box.rights.mayStore(flag) { try box.require(ACLRights.right(for: flag)) }
-            case .replace:
-                if !box.rights.contains("s") && !box.rights.contains("w") && !box.rights.contains("t") { try box.require("w") }
-            }
+            try StoreRules.checkFlagRights(change, mode: mode, rights: box.rights, mailbox: box.visibleName)
             var modseq = box.highestModseq
             var changed: [UInt32: UInt64] = [:]
             for uid in uids {
-                guard let current = try String.fetchOne(db, sql: "SELECT flags FROM message WHERE mailbox_id = ? AND uid = ?", arguments: [box.id, Int64(uid)]) else { continue }
-                let old = Self.flags(current)
-                var new: [String]
-                switch mode {
-                case .add: new = Self.normalise(old + change)
-                case .remove: new = old.filter { f in !change.contains { $0.lowercased() == f.lowercased() } }
-                case .replace:
-                    // Flags the user may not change keep their current state.
-                    new = change.filter { box.rights.mayStore($0) } + old.filter { !box.rights.mayStore($0) }
-                    new = Self.normalise(new)
-                }
-                // A set compared without case: the same flags in another order or case are no
-                // change, so no new MODSEQ (a replace gives them in the client's order).
-                guard Set(new.map { $0.lowercased() }) != Set(old.map { $0.lowercased() }) else { continue }
+                guard let current = try String.fetchOne(db, sql: "SELECT flags FROM message WHERE mailbox_id = ? AND uid = ?", arguments: [box.id, Int64(uid)]),
+                      let new = StoreRules.newFlags(old: StoreRules.flagWords(current), change: change, mode: mode, rights: box.rights) else { continue }
                 modseq += 1
                 try db.execute(sql: "UPDATE message SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
                                arguments: [new.joined(separator: " "), modseq, box.id, Int64(uid)])
@@ -352,7 +328,7 @@ extension SQLiteStore {
             var newUIDs: [UInt32] = [], movedUIDs: [UInt32] = []
             var movedIDs: [Int64] = []
             for row in rows {
-                let flags = Self.flags(row["flags"]).filter { target.rights.mayStore($0) }.joined(separator: " ")
+                let flags = StoreRules.flagWords(row["flags"]).filter { target.rights.mayStore($0) }.joined(separator: " ")
                 try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                arguments: [target.id, next, row["blob_id"] as Int64, flags, modseq, row["internal_date"] as Int64, row["size"] as Int])
                 try db.execute(sql: "UPDATE blob SET refs = refs + 1 WHERE id = ?", arguments: [row["blob_id"] as Int64])
@@ -380,7 +356,7 @@ extension SQLiteStore {
         let (box, expunged): (ResolvedMailbox, [UInt32]) = try await writing { db in
             let box = try Self.resolve(db, user, mailbox, needing: "e")
             var rows = try Row.fetchAll(db, sql: "SELECT id, uid, blob_id, flags FROM message WHERE mailbox_id = ? ORDER BY uid", arguments: [box.id])
-                .filter { Self.flags($0["flags"]).contains { $0.lowercased() == "\\deleted" } }
+                .filter { StoreRules.flagWords($0["flags"]).contains { $0.lowercased() == "\\deleted" } }
             if let uids { let wanted = Set(uids); rows = rows.filter { wanted.contains(UInt32($0["uid"] as Int64)) } }
             guard !rows.isEmpty else { return (box, []) }
             for row in rows { try db.execute(sql: "DELETE FROM message WHERE id = ?", arguments: [row["id"] as Int64]) }
@@ -397,13 +373,7 @@ extension SQLiteStore {
         return Quota(bytesUsed: info.bytesUsed, bytesLimit: info.quotaBytes, messagesUsed: info.messagesUsed, messagesLimit: info.quotaMessages)
     }
 
-    static func flags(_ text: String) -> [String] { text.split(separator: " ").map(String.init) }
 
-    /// Flags without duplicates (system flags compared without case), in first-seen order.
-    static func normalise(_ flags: [String]) -> [String] {
-        var seen = Set<String>()
-        return flags.filter { !$0.isEmpty && seen.insert($0.lowercased()).inserted }
-    }
 }
 
 extension SQLiteStore {

@@ -57,7 +57,7 @@ extension SQLiteStore: MailboxReplicaStore {
             }
             for change in changes.flags {
                 try db.execute(sql: "UPDATE message SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
-                               arguments: [Self.normalise(change.flags).joined(separator: " "), next(change.modseq), box.id, Int64(change.uid)])
+                               arguments: [StoreRules.normalise(change.flags).joined(separator: " "), next(change.modseq), box.id, Int64(change.uid)])
             }
             var uidNext = max(box.uidNext, Int64(changes.uidNext))
             for (message, blob) in zip(changes.add, stored) {
@@ -71,7 +71,7 @@ extension SQLiteStore: MailboxReplicaStore {
                 let blobID = try Self.reference(db, digest: blob.digest, partition: partition, size: blob.size)
                 try Self.recordSearchText(db, blobID: blobID, blob.text)
                 try db.execute(sql: "INSERT INTO message (mailbox_id, uid, blob_id, flags, modseq, internal_date, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [box.id, Int64(message.uid), blobID, Self.normalise(message.flags).joined(separator: " "),
+                               arguments: [box.id, Int64(message.uid), blobID, StoreRules.normalise(message.flags).joined(separator: " "),
                                            next(message.modseq), message.internalDate, blob.size])
                 uidNext = max(uidNext, Int64(message.uid) + 1)
             }

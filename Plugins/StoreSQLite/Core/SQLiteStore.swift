@@ -86,26 +86,11 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         return fd
     }
 
-    // MARK: names
-
-    /// `local@domain` with the domain lower-cased; nil when it is not an address (EnvelopeAddress).
-    static func split(_ address: String) -> (local: String, domain: String)? {
-        EnvelopeAddress(address).map { ($0.local, $0.domain) }
-    }
-
-    static func validDomain(_ name: String) -> Bool {
-        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-        return name.count <= 253 && labels.count >= 1 && labels.allSatisfy { label in
-            !label.isEmpty && label.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
-        }
-    }
-
     // MARK: AccountStore
 
     func createDomain(_ name: String) async throws {
         let domain = name.lowercased()
-        guard Self.validDomain(domain) else { throw AccountError.invalidName(name) }
+        guard StoreRules.validDomain(domain) else { throw AccountError.invalidName(name) }
         try await writing { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM domain WHERE name = ?", arguments: [domain]) == true {
                 throw AccountError.domainExists(domain)
@@ -146,7 +131,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         var results = [Result<AccountInfo, AccountError>?](repeating: nil, count: accounts.count)
         var names: [Int: (name: String, domain: String)] = [:]
         for (i, new) in accounts.enumerated() {
-            guard let (local, domain) = Self.split(new.name),
+            guard let (local, domain) = StoreRules.split(new.name),
                   settings.recipientDelimiter.isEmpty || !local.contains(settings.recipientDelimiter) else {
                 results[i] = .failure(.invalidName(new.name))
                 continue
@@ -192,7 +177,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
                     do {
                         // An imported hash is kept as it is (LegacyPasswords.swift); nothing to derive.
                         if let legacy { return (i, .success(try Self.legacyMarker(checking: legacy))) }
-                        return (i, .success(try Self.secret(password, iterations: iterations)))
+                        return (i, .success(try StoreRules.secret(password, iterations: iterations)))
                     } catch let error as AccountError {
                         return (i, .failure(error))
                     }
@@ -328,7 +313,7 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     }
 
     func setPassword(account name: String, password: String) async throws {
-        let secret = try Self.secret(password, iterations: settings.passwordIterations)
+        let secret = try StoreRules.secret(password, iterations: settings.passwordIterations)
         let extra = deriveMechanismSecrets(user: name, password: password)
         try await writing { db in
             try db.execute(sql: "UPDATE account SET secret = ? WHERE name = ?", arguments: [secret, name])
@@ -340,15 +325,6 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
     }
 
-    /// A salted, slow secret that verifies PLAIN/LOGIN passwords and will serve SCRAM-SHA-256.
-    static func secret(_ password: String, iterations: Int) throws -> String {
-        guard !password.isEmpty else { throw AccountError.invalidPassword("empty") }
-        do {
-            return try SCRAMSecret.derive(password: password, algorithm: .sha256, iterations: iterations).encoded
-        } catch {
-            throw AccountError.invalidPassword("\(error)")
-        }
-    }
 
     func setEnabled(account name: String, enabled: Bool) async throws {
         try await updateAccount(name, "enabled = ?", [enabled])
@@ -434,12 +410,11 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
     // MARK: delivery
 
     func checkRecipient(_ address: String) async throws -> RecipientCheck {
-        guard let (local, domain) = Self.split(address) else { return .notLocal }
-        let base = settings.recipientDelimiter.isEmpty ? local
-            : String(local.components(separatedBy: settings.recipientDelimiter).first ?? local)
+        guard let (local, domain) = StoreRules.split(address) else { return .notLocal }
+        let account = StoreRules.baseAccount(local, domain: domain, delimiter: settings.recipientDelimiter)
         return try readingInline { db in
             guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM domain WHERE name = ?"), arguments: [domain]) == true else { return .notLocal }
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT name, enabled FROM account WHERE name = ?"), arguments: ["\(base)@\(domain)"]) else {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT name, enabled FROM account WHERE name = ?"), arguments: [account]) else {
                 return .unknownUser
             }
             return (row["enabled"] as Bool) ? .local(account: row["name"]) : .disabled(account: row["name"])
@@ -461,12 +436,8 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         var outcomes: [String: RecipientOutcome] = [:]
         var accounts: [String: [String]] = [:]   // account -> recipients that map to it
         for r in recipients where outcomes[r] == nil {
-            switch try await checkRecipient(r) {
-            case .local(let account): accounts[account, default: []].append(r)
-            case .disabled: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.2.1", "mailbox disabled"))
-            case .unknownUser: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.1.1", "no such user"))
-            case .notLocal: outcomes[r] = RecipientOutcome(recipient: r, status: .failed, reply: MailReply(550, "5.1.2", "not a local domain"))
-            }
+            let check = try await checkRecipient(r)
+            if case .local(let account) = check { accounts[account, default: []].append(r) } else { outcomes[r] = StoreRules.refusal(check, recipient: r) }
         }
         guard !accounts.isEmpty else { return recipients.map { outcomes[$0]! } }
         let local = accounts   // an immutable copy for the database closures
@@ -490,7 +461,6 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         let stored = blobs
         // What SEARCH will compare with, parsed here from the bytes adoption read, outside the write lock.
         let text = content.map { SearchableText(message: $0) }
-        let full = settings.quotaExceededIsPermanent ? MailReply(552, "5.2.2", "mailbox full") : MailReply(452, "4.2.2", "mailbox full")
         let now = Self.now()
         let wanted = mailbox
         // In the next group commit with other deliveries (one fsync of the index for all).
@@ -541,10 +511,9 @@ final class SQLiteStore: StorageBackend, AccountStore, CredentialBackend, @unche
         }
         for (box, uid) in added { announce(box, .messagesAdded, uids: [UInt32(uid)], modseq: box.highestModseq) }
         for (account, rs) in accounts {
-            let ok = accepted.contains(account)
             for r in rs {
-                outcomes[r] = ok ? RecipientOutcome(recipient: r, status: .delivered, reply: MailReply(250, "2.0.0", "delivered to \(account)"))
-                    : RecipientOutcome(recipient: r, status: full.isPermanent ? .failed : .deferred, reply: full)
+                outcomes[r] = StoreRules.outcome(recipient: r, account: account, accepted: accepted.contains(account),
+                                                 quotaIsPermanent: settings.quotaExceededIsPermanent)
             }
         }
         // A blob nobody ended up referencing (every recipient on its partition over quota) is

@@ -2,50 +2,25 @@ import Foundation
 import PluginAPI
 
 /// Which back ends answer, as this worker last saw them: a failed connection or probe marks one
-/// down; a success marks it up. Logins skip a back end marked down for another of its group, and
-/// answer `[UNAVAILABLE]` at once when every candidate is down, trying one again only after
-/// `retryAfter` (so a store that comes back is found by the next login, not only by the probe).
-/// Pure apart from its lock: times are given.
-// @unchecked Sendable: `states` is only read and written under `lock`
+/// down; a success marks it up. A login tries the candidates up first, so a node of a group that
+/// is down (or, worse, silent until the connect timeout) costs nobody a wait while another node
+/// serves; the ones down are still tried after them, so a store that came back is found by the
+/// next login, not only by the next probe. Pure apart from its lock.
+// @unchecked Sendable: `down` is only read and written under `lock`
 final class BackendHealth: @unchecked Sendable {
-    struct State: Equatable {
-        /// When it was first seen down in this spell; nil while up.
-        var downSince: Double?
-        /// The last connection tried to it while down.
-        var lastTry: Double = 0
-    }
-
-    let retryAfter: Double
     private let lock = NSLock()
-    private var states: [String: State] = [:]
+    private var down: Set<String> = []
 
-    init(retryAfter: Double) { self.retryAfter = retryAfter }
+    func failed(_ backend: String) { _ = lock.withLock { down.insert(backend) } }
 
-    func failed(_ backend: String, at now: Double) {
-        lock.withLock {
-            var s = states[backend, default: State()]
-            if s.downSince == nil { s.downSince = now }
-            s.lastTry = now
-            states[backend] = s
-        }
-    }
+    func succeeded(_ backend: String) { _ = lock.withLock { down.remove(backend) } }
 
-    func succeeded(_ backend: String) {
-        lock.withLock { states[backend] = State() }
-    }
+    func isDown(_ backend: String) -> Bool { lock.withLock { down.contains(backend) } }
 
-    func isDown(_ backend: String) -> Bool { lock.withLock { states[backend]?.downSince != nil } }
-
-    /// The candidates a login tries, in order: those up, then (when every one is down) the first
-    /// whose last try is `retryAfter` old, marked as tried now; none when all were tried lately.
-    func order(_ candidates: [Backend], at now: Double) -> [Backend] {
-        lock.withLock {
-            let up = candidates.filter { states[$0.name]?.downSince == nil }
-            if !up.isEmpty { return up + candidates.filter { states[$0.name]?.downSince != nil } }
-            guard let due = candidates.first(where: { now - (states[$0.name]?.lastTry ?? 0) >= retryAfter }) else { return [] }
-            states[due.name]?.lastTry = now
-            return [due]
-        }
+    /// The candidates in the order a login tries them: those up, then those down (each group
+    /// in its given order).
+    func order(_ candidates: [Backend]) -> [Backend] {
+        lock.withLock { candidates.filter { !down.contains($0.name) } + candidates.filter { down.contains($0.name) } }
     }
 }
 
@@ -66,7 +41,7 @@ struct BackendProbe: Sendable {
                     health.succeeded(backend.name)
                     if wasDown { logger.notice("back end up again", metadata: ["backend": "\(backend.name)"]) }
                 } else {
-                    health.failed(backend.name, at: Date().timeIntervalSince1970)
+                    health.failed(backend.name)
                     if !wasDown { logger.warning("back end down", metadata: ["backend": "\(backend.name)"]) }
                 }
             }
