@@ -52,12 +52,9 @@ extension PostgresStore {
         // account and the mailbox joined.
         if MailboxNamespace.splitShared(name) == nil {
             let own = name.uppercased() == "INBOX" ? "INBOX" : name
-            let lock = locking ? " FOR UPDATE OF m" : ""
-            if let row = try await sql.row("""
-                SELECT m.id, a.id, a.name, m.name, m.uidvalidity, m.uidnext, m.highest_modseq
-                FROM account a JOIN mailbox m ON m.account_id = a.id WHERE lower(a.name) = lower(\(user)) AND m.name = \(own)\(unescaped: lock)
-                """) {
-                let (id, accountID, owner, ownName, validity, next, modseq) = try row.decode((Int64, Int64, String, String, Int64, Int64, Int64).self)
+            let found = locking ? try await sql.rows(Prepared.OwnMailboxLocked(user: user, mailbox: own)).first
+                : try await sql.rows(Prepared.OwnMailbox(user: user, mailbox: own)).first
+            if let (id, accountID, owner, ownName, validity, next, modseq) = found {
                 return ResolvedMailbox(id: id, accountID: accountID, owner: owner, name: ownName, uidValidity: validity, uidNext: next,
                                        highestModseq: modseq, rights: .owner, isShared: false)
             }

@@ -73,25 +73,18 @@ extension PostgresStore {
     func contents(user: String, mailbox: String, uids: [UInt32]) async throws -> [UInt32: [UInt8]] {
         try await reading { sql in
             var out: [UInt32: [UInt8]] = [:]
-            let rows: [PostgresRow]
+            let rows: [(Int64, ByteBuffer)]
             if let own = Self.ownName(mailbox) {
-                rows = try await sql.rows("""
-                    SELECT msg.uid, c.bytes FROM account a JOIN mailbox m ON m.account_id = a.id JOIN message msg ON msg.mailbox_id = m.id
-                    JOIN content c ON c.id = msg.content_id
-                    WHERE lower(a.name) = lower(\(user)) AND m.name = \(own) AND msg.uid = ANY(\(uids.map(Int64.init)))
-                    """)
+                rows = try await sql.rows(Prepared.OwnContents(user: user, mailbox: own, uids: uids.map(Int64.init)))
                 if rows.isEmpty { _ = try await Self.resolve(sql, user, mailbox, needing: "r") }
             } else {
                 let box = try await Self.resolve(sql, user, mailbox, needing: "r")
                 rows = try await sql.rows("""
                     SELECT m.uid, c.bytes FROM message m JOIN content c ON c.id = m.content_id
                     WHERE m.mailbox_id = \(box.id) AND m.uid = ANY(\(uids.map(Int64.init)))
-                    """)
+                    """).map { try $0.decode((Int64, ByteBuffer).self) }
             }
-            for row in rows {
-                let (uid, bytes) = try row.decode((Int64, ByteBuffer).self)
-                out[UInt32(uid)] = Array(buffer: bytes)
-            }
+            for (uid, bytes) in rows { out[UInt32(uid)] = Array(buffer: bytes) }
             return out
         }
     }

@@ -124,12 +124,10 @@ extension PostgresStore {
     func messages(user: String, mailbox: String, uids: ClosedRange<UInt32>) async throws -> [StoredMessage] {
         try await reading { sql in
             if let own = Self.ownName(mailbox) {
-                let found = try await Self.storedMessages(sql, """
-                    SELECT msg.uid, msg.flags, msg.modseq, msg.internal_date, msg.size
-                    FROM account a JOIN mailbox m ON m.account_id = a.id JOIN message msg ON msg.mailbox_id = m.id
-                    WHERE lower(a.name) = lower(\(user)) AND m.name = \(own)
-                      AND msg.uid BETWEEN \(Int64(uids.lowerBound)) AND \(Int64(uids.upperBound)) ORDER BY msg.uid
-                    """)
+                let found = try await sql.rows(Prepared.OwnMessages(user: user, mailbox: own, first: Int64(uids.lowerBound),
+                                                                    last: Int64(uids.upperBound))).map { uid, flags, modseq, date, size in
+                    StoredMessage(uid: UInt32(uid), flags: StoreRules.flagWords(flags), modseq: UInt64(modseq), internalDate: date, size: size)
+                }
                 // None: an empty range, or no such mailbox (which must throw).
                 if found.isEmpty { _ = try await Self.resolve(sql, user, mailbox, needing: "r") }
                 return found
