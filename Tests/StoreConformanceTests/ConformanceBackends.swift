@@ -41,6 +41,7 @@ final class SQLiteStoreConformanceTests: StoreConformance {
     func testIntegrityAfterMixedWorkload() async throws { try await checkIntegrityAfterMixedWorkload() }
     func testSearchIndexCriteria() async throws { try await checkSearchIndexCriteria() }
     func testSearchContent() async throws { try await checkSearchContent() }
+    func testIndexSearchAgreesWithTheMatcher() async throws { try await checkIndexSearchAgreesWithTheMatcher() }
     func testReadOnlyShare() async throws { try await checkReadOnlyShare() }
     func testRightsGateEachOperation() async throws { try await checkRightsGateEachOperation() }
     func testACLEntries() async throws { try await checkACLEntries() }
@@ -84,6 +85,7 @@ final class PostgresStoreConformanceTests: StoreConformance {
     func testIntegrityAfterMixedWorkload() async throws { try await checkIntegrityAfterMixedWorkload() }
     func testSearchIndexCriteria() async throws { try await checkSearchIndexCriteria() }
     func testSearchContent() async throws { try await checkSearchContent() }
+    func testIndexSearchAgreesWithTheMatcher() async throws { try await checkIndexSearchAgreesWithTheMatcher() }
     func testReadOnlyShare() async throws { try await checkReadOnlyShare() }
     func testRightsGateEachOperation() async throws { try await checkRightsGateEachOperation() }
     func testACLEntries() async throws { try await checkACLEntries() }

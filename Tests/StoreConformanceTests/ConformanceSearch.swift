@@ -114,4 +114,61 @@ extension StoreConformance {
         await assertEqual(try await search(.and([.not(.flag("\\Seen")), .not(.header(name: "Subject", value: "report"))])), [4])
         await assertEqual(try await search(.and([.uids([1...3]), .text("example.com")])), [2])
     }
+
+    /// 300 seeded random index-only queries (flags and keywords in any case, UID ranges, sizes,
+    /// internal days, MODSEQ, nested AND/OR/NOT) answered by the store (in SQL, for both stores)
+    /// exactly as the shared matcher answers them over the store's own listing.
+    func checkIndexSearchAgreesWithTheMatcher() async throws {
+        let f = try await fixture(users: ["alice"])
+        var random = SeededRandom(seed: 0x5EA6C4)
+        let flags = ["\\Seen", "\\Flagged", "\\Answered", "$Work", "$later"]
+        let day: Int64 = 86_400
+        for i in 0..<60 {
+            let chosen = flags.filter { _ in Bool.random(using: &random) }
+            let body = String(repeating: "x", count: Int.random(in: 0...400, using: &random))
+            _ = try await f.store.append(user: alice, mailbox: "INBOX", message: mail(["Subject: m\(i)", "", body]),
+                                         flags: chosen, internalDate: 1_717_400_000 + Int64.random(in: -3...3, using: &random) * day
+                                             + Int64.random(in: 0..<day, using: &random))
+        }
+        // Later flag changes give some messages higher MODSEQs.
+        _ = try await f.store.setFlags(user: alice, mailbox: "INBOX", uids: Array(stride(from: 1, to: 61, by: 7)), flags: ["$Work"], mode: .add)
+        let listing = try await f.store.messages(user: alice, mailbox: "INBOX", uids: 1...UInt32.max)
+        let top = listing.map(\.modseq).max() ?? 1
+        func leaf() -> SearchQuery {
+            switch Int.random(in: 0..<7, using: &random) {
+            case 0:
+                let f = flags.randomElement(using: &random)!
+                return .flag(Bool.random(using: &random) ? f.uppercased() : f)
+            case 1:
+                let a = UInt32.random(in: 1...65, using: &random)
+                return .uids([a...a + UInt32.random(in: 0...20, using: &random)])
+            case 2: return .larger(Int.random(in: 0...500, using: &random))
+            case 3: return .smaller(Int.random(in: 0...500, using: &random))
+            case 4:
+                let cmp: SearchQuery.DayComparison = [.before, .on, .since].randomElement(using: &random)!
+                return .internalDate(cmp, day: 1_717_400_000 / day + Int64.random(in: -4...4, using: &random))
+            case 5: return .modseqAtLeast(UInt64.random(in: 1...(top + 1), using: &random))
+            default: return .all
+            }
+        }
+        func query(_ depth: Int) -> SearchQuery {
+            guard depth > 0 else { return leaf() }
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: return .and((0..<Int.random(in: 0...3, using: &random)).map { _ in query(depth - 1) })
+            case 1: return .or(query(depth - 1), query(depth - 1))
+            case 2: return .not(query(depth - 1))
+            default: return leaf()
+            }
+        }
+        for _ in 0..<300 {
+            let q = query(3)
+            let matcher = SearchMatcher(q)
+            let expected = try listing.filter { m in
+                try matcher.matches(SearchCandidate(uid: m.uid, flags: m.flags, size: m.size, internalDate: m.internalDate, modseq: m.modseq,
+                                                    content: { throw StorageError.temporary("index criteria only") }))
+            }.map(\.uid)
+            let answered = try await f.store.search(user: alice, mailbox: "INBOX", query: q)
+            XCTAssertEqual(answered, expected, "\(q)")
+        }
+    }
 }

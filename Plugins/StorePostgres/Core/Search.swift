@@ -12,6 +12,17 @@ extension PostgresStore {
     static let searchBatch = 200
 
     func search(user: String, mailbox: String, query: SearchQuery) async throws -> [UInt32] {
+        // Index criteria alone: one statement, the answer computed by PostgreSQL.
+        if !query.needsContent {
+            return try await reading { sql in
+                let box = try await Self.resolve(sql, user, mailbox, needing: "r")
+                var builder = SearchSQL(first: 1)
+                let mailboxParameter = try builder.bind(box.id)
+                guard let condition = try builder.condition(query) else { throw StorageError.temporary("search: no SQL for \(query)") }
+                let statement = "SELECT uid FROM message WHERE mailbox_id = \(mailboxParameter) AND \(condition) ORDER BY uid"
+                return try await sql.rows(PostgresQuery(unsafeSQL: statement, binds: builder.bindings)).map { UInt32(try $0.decode(Int64.self)) }
+            }
+        }
         let matcher = SearchMatcher(query)
         typealias Row = (uid: Int64, flags: String, modseq: Int64, date: Int64, size: Int)
         let (boxID, rows): (Int64, [Row]) = try await reading { sql in
