@@ -38,7 +38,10 @@ final class PostgresStore: StorageBackend, AccountStore, CredentialBackend, @unc
     /// The pool's run loop: it must run for the client to hand out connections.
     private let running: Task<Void, Never>
     /// The schema made or brought up to date, once per process, before the first statement.
-    private let schemaReady: Task<Void, Error>
+    private let schema: SchemaGate
+    /// How long a statement waits for a connection (`connect_timeout`), and what the errors name.
+    let leaseTimeout: Double
+    let server: String
     /// LISTEN on one dedicated connection, started by the first subscription (Notify.swift).
     let listener: ChangeListener
 
@@ -57,7 +60,11 @@ final class PostgresStore: StorageBackend, AccountStore, CredentialBackend, @unc
         let client = PostgresClient(configuration: configuration, eventLoopGroup: eventLoopGroup, backgroundLogger: logger)
         self.client = client
         running = Task { await client.run() }
-        schemaReady = Task { try await Schema.migrate(client, logger: logger) }
+        let server = settings.socket.isEmpty ? "\(settings.host):\(settings.port)" : settings.socket
+        let leaseTimeout = settings.connectTimeout
+        self.server = server
+        self.leaseTimeout = leaseTimeout
+        schema = SchemaGate { try await Schema.migrate(client, logger: logger, within: leaseTimeout, server: server) }
 
         // The listening connection lives outside the pool (a pooled one goes back after each use).
         var single = settings.socket.isEmpty
@@ -102,11 +109,11 @@ final class PostgresStore: StorageBackend, AccountStore, CredentialBackend, @unc
     /// transaction was rolled back whole, so running it again is safe. The announcements `body`
     /// queued go out with the commit (NOTIFY is transactional).
     func writing<T: Sendable>(_ body: @escaping @Sendable (SQL) async throws -> T) async throws -> T {
-        try await schemaReady.value
+        try await schema.ready()
         var attempt = 0
         while true {
             do {
-                return try await client.withConnection { connection in
+                return try await client.withConnection(within: leaseTimeout, server: server) { connection in
                     let sql = SQL(connection: connection, logger: self.logger)
                     try await sql.run("BEGIN")
                     do {
@@ -129,9 +136,9 @@ final class PostgresStore: StorageBackend, AccountStore, CredentialBackend, @unc
 
     /// Runs `body` on one connection outside an explicit transaction (each statement its own).
     func reading<T: Sendable>(_ body: @escaping @Sendable (SQL) async throws -> T) async throws -> T {
-        try await schemaReady.value
+        try await schema.ready()
         do {
-            return try await client.withConnection { connection in
+            return try await client.withConnection(within: leaseTimeout, server: server) { connection in
                 try await body(SQL(connection: connection, logger: self.logger))
             }
         } catch let error as PSQLError {

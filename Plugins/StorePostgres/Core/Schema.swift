@@ -112,9 +112,9 @@ enum Schema {
     /// Brings the database up to date. Every worker of every node runs this at its first
     /// statement; a transaction-scoped advisory lock lets one at a time look, so two never both
     /// find the schema missing.
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+    static func migrate(_ client: PostgresClient, logger: Logger, within seconds: Double, server: String) async throws {
         do {
-            try await client.withConnection { connection in
+            try await client.withConnection(within: seconds, server: server) { connection in
                 let sql = SQL(connection: connection, logger: logger)
                 try await sql.run("BEGIN")
                 do {
