@@ -28,7 +28,7 @@ extension Admin.UserCommand {
         @Flag(help: "Do not check the source's TLS certificate (a self-signed one on a private network).") var insecure = false
         @Flag(help: "Create the account (and its domain) here when missing, with a random password: clients log in through the proxy, which checks theirs.") var create = false
         @Option(help: "Rounds at most per phase before giving up.") var rounds = 5
-        @Option(help: "A shell command run once the copy has caught up: the switch-over.") var then: String?
+        @Option(help: "A shell command run once the copy has caught up: the switch-over (it runs as the config's `user`, like the rest of the command).") var then: String?
         @Option(help: "After --then, wait this long (e.g. 35s: a proxy's drain_timeout and a little) before the final rounds.") var settle = "0s"
         @Flag(help: "Print the rounds as JSON.") var json = false
 
